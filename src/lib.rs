@@ -1,0 +1,12 @@
+//! mirato: monitoring of the services and outcomes of Italy's collocamento mirato.
+//!
+//! One module per stage of the data flow; the binary in `main.rs` is a thin CLI over them.
+
+pub mod codes;
+pub mod generate;
+pub mod reference;
+pub mod ingest;
+pub mod model;
+pub mod privacy;
+pub mod store;
+pub mod status;

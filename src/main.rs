@@ -1,0 +1,258 @@
+//! The `mirato` command: a thin layer over the library modules.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use mirato::generate::{self, GenerateOptions, OutputFormat};
+use mirato::ingest::{self, FileReport, Ingester};
+use mirato::privacy::{self, Key};
+use mirato::status;
+use mirato::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mirato",
+    version,
+    about = "Outputs and outcomes of the collocamento mirato (L. 68/1999), from case events"
+)]
+struct Cli {
+    /// The data folder: the Parquet store, quarantine and ledger.
+    #[arg(long, global = true, env = "MIRATO_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// The pseudonymisation key (created on first use, mode 0600). Keep it outside the data
+    /// folder and back it up: without it, new events get new pseudonyms.
+    #[arg(long, global = true, env = "MIRATO_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write synthetic case events (CSV or JSONL), one file per region and year.
+    Generate {
+        /// How many persons to simulate (about 25 events each).
+        #[arg(long)]
+        persons: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value = "generated")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = FileFormat::Csv)]
+        format: FileFormat,
+        /// Compress the files with gzip.
+        #[arg(long)]
+        gzip: bool,
+        /// First day of the simulated period.
+        #[arg(long, default_value = "2021-01-01")]
+        start: NaiveDate,
+        /// Last day of the simulated period.
+        #[arg(long, default_value = "2025-12-31")]
+        end: NaiveDate,
+        /// Share of rows made deliberately invalid, to exercise the quarantine.
+        #[arg(long, default_value_t = 0.001)]
+        error_rate: f64,
+        /// Share of rows sent twice, to exercise deduplication.
+        #[arg(long, default_value_t = 0.001)]
+        duplicate_rate: f64,
+    },
+    /// Ingest CSV / JSONL files (or folders of them, gzip or not) into the store.
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// `text` for a readable summary, `json` for one object per file.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+    /// Show what the store holds.
+    Status,
+    /// Generate the sample data if `sample-data/` is empty, ingest it, and show what was stored.
+    Demo {
+        #[arg(long, default_value = "sample-data")]
+        sample_dir: PathBuf,
+    },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum FileFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIRATO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn key(cli_key: &Option<PathBuf>, data_dir: &Path) -> anyhow::Result<Key> {
+    let path = cli_key.clone().unwrap_or_else(privacy::default_key_path);
+    Ok(Key::load_or_create(&path, data_dir)?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Generate {
+            persons,
+            seed,
+            out,
+            format,
+            gzip,
+            start,
+            end,
+            error_rate,
+            duplicate_rate,
+        } => {
+            anyhow::ensure!(start <= end, "--start must not be after --end");
+            let summary = generate::generate(&GenerateOptions {
+                persons,
+                seed,
+                out: out.clone(),
+                format: match format {
+                    FileFormat::Csv => OutputFormat::Csv,
+                    FileFormat::Jsonl => OutputFormat::Jsonl,
+                },
+                gzip,
+                start,
+                end,
+                error_rate,
+                duplicate_rate,
+                progress: std::io::stderr().is_terminal(),
+            })?;
+            println!(
+                "wrote {} events for {} persons in {} files under {} ({} invalid and {} duplicate rows on purpose)",
+                summary.events,
+                summary.persons,
+                summary.files.len(),
+                out.display(),
+                summary.invalid_rows,
+                summary.duplicate_rows
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { paths, format } => {
+            let (code, _) = ingest_paths(&cli.data_dir, &cli.key_file, &paths, format)?;
+            Ok(code)
+        }
+        Command::Status => {
+            print!("{}", status::render(&cli.data_dir)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { sample_dir } => {
+            let empty = std::fs::read_dir(&sample_dir)
+                .map(|mut d| {
+                    !d.any(|e| {
+                        e.ok()
+                            .and_then(|e| ingest::Format::from_path(&e.path()))
+                            .is_some()
+                    })
+                })
+                .unwrap_or(true);
+            if empty {
+                println!("generating sample data into {}", sample_dir.display());
+                generate::generate(&GenerateOptions {
+                    persons: 2_000,
+                    seed: 42,
+                    out: sample_dir.clone(),
+                    format: OutputFormat::Csv,
+                    gzip: true,
+                    start: NaiveDate::from_ymd_opt(2021, 1, 1).expect("date"),
+                    end: NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"),
+                    error_rate: 0.001,
+                    duplicate_rate: 0.001,
+                    progress: std::io::stderr().is_terminal(),
+                })?;
+            }
+            let (code, _) = ingest_paths(
+                &cli.data_dir,
+                &cli.key_file,
+                std::slice::from_ref(&sample_dir),
+                ReportFormat::Text,
+            )?;
+            println!();
+            print!("{}", status::render(&cli.data_dir)?);
+            Ok(code)
+        }
+    }
+}
+
+fn ingest_paths(
+    data_dir: &Path,
+    key_file: &Option<PathBuf>,
+    paths: &[PathBuf],
+    format: ReportFormat,
+) -> anyhow::Result<(ExitCode, Vec<FileReport>)> {
+    let key = key(key_file, data_dir)?;
+    let store = Store::open(data_dir)
+        .with_context(|| format!("the store in {} is unusable", data_dir.display()))?;
+    let files = ingest::collect_inputs(paths)?;
+    let mut ingester = Ingester::new(&store, key)?;
+    ingester.progress = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for f in &files {
+        let report = ingester.ingest_file(f)?;
+        match (&report, format) {
+            (_, ReportFormat::Json) => println!(
+                "{}",
+                serde_json::to_string(&report).expect("reports serialise")
+            ),
+            (
+                FileReport::Read {
+                    file,
+                    read,
+                    stored,
+                    duplicates,
+                    rejected,
+                    ..
+                },
+                ReportFormat::Text,
+            ) => println!(
+                "{file}: read {read}, stored {stored}, duplicates {duplicates}, rejected {rejected}"
+            ),
+            (FileReport::Failed { file, error }, ReportFormat::Text) => {
+                println!("{file}: REJECTED WHOLE, nothing stored: {error}")
+            }
+        }
+        failed |= matches!(report, FileReport::Failed { .. });
+        reports.push(report);
+    }
+    if format == ReportFormat::Text {
+        print!(
+            "{}",
+            status::ingest_summary(&reports, started.elapsed(), data_dir)
+        );
+    }
+    Ok((
+        if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+        reports,
+    ))
+}

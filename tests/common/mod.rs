@@ -1,0 +1,283 @@
+//! Shared helpers for the integration tests: a throw-away data folder and key, the real ingest,
+//! and readers of the real Parquet files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use mirato::ingest::{FileReport, Ingester};
+use mirato::privacy::Key;
+use mirato::store::{Layout, Store, parquet_files};
+
+/// A valid 16-character CF from its first 15 characters.
+pub fn cf(first15: &str) -> String {
+    let c = mirato::codes::cf_check_char(first15.as_bytes()) as char;
+    format!("{first15}{c}")
+}
+
+/// A valid partita IVA.
+pub const PIVA: &str = "00743110157";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let key = dir.path().join("secrets").join("key");
+        Env { dir, data, key }
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.path().join("in").join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// The real ingest, in process.
+    pub fn ingest(&self, paths: &[PathBuf]) -> Vec<FileReport> {
+        let key = Key::load_or_create(&self.key, &self.data).expect("key");
+        let store = Store::open(&self.data).expect("store");
+        let mut ing = Ingester::new(&store, key).expect("ingester");
+        paths
+            .iter()
+            .map(|p| ing.ingest_file(p).expect("store usable"))
+            .collect()
+    }
+
+    pub fn ingest_one(&self, path: &Path) -> FileReport {
+        self.ingest(&[path.to_path_buf()]).remove(0)
+    }
+
+    /// The binary, with this environment's data folder and key.
+    pub fn cli(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_mirato"));
+        c.env("MIRATO_DATA_DIR", &self.data)
+            .env("MIRATO_KEY_FILE", &self.key)
+            .env_remove("MIRATO_LOG");
+        c
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.data)
+    }
+
+    /// Every committed event row.
+    pub fn events(&self) -> Vec<RecordBatch> {
+        let l = self.layout();
+        read_all(&l.committed_files(&l.events()).unwrap())
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events().iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Every quarantine row.
+    pub fn quarantine(&self) -> Vec<RecordBatch> {
+        let l = self.layout();
+        read_all(&l.committed_files(&l.quarantine()).unwrap())
+    }
+
+    /// Every Parquet file under the data folder, committed or not.
+    pub fn all_parquet(&self) -> Vec<PathBuf> {
+        parquet_files(&self.data).unwrap()
+    }
+}
+
+pub fn read_all(files: &[PathBuf]) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    for f in files {
+        let file = std::fs::File::open(f).unwrap();
+        let r = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in r {
+            out.push(b.unwrap());
+        }
+    }
+    out
+}
+
+/// The values of a column as text (`None` for null), over all batches.
+pub fn column(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+        for i in 0..col.len() {
+            out.push(if col.is_null(i) {
+                None
+            } else {
+                Some(array_value_to_string(col, i).unwrap())
+            });
+        }
+    }
+    out
+}
+
+/// Every value of every column, as text: for searching the store for a raw identifier.
+pub fn all_text(batches: &[RecordBatch]) -> String {
+    let mut s = String::new();
+    for b in batches {
+        for col in b.columns() {
+            for i in 0..col.len() {
+                if !col.is_null(i) {
+                    s.push_str(&array_value_to_string(col, i).unwrap());
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    s
+}
+
+/// CSV text of rows given as (field, value) pairs; the header is the union of fields in order.
+pub fn csv_of(rows: &[Vec<(String, String)>]) -> String {
+    let mut header: Vec<String> = Vec::new();
+    for r in rows {
+        for (k, _) in r {
+            if !header.contains(k) {
+                header.push(k.clone());
+            }
+        }
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).unwrap();
+    for r in rows {
+        let rec: Vec<String> = header
+            .iter()
+            .map(|h| {
+                r.iter()
+                    .find(|(k, _)| k == h)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        w.write_record(&rec).unwrap();
+    }
+    String::from_utf8(w.into_inner().unwrap()).unwrap()
+}
+
+/// JSON Lines text of rows given as (field, value) pairs, all values as strings.
+pub fn jsonl_of(rows: &[Vec<(String, String)>]) -> String {
+    let mut s = String::new();
+    for r in rows {
+        let obj: serde_json::Map<String, serde_json::Value> = r
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        s.push_str(&serde_json::Value::Object(obj).to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// A valid row of an event type, with the common fields filled in.
+pub fn base_row(event_type: &str, event_id: &str) -> Vec<(String, String)> {
+    let person = cf("RSSMRA85T10F205");
+    let mut r: Vec<(&str, String)> = vec![
+        ("event_id", event_id.into()),
+        ("event_type", event_type.into()),
+        ("occurred_at", "2024-03-05".into()),
+        ("province", "MI".into()),
+        ("cpi_code", "MI-01".into()),
+    ];
+    if !matches!(event_type, "vacancy_opened" | "vacancy_closed") {
+        r.push(("person_cf", person));
+    }
+    r.push(("operator_id", "op-MI-0001".into()));
+    let own: &[(&str, &str)] = match event_type {
+        "application_submitted" => &[
+            ("list_type", "art1"),
+            ("category", "invalido_civile"),
+            ("disability_pct", "60"),
+            ("naspi", "true"),
+            ("education", "3"),
+        ],
+        "certification_requested" => &[("agency", "INPS")],
+        "application_pre_rejected" | "application_rejected" => {
+            &[("reason", "documents_incomplete")]
+        }
+        "registration_cancelled" => &[("reason", "own_request")],
+        "qualitative_profiling" => &[("profiling_index", "0.5")],
+        "pact_signed" | "pact_updated" => &[
+            ("pact_id", "P1"),
+            ("responsible_operator", "op-MI-0002"),
+            ("employability_profile", "medium"),
+            ("search_acts", "2"),
+            ("contact_frequency_days", "30"),
+            ("search_proof_method", "online"),
+            ("avail_workshops", "true"),
+            ("avail_training", "true"),
+            ("avail_offers", "true"),
+        ],
+        "pact_review" => &[("pact_id", "P1"), ("review_outcome", "on_track")],
+        "specialist_orientation" => &[("group", "false")],
+        "skills_assessment" => &[("skills_gap", "true")],
+        "referral" => &[("to_service", "training")],
+        "job_search_support" => &[("support_type", "cv")],
+        "measure_started" => &[
+            ("measure_id", "M1"),
+            ("measure_type", "tirocinio"),
+            ("employer_id", PIVA),
+        ],
+        "tutoring_meeting" => &[("measure_id", "M1")],
+        "measure_ended" => &[("measure_id", "M1"), ("end_reason", "completed")],
+        "vacancy_opened" => &[
+            ("vacancy_id", "V1"),
+            ("employer_id", PIVA),
+            ("positions", "2"),
+            ("request_type", "numerica"),
+            ("ateco_section", "C"),
+            ("profession_code", "3.4.5.2.0"),
+        ],
+        "candidate_proposed" => &[("vacancy_id", "V1"), ("channel", "pes_proposal")],
+        "candidate_preselected" | "candidate_selected" | "candidate_not_selected" => {
+            &[("vacancy_id", "V1")]
+        }
+        "vacancy_closed" => &[("vacancy_id", "V1"), ("close_reason", "filled")],
+        "hired" => &[
+            ("employer_id", PIVA),
+            ("contract_code", "A.02.00"),
+            ("contract_months", "6"),
+            ("part_time", "false"),
+            ("hiring_mode", "numerica"),
+        ],
+        "employment_ended" => &[("employer_id", PIVA), ("end_reason", "dismissal")],
+        _ => &[],
+    };
+    let mut out: Vec<(String, String)> = r.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    out.extend(own.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    out
+}
+
+/// Applies overrides: a value replaces the field, `None` removes it.
+pub fn with(mut row: Vec<(String, String)>, changes: &[(&str, Option<&str>)]) -> Vec<(String, String)> {
+    for (k, v) in changes {
+        row.retain(|(f, _)| f != k);
+        if let Some(v) = v {
+            row.push(((*k).to_owned(), (*v).to_owned()));
+        }
+    }
+    row
+}
+
+pub fn counts(r: &FileReport) -> (u64, u64, u64, u64) {
+    match r {
+        FileReport::Read {
+            read,
+            stored,
+            duplicates,
+            rejected,
+            ..
+        } => (*read, *stored, *duplicates, *rejected),
+        FileReport::Failed { file, error } => panic!("{file} rejected whole: {error}"),
+    }
+}
