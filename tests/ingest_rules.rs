@@ -62,6 +62,9 @@ rules! {
     province_missing: "province.missing", "basic_orientation", [("province", None)];
     province_unknown: "province.unknown", "basic_orientation", [("province", Some("XX"))];
     cpi_code_missing: "cpi_code.missing", "basic_orientation", [("cpi_code", None)];
+    cpi_code_holding_a_cf: "cpi_code.identifier", "basic_orientation", [("cpi_code", Some("RSSMRA85T10F205Y"))];
+    event_id_holding_a_cf: "event_id.identifier", "basic_orientation", [("event_id", Some("RSSMRA85T10F205Y"))];
+    pact_id_holding_a_cf: "pact_id.identifier", "pact_signed", [("pact_id", Some("rssmra85t10f205y"))];
     cpi_code_too_long: "cpi_code.length", "basic_orientation", [("cpi_code", Some("CPI-MILANO-CENTRO"))];
     person_cf_missing: "person_cf.missing", "basic_orientation", [("person_cf", None)];
     person_cf_bad_check_char: "person_cf.invalid", "basic_orientation", [("person_cf", Some("RSSMRA85T10F205A"))];

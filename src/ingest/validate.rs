@@ -116,6 +116,12 @@ pub fn parse_occurred_at(s: &str) -> Option<(i64, NaiveDate, bool)> {
     Some((dt.timestamp_micros(), rome.date_naive(), true))
 }
 
+/// Free-text fields are stored as given, so a codice fiscale pasted into one would be stored
+/// raw: such a row is refused instead.
+fn looks_like_identifier(s: &str) -> bool {
+    mask_identifiers(s) != s
+}
+
 fn is_plain_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -174,6 +180,13 @@ impl Validator {
                 errs.push(Violation::new(
                     "event_id.format",
                     "event_id must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
+                ));
+                None
+            }
+            Some(s) if looks_like_identifier(s) => {
+                errs.push(Violation::new(
+                    "event_id.identifier",
+                    "event_id looks like a codice fiscale; an event id must not identify a person",
                 ));
                 None
             }
@@ -261,6 +274,13 @@ impl Validator {
                 ));
                 None
             }
+            Some(s) if looks_like_identifier(s) => {
+                errs.push(Violation::new(
+                    "cpi_code.identifier",
+                    "cpi_code holds what looks like a codice fiscale; identifiers belong only in person_cf and employer_id",
+                ));
+                None
+            }
             Some(s) => Some(s.to_owned()),
         };
 
@@ -318,6 +338,19 @@ impl Validator {
                                 format!("{} is required for {}", field.name(), t.as_str()),
                             ));
                         }
+                    }
+                    Some(s)
+                        if matches!(t.kind_of(field), Kind::Text { .. })
+                            && !field.is_identifying()
+                            && looks_like_identifier(s) =>
+                    {
+                        errs.push(Violation::new(
+                            rule_code(field, "identifier"),
+                            format!(
+                                "{} holds what looks like a codice fiscale; identifiers belong only in person_cf and employer_id",
+                                field.name()
+                            ),
+                        ))
                     }
                     Some(s) => match parse_kind(t.kind_of(field), s) {
                         Ok(v) => vals[field as usize] = v,
