@@ -8,6 +8,11 @@
 //! is counted in the summary, so that an ingest of the output can be checked exactly:
 //! `read = events`, `rejected = invalid_rows`, `duplicates = duplicate_rows`.
 //!
+//! Files: `events-<region_code>-<year>.csv` (or `.jsonl`, plus `.gz`), one batch per regional
+//! system and calendar year, rows sorted by their Rome date; rows re-sent from earlier batches
+//! (duplicates and conflicts) close the file they are re-sent in. Files already in the output
+//! folder are overwritten when their name comes up again and otherwise left alone.
+//!
 //! Output is deterministic: the same options give byte-identical files. Each region has its
 //! own random streams, and regions are generated and written one at a time, which is what
 //! keeps a national-scale run (800,000 persons, ~20 million rows) within a few hundred MB.
@@ -267,7 +272,9 @@ fn write_region(
             name.push_str(".gz");
         }
         let path = opts.out.join(name);
-        let rows = events[lo..i].iter().chain(extras[xlo..x].iter().map(|(_, e)| e));
+        let rows = events[lo..i]
+            .iter()
+            .chain(extras[xlo..x].iter().map(|(_, e)| e));
         write_file(&path, opts, rows, &mut renderer, &mut row)?;
         summary.events += (i - lo + x - xlo) as u64;
         summary.files.push(path);
@@ -384,7 +391,11 @@ mod tests {
         if name.contains(".csv") {
             let mut rd = csv::Reader::from_reader(text.as_bytes());
             let header = rd.headers().unwrap().clone();
-            assert_eq!(header.iter().collect::<Vec<_>>(), COLUMNS.to_vec(), "{name}");
+            assert_eq!(
+                header.iter().collect::<Vec<_>>(),
+                COLUMNS.to_vec(),
+                "{name}"
+            );
             rd.records()
                 .map(|r| {
                     let r = r.unwrap();
@@ -434,18 +445,27 @@ mod tests {
     fn violations(r: &Record) -> Vec<&'static str> {
         let g = |k: &str| r.get(k).map(String::as_str);
         let mut errs = Vec::new();
-        let int = |k: &str, lo: i64, hi: i64| g(k).is_none_or(|v| v.parse::<i64>().is_ok_and(|n| (lo..=hi).contains(&n)));
-        let boolean = |k: &str| g(k).is_none_or(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"));
+        let int = |k: &str, lo: i64, hi: i64| {
+            g(k).is_none_or(|v| v.parse::<i64>().is_ok_and(|n| (lo..=hi).contains(&n)))
+        };
+        let boolean = |k: &str| {
+            g(k).is_none_or(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"))
+        };
         let one_of = |k: &str, list: &[&str]| g(k).is_none_or(|v| list.contains(&v));
         let employer_ok = |k: &str| g(k).is_none_or(codes::is_valid_employer_id);
         let id_ok = g("event_id").is_some_and(|id| {
             (1..=64).contains(&id.len())
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
         });
         if !id_ok {
             errs.push("event_id");
         }
-        let kind = Kind::ALL.iter().copied().find(|k| g("event_type") == Some(k.as_str()));
+        let kind = Kind::ALL
+            .iter()
+            .copied()
+            .find(|k| g("event_type") == Some(k.as_str()));
         let floor = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
         let today = chrono::Utc::now().date_naive();
         match g("occurred_at").and_then(rome_date) {
@@ -458,7 +478,7 @@ mod tests {
         if !g("cpi_code").is_some_and(|c| (1..=16).contains(&c.len())) {
             errs.push("cpi_code");
         }
-        if !g("operator_id").is_none_or(|o| o.len() <= 32) {
+        if g("operator_id").is_some_and(|o| o.len() > 32) {
             errs.push("operator_id");
         }
         let Some(kind) = kind else {
@@ -484,19 +504,27 @@ mod tests {
             ApplicationSubmitted => {
                 need("list_type", &mut errs);
                 need("category", &mut errs);
-                if !one_of("list_type", &model::LIST_TYPES) || !one_of("category", &model::CATEGORIES) {
+                if !one_of("list_type", &model::LIST_TYPES)
+                    || !one_of("category", &model::CATEGORIES)
+                {
                     errs.push("enum");
                 }
                 if !int("disability_pct", 0, 100) || !int("education", 0, 8) || !boolean("naspi") {
                     errs.push("range");
                 }
-                if !one_of("gender", &["M", "F"]) || !g("birth_date").is_none_or(|d| rome_date(d).is_some() && d.len() == 10) {
+                if !one_of("gender", &["M", "F"])
+                    || !g("birth_date").is_none_or(|d| rome_date(d).is_some() && d.len() == 10)
+                {
                     errs.push("person facts");
                 }
                 let pct = g("disability_pct").and_then(|v| v.parse::<i64>().ok());
                 match g("category") {
-                    Some("invalido_civile") if !pct.is_some_and(|p| p > 45) => errs.push("civile pct"),
-                    Some("invalido_lavoro") if !pct.is_some_and(|p| p > 33) => errs.push("lavoro pct"),
+                    Some("invalido_civile") if pct.is_none_or(|p| p <= 45) => {
+                        errs.push("civile pct")
+                    }
+                    Some("invalido_lavoro") if pct.is_none_or(|p| p <= 33) => {
+                        errs.push("lavoro pct")
+                    }
                     Some("invalido_servizio") if pct.is_none() => errs.push("servizio pct"),
                     _ => {}
                 }
@@ -522,10 +550,11 @@ mod tests {
                     errs.push("enum");
                 }
             }
-            QualitativeProfiling => {
-                if !g("profiling_index").is_none_or(|v| v.parse::<f64>().is_ok_and(|x| (0.0..=1.0).contains(&x))) {
-                    errs.push("range");
-                }
+            QualitativeProfiling
+                if g("profiling_index")
+                    .is_some_and(|v| !v.parse::<f64>().is_ok_and(|x| (0.0..=1.0).contains(&x))) =>
+            {
+                errs.push("range")
             }
             PactSigned | PactUpdated => {
                 need("pact_id", &mut errs);
@@ -537,7 +566,10 @@ mod tests {
                 if !int("search_acts", 0, i64::MAX) || !int("contact_frequency_days", 1, i64::MAX) {
                     errs.push("range");
                 }
-                if !boolean("avail_workshops") || !boolean("avail_training") || !boolean("avail_offers") {
+                if !boolean("avail_workshops")
+                    || !boolean("avail_training")
+                    || !boolean("avail_offers")
+                {
                     errs.push("bool");
                 }
             }
@@ -593,7 +625,9 @@ mod tests {
                 let cp_ok = g("profession_code").is_none_or(|p| {
                     let levels: Vec<&str> = p.split('.').collect();
                     (1..=5).contains(&levels.len())
-                        && levels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+                        && levels
+                            .iter()
+                            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
                         && ("1"..="9").contains(&levels[0])
                 });
                 if !cp_ok {
@@ -607,7 +641,9 @@ mod tests {
                     errs.push("enum");
                 }
             }
-            CandidatePreselected | CandidateSelected | CandidateNotSelected => need("vacancy_id", &mut errs),
+            CandidatePreselected | CandidateSelected | CandidateNotSelected => {
+                need("vacancy_id", &mut errs)
+            }
             VacancyClosed => {
                 need("vacancy_id", &mut errs);
                 need("close_reason", &mut errs);
@@ -625,7 +661,9 @@ mod tests {
                 if !g("contract_code").is_none_or(reference::is_well_formed_contract_code) {
                     errs.push("contract");
                 }
-                if g("contract_code").is_some_and(|c| c.starts_with("A.02")) && g("contract_months").is_none() {
+                if g("contract_code").is_some_and(|c| c.starts_with("A.02"))
+                    && g("contract_months").is_none()
+                {
                     errs.push("months");
                 }
                 if !int("contract_months", 1, i64::MAX) || !boolean("part_time") {
@@ -634,7 +672,9 @@ mod tests {
             }
             EmploymentEnded => {
                 need("employer_id", &mut errs);
-                if !employer_ok("employer_id") || !one_of("end_reason", &model::EMPLOYMENT_END_REASONS) {
+                if !employer_ok("employer_id")
+                    || !one_of("end_reason", &model::EMPLOYMENT_END_REASONS)
+                {
                     errs.push("enum");
                 }
             }
@@ -718,7 +758,11 @@ mod tests {
             assert_eq!((sa.events, sa.invalid_rows), (sb.events, sb.invalid_rows));
             for (fa, fb) in sa.files.iter().zip(&sb.files) {
                 assert_eq!(fa.file_name(), fb.file_name());
-                assert!(fs::read(fa).unwrap() == fs::read(fb).unwrap(), "{}", fa.display());
+                assert!(
+                    fs::read(fa).unwrap() == fs::read(fb).unwrap(),
+                    "{}",
+                    fa.display()
+                );
             }
             // No temporary file left behind.
             assert_eq!(fs::read_dir(a.path()).unwrap().count(), sa.files.len());
@@ -730,7 +774,10 @@ mod tests {
                 ..oa.clone()
             })
             .unwrap();
-            assert_ne!(fs::read(&sa.files[0]).unwrap(), fs::read(&sc.files[0]).unwrap());
+            assert_ne!(
+                fs::read(&sa.files[0]).unwrap(),
+                fs::read(&sc.files[0]).unwrap()
+            );
         }
     }
 
@@ -747,7 +794,11 @@ mod tests {
         let mut styled = 0;
         let (first, last) = (o.start, o.end);
         for path in &s.files {
-            assert!(read_text(path).starts_with(&COLUMNS.join(",")), "{}", path.display());
+            assert!(
+                read_text(path).starts_with(&COLUMNS.join(",")),
+                "{}",
+                path.display()
+            );
             for r in read_records(path) {
                 rows += 1;
                 let t = r["event_type"].clone();
@@ -755,7 +806,10 @@ mod tests {
                 if kind.has_person() {
                     let raw = &r["person_cf"];
                     let cf = codes::normalise_cf(raw);
-                    assert!(codes::is_valid_cf16(&cf) || codes::is_valid_numeric11(&cf), "{raw:?}");
+                    assert!(
+                        codes::is_valid_cf16(&cf) || codes::is_valid_numeric11(&cf),
+                        "{raw:?}"
+                    );
                     styled += u64::from(raw != &cf);
                 } else {
                     assert!(!r.contains_key("person_cf"));
@@ -770,7 +824,11 @@ mod tests {
         assert_eq!(rows, s.events);
         assert!(styled > 0);
         for k in Kind::ALL {
-            assert!(counts.get(k.as_str()).copied().unwrap_or(0) > 0, "no {}", k.as_str());
+            assert!(
+                counts.get(k.as_str()).copied().unwrap_or(0) > 0,
+                "no {}",
+                k.as_str()
+            );
         }
         // 20-30 events a person on average, as planned for the scale figures.
         let per_person = s.events as f64 / 2000.0;
@@ -809,7 +867,11 @@ mod tests {
                 for (k, va) in a {
                     let vb = &b[k];
                     let same = va == vb
-                        || va.parse::<f64>().ok().zip(vb.parse::<f64>().ok()).is_some_and(|(x, y)| x == y);
+                        || va
+                            .parse::<f64>()
+                            .ok()
+                            .zip(vb.parse::<f64>().ok())
+                            .is_some_and(|(x, y)| x == y);
                     assert!(same, "{k}: {va} vs {vb}");
                 }
             }
@@ -821,8 +883,13 @@ mod tests {
     #[test]
     #[ignore]
     fn manual_run() {
-        let persons = std::env::var("MIRATO_GEN_PERSONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-        let out = std::env::var("MIRATO_GEN_OUT").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("mirato-gen"));
+        let persons = std::env::var("MIRATO_GEN_PERSONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        let out = std::env::var("MIRATO_GEN_OUT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| std::env::temp_dir().join("mirato-gen"));
         let mut o = options(&out, persons);
         o.gzip = std::env::var("MIRATO_GEN_GZIP").is_ok();
         if std::env::var("MIRATO_GEN_JSONL").is_ok() {

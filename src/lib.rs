@@ -4,9 +4,9 @@
 
 pub mod codes;
 pub mod generate;
-pub mod reference;
 pub mod ingest;
 pub mod model;
 pub mod privacy;
-pub mod store;
+pub mod reference;
 pub mod status;
+pub mod store;

@@ -251,13 +251,22 @@ event_types! {
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// Free text of a bounded length (characters).
-    Text { min: usize, max: usize },
+    Text {
+        min: usize,
+        max: usize,
+    },
     /// One of a fixed list of codes (exact match).
     Enum(&'static [&'static str]),
     /// Plain digits, optionally signed, within bounds.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// Plain decimal with `.`, within bounds.
-    Decimal { min: f64, max: f64 },
+    Decimal {
+        min: f64,
+        max: f64,
+    },
     Bool,
     Date,
     /// Person CF: 16 characters or the 11-digit temporary code.
@@ -304,7 +313,12 @@ pub const CANCELLATION_REASONS: &[&str] = &[
 pub const EMPLOYABILITY_PROFILES: &[&str] = &["low", "medium", "high", "very_high"];
 pub const SEARCH_PROOF_METHODS: &[&str] = &["in_person", "online", "email", "other"];
 pub const REVIEW_OUTCOMES: &[&str] = &["on_track", "corrective_action", "no_show"];
-pub const TO_SERVICES: &[&str] = &["training", "social_services", "health_services", "other_pes"];
+pub const TO_SERVICES: &[&str] = &[
+    "training",
+    "social_services",
+    "health_services",
+    "other_pes",
+];
 pub const SUPPORT_TYPES: &[&str] = &[
     "coaching",
     "cv",
@@ -325,7 +339,12 @@ pub const MEASURE_END_REASONS: &[&str] = &[
     "interrupted_host",
     "hired",
 ];
-pub const REQUEST_TYPES: &[&str] = &["numerica", "nominativa", "convenzione_art11", "non_obbligata"];
+pub const REQUEST_TYPES: &[&str] = &[
+    "numerica",
+    "nominativa",
+    "convenzione_art11",
+    "non_obbligata",
+];
 pub const CHANNELS: &[&str] = &["pes_proposal", "self_application"];
 pub const CLOSE_REASONS: &[&str] = &["filled", "partially_filled", "withdrawn", "expired"];
 pub const HIRING_MODES: &[&str] = &["numerica", "nominativa", "convenzione_art11", "other"];

@@ -168,7 +168,10 @@ mod tests {
     fn contract_classes_follow_the_table() {
         assert_eq!(contract_class("A.01.00"), Some(ContractClass::OpenEnded));
         assert_eq!(contract_class("A.02.01"), Some(ContractClass::FixedTerm));
-        assert_eq!(contract_class("A.03.09"), Some(ContractClass::Apprenticeship));
+        assert_eq!(
+            contract_class("A.03.09"),
+            Some(ContractClass::Apprenticeship)
+        );
         assert_eq!(contract_class("Z.99.99"), Some(ContractClass::Other));
         assert_eq!(contract_class("A.1.00"), None);
         assert_eq!(contract_class("a.01.00"), None);

@@ -35,7 +35,7 @@ pub fn render(data_dir: &Path) -> Result<String, StoreError> {
         let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
         let mask = ProjectionMask::columns(
             b.parquet_schema(),
-            ["event_type", "occurred_date", "person_id"].into_iter(),
+            ["event_type", "occurred_date", "person_id"],
         );
         for batch in b.with_projection(mask).build().map_err(perr)? {
             let batch = batch?;
@@ -79,11 +79,7 @@ pub fn render(data_dir: &Path) -> Result<String, StoreError> {
         "  files ingested: {committed} ({rejected_files} rejected whole); data version {}",
         layout.data_version()?
     );
-    let _ = writeln!(
-        out,
-        "  events stored: {total}; persons: {}",
-        persons.len()
-    );
+    let _ = writeln!(out, "  events stored: {total}; persons: {}", persons.len());
     if total > 0 {
         let fmt = |d: i32| {
             (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")

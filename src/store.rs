@@ -346,10 +346,8 @@ impl Store {
                 source,
             };
             let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
-            let mask = ProjectionMask::columns(
-                builder.parquet_schema(),
-                ["event_id", "content_hash"].into_iter(),
-            );
+            let mask =
+                ProjectionMask::columns(builder.parquet_schema(), ["event_id", "content_hash"]);
             let reader = builder
                 .with_projection(mask)
                 .with_batch_size(64 * 1024)
@@ -462,7 +460,9 @@ struct OpenFile {
 
 fn writer_props() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")))
@@ -486,8 +486,11 @@ impl BatchWriter {
         ingested_at_us: i64,
     ) -> Result<(), StoreError> {
         events.sort_unstable_by(|a, b| {
-            (a.occurred_date, a.event_type, a.occurred_at)
-                .cmp(&(b.occurred_date, b.event_type, b.occurred_at))
+            (a.occurred_date, a.event_type, a.occurred_at).cmp(&(
+                b.occurred_date,
+                b.event_type,
+                b.occurred_at,
+            ))
         });
         let mut start = 0;
         while start < events.len() {
@@ -508,10 +511,12 @@ impl BatchWriter {
                 self.writers.insert(ym, w);
             }
             let w = self.writers.get_mut(&ym).expect("inserted above");
-            w.writer.write(&batch).map_err(|source| StoreError::Parquet {
-                path: w.staged.clone(),
-                source,
-            })?;
+            w.writer
+                .write(&batch)
+                .map_err(|source| StoreError::Parquet {
+                    path: w.staged.clone(),
+                    source,
+                })?;
             start = end;
         }
         Ok(())
@@ -534,16 +539,18 @@ impl BatchWriter {
     }
 
     fn open_staged(&mut self, rel: PathBuf, schema: SchemaRef) -> Result<OpenFile, StoreError> {
-        let staged = self
-            .staging
-            .join(format!("{}.parquet", self.staged.len() + self.writers.len()));
+        let staged = self.staging.join(format!(
+            "{}.parquet",
+            self.staged.len() + self.writers.len()
+        ));
         let file = File::create(&staged).map_err(io("cannot create", &staged))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(writer_props())).map_err(|source| {
-            StoreError::Parquet {
-                path: staged.clone(),
-                source,
-            }
-        })?;
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(writer_props())).map_err(|source| {
+                StoreError::Parquet {
+                    path: staged.clone(),
+                    source,
+                }
+            })?;
         Ok(OpenFile {
             writer,
             staged,
@@ -553,10 +560,12 @@ impl BatchWriter {
 
     fn write_staged(&mut self, rel: PathBuf, batch: &RecordBatch) -> Result<(), StoreError> {
         let mut f = self.open_staged(rel, batch.schema())?;
-        f.writer.write(batch).map_err(|source| StoreError::Parquet {
-            path: f.staged.clone(),
-            source,
-        })?;
+        f.writer
+            .write(batch)
+            .map_err(|source| StoreError::Parquet {
+                path: f.staged.clone(),
+                source,
+            })?;
         self.close(f)
     }
 
@@ -630,7 +639,8 @@ impl BatchWriter {
 }
 
 fn year_month(days: i32) -> (i32, u32) {
-    let d = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(days as i64);
+    let d =
+        NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(days as i64);
     (d.year(), d.month())
 }
 
@@ -740,7 +750,11 @@ pub fn events_to_batch(
         i32c(ev, |e| e.birth_year),
         s(ev, |e| e.agency),
         s(ev, |e| e.reason),
-        Arc::new(ev.iter().map(|e| e.profiling_index).collect::<Float64Array>()),
+        Arc::new(
+            ev.iter()
+                .map(|e| e.profiling_index)
+                .collect::<Float64Array>(),
+        ),
         s(ev, |e| e.pact_id.as_deref()),
         s(ev, |e| e.responsible_operator.as_deref()),
         s(ev, |e| e.employability_profile),
@@ -831,14 +845,34 @@ fn quarantine_to_batch(
             source_file,
             n,
         ))),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.line as i64))),
-        Arc::new(rows.iter().map(|r| r.event_id.as_deref()).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.event_type.as_deref()).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.province.as_deref()).collect::<StringArray>()),
-        Arc::new(rows.iter().map(|r| r.cpi_code.as_deref()).collect::<StringArray>()),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.line as i64),
+        )),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.event_id.as_deref())
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.event_type.as_deref())
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.province.as_deref())
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.cpi_code.as_deref())
+                .collect::<StringArray>(),
+        ),
         list(&|r| &r.rules),
         list(&|r| &r.reasons),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.row_json.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.row_json.as_str()),
+        )),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(ingested_at_us, n))
                 .with_timezone("UTC"),

@@ -46,9 +46,16 @@ fn fault_injection_midway_through_the_commit() {
         assert!(!out.status.success(), "the process was aborted");
         // Before recovery, some files may be in place; no ledger entry commits them.
         assert_eq!(env.layout().read_ledger().unwrap().len(), 0);
-        assert_eq!(env.event_count(), 0, "uncommitted files are not part of the store");
+        assert_eq!(
+            env.event_count(),
+            0,
+            "uncommitted files are not part of the store"
+        );
         assert_eq!(stored_after_recovery(&env), 0);
-        assert!(env.all_parquet().is_empty(), "recovery removed the partial batch");
+        assert!(
+            env.all_parquet().is_empty(),
+            "recovery removed the partial batch"
+        );
         let out = env.cli().arg("ingest").arg(&path).output().unwrap();
         assert!(out.status.success());
         assert_eq!(env.event_count(), 1200, "the rerun completes the file");
@@ -66,7 +73,10 @@ fn sigkill_at_random_moments() {
         let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
         let n = stored_after_recovery(&env);
-        assert!(n == 0 || n == rows, "after a kill at {delay_ms} ms: {n} rows");
+        assert!(
+            n == 0 || n == rows,
+            "after a kill at {delay_ms} ms: {n} rows"
+        );
         if n == rows {
             break;
         }

@@ -24,7 +24,8 @@ fn assert_nothing_stored(env: &Env) {
 fn bad_gzip_is_rejected_whole() {
     let env = Env::new();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(csv_of(&[base_row("basic_orientation", "e-1")]).as_bytes()).unwrap();
+    gz.write_all(csv_of(&[base_row("basic_orientation", "e-1")]).as_bytes())
+        .unwrap();
     let mut bytes = gz.finish().unwrap();
     bytes.truncate(bytes.len() / 2);
     bytes.extend_from_slice(b"garbage");
@@ -77,7 +78,12 @@ fn data_row_instead_of_header_is_rejected() {
 fn missing_required_column_names_the_column() {
     let env = Env::new();
     let rows: Vec<_> = (0..3)
-        .map(|i| with(base_row("basic_orientation", &format!("e-{i}")), &[("cpi_code", None)]))
+        .map(|i| {
+            with(
+                base_row("basic_orientation", &format!("e-{i}")),
+                &[("cpi_code", None)],
+            )
+        })
         .collect();
     let p = env.write("a.csv", csv_of(&rows));
     let r = env.ingest_one(&p);
@@ -97,15 +103,30 @@ fn cli_exit_codes_and_json_report() {
     let env = Env::new();
     let good = env.write("good.csv", csv_of(&[base_row("basic_orientation", "e-1")]));
     let bad = env.write("bad.csv", "");
-    let out = env.cli().args(["ingest", "--format", "json"]).arg(&good).output().unwrap();
+    let out = env
+        .cli()
+        .args(["ingest", "--format", "json"])
+        .arg(&good)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v,
         serde_json::json!({"file": good.display().to_string(), "read": 1, "stored": 1, "duplicates": 0, "rejected": 0})
     );
-    let out = env.cli().args(["ingest", "--format", "json"]).arg(&good).arg(&bad).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "a file rejected whole fails the run");
+    let out = env
+        .cli()
+        .args(["ingest", "--format", "json"])
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a file rejected whole fails the run"
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -136,16 +157,32 @@ fn gender_and_birth_year_come_from_the_cf() {
     let young = cf("VRDGNN05T10F205");
     let old = cf("BRNPLA12A01F205");
     let rows = vec![
-        with(base_row("application_submitted", "a1"), &[("person_cf", Some(&woman))]),
-        with(base_row("application_submitted", "a2"), &[("person_cf", Some(&young))]),
-        with(base_row("application_submitted", "a3"), &[("person_cf", Some(&old))]),
+        with(
+            base_row("application_submitted", "a1"),
+            &[("person_cf", Some(&woman))],
+        ),
+        with(
+            base_row("application_submitted", "a2"),
+            &[("person_cf", Some(&young))],
+        ),
+        with(
+            base_row("application_submitted", "a3"),
+            &[("person_cf", Some(&old))],
+        ),
         // Explicit values win over the CF.
         with(
             base_row("application_submitted", "a4"),
-            &[("person_cf", Some(&woman)), ("gender", Some("M")), ("birth_date", Some("1970-06-30"))],
+            &[
+                ("person_cf", Some(&woman)),
+                ("gender", Some("M")),
+                ("birth_date", Some("1970-06-30")),
+            ],
         ),
         // A temporary code encodes nothing.
-        with(base_row("application_submitted", "a5"), &[("person_cf", Some("00743110157"))]),
+        with(
+            base_row("application_submitted", "a5"),
+            &[("person_cf", Some("00743110157"))],
+        ),
     ];
     let p = env.write("a.csv", csv_of(&rows));
     assert_eq!(counts(&env.ingest_one(&p)), (5, 5, 0, 0));
@@ -170,8 +207,14 @@ fn cf_is_compared_case_insensitively_after_trimming() {
     let c = cf("RSSMRA85T10F205");
     let lower = format!("  {}  ", c.to_lowercase());
     let rows = vec![
-        with(base_row("basic_orientation", "e1"), &[("person_cf", Some(&c))]),
-        with(base_row("basic_orientation", "e2"), &[("person_cf", Some(&lower))]),
+        with(
+            base_row("basic_orientation", "e1"),
+            &[("person_cf", Some(&c))],
+        ),
+        with(
+            base_row("basic_orientation", "e2"),
+            &[("person_cf", Some(&lower))],
+        ),
     ];
     let p = env.write("a.csv", csv_of(&rows));
     assert_eq!(counts(&env.ingest_one(&p)), (2, 2, 0, 0));
@@ -187,10 +230,16 @@ fn omocodic_cf_is_valid() {
     let omo = cf("RSSMRA85T10F20R");
     let p = env.write(
         "a.csv",
-        csv_of(&[with(base_row("application_submitted", "e1"), &[("person_cf", Some(&omo))])]),
+        csv_of(&[with(
+            base_row("application_submitted", "e1"),
+            &[("person_cf", Some(&omo))],
+        )]),
     );
     assert_eq!(counts(&env.ingest_one(&p)), (1, 1, 0, 0));
-    assert_eq!(column(&env.events(), "birth_year")[0].as_deref(), Some("1985"));
+    assert_eq!(
+        column(&env.events(), "birth_year")[0].as_deref(),
+        Some("1985")
+    );
 }
 
 #[test]
@@ -198,7 +247,10 @@ fn fields_of_other_types_and_unknown_columns_are_ignored() {
     let env = Env::new();
     let row = with(
         base_row("basic_orientation", "e1"),
-        &[("contract_code", Some("not a code")), ("notes", Some("anything"))],
+        &[
+            ("contract_code", Some("not a code")),
+            ("notes", Some("anything")),
+        ],
     );
     let p = env.write("a.csv", csv_of(&[row]));
     assert_eq!(counts(&env.ingest_one(&p)), (1, 1, 0, 0));
@@ -210,7 +262,10 @@ fn vacancy_events_need_no_person() {
     let env = Env::new();
     let p = env.write(
         "a.csv",
-        csv_of(&[base_row("vacancy_opened", "v1"), base_row("vacancy_closed", "v2")]),
+        csv_of(&[
+            base_row("vacancy_opened", "v1"),
+            base_row("vacancy_closed", "v2"),
+        ]),
     );
     assert_eq!(counts(&env.ingest_one(&p)), (2, 2, 0, 0));
     assert_eq!(column(&env.events(), "person_id"), vec![None, None]);
@@ -221,12 +276,27 @@ fn derived_columns() {
     let env = Env::new();
     let rows = vec![
         base_row("pact_signed", "p1"),
-        with(base_row("pact_signed", "p2"), &[("avail_offers", Some("FALSE"))]),
+        with(
+            base_row("pact_signed", "p2"),
+            &[("avail_offers", Some("FALSE"))],
+        ),
         with(base_row("pact_signed", "p3"), &[("search_acts", Some("0"))]),
         base_row("hired", "h1"),
         with(base_row("hired", "h2"), &[("contract_months", Some("5"))]),
-        with(base_row("hired", "h3"), &[("contract_code", Some("A.03.09")), ("contract_months", None)]),
-        with(base_row("hired", "h4"), &[("contract_code", Some("Z.12.34")), ("contract_months", None)]),
+        with(
+            base_row("hired", "h3"),
+            &[
+                ("contract_code", Some("A.03.09")),
+                ("contract_months", None),
+            ],
+        ),
+        with(
+            base_row("hired", "h4"),
+            &[
+                ("contract_code", Some("Z.12.34")),
+                ("contract_months", None),
+            ],
+        ),
     ];
     let p = env.write("a.csv", csv_of(&rows));
     assert_eq!(counts(&env.ingest_one(&p)), (7, 7, 0, 0));
@@ -251,8 +321,14 @@ fn rome_date_partitions() {
     let env = Env::new();
     let rows = vec![
         // 23:30 UTC on 31 January is 00:30 on 1 February in Rome.
-        with(base_row("basic_orientation", "e1"), &[("occurred_at", Some("2024-01-31T23:30:00Z"))]),
-        with(base_row("basic_orientation", "e2"), &[("occurred_at", Some("2024-01-31T22:30:00Z"))]),
+        with(
+            base_row("basic_orientation", "e1"),
+            &[("occurred_at", Some("2024-01-31T23:30:00Z"))],
+        ),
+        with(
+            base_row("basic_orientation", "e2"),
+            &[("occurred_at", Some("2024-01-31T22:30:00Z"))],
+        ),
     ];
     let p = env.write("a.csv", csv_of(&rows));
     assert_eq!(counts(&env.ingest_one(&p)), (2, 2, 0, 0));
@@ -261,8 +337,18 @@ fn rome_date_partitions() {
         .iter()
         .map(|f| f.strip_prefix(&env.data).unwrap().display().to_string())
         .collect();
-    assert!(files.iter().any(|f| f.starts_with("events/year=2024/month=02/")), "{files:?}");
-    assert!(files.iter().any(|f| f.starts_with("events/year=2024/month=01/")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("events/year=2024/month=02/")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("events/year=2024/month=01/")),
+        "{files:?}"
+    );
     let ev = env.events();
     let ids = column(&ev, "event_id");
     let dates = column(&ev, "occurred_date");
@@ -275,7 +361,10 @@ fn rome_date_partitions() {
 #[test]
 fn csv_and_json_lines_with_the_same_content_are_duplicates() {
     let env = Env::new();
-    let rows = vec![base_row("hired", "h1"), base_row("application_submitted", "a1")];
+    let rows = vec![
+        base_row("hired", "h1"),
+        base_row("application_submitted", "a1"),
+    ];
     let csv = env.write("a.csv", csv_of(&rows));
     // JSON with native numbers and booleans, keys in another order, and an unknown key.
     let mut json = String::new();
@@ -286,7 +375,10 @@ fn csv_and_json_lines_with_the_same_content_are_duplicates() {
             let val = match v.as_str() {
                 "true" => serde_json::json!(true),
                 "false" => serde_json::json!(false),
-                s if s.bytes().all(|b| b.is_ascii_digit()) && !k.contains("cf") && !k.contains("employer") => {
+                s if s.bytes().all(|b| b.is_ascii_digit())
+                    && !k.contains("cf")
+                    && !k.contains("employer") =>
+                {
                     serde_json::json!(s.parse::<u64>().unwrap())
                 }
                 s => serde_json::json!(s),
@@ -307,7 +399,10 @@ fn reingesting_a_file_stores_nothing_new() {
     let env = Env::new();
     let rows = vec![
         base_row("basic_orientation", "e1"),
-        with(base_row("basic_orientation", "e2"), &[("province", Some("XX"))]),
+        with(
+            base_row("basic_orientation", "e2"),
+            &[("province", Some("XX"))],
+        ),
     ];
     let p = env.write("a.csv.gz", {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -318,10 +413,17 @@ fn reingesting_a_file_stores_nothing_new() {
     let files_before = env.all_parquet();
     assert_eq!(counts(&env.ingest_one(&p)), (2, 0, 1, 1));
     assert_eq!(env.event_count(), 1);
-    assert_eq!(env.all_parquet(), files_before, "no new event or quarantine file");
+    assert_eq!(
+        env.all_parquet(),
+        files_before,
+        "no new event or quarantine file"
+    );
     let ledger = env.layout().read_ledger().unwrap();
     assert_eq!(ledger.len(), 2);
-    assert_eq!(ledger[1].repeat_of.as_deref(), Some(ledger[0].batch_id.as_str()));
+    assert_eq!(
+        ledger[1].repeat_of.as_deref(),
+        Some(ledger[0].batch_id.as_str())
+    );
 }
 
 #[test]
@@ -330,12 +432,39 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
     let person = cf("RSSMRA85T10F205");
     let employer = cf("VRDGNN70A01H501");
     let rows = vec![
-        with(base_row("hired", "h1"), &[("person_cf", Some(&person)), ("employer_id", Some(&employer))]),
+        with(
+            base_row("hired", "h1"),
+            &[
+                ("person_cf", Some(&person)),
+                ("employer_id", Some(&employer)),
+            ],
+        ),
         // Rejected rows: the CF must be masked in quarantine too, wherever it sits.
-        with(base_row("hired", "h2"), &[("person_cf", Some(&person)), ("hiring_mode", Some("x"))]),
-        with(base_row("hired", "h3"), &[("person_cf", Some(&person.to_lowercase())), ("cpi_code", Some(&person))]),
-        with(base_row("hired", "h4"), &[("person_cf", Some(&person)), ("notes", Some(&format!("cf {person}")))]),
-        with(base_row("pact_signed", "p1"), &[("person_cf", Some(&person)), ("responsible_operator", Some("Mario Bianchi"))]),
+        with(
+            base_row("hired", "h2"),
+            &[("person_cf", Some(&person)), ("hiring_mode", Some("x"))],
+        ),
+        with(
+            base_row("hired", "h3"),
+            &[
+                ("person_cf", Some(&person.to_lowercase())),
+                ("cpi_code", Some(&person)),
+            ],
+        ),
+        with(
+            base_row("hired", "h4"),
+            &[
+                ("person_cf", Some(&person)),
+                ("notes", Some(&format!("cf {person}"))),
+            ],
+        ),
+        with(
+            base_row("pact_signed", "p1"),
+            &[
+                ("person_cf", Some(&person)),
+                ("responsible_operator", Some("Mario Bianchi")),
+            ],
+        ),
     ];
     let p = env.write("a.csv", csv_of(&rows));
     let out = env
@@ -345,7 +474,11 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
         .arg(&p)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let logs = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -356,7 +489,10 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
     // h1, h4 (an unknown column is ignored) and p1; h2 and h3 are quarantined.
     assert_eq!(env.event_count(), 3);
     let rules = column(&env.quarantine(), "rules");
-    assert!(rules[1].as_deref().unwrap().contains("cpi_code.identifier"), "{rules:?}");
+    assert!(
+        rules[1].as_deref().unwrap().contains("cpi_code.identifier"),
+        "{rules:?}"
+    );
     let mut ledger_text = String::new();
     for e in std::fs::read_dir(env.data.join("ledger")).unwrap() {
         ledger_text.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
@@ -367,7 +503,12 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
         raw.extend(std::fs::read(f).unwrap());
     }
     let raw = String::from_utf8_lossy(&raw).to_uppercase();
-    for secret in [person.as_str(), employer.as_str(), "Mario Bianchi", "op-MI-0001"] {
+    for secret in [
+        person.as_str(),
+        employer.as_str(),
+        "Mario Bianchi",
+        "op-MI-0001",
+    ] {
         let up = secret.to_uppercase();
         for (name, text) in [
             ("store", &store_text),
@@ -375,7 +516,10 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
             ("ledger", &ledger_text),
             ("logs", &logs),
         ] {
-            assert!(!text.to_uppercase().contains(&up), "{secret} found in {name}");
+            assert!(
+                !text.to_uppercase().contains(&up),
+                "{secret} found in {name}"
+            );
         }
         assert!(!raw.contains(&up), "{secret} found in raw bytes");
     }
@@ -387,11 +531,26 @@ fn accounting_holds_on_generated_data() {
     let out_dir = env.dir.path().join("gen");
     let out = env
         .cli()
-        .args(["generate", "--persons", "400", "--seed", "7", "--error-rate", "0.01", "--duplicate-rate", "0.01", "--out"])
+        .args([
+            "generate",
+            "--persons",
+            "400",
+            "--seed",
+            "7",
+            "--error-rate",
+            "0.01",
+            "--duplicate-rate",
+            "0.01",
+            "--out",
+        ])
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = mirato::generate::generate(&mirato::generate::GenerateOptions {
         persons: 400,
         seed: 7,
@@ -406,13 +565,26 @@ fn accounting_holds_on_generated_data() {
     })
     .unwrap();
     // CSV run through the CLI.
-    let out = env.cli().args(["ingest", "--format", "json"]).arg(&out_dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .cli()
+        .args(["ingest", "--format", "json"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (mut read, mut stored, mut dups, mut rej) = (0, 0, 0, 0);
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let n = |k: &str| v[k].as_u64().unwrap();
-        assert_eq!(n("read"), n("stored") + n("duplicates") + n("rejected"), "{v}");
+        assert_eq!(
+            n("read"),
+            n("stored") + n("duplicates") + n("rejected"),
+            "{v}"
+        );
         read += n("read");
         stored += n("stored");
         dups += n("duplicates");
@@ -430,7 +602,13 @@ fn accounting_holds_on_generated_data() {
     });
     assert_eq!(total, (read, 0, read - rej, rej));
     // Every event type of the contract is there.
-    let types: std::collections::BTreeSet<String> =
-        column(&env.events(), "event_type").into_iter().flatten().collect();
-    assert_eq!(types.len(), mirato::model::EventType::ALL.len(), "{types:?}");
+    let types: std::collections::BTreeSet<String> = column(&env.events(), "event_type")
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(
+        types.len(),
+        mirato::model::EventType::ALL.len(),
+        "{types:?}"
+    );
 }

@@ -29,9 +29,19 @@ fn check_rule(rule: &str, event_type: &str, changes: &[(&str, Option<&str>)]) {
     let rules = rules[0].clone().unwrap();
     assert!(rules.contains(rule), "expected rule {rule}, got {rules}");
     let reasons = column(&q, "reasons")[0].clone().unwrap();
-    assert!(reasons.contains(rule), "the reason names the rule: {reasons}");
-    assert_eq!(column(&q, "line")[0].as_deref(), Some("3"), "header is line 1");
-    assert_eq!(column(&q, "source_file")[0].as_deref(), Some(path.to_str().unwrap()));
+    assert!(
+        reasons.contains(rule),
+        "the reason names the rule: {reasons}"
+    );
+    assert_eq!(
+        column(&q, "line")[0].as_deref(),
+        Some("3"),
+        "header is line 1"
+    );
+    assert_eq!(
+        column(&q, "source_file")[0].as_deref(),
+        Some(path.to_str().unwrap())
+    );
 }
 
 macro_rules! rules {
@@ -172,12 +182,20 @@ fn every_broken_rule_is_reported_not_just_the_first() {
     let env = Env::new();
     let bad = with(
         base_row("application_submitted", "bad-1"),
-        &[("province", Some("XX")), ("disability_pct", Some("40")), ("gender", Some("X"))],
+        &[
+            ("province", Some("XX")),
+            ("disability_pct", Some("40")),
+            ("gender", Some("X")),
+        ],
     );
     let path = env.write("b.csv", csv_of(&[bad]));
     assert_eq!(counts(&env.ingest_one(&path)), (1, 0, 0, 1));
     let rules = column(&env.quarantine(), "rules")[0].clone().unwrap();
-    for r in ["province.unknown", "eligibility.invalido_civile", "gender.invalid"] {
+    for r in [
+        "province.unknown",
+        "eligibility.invalido_civile",
+        "gender.invalid",
+    ] {
         assert!(rules.contains(r), "{r} in {rules}");
     }
 }
@@ -186,7 +204,10 @@ fn every_broken_rule_is_reported_not_just_the_first() {
 fn conflict_same_id_different_content_is_rejected() {
     let env = Env::new();
     let a = env.write("a.csv", csv_of(&[base_row("basic_orientation", "e-1")]));
-    let changed = with(base_row("basic_orientation", "e-1"), &[("cpi_code", Some("MI-02"))]);
+    let changed = with(
+        base_row("basic_orientation", "e-1"),
+        &[("cpi_code", Some("MI-02"))],
+    );
     let b = env.write("b.csv", csv_of(&[changed, base_row("referral", "e-2")]));
     let r = env.ingest(&[a, b]);
     assert_eq!(counts(&r[0]), (1, 1, 0, 0));
@@ -194,14 +215,23 @@ fn conflict_same_id_different_content_is_rejected() {
     let rules = column(&env.quarantine(), "rules")[0].clone().unwrap();
     assert!(rules.contains("event_id.conflict"));
     // The stored event is the first version.
-    assert_eq!(column(&env.events(), "cpi_code"), vec![Some("MI-01".into()), Some("MI-01".into())]);
+    assert_eq!(
+        column(&env.events(), "cpi_code"),
+        vec![Some("MI-01".into()), Some("MI-01".into())]
+    );
 }
 
 #[test]
 fn conflict_within_one_file() {
     let env = Env::new();
-    let changed = with(base_row("basic_orientation", "e-1"), &[("occurred_at", Some("2024-03-06"))]);
-    let p = env.write("a.csv", csv_of(&[base_row("basic_orientation", "e-1"), changed]));
+    let changed = with(
+        base_row("basic_orientation", "e-1"),
+        &[("occurred_at", Some("2024-03-06"))],
+    );
+    let p = env.write(
+        "a.csv",
+        csv_of(&[base_row("basic_orientation", "e-1"), changed]),
+    );
     assert_eq!(counts(&env.ingest_one(&p)), (2, 1, 0, 1));
 }
 

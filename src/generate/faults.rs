@@ -76,8 +76,12 @@ fn required(kind: Kind, payload: &Payload) -> &'static [usize] {
         VacancyClosed => &[col::VACANCY_ID, col::CLOSE_REASON],
         Hired => &[col::EMPLOYER_ID, col::CONTRACT_CODE, col::HIRING_MODE],
         EmploymentEnded => &[col::EMPLOYER_ID],
-        ApplicationAccepted | BasicOrientation | QualitativeProfiling | AdrInformation
-        | SpecialistOrientation | SkillsAssessment => &[],
+        ApplicationAccepted
+        | BasicOrientation
+        | QualitativeProfiling
+        | AdrInformation
+        | SpecialistOrientation
+        | SkillsAssessment => &[],
     }
 }
 
@@ -234,7 +238,7 @@ pub(super) fn apply(ev: &Ev, row: &mut Row, cf: Option<&str>, sigla: &str) {
             }
         }
         PCT_BELOW => {
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 row.put(col::CATEGORY, CATEGORIES[CAT_CIVILE as usize]);
                 row.put(col::DISABILITY_PCT, "40");
             } else {
@@ -244,7 +248,7 @@ pub(super) fn apply(ev: &Ev, row: &mut Row, cf: Option<&str>, sigla: &str) {
             row.put(col::LIST_TYPE, LIST_TYPES[0]);
         }
         ART18_MISMATCH => {
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 row.put(col::LIST_TYPE, "art18");
                 row.put(col::CATEGORY, "sordo");
             } else {
@@ -298,8 +302,9 @@ pub(super) fn apply(ev: &Ev, row: &mut Row, cf: Option<&str>, sigla: &str) {
 fn out_of_range(ev: &Ev, row: &mut Row, v: usize) {
     match ev.kind {
         Kind::ApplicationSubmitted => {
-            let invalido = matches!(ev.payload, Payload::Application(a) if a.category <= CAT_SERVIZIO);
-            if invalido && v % 2 == 0 {
+            let invalido =
+                matches!(ev.payload, Payload::Application(a) if a.category <= CAT_SERVIZIO);
+            if invalido && v.is_multiple_of(2) {
                 row.put(col::DISABILITY_PCT, "120");
             } else {
                 row.put(col::EDUCATION, "9");
@@ -307,7 +312,7 @@ fn out_of_range(ev: &Ev, row: &mut Row, v: usize) {
         }
         Kind::QualitativeProfiling => row.put(col::PROFILING_INDEX, "1.25"),
         Kind::PactSigned => {
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 row.put(col::CONTACT_FREQUENCY_DAYS, "0");
             } else {
                 row.put(col::SEARCH_ACTS, "-1");
@@ -318,7 +323,7 @@ fn out_of_range(ev: &Ev, row: &mut Row, v: usize) {
             row.put(col::CONTRACT_MONTHS, "0");
         }
         Kind::VacancyOpened => {
-            if v % 2 == 0 {
+            if v.is_multiple_of(2) {
                 row.put(col::ATECO_SECTION, "Z");
             } else {
                 row.put(col::PROFESSION_CODE, "3.4.5.2.0.1");

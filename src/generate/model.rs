@@ -204,19 +204,38 @@ pub(super) enum Payload {
     /// Hundredths, `NO8` = absent.
     Profiling(u8),
     Pact(PactFields),
-    Review { pact: u32, outcome: u8 },
+    Review {
+        pact: u32,
+        outcome: u8,
+    },
     /// Tri-state `group` or `skills_gap`.
     Flag(u8),
     ToService(u8),
     Support(u8),
-    Measure { measure: u32, kind: u8, employer: u32 },
+    Measure {
+        measure: u32,
+        kind: u8,
+        employer: u32,
+    },
     MeasureRef(u32),
-    MeasureEnd { measure: u32, reason: u8 },
+    MeasureEnd {
+        measure: u32,
+        reason: u8,
+    },
     Vacancy(u32),
-    Candidate { vacancy: u32, channel: u8 },
-    VacancyClose { vacancy: u32, reason: u8 },
+    Candidate {
+        vacancy: u32,
+        channel: u8,
+    },
+    VacancyClose {
+        vacancy: u32,
+        reason: u8,
+    },
     Hired(HireFields),
-    Ended { employer: u32, reason: u8 },
+    Ended {
+        employer: u32,
+        reason: u8,
+    },
 }
 
 /// How `occurred_at` is written.
@@ -260,7 +279,11 @@ impl Ev {
     /// Sort key within a file: the Rome date, then roughly the time of day.
     pub(super) fn sort_key(&self) -> (Day, u16) {
         // Late-UTC stamps keep 0..59 in `minute`: just after midnight in Rome, as they are.
-        let t = if self.stamp == STAMP_DATE { 0 } else { self.minute };
+        let t = if self.stamp == STAMP_DATE {
+            0
+        } else {
+            self.minute
+        };
         (self.date, t)
     }
 }

@@ -177,7 +177,11 @@ impl<'a> Renderer<'a> {
         self.write_stamp(&mut buf, date, ev.stamp, ev.minute);
         *row.slot(col::OCCURRED_AT) = buf;
         row.put(col::PROVINCE, sigla);
-        let _ = write!(row.slot(col::CPI_CODE), "{sigla}-{:02}", u32::from(ev.cpi) + 1);
+        let _ = write!(
+            row.slot(col::CPI_CODE),
+            "{sigla}-{:02}",
+            u32::from(ev.cpi) + 1
+        );
         let person = self.data.persons.get(ev.person as usize);
         if let Some(p) = person {
             let cf = p.cf.as_str();
@@ -350,7 +354,8 @@ impl<'a> Renderer<'a> {
 
 /// A batch file being written, in either format.
 pub(super) enum Sink<W: Write> {
-    Csv(csv::Writer<W>),
+    // Boxed: the csv writer carries its own buffer state, far larger than the JSON variant.
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W, String),
 }
 
@@ -368,7 +373,7 @@ impl<W: Write> Sink<W> {
             .terminator(csv::Terminator::CRLF)
             .from_writer(w);
         wr.write_record(COLUMNS).map_err(csv_err)?;
-        Ok(Sink::Csv(wr))
+        Ok(Sink::Csv(Box::new(wr)))
     }
 
     pub(super) fn jsonl(w: W) -> Self {
@@ -378,9 +383,7 @@ impl<W: Write> Sink<W> {
     pub(super) fn write(&mut self, row: &Row) -> io::Result<()> {
         match self {
             Sink::Csv(wr) => wr
-                .write_record(
-                    (0..COLUMNS.len()).map(|c| row.get(c).unwrap_or("").as_bytes()),
-                )
+                .write_record((0..COLUMNS.len()).map(|c| row.get(c).unwrap_or("").as_bytes()))
                 .map_err(csv_err),
             Sink::Jsonl(w, line) => {
                 line.clear();
@@ -434,9 +437,7 @@ fn is_json_number(v: &str) -> bool {
         None => (v, None),
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(int)
-        && (int == "0" || !int.starts_with('0'))
-        && frac.is_none_or(digits)
+    digits(int) && (int == "0" || !int.starts_with('0')) && frac.is_none_or(digits)
 }
 
 fn push_json_string(out: &mut String, v: &str) {

@@ -204,8 +204,8 @@ pub(super) fn simulate_region(
     }
     sim.make_employers(total);
     sim.make_vacancies();
-    for local in 0..provs.len() {
-        for _ in 0..provs[local].persons {
+    for (local, t) in provs.iter().enumerate() {
+        for _ in 0..t.persons {
             sim.person(local);
             progress.inc(1);
         }
@@ -412,7 +412,8 @@ impl Sim<'_> {
                     0
                 };
                 let mut profession = [0u8; 5];
-                profession[0] = [1u8, 2, 3, 4, 5, 6, 7, 8, 9][self.pick(&[1, 3, 8, 25, 22, 8, 10, 22, 1])];
+                profession[0] =
+                    [1u8, 2, 3, 4, 5, 6, 7, 8, 9][self.pick(&[1, 3, 8, 25, 22, 8, 10, 22, 1])];
                 for (i, d) in profession.iter_mut().enumerate().skip(1) {
                     *d = if i == 4 {
                         self.between(0, 9)
@@ -648,7 +649,12 @@ impl Sim<'_> {
     /// One application: submission, the decision, and the registration spell if accepted.
     /// Returns the day of a later application, if the person applies again.
     fn application(&mut self, who: &Who, app: App, s: Day) -> Option<Day> {
-        self.push_p(s, Kind::ApplicationSubmitted, who, Payload::Application(app));
+        self.push_p(
+            s,
+            Kind::ApplicationSubmitted,
+            who,
+            Payload::Application(app),
+        );
         if self.chance(0.28) {
             let inail = if app.category == CAT_LAVORO {
                 0.7
@@ -657,7 +663,12 @@ impl Sim<'_> {
             };
             let agency = u8::from(self.chance(inail));
             let d = s + self.between(0, 12);
-            self.push_p(d, Kind::CertificationRequested, who, Payload::Agency(agency));
+            self.push_p(
+                d,
+                Kind::CertificationRequested,
+                who,
+                Payload::Agency(agency),
+            );
         }
         let (accepted, d) = if self.chance(0.08) {
             let pre = s + self.between(8, 28);
@@ -690,7 +701,12 @@ impl Sim<'_> {
         self.pick(&[0, 26, 14, 8, 15, 5, 12, 20]) as u8
     }
 
-    /// A registration spell from its acceptance on day `a`.
+    /// A registration spell from its acceptance on day `a`. Two exits compete, each drawn as
+    /// an exponential waiting time: a hire (sooner once a pact is signed, or at the end of a
+    /// measure that turned into a job) and a cancellation for another reason; missed summons
+    /// may cut the spell shorter still. The plan is settled first and the services are then
+    /// written inside it, so nothing happens to a person after the spell has ended.
+    /// Returns the day of a new application, for the few who register again.
     fn spell(&mut self, who: &Who, app: App, a: Day) -> Option<Day> {
         let end = self.cfg.end;
         self.push_p(a, Kind::ApplicationAccepted, who, Payload::None);
@@ -812,7 +828,11 @@ impl Sim<'_> {
         let gap = if pact.is_some() { 120.0 } else { 360.0 };
         self.proposals(who, search_from, search_end, gap);
 
-        let employment_end = if hired { self.emit_hire(who, &hire) } else { None };
+        let employment_end = if hired {
+            self.emit_hire(who, &hire)
+        } else {
+            None
+        };
 
         if exit_day <= end {
             self.push_p(
@@ -1013,7 +1033,11 @@ impl Sim<'_> {
             if t >= until {
                 break;
             }
-            let g = if self.chance(0.92) { tri(Some(group)) } else { 0 };
+            let g = if self.chance(0.92) {
+                tri(Some(group))
+            } else {
+                0
+            };
             self.push_p(t, Kind::SpecialistOrientation, who, Payload::Flag(g));
             if i == 0 && self.chance(0.5) {
                 let d = t + self.between(7, 40);
@@ -1092,7 +1116,11 @@ impl Sim<'_> {
             // The hire ends the measure, whether it came from the host or not.
             Some(h) if h <= m.end => (h, MEASURE_HIRED),
             _ if m.end < exit_day => {
-                let r = if m.reason == MEASURE_HIRED { 0 } else { m.reason };
+                let r = if m.reason == MEASURE_HIRED {
+                    0
+                } else {
+                    m.reason
+                };
                 (m.end, r)
             }
             _ => (exit_day - self.between(0, 5), MEASURE_INTERRUPTED_PERSON),
@@ -1125,7 +1153,10 @@ impl Sim<'_> {
                     t,
                     Kind::CandidateProposed,
                     who,
-                    Payload::Candidate { vacancy: v, channel },
+                    Payload::Candidate {
+                        vacancy: v,
+                        channel,
+                    },
                 );
                 let cand = Payload::Candidate {
                     vacancy: v,

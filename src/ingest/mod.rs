@@ -289,7 +289,8 @@ impl<'s> Ingester<'s> {
         now_us: i64,
         writer: &mut Option<BatchWriter>,
     ) -> Result<FileReport, Failure> {
-        let format = Format::from_path(path).ok_or(Failure::File(FileError::UnknownFormat, vec![]))?;
+        let format =
+            Format::from_path(path).ok_or(Failure::File(FileError::UnknownFormat, vec![]))?;
         let file = File::open(path).map_err(|e| Failure::File(FileError::Io(e), vec![]))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let pb = progress_bar(self.progress, size, shown);
@@ -301,7 +302,10 @@ impl<'s> Ingester<'s> {
                 bytes: 0,
             },
         );
-        let gz = raw.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
+        let gz = raw
+            .fill_buf()
+            .map(|b| b.starts_with(&[0x1f, 0x8b]))
+            .unwrap_or(false);
         let mut state = FileState {
             validator: Validator::new(Pseudonymiser::new(&self.key), now_us),
             writer: writer.take().expect("a writer per file"),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::Europe::Rome;
 
 use crate::codes;
-use crate::model::{EventType, Event, Field, Kind, Need};
+use crate::model::{Event, EventType, Field, Kind, Need};
 use crate::privacy::{Pseudonymiser, mask_identifiers};
 use crate::reference;
 
@@ -149,8 +149,7 @@ fn is_profession_code(s: &str) -> bool {
 
 fn is_event_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
@@ -196,7 +195,10 @@ impl Validator {
         // event_type
         let event_type = match row.get(Field::EventType) {
             None => {
-                errs.push(Violation::new("event_type.missing", "event_type is required"));
+                errs.push(Violation::new(
+                    "event_type.missing",
+                    "event_type is required",
+                ));
                 None
             }
             Some(s) => match EventType::parse(s) {
@@ -214,7 +216,10 @@ impl Validator {
         // occurred_at
         let occurred = match row.get(Field::OccurredAt) {
             None => {
-                errs.push(Violation::new("occurred_at.missing", "occurred_at is required"));
+                errs.push(Violation::new(
+                    "occurred_at.missing",
+                    "occurred_at is required",
+                ));
                 None
             }
             Some(s) => match parse_occurred_at(s) {
@@ -433,8 +438,10 @@ impl Validator {
                 };
                 let pct_given = row.get(Field::DisabilityPct).is_some();
                 if let Some(c) = category {
-                    let needs_pct =
-                        matches!(c, "invalido_civile" | "invalido_lavoro" | "invalido_servizio");
+                    let needs_pct = matches!(
+                        c,
+                        "invalido_civile" | "invalido_lavoro" | "invalido_servizio"
+                    );
                     if needs_pct && !pct_given {
                         errs.push(Violation::new(
                             "disability_pct.missing",
@@ -532,9 +539,7 @@ impl Validator {
         if t == EventType::ApplicationSubmitted
             && let Some(facts) = person_cf.and_then(codes::cf_facts)
         {
-            e.gender = e
-                .gender
-                .or(Some(if facts.female { "F" } else { "M" }));
+            e.gender = e.gender.or(Some(if facts.female { "F" } else { "M" }));
             e.birth_year = e
                 .birth_year
                 .or(Some(codes::cf_birth_year(facts.yy, date.year())));

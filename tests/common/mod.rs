@@ -111,7 +111,9 @@ pub fn read_all(files: &[PathBuf]) -> Vec<RecordBatch> {
 pub fn column(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for b in batches {
-        let col = b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
+        let col = b
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name}"));
         for i in 0..col.len() {
             out.push(if col.is_null(i) {
                 None
@@ -260,7 +262,10 @@ pub fn base_row(event_type: &str, event_id: &str) -> Vec<(String, String)> {
 }
 
 /// Applies overrides: a value replaces the field, `None` removes it.
-pub fn with(mut row: Vec<(String, String)>, changes: &[(&str, Option<&str>)]) -> Vec<(String, String)> {
+pub fn with(
+    mut row: Vec<(String, String)>,
+    changes: &[(&str, Option<&str>)],
+) -> Vec<(String, String)> {
     for (k, v) in changes {
         row.retain(|(f, _)| f != k);
         if let Some(v) = v {
