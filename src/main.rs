@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if empty {
                 println!("generating sample data into {}", sample_dir.display());
                 generate::generate(&GenerateOptions {
-                    persons: 2_000,
+                    persons: 7_000,
                     seed: 42,
                     out: sample_dir.clone(),
                     format: OutputFormat::Csv,

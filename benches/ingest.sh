@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Ingest benchmark (issue 2): generate about 5 million events, ingest them into a fresh store with
+# the release binary, and report events per second and peak memory (max RSS from /usr/bin/time).
+#
+#   benches/ingest.sh                 # 200,000 persons, about 5 million events, CSV
+#   PERSONS=50000 FORMAT=jsonl GZIP=1 benches/ingest.sh
+#
+# Not a timed test: run it by hand on an otherwise idle machine and copy the table into the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PERSONS=${PERSONS:-200000}
+FORMAT=${FORMAT:-csv}
+GZIP=${GZIP:-0}
+WORK=${WORK:-/tmp/mirato-bench-ingest}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
+
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/mirato"
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+gz=()
+[ "$GZIP" = 1 ] && gz=(--gzip)
+echo "generating $PERSONS persons ($FORMAT${gz:+, gzip}) into $WORK/in"
+"$BIN" generate --persons "$PERSONS" --seed 1 --format "$FORMAT" "${gz[@]}" --out "$WORK/in"
+du -sh "$WORK/in"
+
+echo "ingesting"
+/usr/bin/time -v "$BIN" --data-dir "$WORK/data" --key-file "$WORK/key" ingest --format json "$WORK/in" \
+  > "$WORK/report.jsonl" 2> "$WORK/time.txt" || { cat "$WORK/time.txt"; exit 1; }
+
+python3 - "$WORK" <<'PY'
+import json, re, sys
+work = sys.argv[1]
+rows = [json.loads(l) for l in open(f"{work}/report.jsonl")]
+read = sum(r.get("read", 0) for r in rows)
+stored = sum(r.get("stored", 0) for r in rows)
+t = open(f"{work}/time.txt").read()
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", t).group(1)
+parts = [float(p) for p in wall.split(":")]
+secs = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
+rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1))
+user = float(re.search(r"User time \(seconds\): (\S+)", t).group(1))
+sys_ = float(re.search(r"System time \(seconds\): (\S+)", t).group(1))
+print(f"| files | events read | stored | wall s | events/s | user s | sys s | peak RSS MiB |")
+print(f"|---|---|---|---|---|---|---|---|")
+print(f"| {len(rows)} | {read:,} | {stored:,} | {secs:.1f} | {read/secs:,.0f} | {user:.1f} | {sys_:.1f} | {rss_kib/1024:.0f} |")
+PY
+du -sh "$WORK/data/events"
