@@ -14,6 +14,11 @@ use mirato::privacy::{self, Key};
 use mirato::status;
 use mirato::store::Store;
 
+/// mimalloc: ingest allocates small strings on one thread and frees them on another, which the
+/// system allocator handles poorly.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mirato",
@@ -91,6 +96,7 @@ enum ReportFormat {
 }
 
 fn main() -> ExitCode {
+    tune_libc_malloc();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MIRATO_LOG")
@@ -105,6 +111,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(3)
         }
+    }
+}
+
+/// zstd (C code, so the system allocator) creates and frees a compression context per Parquet
+/// column chunk; by default glibc gives that memory back to the kernel each time, and the next
+/// context faults fresh zeroed pages in. Keeping it is worth about a tenth of ingest time.
+fn tune_libc_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
     }
 }
 
@@ -212,35 +230,31 @@ fn ingest_paths(
     let mut ingester = Ingester::new(&store, key)?;
     ingester.progress = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let mut reports = Vec::new();
-    let mut failed = false;
-    for f in &files {
-        let report = ingester.ingest_file(f)?;
-        match (&report, format) {
-            (_, ReportFormat::Json) => println!(
-                "{}",
-                serde_json::to_string(&report).expect("reports serialise")
-            ),
-            (
-                FileReport::Read {
-                    file,
-                    read,
-                    stored,
-                    duplicates,
-                    rejected,
-                    ..
-                },
-                ReportFormat::Text,
-            ) => println!(
-                "{file}: read {read}, stored {stored}, duplicates {duplicates}, rejected {rejected}"
-            ),
-            (FileReport::Failed { file, error }, ReportFormat::Text) => {
-                println!("{file}: REJECTED WHOLE, nothing stored: {error}")
-            }
+    let reports = ingester.ingest_files(&files, |report| match (report, format) {
+        (_, ReportFormat::Json) => println!(
+            "{}",
+            serde_json::to_string(report).expect("reports serialise")
+        ),
+        (
+            FileReport::Read {
+                file,
+                read,
+                stored,
+                duplicates,
+                rejected,
+                ..
+            },
+            ReportFormat::Text,
+        ) => println!(
+            "{file}: read {read}, stored {stored}, duplicates {duplicates}, rejected {rejected}"
+        ),
+        (FileReport::Failed { file, error }, ReportFormat::Text) => {
+            println!("{file}: REJECTED WHOLE, nothing stored: {error}")
         }
-        failed |= matches!(report, FileReport::Failed { .. });
-        reports.push(report);
-    }
+    })?;
+    let failed = reports
+        .iter()
+        .any(|r| matches!(r, FileReport::Failed { .. }));
     if format == ReportFormat::Text {
         print!(
             "{}",

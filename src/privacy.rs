@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -165,74 +166,82 @@ impl Key {
 /// Turns identifiers into pseudonyms. Keeps a cache because a person appears in many events.
 pub struct Pseudonymiser {
     mac: HmacSha256,
-    cache: HashMap<String, String>,
+    cache: HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>,
 }
 
 impl Pseudonymiser {
     pub fn new(key: &Key) -> Self {
         Pseudonymiser {
             mac: <HmacSha256 as Mac>::new_from_slice(&key.bytes).expect("HMAC takes any key size"),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
         }
     }
 
     /// The pseudonym of a normalised identifier: 32 hex characters of HMAC-SHA256.
-    pub fn pseudonym(&mut self, value: &str) -> String {
+    pub fn pseudonym(&mut self, value: &str) -> Arc<str> {
         if let Some(p) = self.cache.get(value) {
-            return p.clone();
+            return Arc::clone(p);
         }
         let mut mac = self.mac.clone();
         mac.update(value.as_bytes());
         let out = mac.finalize().into_bytes();
-        let p = hex::encode(&out[..PSEUDONYM_HEX_LEN / 2]);
+        let p: Arc<str> = hex::encode(&out[..PSEUDONYM_HEX_LEN / 2]).into();
         // Bound the cache: a huge file of distinct ids must not grow memory without limit.
         if self.cache.len() >= 1_000_000 {
             self.cache.clear();
         }
-        self.cache.insert(value.to_owned(), p.clone());
+        self.cache.insert(value.into(), Arc::clone(&p));
         p
-    }
-
-    /// A keyed 64-bit hash of parsed content. Keyed, so that the stored hash cannot be used to
-    /// guess a birth date or a CF by trying candidates.
-    pub fn content_hash(&self, bytes: &[u8]) -> i64 {
-        let mut mac = self.mac.clone();
-        mac.update(b"content\0");
-        mac.update(bytes);
-        let out = mac.finalize().into_bytes();
-        i64::from_le_bytes(out[..8].try_into().expect("8 bytes"))
     }
 }
 
 /// What a masked value looks like in quarantine and messages.
 pub const MASK: &str = "[masked]";
 
+/// Whether free text holds anything [`mask_identifiers`] would mask; allocates nothing.
+pub fn contains_identifier(text: &str) -> bool {
+    let b = text.as_bytes();
+    // Every identifier shape is at least 9 characters of letters and digits.
+    if b.len() < 9 {
+        return false;
+    }
+    (0..b.len()).any(|i| identifier_at(b, i).is_some())
+}
+
+/// The length of the identifier starting at `i`, if one does.
+fn identifier_at(b: &[u8], i: usize) -> Option<usize> {
+    if i > 0 && b[i - 1].is_ascii_alphanumeric() {
+        return None;
+    }
+    let len = if looks_like_cf16(&b[i..]) {
+        16
+    } else if let Some(n) = partial_cf_len(&b[i..]) {
+        n
+    } else if looks_like_numeric11(&b[i..]) {
+        11
+    } else {
+        return None;
+    };
+    (i + len == b.len() || !b[i + len].is_ascii_alphanumeric()).then_some(len)
+}
+
 /// Masks anything in free text that looks like a codice fiscale (16 characters of the CF shape,
 /// omocodia included) or an 11-digit code, whatever the case.
 pub fn mask_identifiers(text: &str) -> String {
+    if !contains_identifier(text) {
+        return text.to_owned();
+    }
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     let mut last = 0;
     while i < b.len() {
-        let at_boundary = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if at_boundary {
-            let len = if looks_like_cf16(&b[i..]) {
-                16
-            } else if let Some(n) = partial_cf_len(&b[i..]) {
-                n
-            } else if looks_like_numeric11(&b[i..]) {
-                11
-            } else {
-                0
-            };
-            if len > 0 && (i + len == b.len() || !b[i + len].is_ascii_alphanumeric()) {
-                out.push_str(&text[last..i]);
-                out.push_str(MASK);
-                i += len;
-                last = i;
-                continue;
-            }
+        if let Some(len) = identifier_at(b, i) {
+            out.push_str(&text[last..i]);
+            out.push_str(MASK);
+            i += len;
+            last = i;
+            continue;
         }
         i += 1;
     }
@@ -286,6 +295,8 @@ mod tests {
         assert_eq!(p, a.pseudonym("RSSMRA85T10A562S"));
         assert_ne!(p, b.pseudonym("RSSMRA85T10A562S"));
         assert!(!p.contains("RSS"));
+        assert!(contains_identifier("x RSSMRA85T10A562S"));
+        assert!(!contains_identifier("MI-03"));
     }
 
     #[test]

@@ -224,7 +224,8 @@ pub struct Store {
 /// Event ids already stored, with the keyed hash of their content.
 #[derive(Default)]
 pub struct DedupeIndex {
-    map: HashMap<u128, i64>,
+    /// Keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices.
+    map: HashMap<u128, i64, foldhash::fast::FixedState>,
 }
 
 /// What the index says about an event id.
@@ -236,15 +237,22 @@ pub enum Seen {
 }
 
 impl DedupeIndex {
-    fn key(event_id: &str) -> u128 {
+    /// The index key of an event id: 128 bits of xxh3, so collisions are negligible.
+    pub fn key(event_id: &str) -> u128 {
         xxhash_rust::xxh3::xxh3_128(event_id.as_bytes())
     }
 
-    pub fn check(&self, event_id: &str, content_hash: i64) -> Seen {
-        match self.map.get(&Self::key(event_id)) {
-            None => Seen::New,
-            Some(&h) if h == content_hash => Seen::Duplicate,
-            Some(_) => Seen::Conflict,
+    /// Checks an id and records it when new, in one lookup.
+    pub fn check_insert(&mut self, key: u128, content_hash: i64) -> Seen {
+        match self.map.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(content_hash);
+                Seen::New
+            }
+            std::collections::hash_map::Entry::Occupied(o) if *o.get() == content_hash => {
+                Seen::Duplicate
+            }
+            std::collections::hash_map::Entry::Occupied(_) => Seen::Conflict,
         }
     }
 
@@ -252,8 +260,12 @@ impl DedupeIndex {
         self.map.insert(Self::key(event_id), content_hash);
     }
 
-    pub fn remove(&mut self, event_id: &str) {
-        self.map.remove(&Self::key(event_id));
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
+    pub fn remove(&mut self, key: u128) {
+        self.map.remove(&key);
     }
 
     pub fn len(&self) -> usize {
@@ -459,14 +471,22 @@ struct OpenFile {
 }
 
 fn writer_props() -> WriterProperties {
-    WriterProperties::builder()
+    use datafusion::parquet::schema::types::ColumnPath;
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(128 * 1024))
-        .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")));
+    // Unique per row: a dictionary never pays off, and no query prunes on them.
+    for col in ["event_id", "content_hash", "occurred_at"] {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
+    }
+    for col in ["event_id", "content_hash"] {
+        b = b.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
+    }
+    b.build()
 }
 
 /// Reads the fault-injection point used by the crash tests: abort after N renames.
@@ -477,29 +497,20 @@ fn fault_after_renames() -> Option<usize> {
 }
 
 impl BatchWriter {
-    /// Appends events (any order) to the batch: one staged Parquet file per month partition,
-    /// each chunk sorted by date and type so that min/max statistics prune well. Writers stay
-    /// open across chunks, so a big file gives few files with full row groups.
+    /// Appends events (any order) to the batch: one staged Parquet file per month partition.
     pub fn write_events(
         &mut self,
         events: &mut [Event],
         ingested_at_us: i64,
     ) -> Result<(), StoreError> {
-        events.sort_unstable_by(|a, b| {
-            (a.occurred_date, a.event_type, a.occurred_at).cmp(&(
-                b.occurred_date,
-                b.event_type,
-                b.occurred_at,
-            ))
-        });
-        let mut start = 0;
-        while start < events.len() {
-            let ym = year_month(events[start].occurred_date);
-            let mut end = start + 1;
-            while end < events.len() && year_month(events[end].occurred_date) == ym {
-                end += 1;
-            }
-            let batch = events_to_batch(&events[start..end], &self.batch_id, ingested_at_us)?;
+        let parts = partition_batches(events, &self.batch_id, ingested_at_us)?;
+        self.write_partitions(parts)
+    }
+
+    /// Appends record batches already split by month partition (see [`partition_batches`]).
+    /// Writers stay open across calls, so a big file gives few files with full row groups.
+    pub fn write_partitions(&mut self, parts: Vec<PartitionBatch>) -> Result<(), StoreError> {
+        for (ym, batch) in parts {
             if !self.writers.contains_key(&ym) {
                 let (y, m) = ym;
                 let rel = PathBuf::from("events")
@@ -517,7 +528,6 @@ impl BatchWriter {
                     path: w.staged.clone(),
                     source,
                 })?;
-            start = end;
         }
         Ok(())
     }
@@ -638,6 +648,42 @@ impl BatchWriter {
     }
 }
 
+/// A record batch of one `(year, month)` partition.
+pub type PartitionBatch = ((i32, u32), RecordBatch);
+
+/// Splits events (any order) by month partition into record batches, each sorted by date and
+/// type so that min/max statistics prune well. Pure: the ingest runs it on its reading thread.
+pub fn partition_batches(
+    events: &[Event],
+    batch_id: &str,
+    ingested_at_us: i64,
+) -> Result<Vec<PartitionBatch>, StoreError> {
+    // Sort references, not the (large) events themselves.
+    let mut order: Vec<&Event> = events.iter().collect();
+    order.sort_unstable_by(|a, b| {
+        (a.occurred_date, a.event_type, a.occurred_at).cmp(&(
+            b.occurred_date,
+            b.event_type,
+            b.occurred_at,
+        ))
+    });
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let ym = year_month(order[start].occurred_date);
+        let mut end = start + 1;
+        while end < order.len() && year_month(order[end].occurred_date) == ym {
+            end += 1;
+        }
+        out.push((
+            ym,
+            events_to_batch(&order[start..end], batch_id, ingested_at_us)?,
+        ));
+        start = end;
+    }
+    Ok(out)
+}
+
 fn year_month(days: i32) -> (i32, u32) {
     let d =
         NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(days as i64);
@@ -712,18 +758,18 @@ pub fn events_schema() -> SchemaRef {
 
 /// Builds one record batch from events; columns follow [`events_schema`].
 pub fn events_to_batch(
-    ev: &[Event],
+    ev: &[&Event],
     batch_id: &str,
     ingested_at_us: i64,
 ) -> Result<RecordBatch, StoreError> {
-    fn s<'a>(ev: &'a [Event], g: impl Fn(&'a Event) -> Option<&'a str>) -> ArrayRef {
-        Arc::new(ev.iter().map(g).collect::<StringArray>())
+    fn s<'a>(ev: &[&'a Event], g: impl Fn(&'a Event) -> Option<&'a str>) -> ArrayRef {
+        Arc::new(ev.iter().map(|e| g(e)).collect::<StringArray>())
     }
-    fn i32c(ev: &[Event], g: impl Fn(&Event) -> Option<i32>) -> ArrayRef {
-        Arc::new(ev.iter().map(g).collect::<Int32Array>())
+    fn i32c(ev: &[&Event], g: impl Fn(&Event) -> Option<i32>) -> ArrayRef {
+        Arc::new(ev.iter().map(|e| g(e)).collect::<Int32Array>())
     }
-    fn b(ev: &[Event], g: impl Fn(&Event) -> Option<bool>) -> ArrayRef {
-        Arc::new(ev.iter().map(g).collect::<BooleanArray>())
+    fn b(ev: &[&Event], g: impl Fn(&Event) -> Option<bool>) -> ArrayRef {
+        Arc::new(ev.iter().map(|e| g(e)).collect::<BooleanArray>())
     }
     let n = ev.len();
     let cols: Vec<ArrayRef> = vec![
@@ -738,7 +784,7 @@ pub fn events_to_batch(
         )),
         s(ev, |e| Some(e.province)),
         s(ev, |e| Some(e.region_code)),
-        s(ev, |e| Some(e.cpi_code.as_str())),
+        s(ev, |e| Some(&*e.cpi_code)),
         s(ev, |e| e.person_id.as_deref()),
         s(ev, |e| e.operator_id.as_deref()),
         s(ev, |e| e.list_type),

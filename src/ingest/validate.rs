@@ -8,7 +8,7 @@ use chrono_tz::Europe::Rome;
 
 use crate::codes;
 use crate::model::{Event, EventType, Field, Kind, Need};
-use crate::privacy::{Pseudonymiser, mask_identifiers};
+use crate::privacy::{Pseudonymiser, contains_identifier, mask_identifiers};
 use crate::reference;
 
 /// One broken rule: a stable code (`field.problem`) and a plain sentence.
@@ -88,11 +88,31 @@ pub struct Validator {
     /// Earliest allowed instant (µs): 2000-01-01 in Rome.
     min_us: i64,
     hash_buf: Vec<u8>,
+    cpis: std::collections::HashMap<Box<str>, std::sync::Arc<str>, foldhash::fast::RandomState>,
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 fn rome_midnight_us(d: NaiveDate) -> i64 {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<NaiveDate, i64>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    if let Some(us) = CACHE.with(|c| c.borrow().get(&d).copied()) {
+        return us;
+    }
+    let us = rome_midnight_us_uncached(d);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 100_000 {
+            c.clear();
+        }
+        c.insert(d, us);
+    });
+    us
+}
+
+fn rome_midnight_us_uncached(d: NaiveDate) -> i64 {
     let local = d.and_hms_opt(0, 0, 0).expect("midnight exists");
     Rome.from_local_datetime(&local)
         .earliest()
@@ -108,7 +128,7 @@ fn days_since_epoch(d: NaiveDate) -> i32 {
 /// (µs since epoch, Rome date, whether a time was given).
 pub fn parse_occurred_at(s: &str) -> Option<(i64, NaiveDate, bool)> {
     if s.len() == 10 {
-        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        let d = parse_date(s)?;
         return Some((rome_midnight_us(d), d, false));
     }
     let dt = DateTime::parse_from_rfc3339(s).ok()?;
@@ -119,7 +139,29 @@ pub fn parse_occurred_at(s: &str) -> Option<(i64, NaiveDate, bool)> {
 /// Free-text fields are stored as given, so a codice fiscale pasted into one would be stored
 /// raw: such a row is refused instead.
 fn looks_like_identifier(s: &str) -> bool {
-    mask_identifiers(s) != s
+    contains_identifier(s)
+}
+
+fn char_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+/// `YYYY-MM-DD`, strictly; faster than a format-string parse on the hot path.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
 fn is_plain_digits(s: &str) -> bool {
@@ -161,11 +203,22 @@ impl Validator {
             max_us: now_us + MICROS_PER_DAY,
             min_us: rome_midnight_us(NaiveDate::from_ymd_opt(2000, 1, 1).expect("date")),
             hash_buf: Vec::with_capacity(512),
+            cpis: Default::default(),
         }
     }
 
+    /// Sets the moment of ingest, which bounds `occurred_at`.
+    pub fn set_now(&mut self, now_us: i64) {
+        self.max_us = now_us + MICROS_PER_DAY;
+    }
+
     /// Checks one row against every rule. On failure, returns every rule it broke.
-    pub fn validate(&mut self, row: &RawRow<'_>) -> Result<Event, Vec<Violation>> {
+    /// On success the event is pushed onto `out` (built in place: events are large).
+    pub fn validate_into(
+        &mut self,
+        row: &RawRow<'_>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Vec<Violation>> {
         let mut errs: Vec<Violation> = Vec::new();
         self.hash_buf.clear();
 
@@ -272,7 +325,7 @@ impl Validator {
                 errs.push(Violation::new("cpi_code.missing", "cpi_code is required"));
                 None
             }
-            Some(s) if s.chars().count() > 16 => {
+            Some(s) if char_len(s) > 16 => {
                 errs.push(Violation::new(
                     "cpi_code.length",
                     "cpi_code must be 1-16 characters",
@@ -286,7 +339,14 @@ impl Validator {
                 ));
                 None
             }
-            Some(s) => Some(s.to_owned()),
+            Some(s) => Some(match self.cpis.get(s) {
+                Some(c) => std::sync::Arc::clone(c),
+                None => {
+                    let c: std::sync::Arc<str> = s.into();
+                    self.cpis.insert(s.into(), std::sync::Arc::clone(&c));
+                    c
+                }
+            }),
         };
 
         // person_cf: required for every type but the vacancy's own.
@@ -320,7 +380,7 @@ impl Validator {
 
         // operator_id: optional, 0-32.
         let operator = match row.get(Field::OperatorId) {
-            Some(s) if s.chars().count() > 32 => {
+            Some(s) if char_len(s) > 32 => {
                 errs.push(Violation::new(
                     "operator_id.length",
                     "operator_id must be at most 32 characters",
@@ -378,9 +438,26 @@ impl Validator {
             unreachable!("every absent common field pushed a violation");
         };
 
-        // Canonical content, from parsed values, for duplicate/conflict detection.
+        // Canonical content, from parsed values, for duplicate/conflict detection. Identifiers
+        // and the birth date enter only as keyed pseudonyms, so everything hashed is either
+        // stored anyway or keyed: a fast unkeyed hash then reveals nothing the store does not.
         let person_id = person_cf.as_deref().map(|cf| self.pseudo.pseudonym(cf));
         let operator_id = operator.as_deref().map(|o| self.pseudo.pseudonym(o));
+        let mut keyed: [Option<std::sync::Arc<str>>; 3] = [None, None, None];
+        for (slot, f) in [
+            Field::EmployerId,
+            Field::ResponsibleOperator,
+            Field::BirthDate,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            keyed[slot] = match &vals[f as usize] {
+                Val::Text(s) => Some(self.pseudo.pseudonym(s)),
+                Val::Date(d) => Some(self.pseudo.pseudonym(&format!("birth_date:{d}"))),
+                _ => None,
+            };
+        }
         let h = &mut self.hash_buf;
         push_text(h, Field::EventId, &event_id);
         push_text(h, Field::EventType, t.as_str());
@@ -396,11 +473,24 @@ impl Validator {
             push_text(h, Field::OperatorId, op);
         }
         for (i, v) in vals.iter().enumerate() {
-            hash_val(h, i as u8, v);
+            let slot = match i {
+                i if i == Field::EmployerId as usize => Some(0),
+                i if i == Field::ResponsibleOperator as usize => Some(1),
+                i if i == Field::BirthDate as usize => Some(2),
+                _ => None,
+            };
+            match slot.and_then(|s| keyed[s].as_deref()) {
+                Some(p) => {
+                    h.push(i as u8);
+                    h.extend_from_slice(p.as_bytes());
+                    h.push(0xff);
+                }
+                None => hash_val(h, i as u8, v),
+            }
         }
-        let content_hash = self.pseudo.content_hash(&self.hash_buf);
+        let content_hash = xxhash_rust::xxh3::xxh3_64(&self.hash_buf) as i64;
 
-        let mut e = Event {
+        out.push(Event {
             event_id,
             event_type: t.as_str(),
             occurred_at: us,
@@ -412,9 +502,17 @@ impl Validator {
             operator_id,
             content_hash,
             ..Event::default()
-        };
-        self.assemble(t, date, person_cf.as_deref(), vals, &mut e);
-        Ok(e)
+        });
+        let e = out.last_mut().expect("just pushed");
+        self.assemble(t, date, person_cf.as_deref(), &mut vals, e);
+        Ok(())
+    }
+
+    /// Checks one row; the event on success.
+    pub fn validate(&mut self, row: &RawRow<'_>) -> Result<Event, Vec<Violation>> {
+        let mut out = Vec::with_capacity(1);
+        self.validate_into(row, &mut out)?;
+        Ok(out.pop().expect("one event"))
     }
 
     fn cross_field_rules(
@@ -498,7 +596,7 @@ impl Validator {
         t: EventType,
         date: NaiveDate,
         person_cf: Option<&str>,
-        mut vals: [Val; Field::COUNT],
+        vals: &mut [Val; Field::COUNT],
         e: &mut Event,
     ) {
         let mut take = |f: Field| std::mem::replace(&mut vals[f as usize], Val::Absent);
@@ -658,7 +756,7 @@ fn hash_val(h: &mut Vec<u8>, tag: u8, v: &Val) {
 fn parse_kind(kind: Kind, s: &str) -> Result<Val, String> {
     match kind {
         Kind::Text { min, max } => {
-            let n = s.chars().count();
+            let n = char_len(s);
             if n < min || n > max {
                 Err(format!("must be {min}-{max} characters"))
             } else {
@@ -698,9 +796,7 @@ fn parse_kind(kind: Kind, s: &str) -> Result<Val, String> {
                 Err(format!("'{s}' is not true or false"))
             }
         }
-        Kind::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .ok()
-            .filter(|_| s.len() == 10)
+        Kind::Date => parse_date(s)
             .map(Val::Date)
             .ok_or_else(|| format!("'{s}' is not a date YYYY-MM-DD")),
         Kind::PersonCf => unreachable!("person_cf is a common field"),

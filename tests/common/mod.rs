@@ -46,11 +46,8 @@ impl Env {
         let key = Key::load_or_create(&self.key, &self.data).expect("key");
         let store = Store::open(&self.data).expect("store");
         let mut ing = Ingester::new(&store, key).expect("ingester");
-        mirato::ingest::collect_inputs(paths)
-            .expect("inputs")
-            .iter()
-            .map(|p| ing.ingest_file(p).expect("store usable"))
-            .collect()
+        let files = mirato::ingest::collect_inputs(paths).expect("inputs");
+        ing.ingest_files(&files, |_| {}).expect("store usable")
     }
 
     pub fn ingest_one(&self, path: &Path) -> FileReport {
