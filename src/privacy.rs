@@ -201,11 +201,24 @@ pub const MASK: &str = "[masked]";
 /// Whether free text holds anything [`mask_identifiers`] would mask; allocates nothing.
 pub fn contains_identifier(text: &str) -> bool {
     let b = text.as_bytes();
-    // Every identifier shape is at least 9 characters of letters and digits.
+    // Every identifier shape is a whole run of 9 to 16 letters and digits: check only the
+    // starts of such runs.
     if b.len() < 9 {
         return false;
     }
-    (0..b.len()).any(|i| identifier_at(b, i).is_some())
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let run = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        if (9..=16).contains(&run) && identifier_at(b, i).is_some() {
+            return true;
+        }
+        i += run;
+    }
+    false
 }
 
 /// The length of the identifier starting at `i`, if one does.
