@@ -212,7 +212,10 @@ pub fn contains_identifier(text: &str) -> bool {
             i += 1;
             continue;
         }
-        let run = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        let run = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
         if (9..=16).contains(&run) && identifier_at(b, i).is_some() {
             return true;
         }

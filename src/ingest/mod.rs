@@ -209,6 +209,9 @@ struct Reader<'a> {
     validator: &'a mut Validator,
     index: &'a mut DedupeIndex,
     tx: SyncSender<Msg>,
+    /// Emptied chunks coming back from the converter, so their memory is reused rather than
+    /// faulted in afresh.
+    recycled: std::sync::mpsc::Receiver<Vec<Event>>,
     chunk: Vec<Event>,
     quarantine: Vec<QuarantineRow>,
     /// Index keys added by the current file, removed again if the file fails.
@@ -262,6 +265,7 @@ impl<'s> Ingester<'s> {
         mut on_report: impl FnMut(&FileReport),
     ) -> Result<Vec<FileReport>, IngestError> {
         let (tx, rx) = sync_channel::<Msg>(CHUNKS_IN_FLIGHT);
+        let (recycle_tx, recycled) = std::sync::mpsc::channel::<Vec<Event>>();
         // Growing a large hash table rehashes it and touches fresh pages each time: reserve
         // for the expected rows up front (about 140 bytes a CSV row, 5x less gzipped).
         let expected: u64 = paths
@@ -279,6 +283,7 @@ impl<'s> Ingester<'s> {
             validator: &mut self.validator,
             index: &mut self.index,
             tx,
+            recycled,
             chunk: Vec::with_capacity(CHUNK_EVENTS),
             quarantine: Vec::new(),
             inserted: Vec::new(),
@@ -314,7 +319,7 @@ impl<'s> Ingester<'s> {
             let (parts_tx, parts_rx) = sync_channel::<Msg>(CHUNKS_IN_FLIGHT);
             let converter = std::thread::Builder::new()
                 .name("mirato-convert".into())
-                .spawn_scoped(scope, move || convert_stage(rx, parts_tx));
+                .spawn_scoped(scope, move || convert_stage(rx, parts_tx, recycle_tx));
             let written = match converter {
                 Ok(_) => write_stage(store, seen_files, paths, parts_rx, &mut on_report),
                 Err(e) => Err(IngestError::Input {
@@ -334,7 +339,11 @@ impl<'s> Ingester<'s> {
 /// The middle stage: sorts each chunk and turns rows into Arrow columns by month partition, so
 /// that the reading and writing threads each keep to their own work. Other messages pass as they
 /// are.
-fn convert_stage(rx: std::sync::mpsc::Receiver<Msg>, tx: SyncSender<Msg>) {
+fn convert_stage(
+    rx: std::sync::mpsc::Receiver<Msg>,
+    tx: SyncSender<Msg>,
+    recycle: std::sync::mpsc::Sender<Vec<Event>>,
+) {
     let mut current: Option<(String, i64)> = None;
     for msg in rx.iter() {
         let out = match msg {
@@ -342,13 +351,14 @@ fn convert_stage(rx: std::sync::mpsc::Receiver<Msg>, tx: SyncSender<Msg>) {
                 current = Some((batch_id.clone(), now_us));
                 Msg::Begin { batch_id, now_us }
             }
-            Msg::Events(events) => {
+            Msg::Events(mut events) => {
                 let (batch_id, now_us) = current.as_ref().expect("Begin comes first");
                 // Validated events always fit the schema: an error here is a bug.
-                Msg::Partitions(
-                    partition_batches(&events, batch_id, *now_us)
-                        .expect("validated events convert to the events schema"),
-                )
+                let parts = partition_batches(&events, batch_id, *now_us)
+                    .expect("validated events convert to the events schema");
+                events.clear();
+                let _ = recycle.send(events);
+                Msg::Partitions(parts)
             }
             other => other,
         };
@@ -604,7 +614,11 @@ impl Reader<'_> {
         if self.chunk.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_EVENTS));
+        let fresh = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_EVENTS));
+        let chunk = std::mem::replace(&mut self.chunk, fresh);
         // A closed channel means the writer failed; it reports why.
         self.tx
             .send(Msg::Events(chunk))
