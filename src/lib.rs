@@ -7,6 +7,7 @@ pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod privacy;
+pub mod query;
 pub mod reference;
 pub mod status;
 pub mod store;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mirato::generate::{self, GenerateOptions, OutputFormat};
 use mirato::ingest::{self, FileReport, Ingester};
 use mirato::privacy::{self, Key};
+use mirato::query::{Engine, RawParams, output};
 use mirato::status;
 use mirato::store::Store;
 
@@ -74,6 +75,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
+    /// Compute a KPI of the catalogue (KPIS.md).
+    Kpi {
+        /// The KPI id, e.g. acceptance_rate.
+        #[arg(required_unless_present = "list")]
+        id: Option<String>,
+        /// List every KPI with its label and kind.
+        #[arg(long)]
+        list: bool,
+        /// First day of the period (YYYY-MM-DD); default 1 January of the latest event's year.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day of the period (YYYY-MM-DD); default the latest event's date.
+        #[arg(long)]
+        to: Option<String>,
+        /// One or two breakdowns, comma-separated (e.g. region,gender).
+        #[arg(long)]
+        by: Option<String>,
+        /// Region ISTAT codes or names, comma-separated.
+        #[arg(long)]
+        region: Option<String>,
+        /// Province siglas, comma-separated.
+        #[arg(long)]
+        province: Option<String>,
+        /// CPI codes, comma-separated.
+        #[arg(long)]
+        cpi: Option<String>,
+        /// Count only events ingested at or before this instant (RFC 3339, or a date).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value_t = KpiFormat::Table)]
+        format: KpiFormat,
+    },
     /// Show what the store holds.
     Status,
     /// Generate the sample data if `sample-data/` is empty, ingest it, and show what was stored.
@@ -87,6 +120,13 @@ enum Command {
 enum FileFormat {
     Csv,
     Jsonl,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq)]
+enum KpiFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq)]
@@ -174,6 +214,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { paths, format } => {
             let (code, _) = ingest_paths(&cli.data_dir, &cli.key_file, &paths, format)?;
             Ok(code)
+        }
+        Command::Kpi {
+            id,
+            list,
+            from,
+            to,
+            by,
+            region,
+            province,
+            cpi,
+            as_of,
+            format,
+        } => {
+            if list {
+                for k in mirato::query::catalog() {
+                    println!("{:<28} {:<15} {}", k.id, k.kind.as_str(), k.label);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let id = id.unwrap_or_default();
+            let raw = RawParams {
+                from,
+                to,
+                by,
+                region,
+                province,
+                cpi,
+                as_of,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the query runtime")?;
+            let result = runtime.block_on(async {
+                let engine = Engine::open(&cli.data_dir)?;
+                engine.run_raw(&id, &raw).await
+            });
+            match result {
+                Ok(r) => {
+                    match format {
+                        KpiFormat::Table => print!("{}", output::to_table(&r)),
+                        KpiFormat::Json => println!("{}", output::to_json(&r)),
+                        KpiFormat::Csv => print!("{}", output::to_csv(&r)),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) if e.is_user_error() => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::Status => {
             print!("{}", status::render(&cli.data_dir)?);

@@ -284,3 +284,118 @@ pub fn counts(r: &FileReport) -> (u64, u64, u64, u64) {
         FileReport::Failed { file, error } => panic!("{file} rejected whole: {error}"),
     }
 }
+
+/// The n-th test person's CF (valid, distinct for n < 1000).
+pub fn person(n: u32) -> String {
+    cf(&format!("RSSMRA85T10F{n:03}"))
+}
+
+/// One event row: type, id, date or instant, person number (None for vacancy events), and the
+/// type's own fields. Province MI and CPI MI-01 unless `extra` says otherwise.
+pub fn ev(
+    event_type: &str,
+    id: &str,
+    at: &str,
+    who: Option<u32>,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = vec![
+        ("event_id".into(), id.into()),
+        ("event_type".into(), event_type.into()),
+        ("occurred_at".into(), at.into()),
+        ("province".into(), "MI".into()),
+        ("cpi_code".into(), "MI-01".into()),
+    ];
+    if let Some(n) = who {
+        r.push(("person_cf".into(), person(n)));
+    }
+    for (k, v) in extra {
+        r.retain(|(f, _)| f != k);
+        r.push(((*k).into(), (*v).into()));
+    }
+    r
+}
+
+/// An application with the attributes the breakdowns need.
+pub fn application(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("list_type", "art1"),
+        ("category", "invalido_civile"),
+        ("disability_pct", "70"),
+        ("gender", "F"),
+        ("birth_date", "1990-05-01"),
+    ];
+    for (k, v) in extra {
+        fields.retain(|(f, _)| f != k);
+        fields.push((k, v));
+    }
+    ev("application_submitted", id, at, Some(who), &fields)
+}
+
+impl Env {
+    /// Ingests rows as one CSV batch through the real ingest; panics unless all are stored.
+    pub fn load(&self, name: &str, rows: &[Vec<(String, String)>]) {
+        let p = self.write(name, csv_of(rows));
+        let r = self.ingest_one(&p);
+        let (read, stored, _, _) = counts(&r);
+        assert_eq!(read, stored, "every fixture row is valid: {r:?}");
+    }
+
+    /// Runs a KPI through the real engine; returns the whole JSON result.
+    pub fn kpi(&self, id: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        let raw = raw_params(params);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt
+            .block_on(async {
+                let engine = mirato::query::Engine::open(&self.data)?;
+                engine.run_raw(id, &raw).await
+            })
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        serde_json::to_value(&r).unwrap()
+    }
+
+    /// The KPI's rows only.
+    pub fn rows(&self, id: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        self.kpi(id, params)["rows"].clone()
+    }
+
+    /// A KPI call expected to fail on its parameters; returns the message.
+    pub fn kpi_error(&self, id: &str, params: &[(&str, &str)]) -> String {
+        let raw = raw_params(params);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        match rt.block_on(async {
+            let engine = mirato::query::Engine::open(&self.data)?;
+            engine.run_raw(id, &raw).await
+        }) {
+            Ok(r) => panic!("{id} should fail, got {:?}", r.rows),
+            Err(e) => {
+                assert!(e.is_user_error(), "{e}");
+                e.to_string()
+            }
+        }
+    }
+}
+
+pub fn raw_params(params: &[(&str, &str)]) -> mirato::query::RawParams {
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(p, _)| *p == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    mirato::query::RawParams {
+        from: get("from"),
+        to: get("to"),
+        by: get("by"),
+        region: get("region"),
+        province: get("province"),
+        cpi: get("cpi"),
+        as_of: get("as_of"),
+    }
+}

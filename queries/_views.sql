@@ -1,0 +1,97 @@
+-- Shared views, created before every KPI query on top of `ev`: the stored events as of `as_of`
+-- (only rows ingested at or before it, of committed batches).
+-- Statements are separated by a semicolon at the end of a line.
+
+-- Person attributes: each application_submitted, valid from its date until the person's next
+-- application (exclusive). A KPI's row takes the application with
+-- app_date <= d AND (next_app_date IS NULL OR next_app_date > d): the latest one on or before d.
+CREATE VIEW apps AS
+SELECT
+    person_id,
+    occurred_date AS app_date,
+    occurred_at AS app_at,
+    gender,
+    birth_year,
+    category,
+    list_type,
+    disability_pct,
+    naspi,
+    province,
+    cpi_code,
+    LEAD(occurred_date) OVER (
+        PARTITION BY person_id ORDER BY occurred_date, occurred_at, event_id
+    ) AS next_app_date
+FROM ev
+WHERE event_type = 'application_submitted';
+
+-- Registration spells. A spell starts at an application_accepted and ends at the person's next
+-- registration_cancelled (the first one strictly after the acceptance's instant; with plain dates
+-- both are midnight, so a cancellation dated the same day as an acceptance closes the earlier
+-- spell, not the new one). Acceptances inside an open spell do not start a new one.
+CREATE VIEW spells AS
+WITH acc AS (
+    SELECT person_id, occurred_date, occurred_at, province, cpi_code
+    FROM ev WHERE event_type = 'application_accepted'
+),
+canc AS (
+    SELECT person_id, occurred_date, occurred_at, reason
+    FROM ev WHERE event_type = 'registration_cancelled'
+),
+ends AS (
+    SELECT a.person_id, a.occurred_at AS start_at, min(c.occurred_at) AS end_at
+    FROM acc a
+    LEFT JOIN canc c ON c.person_id = a.person_id AND c.occurred_at > a.occurred_at
+    GROUP BY a.person_id, a.occurred_at
+),
+firsts AS (
+    SELECT person_id, end_at, min(start_at) AS start_at
+    FROM ends
+    GROUP BY person_id, end_at
+)
+SELECT
+    f.person_id,
+    min(a.occurred_date) AS start_date,
+    f.start_at,
+    min(a.province) AS province,
+    min(a.cpi_code) AS cpi_code,
+    min(c.occurred_date) AS end_date,
+    f.end_at,
+    min(c.reason) AS end_reason
+FROM firsts f
+JOIN acc a ON a.person_id = f.person_id AND a.occurred_at = f.start_at
+LEFT JOIN canc c ON c.person_id = f.person_id AND c.occurred_at = f.end_at
+GROUP BY f.person_id, f.start_at, f.end_at;
+
+-- The first pact_signed of each spell (on or after its start date, not after its end date), with
+-- the pact's own territory: the pact is the cohort event of the outcome KPIs.
+CREATE VIEW spell_pacts AS
+WITH p AS (
+    SELECT person_id, occurred_date, occurred_at, province, cpi_code
+    FROM ev WHERE event_type = 'pact_signed'
+),
+firsts AS (
+    SELECT s.person_id, s.start_at, min(p.occurred_at) AS pact_at
+    FROM spells s
+    JOIN p ON p.person_id = s.person_id
+        AND p.occurred_date >= s.start_date
+        AND (s.end_date IS NULL OR p.occurred_date <= s.end_date)
+    GROUP BY s.person_id, s.start_at
+)
+SELECT
+    s.person_id,
+    s.start_date,
+    s.start_at,
+    s.end_date,
+    s.end_reason,
+    min(p.occurred_date) AS pact_date,
+    f.pact_at,
+    min(p.province) AS province,
+    min(p.cpi_code) AS cpi_code
+FROM firsts f
+JOIN spells s ON s.person_id = f.person_id AND s.start_at = f.start_at
+JOIN p ON p.person_id = f.person_id AND p.occurred_at = f.pact_at
+GROUP BY s.person_id, s.start_date, s.start_at, s.end_date, s.end_reason, f.pact_at;
+
+-- The observation end: the latest event date in the data as of as_of.
+CREATE VIEW obs AS
+SELECT max(occurred_date) AS obs_end FROM ev;

@@ -1,0 +1,9 @@
+-- id: applications_accepted
+-- label: Istanze accolte
+-- kind: count
+-- section: 1
+-- Rows: one per application_accepted event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'application_accepted'
+  AND occurred_date BETWEEN $from AND $to

@@ -1,0 +1,10 @@
+-- id: applications_pre_rejected
+-- label: Preavvisi di rigetto
+-- kind: count
+-- section: 1
+-- own: reason
+-- Rows: one per application_pre_rejected event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, reason
+FROM ev
+WHERE event_type = 'application_pre_rejected'
+  AND occurred_date BETWEEN $from AND $to

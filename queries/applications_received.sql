@@ -1,0 +1,9 @@
+-- id: applications_received
+-- label: Istanze presentate
+-- kind: count
+-- section: 1
+-- Rows: one per application_submitted event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'application_submitted'
+  AND occurred_date BETWEEN $from AND $to

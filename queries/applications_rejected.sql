@@ -1,0 +1,10 @@
+-- id: applications_rejected
+-- label: Istanze respinte
+-- kind: count
+-- section: 1
+-- own: reason
+-- Rows: one per application_rejected event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, reason
+FROM ev
+WHERE event_type = 'application_rejected'
+  AND occurred_date BETWEEN $from AND $to

@@ -1,0 +1,230 @@
+//! The KPI catalogue: one SQL file per KPI in `queries/`, each opening with a header that says
+//! what the rows mean. Parsed once from the embedded files.
+
+use std::sync::OnceLock;
+
+include!(concat!(env!("OUT_DIR"), "/queries.rs"));
+
+/// How a KPI's rows are aggregated into its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// One row per counted event: `value` = rows.
+    Count,
+    /// `value` = distinct `person_id`.
+    CountDistinct,
+    /// `value` = sum of `x`.
+    Sum,
+    /// One row per denominator unit with `num` 0/1: `numerator`, `denominator`, `value`.
+    Rate,
+    /// `value` = median of `x`, `n` = cases.
+    Median,
+    /// `value` = mean of `x`, `n` = cases.
+    Mean,
+    /// One row per unit in the stock at `to`: `value` = rows.
+    Stock,
+    /// One row per cohort member with `duration` and `event`: a Kaplan–Meier curve.
+    Survival,
+    /// One row per spell with 0/1 stage flags: rows `stage`, `persons`, `share_of_accepted`.
+    Funnel,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "count" => Kind::Count,
+            "count_distinct" => Kind::CountDistinct,
+            "sum" => Kind::Sum,
+            "rate" => Kind::Rate,
+            "median" => Kind::Median,
+            "mean" => Kind::Mean,
+            "stock" => Kind::Stock,
+            "survival" => Kind::Survival,
+            "funnel" => Kind::Funnel,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Count => "count",
+            Kind::CountDistinct => "count_distinct",
+            Kind::Sum => "sum",
+            Kind::Rate => "rate",
+            Kind::Median => "median",
+            Kind::Mean => "mean",
+            Kind::Stock => "stock",
+            Kind::Survival => "survival",
+            Kind::Funnel => "funnel",
+        }
+    }
+}
+
+/// The funnel's stages, in order, with the 0/1 column that marks each in the funnel's rows.
+pub const FUNNEL_STAGES: [(&str, &str); 5] = [
+    ("accepted", "s_accepted"),
+    ("basic_orientation", "s_basic_orientation"),
+    ("pact_signed", "s_pact_signed"),
+    ("measure_or_proposal", "s_measure_or_proposal"),
+    ("hired", "s_hired"),
+];
+
+/// Breakdowns every KPI takes (the person attributes only where rows carry a person).
+pub const COMMON_DIMS: [&str; 11] = [
+    "region",
+    "province",
+    "cpi",
+    "month",
+    "quarter",
+    "year",
+    "gender",
+    "age_band",
+    "category",
+    "list_type",
+    "disability_band",
+];
+
+/// Breakdowns that come from the person's latest application.
+pub const PERSON_DIMS: [&str; 5] = [
+    "gender",
+    "age_band",
+    "category",
+    "list_type",
+    "disability_band",
+];
+
+/// One KPI of the catalogue.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KpiDef {
+    pub id: &'static str,
+    /// Italian label for users.
+    pub label: &'static str,
+    pub kind: Kind,
+    /// The service section of KPIS.md (1–7).
+    pub section: &'static str,
+    /// The KPI's own breakdowns, beyond the common ones.
+    pub own: Vec<&'static str>,
+    /// Whether rows carry `person_id` (so person attributes can break them down).
+    pub person: bool,
+    #[serde(skip)]
+    pub sql: &'static str,
+}
+
+impl KpiDef {
+    /// Every breakdown this KPI accepts.
+    pub fn allowed_dims(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = COMMON_DIMS
+            .iter()
+            .copied()
+            .filter(|d| self.person || !PERSON_DIMS.contains(d))
+            .collect();
+        v.extend(self.own.iter().copied());
+        v
+    }
+}
+
+fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
+    let mut id = None;
+    let mut label = None;
+    let mut kind = None;
+    let mut section = None;
+    let mut own = Vec::new();
+    let mut person = true;
+    for line in sql.lines() {
+        let Some(rest) = line.strip_prefix("-- ") else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            break;
+        };
+        let Some((k, v)) = rest.split_once(':') else {
+            continue;
+        };
+        let v = v.trim();
+        match k.trim() {
+            "id" => id = Some(v),
+            "label" => label = Some(v),
+            "kind" => kind = Some(Kind::parse(v).ok_or(format!("unknown kind {v}"))?),
+            "section" => section = Some(v),
+            "own" => {
+                own = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
+            "person" => person = v == "yes",
+            _ => {}
+        }
+    }
+    let id = id.ok_or("no `-- id:` line")?;
+    if id != stem {
+        return Err(format!("id {id} differs from the file name"));
+    }
+    Ok(KpiDef {
+        id,
+        label: label.ok_or("no `-- label:` line")?,
+        kind: kind.ok_or("no `-- kind:` line")?,
+        section: section.ok_or("no `-- section:` line")?,
+        own,
+        person,
+        sql,
+    })
+}
+
+/// Every KPI, in the order of KPIS.md's sections, then by id.
+pub fn catalog() -> &'static [KpiDef] {
+    static C: OnceLock<Vec<KpiDef>> = OnceLock::new();
+    C.get_or_init(|| {
+        let mut v: Vec<KpiDef> = SQL_FILES
+            .iter()
+            .filter(|(stem, _)| !stem.starts_with('_'))
+            .map(|(stem, sql)| {
+                parse_def(stem, sql).unwrap_or_else(|e| panic!("queries/{stem}.sql: {e}"))
+            })
+            .collect();
+        v.sort_by(|a, b| (a.section, a.id).cmp(&(b.section, b.id)));
+        v
+    })
+}
+
+pub fn find(id: &str) -> Option<&'static KpiDef> {
+    catalog().iter().find(|d| d.id == id)
+}
+
+/// The shared views, one statement each.
+pub fn view_statements() -> Vec<&'static str> {
+    let sql = SQL_FILES
+        .iter()
+        .find(|(stem, _)| *stem == "_views")
+        .map(|(_, sql)| *sql)
+        .expect("queries/_views.sql is embedded");
+    sql.split(";\n")
+        .map(str::trim)
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_query_file_has_a_valid_header() {
+        assert!(!catalog().is_empty());
+        for d in catalog() {
+            assert!(!d.label.is_empty(), "{}", d.id);
+            for o in &d.own {
+                assert!(
+                    !COMMON_DIMS.contains(o),
+                    "{}: own {o} shadows a common one",
+                    d.id
+                );
+            }
+        }
+        assert!(view_statements().len() >= 4);
+    }
+}

@@ -1,0 +1,734 @@
+//! The KPI engine: DataFusion over the Parquet store, one SQL file per KPI.
+//!
+//! It knows nothing of HTTP or of the terminal: callers build [`RawParams`] from whatever they
+//! read, [`Engine::run`] validates them and answers a [`KpiResult`] in the shape of KPIS.md.
+
+pub mod catalog;
+pub mod output;
+pub mod survival;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Europe::Rome;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::reference;
+use crate::store::{BatchStatus, Layout, StoreError, events_schema};
+pub use catalog::{Kind, KpiDef, catalog, find};
+
+/// How long a listing of the store's files is trusted. Short, so that a running server sees a
+/// new ingest within seconds; DataFusion would otherwise cache it forever.
+pub const LIST_FILES_TTL: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("unknown KPI '{id}'; `mirato kpi --list` shows them all")]
+    UnknownKpi { id: String },
+    #[error("{message}")]
+    BadParam {
+        param: &'static str,
+        message: String,
+        allowed: Vec<String>,
+    },
+    #[error("no store in {0}: ingest some events first (`mirato ingest FILES`)")]
+    NoStore(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("query engine error: {0}")]
+    Engine(#[from] DataFusionError),
+}
+
+impl QueryError {
+    fn bad(param: &'static str, message: impl Into<String>, allowed: &[&str]) -> Self {
+        QueryError::BadParam {
+            param,
+            message: message.into(),
+            allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// Whether the caller's input caused it (as opposed to the store or the engine).
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            QueryError::UnknownKpi { .. } | QueryError::BadParam { .. }
+        )
+    }
+}
+
+/// Parameters as a user typed them (CLI flags or URL query), not yet checked.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RawParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Comma-separated, one or two breakdowns.
+    pub by: Option<String>,
+    pub region: Option<String>,
+    pub province: Option<String>,
+    pub cpi: Option<String>,
+    pub as_of: Option<String>,
+}
+
+/// Checked parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub by: Vec<String>,
+    pub region: Vec<String>,
+    pub province: Vec<String>,
+    pub cpi: Vec<String>,
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+fn split_list(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_day(param: &'static str, s: &str) -> Result<NaiveDate, QueryError> {
+    crate::ingest::validate::parse_date(s.trim()).ok_or_else(|| {
+        QueryError::bad(
+            param,
+            format!("{param} '{s}' is not a date: use YYYY-MM-DD, e.g. 2025-12-31"),
+            &[],
+        )
+    })
+}
+
+/// `as_of`: an RFC 3339 instant, or a date meaning the end of that day in Rome.
+pub fn parse_as_of(s: &str) -> Result<DateTime<Utc>, QueryError> {
+    let s = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    if let Some(d) = crate::ingest::validate::parse_date(s) {
+        let next = d.succ_opt().expect("dates before 9999");
+        let local = next.and_hms_opt(0, 0, 0).expect("midnight");
+        use chrono::TimeZone;
+        let end = Rome
+            .from_local_datetime(&local)
+            .earliest()
+            .expect("midnight exists in Rome")
+            .with_timezone(&Utc)
+            - chrono::Duration::microseconds(1);
+        return Ok(end);
+    }
+    Err(QueryError::bad(
+        "as_of",
+        format!(
+            "as_of '{s}' is not an instant: use RFC 3339 (2025-06-30T12:00:00Z) or a date (2025-06-30, meaning the end of that day in Rome)"
+        ),
+        &[],
+    ))
+}
+
+impl Params {
+    /// Checks raw parameters against a KPI: dates, breakdowns, territories.
+    pub fn parse(def: &KpiDef, raw: &RawParams) -> Result<Params, QueryError> {
+        let from = raw
+            .from
+            .as_deref()
+            .map(|s| parse_day("from", s))
+            .transpose()?;
+        let to = raw.to.as_deref().map(|s| parse_day("to", s)).transpose()?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(QueryError::bad(
+                "from",
+                format!("from ({f}) is after to ({t}): the period must run forward"),
+                &[],
+            ));
+        }
+        let allowed = def.allowed_dims();
+        let by = split_list(&raw.by);
+        for b in &by {
+            if !allowed.contains(&b.as_str()) {
+                return Err(QueryError::bad(
+                    "by",
+                    format!(
+                        "{} cannot be broken down by '{b}'; allowed: {}",
+                        def.id,
+                        allowed.join(", ")
+                    ),
+                    &allowed,
+                ));
+            }
+        }
+        if by.len() > 2 {
+            return Err(QueryError::bad(
+                "by",
+                format!("at most two breakdowns, got {}", by.len()),
+                &allowed,
+            ));
+        }
+        if by.len() == 2 && by[0] == by[1] {
+            return Err(QueryError::bad(
+                "by",
+                "the two breakdowns must differ",
+                &allowed,
+            ));
+        }
+        let region = split_list(&raw.region);
+        let regions = reference::regions();
+        for r in &region {
+            if !regions.iter().any(|(code, name)| code == r || name == r) {
+                let names: Vec<&str> = regions.iter().map(|(_, n)| *n).collect();
+                return Err(QueryError::bad(
+                    "region",
+                    format!(
+                        "unknown region '{r}'; use an ISTAT code (01-20) or a name: {}",
+                        names.join(", ")
+                    ),
+                    &names,
+                ));
+            }
+        }
+        let province = split_list(&raw.province);
+        for p in &province {
+            if reference::province(p).is_none() {
+                let siglas: Vec<&str> = reference::provinces().iter().map(|p| p.sigla).collect();
+                return Err(QueryError::bad(
+                    "province",
+                    format!("unknown province '{p}'; use a sigla such as MI, RM, NA"),
+                    &siglas,
+                ));
+            }
+        }
+        let cpi = split_list(&raw.cpi);
+        for c in &cpi {
+            if c.chars().count() > 16 {
+                return Err(QueryError::bad(
+                    "cpi",
+                    format!("'{c}' is not a CPI code (1-16 characters)"),
+                    &[],
+                ));
+            }
+        }
+        let as_of = raw.as_of.as_deref().map(parse_as_of).transpose()?;
+        Ok(Params {
+            from,
+            to,
+            by,
+            region,
+            province,
+            cpi,
+            as_of,
+        })
+    }
+}
+
+/// The parameters a result was computed with, after defaults: enough to reproduce it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Resolved {
+    pub from: String,
+    pub to: String,
+    pub by: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub region: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub province: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpi: Vec<String>,
+    /// The instant the figures stand at: the requested `as_of` (default now), but never later
+    /// than the last committed ingest, so that the same `as_of` later gives the same figures.
+    pub as_of: String,
+    /// The latest committed batch: identifies the store's content.
+    pub data_version: String,
+}
+
+/// A KPI's answer, in the shape of KPIS.md.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KpiResult {
+    pub kpi: String,
+    pub params: Resolved,
+    /// Column order for tables and CSV.
+    #[serde(skip)]
+    pub columns: Vec<String>,
+    pub rows: Vec<Map<String, Value>>,
+    /// For a survival curve without breakdown: the median days to placement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_days: Option<Value>,
+}
+
+/// The engine: a shared DataFusion runtime (its caches) over one data folder.
+pub struct Engine {
+    layout: Layout,
+    runtime: Arc<RuntimeEnv>,
+}
+
+impl Engine {
+    pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
+        let layout = Layout::new(data_dir);
+        if !layout.ledger().exists() {
+            return Err(QueryError::NoStore(data_dir.to_path_buf()));
+        }
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                CacheManagerConfig::default().with_list_files_cache_ttl(Some(LIST_FILES_TTL)),
+            )
+            .build_arc()?;
+        Ok(Engine { layout, runtime })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// A fresh session per query (cheap: the runtime and its caches are shared), with `ev`
+    /// registered as the events as of `as_of`, and the shared views.
+    async fn session(&self, as_of_us: i64) -> Result<SessionContext, QueryError> {
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        let events_dir = self.layout.events();
+        std::fs::create_dir_all(&events_dir).map_err(|source| StoreError::Io {
+            action: "cannot create",
+            path: events_dir.clone(),
+            source,
+        })?;
+        let url = ListingTableUrl::parse(format!(
+            "{}/",
+            events_dir
+                .canonicalize()
+                .map_err(|source| StoreError::Io {
+                    action: "cannot open",
+                    path: events_dir.clone(),
+                    source
+                })?
+                .display()
+        ))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![
+                ("year".to_owned(), DataType::Int32),
+                ("month".to_owned(), DataType::Int32),
+            ]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(events_schema());
+        ctx.register_table("events", Arc::new(ListingTable::try_new(config)?))?;
+        let ts = ScalarValue::TimestampMicrosecond(Some(as_of_us), Some("UTC".into()));
+        let ev = ctx
+            .table("events")
+            .await?
+            .filter(col("ingested_at").lt_eq(lit(ts)))?;
+        ctx.register_table("ev", ev.into_view())?;
+        register_reference(&ctx)?;
+        for stmt in catalog::view_statements() {
+            ctx.sql(stmt).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// The effective `as_of` (µs) and the data version.
+    fn as_of(&self, requested: Option<DateTime<Utc>>) -> Result<(i64, String), QueryError> {
+        let requested = requested.unwrap_or_else(Utc::now).timestamp_micros();
+        let ledger = self.layout.read_ledger()?;
+        let committed: Vec<_> = ledger
+            .iter()
+            .filter(|e| e.status == BatchStatus::Committed)
+            .collect();
+        let last = committed
+            .iter()
+            .filter_map(|e| DateTime::parse_from_rfc3339(&e.ingested_at).ok())
+            .map(|t| t.timestamp_micros())
+            .max();
+        let effective = match last {
+            Some(l) => requested.min(l),
+            None => requested,
+        };
+        let version = committed
+            .iter()
+            .filter(|e| {
+                DateTime::parse_from_rfc3339(&e.ingested_at)
+                    .is_ok_and(|t| t.timestamp_micros() <= effective)
+            })
+            .filter(|e| e.stored > 0)
+            .map(|e| e.batch_id.clone())
+            .max()
+            .unwrap_or_else(|| "empty".to_owned());
+        Ok((effective, version))
+    }
+
+    /// Runs one KPI with raw (unchecked) parameters.
+    pub async fn run_raw(&self, id: &str, raw: &RawParams) -> Result<KpiResult, QueryError> {
+        let def = find(id).ok_or_else(|| QueryError::UnknownKpi { id: id.to_owned() })?;
+        let params = Params::parse(def, raw)?;
+        self.run(def, &params).await
+    }
+
+    /// Runs one KPI.
+    pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
+        let (as_of_us, data_version) = self.as_of(p.as_of)?;
+        let ctx = self.session(as_of_us).await?;
+        let (from, to) = self.period(&ctx, p).await?;
+        let (sql, mut values) = wrapper_sql(def, p);
+        values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
+        values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
+        let batches = ctx
+            .sql(&sql)
+            .await?
+            .with_param_values(ParamValues::Map(
+                values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            ))?
+            .collect()
+            .await?;
+        let mut rows = to_json_rows(&batches);
+        let by = p.by.clone();
+        let mut median_days = None;
+        let columns = match def.kind {
+            Kind::Survival => {
+                let (r, m) = output::survival_rows(&by, rows);
+                rows = r;
+                median_days = m;
+                let mut c = by.clone();
+                c.extend(
+                    [
+                        "day",
+                        "at_risk",
+                        "events",
+                        "censored",
+                        "survival",
+                        "lower",
+                        "upper",
+                        "median_days",
+                    ]
+                    .map(String::from),
+                );
+                c
+            }
+            Kind::Funnel => {
+                rows = output::funnel_rows(&by, rows);
+                let mut c = by.clone();
+                c.extend(["stage", "persons", "share_of_accepted"].map(String::from));
+                c
+            }
+            _ => {
+                let mut c = by.clone();
+                c.push("value".into());
+                match def.kind {
+                    Kind::Rate => c.extend(["numerator", "denominator"].map(String::from)),
+                    Kind::Median | Kind::Mean => c.push("n".into()),
+                    _ => {}
+                }
+                c
+            }
+        };
+        let as_of = DateTime::from_timestamp_micros(as_of_us)
+            .expect("valid instant")
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        Ok(KpiResult {
+            kpi: def.id.to_owned(),
+            params: Resolved {
+                from: from.to_string(),
+                to: to.to_string(),
+                by,
+                region: p.region.clone(),
+                province: p.province.clone(),
+                cpi: p.cpi.clone(),
+                as_of,
+                data_version,
+            },
+            columns,
+            rows,
+            median_days,
+        })
+    }
+
+    /// Defaults: `from` = 1 January of the year of the latest event, `to` = its date.
+    async fn period(
+        &self,
+        ctx: &SessionContext,
+        p: &Params,
+    ) -> Result<(NaiveDate, NaiveDate), QueryError> {
+        if let (Some(f), Some(t)) = (p.from, p.to) {
+            return Ok((f, t));
+        }
+        let batches = ctx
+            .sql("SELECT max(occurred_date) AS latest FROM ev")
+            .await?
+            .collect()
+            .await?;
+        let latest = batches
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Date32Array>()
+                    .and_then(|a| (!a.is_null(0)).then(|| a.value_as_date(0)).flatten())
+            })
+            .unwrap_or_else(|| Utc::now().with_timezone(&Rome).date_naive());
+        let to = p.to.unwrap_or(latest);
+        let from = p
+            .from
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1).expect("1 January"));
+        if from > to {
+            return Err(QueryError::bad(
+                "from",
+                format!("from ({from}) is after to ({to}): the period must run forward"),
+                &[],
+            ));
+        }
+        Ok((from, to))
+    }
+}
+
+fn days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// Reference tables: provinces with their regions.
+fn register_reference(ctx: &SessionContext) -> Result<(), QueryError> {
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+    let ps = reference::provinces();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sigla", DataType::Utf8, false),
+        Field::new("province_name", DataType::Utf8, false),
+        Field::new("region_code", DataType::Utf8, false),
+        Field::new("region_name", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| p.sigla))),
+            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| p.name))),
+            Arc::new(StringArray::from_iter_values(
+                ps.iter().map(|p| p.region_code),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                ps.iter().map(|p| p.region_name),
+            )),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    ctx.register_table(
+        "ref_provinces",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    Ok(())
+}
+
+/// The SQL expression of a breakdown over the KPI's rows `k`, applications `a` and provinces `rp`.
+fn dim_expr(dim: &str) -> String {
+    match dim {
+        "region" => "rp.region_name".into(),
+        "province" => "k.province".into(),
+        "cpi" => "k.cpi".into(),
+        "month" => "to_char(k.d, '%Y-%m')".into(),
+        "quarter" => "concat(CAST(CAST(date_part('year', k.d) AS INT) AS VARCHAR), '-Q', CAST(CAST(date_part('quarter', k.d) AS INT) AS VARCHAR))".into(),
+        "year" => "CAST(date_part('year', k.d) AS INT)".into(),
+        "gender" => "coalesce(a.gender, 'unknown')".into(),
+        "category" => "coalesce(a.category, 'unknown')".into(),
+        "list_type" => "coalesce(a.list_type, 'unknown')".into(),
+        "age_band" => "CASE WHEN a.birth_year IS NULL THEN 'unknown' \
+             WHEN CAST(date_part('year', k.d) AS INT) - a.birth_year < 15 THEN 'unknown' \
+             WHEN CAST(date_part('year', k.d) AS INT) - a.birth_year <= 29 THEN '15-29' \
+             WHEN CAST(date_part('year', k.d) AS INT) - a.birth_year <= 54 THEN '30-54' \
+             ELSE '55+' END"
+            .into(),
+        "disability_band" => "CASE WHEN a.disability_pct IS NULL THEN 'n/a' \
+             WHEN a.disability_pct < 46 THEN '<46' \
+             WHEN a.disability_pct <= 66 THEN '46-66' \
+             WHEN a.disability_pct <= 79 THEN '67-79' \
+             ELSE '80-100' END"
+            .into(),
+        own => format!("k.{own}"),
+    }
+}
+
+/// Wraps a KPI's row query with breakdowns, territorial filters and the aggregation of its kind.
+/// Only names from fixed lists enter the text; user values go through placeholders.
+fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue>) {
+    let mut values = HashMap::new();
+    let dims: Vec<(String, String)> = p.by.iter().map(|d| (d.clone(), dim_expr(d))).collect();
+    let needs_person =
+        p.by.iter()
+            .any(|d| catalog::PERSON_DIMS.contains(&d.as_str()));
+    let mut filters: Vec<String> = Vec::new();
+    let mut placeholders = |prefix: &str, vals: &[String]| -> String {
+        let names: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let name = format!("{prefix}_{i}");
+                values.insert(name.clone(), ScalarValue::Utf8(Some(v.clone())));
+                format!("${name}")
+            })
+            .collect();
+        names.join(", ")
+    };
+    if !p.region.is_empty() {
+        let list = placeholders("region", &p.region);
+        filters.push(format!(
+            "(rp.region_code IN ({list}) OR rp.region_name IN ({list}))"
+        ));
+    }
+    if !p.province.is_empty() {
+        filters.push(format!(
+            "k.province IN ({})",
+            placeholders("province", &p.province)
+        ));
+    }
+    if !p.cpi.is_empty() {
+        filters.push(format!("k.cpi IN ({})", placeholders("cpi", &p.cpi)));
+    }
+    let aggs: Vec<String> = match def.kind {
+        Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],
+        Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
+        Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
+        Kind::Rate => vec![
+            "CASE WHEN count(*) = 0 THEN CAST(NULL AS DOUBLE) \
+             ELSE CAST(coalesce(sum(k.num), 0) AS DOUBLE) / CAST(count(*) AS DOUBLE) END AS value"
+                .into(),
+            "coalesce(sum(k.num), 0) AS numerator".into(),
+            "count(*) AS denominator".into(),
+        ],
+        Kind::Median => vec![
+            "median(CAST(k.x AS DOUBLE)) AS value".into(),
+            "count(k.x) AS n".into(),
+        ],
+        Kind::Mean => vec![
+            "avg(CAST(k.x AS DOUBLE)) AS value".into(),
+            "count(k.x) AS n".into(),
+        ],
+        Kind::Survival => vec!["k.duration AS duration".into(), "k.event AS event".into()],
+        Kind::Funnel => catalog::FUNNEL_STAGES
+            .iter()
+            .map(|(_, c)| format!("coalesce(sum(k.{c}), 0) AS {c}"))
+            .collect(),
+    };
+    let select: Vec<String> = dims
+        .iter()
+        .map(|(name, e)| format!("{e} AS \"{name}\""))
+        .chain(aggs)
+        .collect();
+    let mut sql = format!(
+        "WITH k AS (\n{}\n)\nSELECT {}\nFROM k\nLEFT JOIN ref_provinces rp ON rp.sigla = k.province\n",
+        strip_header(def.sql),
+        select.join(",\n       ")
+    );
+    if needs_person {
+        sql.push_str(
+            "LEFT JOIN apps a ON a.person_id = k.person_id AND a.app_date <= k.d \
+             AND (a.next_app_date IS NULL OR a.next_app_date > k.d)\n",
+        );
+    }
+    if !filters.is_empty() {
+        sql.push_str(&format!("WHERE {}\n", filters.join(" AND ")));
+    }
+    let grouped = def.kind != Kind::Survival;
+    if grouped && !dims.is_empty() {
+        let g: Vec<&str> = dims.iter().map(|(_, e)| e.as_str()).collect();
+        sql.push_str(&format!("GROUP BY {}\n", g.join(", ")));
+    }
+    if !dims.is_empty() {
+        let o: Vec<String> = dims
+            .iter()
+            .map(|(n, _)| format!("\"{n}\" NULLS LAST"))
+            .collect();
+        sql.push_str(&format!("ORDER BY {}\n", o.join(", ")));
+    }
+    (sql, values)
+}
+
+/// The query without its comment header and trailing semicolon.
+fn strip_header(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';')
+}
+
+/// Record batches as JSON objects, numbers kept as numbers and NaN as null.
+pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
+    use datafusion::arrow::array::{
+        BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
+        StringViewArray, UInt64Array,
+    };
+    use datafusion::arrow::util::display::array_value_to_string;
+    let mut out = Vec::new();
+    for b in batches {
+        let schema = b.schema();
+        for i in 0..b.num_rows() {
+            let mut row = Map::new();
+            for (j, field) in schema.fields().iter().enumerate() {
+                let c = b.column(j);
+                let v = if c.is_null(i) {
+                    Value::Null
+                } else if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<Int32Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<UInt64Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
+                    serde_json::Number::from_f64(a.value(i))
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null)
+                } else if let Some(a) = c.as_any().downcast_ref::<BooleanArray>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<StringArray>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<StringViewArray>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<Date32Array>() {
+                    a.value_as_date(i)
+                        .map(|d| Value::from(d.to_string()))
+                        .unwrap_or(Value::Null)
+                } else {
+                    Value::from(array_value_to_string(c, i).unwrap_or_default())
+                };
+                row.insert(field.name().clone(), v);
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+/// Every KPI with its label and kind, for `--list` and the API.
+pub fn list() -> Vec<BTreeMap<&'static str, Value>> {
+    catalog()
+        .iter()
+        .map(|d| {
+            let mut m = BTreeMap::new();
+            m.insert("id", Value::from(d.id));
+            m.insert("label", Value::from(d.label));
+            m.insert("kind", Value::from(d.kind.as_str()));
+            m.insert("section", Value::from(d.section));
+            m.insert(
+                "breakdowns",
+                Value::from(
+                    d.allowed_dims()
+                        .into_iter()
+                        .map(Value::from)
+                        .collect::<Vec<_>>(),
+                ),
+            );
+            m
+        })
+        .collect()
+}

@@ -1,0 +1,231 @@
+//! Shaping and rendering KPI results: survival curves and funnels from their rows, and the
+//! table, JSON and CSV renderings.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::KpiResult;
+use super::catalog::FUNNEL_STAGES;
+use super::survival::kaplan_meier;
+
+fn group_key(by: &[String], row: &Map<String, Value>) -> Vec<String> {
+    by.iter()
+        .map(|b| row.get(b).map(Value::to_string).unwrap_or_default())
+        .collect()
+}
+
+fn f64_value(x: f64) -> Value {
+    serde_json::Number::from_f64(x)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// Kaplan–Meier curves per group from rows of `duration` and `event`. Returns the rows and,
+/// without breakdown, the median.
+pub fn survival_rows(
+    by: &[String],
+    rows: Vec<Map<String, Value>>,
+) -> (Vec<Map<String, Value>>, Option<Value>) {
+    let mut groups: BTreeMap<Vec<String>, (Map<String, Value>, Vec<(i64, bool)>)> = BTreeMap::new();
+    for r in rows {
+        let key = group_key(by, &r);
+        let dur = r.get("duration").and_then(Value::as_i64);
+        let ev = match r.get("event") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::Number(n)) => n.as_i64() == Some(1),
+            _ => false,
+        };
+        let entry = groups.entry(key).or_insert_with(|| {
+            let keys: Map<String, Value> = by
+                .iter()
+                .map(|b| (b.clone(), r.get(b).cloned().unwrap_or(Value::Null)))
+                .collect();
+            (keys, Vec::new())
+        });
+        if let Some(d) = dur {
+            entry.1.push((d.max(0), ev));
+        }
+    }
+    let mut out = Vec::new();
+    let mut overall_median = None;
+    for (_, (keys, obs)) in groups {
+        let curve = kaplan_meier(&obs);
+        let median = curve.median_days.map(f64_value).unwrap_or(Value::Null);
+        if by.is_empty() {
+            overall_median = Some(median.clone());
+        }
+        for r in curve.rows {
+            let mut m = keys.clone();
+            m.insert("day".into(), Value::from(r.day));
+            m.insert("at_risk".into(), Value::from(r.at_risk));
+            m.insert("events".into(), Value::from(r.events));
+            m.insert("censored".into(), Value::from(r.censored));
+            m.insert("survival".into(), f64_value(r.survival));
+            m.insert(
+                "lower".into(),
+                r.lower.map(f64_value).unwrap_or(Value::Null),
+            );
+            m.insert(
+                "upper".into(),
+                r.upper.map(f64_value).unwrap_or(Value::Null),
+            );
+            m.insert("median_days".into(), median.clone());
+            out.push(m);
+        }
+    }
+    if by.is_empty() && overall_median.is_none() {
+        overall_median = Some(Value::Null);
+    }
+    (out, overall_median)
+}
+
+/// Funnel rows (`stage`, `persons`, `share_of_accepted`) from per-group stage sums.
+pub fn funnel_rows(by: &[String], rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+    let mut out = Vec::new();
+    for r in rows {
+        let accepted = r.get("s_accepted").and_then(Value::as_i64).unwrap_or(0);
+        for (stage, col) in FUNNEL_STAGES {
+            let persons = r.get(col).and_then(Value::as_i64).unwrap_or(0);
+            let mut m: Map<String, Value> = by
+                .iter()
+                .map(|b| (b.clone(), r.get(b).cloned().unwrap_or(Value::Null)))
+                .collect();
+            m.insert("stage".into(), Value::from(stage));
+            m.insert("persons".into(), Value::from(persons));
+            m.insert(
+                "share_of_accepted".into(),
+                if accepted == 0 {
+                    Value::Null
+                } else {
+                    f64_value(persons as f64 / accepted as f64)
+                },
+            );
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// The result as JSON, exactly as KPIS.md shows it.
+pub fn to_json(r: &KpiResult) -> String {
+    serde_json::to_string_pretty(r).expect("results serialise")
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The result as CSV: the same columns as JSON, a header, plain numbers.
+pub fn to_csv(r: &KpiResult) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&r.columns).expect("in-memory write");
+    for row in &r.rows {
+        let rec: Vec<String> = r
+            .columns
+            .iter()
+            .map(|c| row.get(c).map(plain).unwrap_or_default())
+            .collect();
+        w.write_record(&rec).expect("in-memory write");
+    }
+    String::from_utf8(w.into_inner().expect("flush")).expect("utf-8")
+}
+
+/// Italian number format: `1.234.567` and `0,9123`; what people in the offices read.
+pub fn italian_number(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_i64() || n.is_u64() => group_thousands(&n.to_string()),
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            let s = if x.abs() < 10.0 {
+                format!("{x:.4}")
+            } else {
+                format!("{x:.1}")
+            };
+            let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+            format!("{},{}", group_thousands(int), frac)
+        }
+        Value::Null => "–".into(),
+        other => plain(other),
+    }
+}
+
+fn group_thousands(int: &str) -> String {
+    let (sign, digits) = int.strip_prefix('-').map(|d| ("-", d)).unwrap_or(("", int));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+/// An aligned text table for the terminal, with Italian number formats.
+pub fn to_table(r: &KpiResult) -> String {
+    let cells: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| {
+            r.columns
+                .iter()
+                .map(|c| row.get(c).map(italian_number).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = r
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([c.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let line = |vals: &[String]| -> String {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:>w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    out.push_str(&line(&r.columns));
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    let p = &r.params;
+    out.push_str(&format!(
+        "{}: {} .. {}, as of {}, data version {}\n",
+        r.kpi, p.from, p.to, p.as_of, p.data_version
+    ));
+    if let Some(m) = &r.median_days {
+        out.push_str(&format!("median_days: {}\n", italian_number(m)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn italian_numbers() {
+        assert_eq!(italian_number(&Value::from(1234567)), "1.234.567");
+        assert_eq!(italian_number(&Value::from(-1234)), "-1.234");
+        assert_eq!(italian_number(&Value::from(0.91234)), "0,9123");
+        assert_eq!(italian_number(&Value::from(1234.56)), "1.234,6");
+        assert_eq!(italian_number(&Value::Null), "–");
+    }
+}
