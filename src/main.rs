@@ -78,11 +78,14 @@ enum Command {
     /// Compute a KPI of the catalogue (KPIS.md).
     Kpi {
         /// The KPI id, e.g. acceptance_rate.
-        #[arg(required_unless_present = "list")]
+        #[arg(required_unless_present_any = ["list", "all"])]
         id: Option<String>,
         /// List every KPI with its label and kind.
         #[arg(long)]
         list: bool,
+        /// Run the whole catalogue with these parameters and report each KPI's time.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
         /// First day of the period (YYYY-MM-DD); default 1 January of the latest event's year.
         #[arg(long)]
         from: Option<String>,
@@ -218,6 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kpi {
             id,
             list,
+            all,
             from,
             to,
             by,
@@ -247,6 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("cannot start the query runtime")?;
+            if all {
+                return runtime.block_on(run_catalogue(&cli.data_dir, &raw, format));
+            }
             let result = runtime.block_on(async {
                 let engine = Engine::open(&cli.data_dir)?;
                 engine.run_raw(&id, &raw).await
@@ -307,6 +314,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(code)
         }
     }
+}
+
+/// Runs every KPI once with the same parameters: a smoke test of the catalogue on real data and
+/// the timing source of `benches/kpi.sh`.
+async fn run_catalogue(
+    data_dir: &Path,
+    raw: &RawParams,
+    format: KpiFormat,
+) -> anyhow::Result<ExitCode> {
+    let engine = Engine::open(data_dir)?;
+    let started = std::time::Instant::now();
+    let mut timings = Vec::new();
+    for def in mirato::query::catalog() {
+        let t = std::time::Instant::now();
+        let r = engine.run_raw(def.id, raw).await;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        match r {
+            Ok(r) => timings.push(serde_json::json!({"kpi": def.id, "ms": ms, "rows": r.rows.len()})),
+            Err(e) => {
+                eprintln!("error: {}: {e}", def.id);
+                return Ok(ExitCode::from(if e.is_user_error() { 2 } else { 3 }));
+            }
+        }
+    }
+    let total = started.elapsed().as_secs_f64() * 1000.0;
+    if format == KpiFormat::Json {
+        println!(
+            "{}",
+            serde_json::json!({"total_ms": total, "kpis": timings})
+        );
+    } else {
+        for t in &timings {
+            println!("{:<28} {:>9.1} ms {:>6} rows", t["kpi"].as_str().unwrap_or(""), t["ms"].as_f64().unwrap_or(0.0), t["rows"]);
+        }
+        println!("{:<28} {:>9.1} ms", "total", total);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn ingest_paths(

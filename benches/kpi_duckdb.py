@@ -1,0 +1,92 @@
+"""Runs the KPI catalogue's SQL in DuckDB on mirato's Parquet store, for benches/kpi.sh.
+
+The same SQL files as mirato (queries/*.sql and the shared views), with the few differences of
+dialect rewritten, wrapped with the same aggregation as mirato's engine does without breakdown.
+Prints JSON: {"total_ms": ..., "kpis": [{"kpi", "ms", "rows"}], "peak_rss_mib": ...}.
+
+Usage: python3 kpi_duckdb.py QUERIES_DIR DATA_DIR FROM TO AS_OF [PASSES]
+"""
+import datetime
+import json
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+queries, data, d_from, d_to, as_of = sys.argv[1:6]
+passes = int(sys.argv[6]) if len(sys.argv) > 6 else 2
+
+
+def dialect(sql: str) -> str:
+    """DataFusion -> DuckDB: a DATE cast to BIGINT becomes its day number."""
+    sql = re.sub(r"CAST\(CAST\(\$to AS DATE\) AS BIGINT\)", "(CAST($to AS DATE) - DATE '1970-01-01')", sql)
+    sql = re.sub(r"CAST\(([\w.]+) AS BIGINT\)", r"(\1 - DATE '1970-01-01')", sql)
+    return sql
+
+
+def header(sql: str) -> dict:
+    h = {}
+    for line in sql.splitlines():
+        if not line.startswith("-- "):
+            if line.strip():
+                break
+            continue
+        k, _, v = line[3:].partition(":")
+        h[k.strip()] = v.strip()
+    return h
+
+
+AGG = {
+    "count": "count(*) AS value",
+    "stock": "count(*) AS value",
+    "count_distinct": "count(DISTINCT k.person_id) AS value",
+    "sum": "coalesce(sum(k.x), 0) AS value",
+    "rate": "CASE WHEN count(*) = 0 THEN NULL ELSE CAST(coalesce(sum(k.num), 0) AS DOUBLE) / count(*) END AS value, coalesce(sum(k.num), 0) AS numerator, count(*) AS denominator",
+    "median": "median(CAST(k.x AS DOUBLE)) AS value, count(k.x) AS n",
+    "mean": "avg(CAST(k.x AS DOUBLE)) AS value, count(k.x) AS n",
+    "survival": "k.duration, k.event",
+    "funnel": ", ".join(
+        f"coalesce(sum(k.{c}), 0) AS {c}"
+        for c in ["s_accepted", "s_basic_orientation", "s_pact_signed", "s_measure_or_proposal", "s_hired"]
+    ),
+}
+
+con = duckdb.connect()
+con.execute("SET threads = 2")
+con.execute(
+    f"CREATE VIEW ev AS SELECT * FROM read_parquet('{data}/events/**/*.parquet', hive_partitioning = true) "
+    f"WHERE ingested_at <= TIMESTAMPTZ '{as_of}'"
+)
+territories = Path(queries).parent / "src" / "reference" / "territories.csv"
+con.execute(
+    "CREATE TABLE ref_provinces AS SELECT province_sigla AS sigla, province_name, region_code, region_name "
+    f"FROM read_csv('{territories}', all_varchar = true)"
+)
+views = (Path(queries) / "_views.sql").read_text()
+for stmt in views.split(";\n"):
+    if any(l.strip() and not l.strip().startswith("--") for l in stmt.splitlines()):
+        con.execute(dialect(stmt))
+
+files = sorted(p for p in Path(queries).glob("*.sql") if not p.name.startswith("_"))
+params = {"from": datetime.date.fromisoformat(d_from), "to": datetime.date.fromisoformat(d_to)}
+results = {}
+total = 0.0
+for p in range(passes):
+    total = 0.0
+    for f in files:
+        sql = f.read_text()
+        h = header(sql)
+        body = dialect(sql).strip().rstrip(";")
+        q = f"WITH k AS (\n{body}\n)\nSELECT {AGG[h['kind']]}\nFROM k LEFT JOIN ref_provinces rp ON rp.sigla = k.province"
+        used = {k: v for k, v in params.items() if f"${k}" in q}
+        t = time.perf_counter()
+        rows = con.execute(q, used).fetchall()
+        ms = (time.perf_counter() - t) * 1000
+        total += ms
+        results[h["id"]] = {"kpi": h["id"], "ms": ms, "rows": len(rows)}
+
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"total_ms": total, "kpis": list(results.values()), "peak_rss_mib": peak}))

@@ -1,0 +1,9 @@
+-- id: basic_orientations
+-- label: Colloqui di orientamento di base
+-- kind: count
+-- section: 2
+-- Rows: one per basic_orientation event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'basic_orientation'
+  AND occurred_date BETWEEN $from AND $to

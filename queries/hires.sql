@@ -1,0 +1,12 @@
+-- id: hires
+-- label: Assunzioni (inserimenti lavorativi)
+-- kind: count
+-- section: 7
+-- own: contract_class, hiring_mode
+-- Rows: one per `hired` event dated in the period; territory and d = the hire.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id,
+       contract_class,
+       hiring_mode
+FROM ev
+WHERE event_type = 'hired'
+  AND occurred_date BETWEEN $from AND $to

@@ -1,0 +1,10 @@
+-- id: hires_via_matching
+-- label: Assunzioni da incontro domanda/offerta
+-- kind: count
+-- section: 6
+-- Rows: one per hired event dated in the period that names a vacancy_id.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'hired'
+  AND vacancy_id IS NOT NULL AND vacancy_id <> ''
+  AND occurred_date BETWEEN $from AND $to

@@ -1,0 +1,9 @@
+-- id: pact_updates
+-- label: Aggiornamenti del patto di servizio
+-- kind: count
+-- section: 3
+-- Rows: one per pact_updated event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'pact_updated'
+  AND occurred_date BETWEEN $from AND $to

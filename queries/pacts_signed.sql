@@ -1,0 +1,9 @@
+-- id: pacts_signed
+-- label: Patti di servizio sottoscritti
+-- kind: count
+-- section: 3
+-- Rows: one per pact_signed event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'pact_signed'
+  AND occurred_date BETWEEN $from AND $to

@@ -1,0 +1,10 @@
+-- id: persons_hired
+-- label: Persone assunte
+-- kind: count_distinct
+-- section: 7
+-- Rows: one per `hired` event dated in the period (distinct persons are counted); territory and
+-- d = the hire, so a person hired in two provinces counts once in each and once in the total.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'hired'
+  AND occurred_date BETWEEN $from AND $to

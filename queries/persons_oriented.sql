@@ -1,0 +1,10 @@
+-- id: persons_oriented
+-- label: Persone orientate
+-- kind: count_distinct
+-- section: 2
+-- Rows: one per basic_orientation event dated in the period; the engine counts distinct persons
+-- (a person oriented in two territories counts once in each, once in the total).
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'basic_orientation'
+  AND occurred_date BETWEEN $from AND $to

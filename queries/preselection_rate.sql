@@ -1,0 +1,28 @@
+-- id: preselection_rate
+-- label: Tasso di preselezione delle candidature
+-- kind: rate
+-- section: 6
+-- Rows: one per distinct (vacancy_id, person) pair with a candidate_proposed dated in the
+-- period; territory and date from the pair's first such event in the period. num = 1 when a
+-- candidate_preselected of the same pair is dated on or before `to`.
+WITH prop AS (
+    SELECT vacancy_id, person_id, province, cpi_code, occurred_date,
+           ROW_NUMBER() OVER (
+               PARTITION BY vacancy_id, person_id
+               ORDER BY occurred_at, event_id
+           ) AS rn
+    FROM ev
+    WHERE event_type = 'candidate_proposed'
+      AND occurred_date BETWEEN $from AND $to
+),
+hit AS (
+    SELECT DISTINCT vacancy_id, person_id
+    FROM ev
+    WHERE event_type = 'candidate_preselected'
+      AND occurred_date <= $to
+)
+SELECT p.province, p.cpi_code AS cpi, p.occurred_date AS d, p.person_id,
+       CASE WHEN h.person_id IS NULL THEN 0 ELSE 1 END AS num
+FROM prop p
+LEFT JOIN hit h ON h.vacancy_id = p.vacancy_id AND h.person_id = p.person_id
+WHERE p.rn = 1

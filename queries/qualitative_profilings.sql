@@ -1,0 +1,9 @@
+-- id: qualitative_profilings
+-- label: Profilazioni qualitative
+-- kind: count
+-- section: 2
+-- Rows: one per qualitative_profiling event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'qualitative_profiling'
+  AND occurred_date BETWEEN $from AND $to

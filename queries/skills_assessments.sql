@@ -1,0 +1,9 @@
+-- id: skills_assessments
+-- label: Bilanci delle competenze
+-- kind: count
+-- section: 4
+-- Rows: one per skills_assessment event dated in the period.
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'skills_assessment'
+  AND occurred_date BETWEEN $from AND $to

@@ -1,0 +1,9 @@
+-- id: specialist_sessions
+-- label: Colloqui di orientamento specialistico
+-- kind: count
+-- section: 4
+-- Rows: one per specialist_orientation event dated in the period (individual and group alike).
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+FROM ev
+WHERE event_type = 'specialist_orientation'
+  AND occurred_date BETWEEN $from AND $to

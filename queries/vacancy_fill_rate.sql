@@ -1,0 +1,27 @@
+-- id: vacancy_fill_rate
+-- label: Tasso di copertura delle richieste chiuse
+-- kind: rate
+-- section: 6
+-- person: no
+-- Rows: one per vacancy_id with a vacancy_closed dated in the period (if closed more than once
+-- in the period, its latest close there: territory and date of that event). num = 1 when at
+-- least one hired names that vacancy_id with a date on or before the close date.
+WITH closed AS (
+    SELECT vacancy_id, province, cpi_code, occurred_date,
+           ROW_NUMBER() OVER (
+               PARTITION BY vacancy_id
+               ORDER BY occurred_at DESC, event_id DESC
+           ) AS rn
+    FROM ev
+    WHERE event_type = 'vacancy_closed'
+      AND occurred_date BETWEEN $from AND $to
+)
+SELECT c.province, c.cpi_code AS cpi, c.occurred_date AS d,
+       CASE WHEN EXISTS (
+           SELECT 1 FROM ev h
+           WHERE h.event_type = 'hired'
+             AND h.vacancy_id = c.vacancy_id
+             AND h.occurred_date <= c.occurred_date
+       ) THEN 1 ELSE 0 END AS num
+FROM closed c
+WHERE c.rn = 1
