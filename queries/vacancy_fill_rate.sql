@@ -15,13 +15,16 @@ WITH closed AS (
     FROM ev
     WHERE event_type = 'vacancy_closed'
       AND occurred_date BETWEEN $from AND $to
+),
+first_hire AS (
+    SELECT vacancy_id, min(occurred_date) AS hire_date
+    FROM ev
+    WHERE event_type = 'hired' AND vacancy_id IS NOT NULL
+    GROUP BY vacancy_id
 )
 SELECT c.province, c.cpi_code AS cpi, c.occurred_date AS d,
-       CASE WHEN EXISTS (
-           SELECT 1 FROM ev h
-           WHERE h.event_type = 'hired'
-             AND h.vacancy_id = c.vacancy_id
-             AND h.occurred_date <= c.occurred_date
-       ) THEN 1 ELSE 0 END AS num
+       CASE WHEN h.hire_date IS NOT NULL AND h.hire_date <= c.occurred_date
+            THEN 1 ELSE 0 END AS num
 FROM closed c
+LEFT JOIN first_hire h ON h.vacancy_id = c.vacancy_id
 WHERE c.rn = 1

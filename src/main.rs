@@ -331,7 +331,9 @@ async fn run_catalogue(
         let r = engine.run_raw(def.id, raw).await;
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         match r {
-            Ok(r) => timings.push(serde_json::json!({"kpi": def.id, "ms": ms, "rows": r.rows.len()})),
+            Ok(r) => {
+                timings.push(serde_json::json!({"kpi": def.id, "ms": ms, "rows": r.rows.len()}))
+            }
             Err(e) => {
                 eprintln!("error: {}: {e}", def.id);
                 return Ok(ExitCode::from(if e.is_user_error() { 2 } else { 3 }));
@@ -346,7 +348,12 @@ async fn run_catalogue(
         );
     } else {
         for t in &timings {
-            println!("{:<28} {:>9.1} ms {:>6} rows", t["kpi"].as_str().unwrap_or(""), t["ms"].as_f64().unwrap_or(0.0), t["rows"]);
+            println!(
+                "{:<28} {:>9.1} ms {:>6} rows",
+                t["kpi"].as_str().unwrap_or(""),
+                t["ms"].as_f64().unwrap_or(0.0),
+                t["rows"]
+            );
         }
         println!("{:<28} {:>9.1} ms", "total", total);
     }

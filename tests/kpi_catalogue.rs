@@ -25,10 +25,30 @@ fn run(env: &Env, args: &[&str]) -> std::process::Output {
 #[test]
 fn every_kpi_answers_with_every_breakdown() {
     let env = generated_store();
-    let out = run(&env, &["--all", "--from", "2021-01-01", "--to", "2025-12-31", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &env,
+        &[
+            "--all",
+            "--from",
+            "2021-01-01",
+            "--to",
+            "2025-12-31",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = v["kpis"].as_array().unwrap().iter().map(|k| k["kpi"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kpi"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), mirato::query::catalog().len());
     for def in mirato::query::catalog() {
         // Its own breakdowns, and two common ones together.
@@ -38,13 +58,35 @@ fn every_kpi_answers_with_every_breakdown() {
             bys.push("gender,age_band".into());
         }
         for by in bys {
-            let out = run(&env, &[def.id, "--from", "2021-01-01", "--to", "2025-12-31", "--by", &by, "--format", "json"]);
-            assert!(out.status.success(), "{} by {by}: {}", def.id, String::from_utf8_lossy(&out.stderr));
+            let out = run(
+                &env,
+                &[
+                    def.id,
+                    "--from",
+                    "2021-01-01",
+                    "--to",
+                    "2025-12-31",
+                    "--by",
+                    &by,
+                    "--format",
+                    "json",
+                ],
+            );
+            assert!(
+                out.status.success(),
+                "{} by {by}: {}",
+                def.id,
+                String::from_utf8_lossy(&out.stderr)
+            );
             let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(r["kpi"], def.id);
             for row in r["rows"].as_array().unwrap() {
                 for key in by.split(',') {
-                    assert!(row.get(key).is_some(), "{} by {by}: row without {key}: {row}", def.id);
+                    assert!(
+                        row.get(key).is_some(),
+                        "{} by {by}: row without {key}: {row}",
+                        def.id
+                    );
                 }
                 // No NaN or infinity ever reaches the output.
                 for (_, val) in row.as_object().unwrap() {
@@ -60,10 +102,16 @@ fn every_kpi_answers_with_every_breakdown() {
 #[test]
 fn formats_and_errors() {
     let env = generated_store();
-    let out = run(&env, &["acceptance_rate", "--by", "region", "--format", "csv"]);
+    let out = run(
+        &env,
+        &["acceptance_rate", "--by", "region", "--format", "csv"],
+    );
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.lines().next(), Some("region,value,numerator,denominator"));
+    assert_eq!(
+        text.lines().next(),
+        Some("region,value,numerator,denominator")
+    );
     let out = run(&env, &["acceptance_rate", "--format", "table"]);
     assert!(out.status.success());
     let out = run(&env, &["--list"]);
@@ -74,7 +122,10 @@ fn formats_and_errors() {
     for (args, needle) in [
         (vec!["nope"], "unknown KPI"),
         (vec!["hires", "--from", "2025-02-30"], "YYYY-MM-DD"),
-        (vec!["hires", "--from", "2025-06-01", "--to", "2025-01-01"], "after"),
+        (
+            vec!["hires", "--from", "2025-06-01", "--to", "2025-01-01"],
+            "after",
+        ),
         (vec!["hires", "--by", "reason"], "contract_class"),
         (vec!["vacancies_opened", "--by", "gender"], "allowed"),
         (vec!["hires", "--region", "Narnia"], "Lombardia"),

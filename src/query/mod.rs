@@ -531,6 +531,29 @@ fn register_reference(ctx: &SessionContext) -> Result<(), QueryError> {
         "ref_provinces",
         Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
     )?;
+    // Contract codes of the Comunicazioni Obbligatorie with their class.
+    let rows: Vec<Vec<&str>> = reference::CONTRACT_CODES_CSV
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("code", DataType::Utf8, false),
+        Field::new("contract_class", DataType::Utf8, false),
+        Field::new("stable", DataType::Utf8, false),
+        Field::new("meaning", DataType::Utf8, false),
+    ]));
+    let cols = (0..4)
+        .map(|i| {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i])))
+                as datafusion::arrow::array::ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(DataFusionError::from)?;
+    ctx.register_table(
+        "ref_contract_codes",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
     Ok(())
 }
 

@@ -21,13 +21,16 @@ fn f64_value(x: f64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A breakdown group: its keys as output, and its (days, placed) observations.
+type Group = (Map<String, Value>, Vec<(i64, bool)>);
+
 /// Kaplan–Meier curves per group from rows of `duration` and `event`. Returns the rows and,
 /// without breakdown, the median.
 pub fn survival_rows(
     by: &[String],
     rows: Vec<Map<String, Value>>,
 ) -> (Vec<Map<String, Value>>, Option<Value>) {
-    let mut groups: BTreeMap<Vec<String>, (Map<String, Value>, Vec<(i64, bool)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<String>, Group> = BTreeMap::new();
     for r in rows {
         let key = group_key(by, &r);
         let dur = r.get("duration").and_then(Value::as_i64);
