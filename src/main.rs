@@ -311,6 +311,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             println!();
             print!("{}", status::render(&cli.data_dir)?);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the query runtime")?;
+            runtime.block_on(async {
+                let engine = Engine::open(&cli.data_dir)?;
+                for id in [
+                    "registered_stock",
+                    "acceptance_rate",
+                    "hires",
+                    "placement_rate_180",
+                ] {
+                    let r = engine.run_raw(id, &RawParams::default()).await?;
+                    println!();
+                    print!("{}", output::to_table(&r));
+                }
+                anyhow::Ok(())
+            })?;
+            println!("\nmore: `mirato kpi --list`, then `mirato kpi ID --by region`");
             Ok(code)
         }
     }
