@@ -23,7 +23,7 @@ passes = int(sys.argv[6]) if len(sys.argv) > 6 else 2
 def dialect(sql: str) -> str:
     """DataFusion -> DuckDB: a DATE cast to BIGINT becomes its day number."""
     sql = re.sub(r"CAST\(CAST\(\$to AS DATE\) AS BIGINT\)", "(CAST($to AS DATE) - DATE '1970-01-01')", sql)
-    sql = re.sub(r"CAST\(([\w.]+) AS BIGINT\)", r"(\1 - DATE '1970-01-01')", sql)
+    sql = re.sub(r"CAST\((?!positions\b)([\w.]+) AS BIGINT\)", r"(\1 - DATE '1970-01-01')", sql)
     return sql
 
 

@@ -277,7 +277,20 @@ pub struct KpiResult {
 pub struct Engine {
     layout: Layout,
     runtime: Arc<RuntimeEnv>,
+    /// Shared views computed once per effective `as_of` (which fixes the data) and view, most
+    /// recent last: the spell-based KPIs reuse them instead of recomputing the spells.
+    views: tokio::sync::Mutex<Vec<Materialized>>,
 }
+
+/// One shared view at one `as_of`, as an in-memory table.
+struct Materialized {
+    as_of_us: i64,
+    name: String,
+    table: Arc<datafusion::datasource::MemTable>,
+}
+
+/// How many materialised views are kept (four views for a few `as_of` instants).
+const VIEW_CACHE_ENTRIES: usize = 16;
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
@@ -290,7 +303,11 @@ impl Engine {
                 CacheManagerConfig::default().with_list_files_cache_ttl(Some(LIST_FILES_TTL)),
             )
             .build_arc()?;
-        Ok(Engine { layout, runtime })
+        Ok(Engine {
+            layout,
+            runtime,
+            views: tokio::sync::Mutex::new(Vec::new()),
+        })
     }
 
     pub fn layout(&self) -> &Layout {
@@ -299,7 +316,7 @@ impl Engine {
 
     /// A fresh session per query (cheap: the runtime and its caches are shared), with `ev`
     /// registered as the events as of `as_of`, and the shared views.
-    async fn session(&self, as_of_us: i64) -> Result<SessionContext, QueryError> {
+    async fn session(&self, as_of_us: i64, needed: &[&str]) -> Result<SessionContext, QueryError> {
         let config = SessionConfig::new()
             .with_information_schema(false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
@@ -338,10 +355,82 @@ impl Engine {
             .filter(col("ingested_at").lt_eq(lit(ts)))?;
         ctx.register_table("ev", ev.into_view())?;
         register_reference(&ctx)?;
-        for stmt in catalog::view_statements() {
-            ctx.sql(stmt).await?;
-        }
+        self.register_views(&ctx, as_of_us, needed).await?;
         Ok(ctx)
+    }
+
+    /// Registers the shared views a query needs (and those they build on) as in-memory tables,
+    /// computing each on first use. The store only grows by committed batches and `as_of`
+    /// never exceeds the last commit, so the same `as_of` always means the same data: the cache
+    /// never goes stale.
+    async fn register_views(
+        &self,
+        ctx: &SessionContext,
+        as_of_us: i64,
+        needed: &[&str],
+    ) -> Result<(), QueryError> {
+        let statements = catalog::view_statements();
+        // A view needs the views its statement names; follow the chain.
+        let mut wanted: Vec<String> = needed.iter().map(|s| (*s).to_owned()).collect();
+        let mut i = 0;
+        while i < wanted.len() {
+            if let Some(stmt) = statements
+                .iter()
+                .find(|st| view_name(st).as_deref() == Some(wanted[i].as_str()))
+            {
+                for st in &statements {
+                    if let Some(n) = view_name(st)
+                        && n != wanted[i]
+                        && mentions(body_of(stmt), &n)
+                        && !wanted.contains(&n)
+                    {
+                        wanted.push(n);
+                    }
+                }
+            }
+            i += 1;
+        }
+        let mut cache = self.views.lock().await;
+        for stmt in statements {
+            let Some(name) = view_name(stmt) else {
+                return Err(DataFusionError::Plan(format!(
+                    "queries/_views.sql: not a CREATE VIEW: {stmt}"
+                ))
+                .into());
+            };
+            if !wanted.contains(&name) {
+                continue;
+            }
+            if let Some(m) = cache
+                .iter()
+                .find(|m| m.as_of_us == as_of_us && m.name == name)
+            {
+                ctx.register_table(name.as_str(), Arc::clone(&m.table) as _)?;
+                continue;
+            }
+            ctx.sql(stmt).await?;
+            let df = ctx.table(name.as_str()).await?;
+            let schema: datafusion::arrow::datatypes::SchemaRef =
+                Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await?;
+            // Two partitions, so that scans of the table use both cores.
+            let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
+            for (i, b) in batches.into_iter().enumerate() {
+                parts[i % 2].push(b);
+            }
+            let table = Arc::new(datafusion::datasource::MemTable::try_new(schema, parts)?);
+            ctx.deregister_table(name.as_str())?;
+            ctx.register_table(name.as_str(), Arc::clone(&table) as _)?;
+            cache.push(Materialized {
+                as_of_us,
+                name,
+                table,
+            });
+            if cache.len() > VIEW_CACHE_ENTRIES {
+                cache.remove(0);
+            }
+        }
+        Ok(())
     }
 
     /// The effective `as_of` (µs) and the data version.
@@ -384,9 +473,13 @@ impl Engine {
     /// Runs one KPI.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
-        let ctx = self.session(as_of_us).await?;
-        let (from, to) = self.period(&ctx, p).await?;
         let (sql, mut values) = wrapper_sql(def, p);
+        let needed: Vec<&str> = ["apps", "spells", "spell_pacts", "obs"]
+            .into_iter()
+            .filter(|v| mentions(&sql, v))
+            .collect();
+        let ctx = self.session(as_of_us, &needed).await?;
+        let (from, to) = self.period(&ctx, p).await?;
         values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
         values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
         let batches = ctx
@@ -495,6 +588,37 @@ impl Engine {
         }
         Ok((from, to))
     }
+}
+
+/// Whether SQL text names a relation (as a whole word).
+fn mentions(sql: &str, name: &str) -> bool {
+    sql.match_indices(name).any(|(i, _)| {
+        let before = sql[..i].chars().next_back();
+        let after = sql[i + name.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !word(before) && !word(after)
+    })
+}
+
+/// A view statement without its `CREATE VIEW name AS` line.
+fn body_of(stmt: &str) -> &str {
+    stmt.split_once(" AS\n").map(|(_, b)| b).unwrap_or(stmt)
+}
+
+/// The name in `CREATE VIEW name AS ...`.
+fn view_name(stmt: &str) -> Option<String> {
+    let body: String = stmt
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut words = body.split_whitespace();
+    while let Some(w) = words.next() {
+        if w.eq_ignore_ascii_case("VIEW") {
+            return words.next().map(str::to_owned);
+        }
+    }
+    None
 }
 
 fn days(d: NaiveDate) -> i32 {
