@@ -95,3 +95,20 @@ GROUP BY s.person_id, s.start_date, s.start_at, s.end_date, s.end_reason, f.pact
 -- The observation end: the latest event date in the data as of as_of.
 CREATE VIEW obs AS
 SELECT max(occurred_date) AS obs_end FROM ev;
+
+-- Each outcome-cohort entry (the first pact of a spell) with the whole days from the pact to the
+-- person's first hire dated on or after it (null when there is none yet): the placement rates
+-- read their windows off it.
+CREATE VIEW pact_outcomes AS
+SELECT
+    sp.person_id,
+    sp.start_at,
+    sp.pact_date,
+    sp.province,
+    sp.cpi_code,
+    min(h.occurred_date) - sp.pact_date AS days_to_hire
+FROM spell_pacts sp
+LEFT JOIN ev h ON h.person_id = sp.person_id
+    AND h.event_type = 'hired'
+    AND h.occurred_date >= sp.pact_date
+GROUP BY sp.person_id, sp.start_at, sp.pact_date, sp.province, sp.cpi_code;

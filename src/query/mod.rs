@@ -474,7 +474,7 @@ impl Engine {
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
         let (sql, mut values) = wrapper_sql(def, p);
-        let needed: Vec<&str> = ["apps", "spells", "spell_pacts", "obs"]
+        let needed: Vec<&str> = ["apps", "spells", "spell_pacts", "pact_outcomes", "obs"]
             .into_iter()
             .filter(|v| mentions(&sql, v))
             .collect();
