@@ -8,3 +8,4 @@ SELECT province, cpi_code AS cpi, occurred_date AS d, person_id,
 FROM ev
 WHERE event_type IN ('application_accepted', 'application_rejected')
   AND occurred_date BETWEEN $from AND $to
+  AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)

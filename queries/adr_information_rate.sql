@@ -12,6 +12,7 @@ WITH o AS (
     FROM ev
     WHERE event_type = 'basic_orientation'
       AND occurred_date BETWEEN $from AND $to
+      AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
 ),
 adr AS (
     SELECT DISTINCT person_id

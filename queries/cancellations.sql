@@ -8,3 +8,4 @@ SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, reason
 FROM ev
 WHERE event_type = 'registration_cancelled'
   AND occurred_date BETWEEN $from AND $to
+  AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)

@@ -9,6 +9,7 @@ WITH dec AS (
     FROM ev
     WHERE event_type IN ('application_accepted', 'application_rejected')
       AND occurred_date BETWEEN $from AND $to
+      AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
 )
 SELECT dec.province, dec.cpi_code AS cpi, dec.occurred_date AS d, dec.person_id,
        CAST(dec.occurred_date AS BIGINT) - CAST(a.app_date AS BIGINT) AS x

@@ -8,3 +8,4 @@ FROM ev
 WHERE event_type = 'hired'
   AND vacancy_id IS NOT NULL AND vacancy_id <> ''
   AND occurred_date BETWEEN $from AND $to
+  AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)

@@ -14,6 +14,7 @@ WITH pre AS (
     FROM ev
     WHERE event_type = 'candidate_preselected'
       AND occurred_date BETWEEN $from AND $to
+      AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
 ),
 hit AS (
     SELECT DISTINCT vacancy_id, person_id

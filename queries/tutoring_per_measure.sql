@@ -9,6 +9,7 @@ WITH ended AS (
     FROM ev
     WHERE event_type = 'measure_ended'
       AND occurred_date BETWEEN $from AND $to
+      AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
 ),
 tut AS (
     SELECT measure_id, person_id, count(*) AS n

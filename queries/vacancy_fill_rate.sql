@@ -15,6 +15,7 @@ WITH closed AS (
     FROM ev
     WHERE event_type = 'vacancy_closed'
       AND occurred_date BETWEEN $from AND $to
+      AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
 ),
 first_hire AS (
     SELECT vacancy_id, min(occurred_date) AS hire_date
