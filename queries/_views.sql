@@ -28,52 +28,39 @@ WHERE event_type = 'application_submitted';
 -- registration_cancelled (the first one strictly after the acceptance's instant; with plain dates
 -- both are midnight, so a cancellation dated the same day as an acceptance closes the earlier
 -- spell, not the new one). Acceptances inside an open spell do not start a new one.
--- One pass: each person's acceptances and cancellations in time order (cancellations first at
--- the same instant); an acceptance starts a spell when the row before it is a cancellation or
--- there is none, and the spell ends at the first cancellation after it.
 CREATE VIEW spells AS
-WITH x AS (
-    SELECT person_id, occurred_date, occurred_at, province, cpi_code, reason, event_id,
-           CASE WHEN event_type = 'registration_cancelled' THEN 1 ELSE 0 END AS is_cancel
-    FROM ev
-    WHERE event_type IN ('application_accepted', 'registration_cancelled')
+WITH acc AS (
+    SELECT person_id, occurred_date, occurred_at, province, cpi_code
+    FROM ev WHERE event_type = 'application_accepted'
 ),
-y AS (
-    SELECT
-        person_id,
-        occurred_date,
-        occurred_at,
-        province,
-        cpi_code,
-        is_cancel,
-        lag(is_cancel, 1, 1) OVER (
-            PARTITION BY person_id ORDER BY occurred_at, is_cancel DESC, event_id
-        ) AS prev_cancel,
-        min(CASE WHEN is_cancel = 1 THEN occurred_at END) OVER (
-            PARTITION BY person_id ORDER BY occurred_at, is_cancel DESC, event_id
-            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-        ) AS end_at,
-        min(CASE WHEN is_cancel = 1 THEN occurred_date END) OVER (
-            PARTITION BY person_id ORDER BY occurred_at, is_cancel DESC, event_id
-            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-        ) AS end_date,
-        first_value(CASE WHEN is_cancel = 1 THEN reason END) IGNORE NULLS OVER (
-            PARTITION BY person_id ORDER BY occurred_at, is_cancel DESC, event_id
-            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
-        ) AS end_reason
-    FROM x
+canc AS (
+    SELECT person_id, occurred_date, occurred_at, reason
+    FROM ev WHERE event_type = 'registration_cancelled'
+),
+ends AS (
+    SELECT a.person_id, a.occurred_at AS start_at, min(c.occurred_at) AS end_at
+    FROM acc a
+    LEFT JOIN canc c ON c.person_id = a.person_id AND c.occurred_at > a.occurred_at
+    GROUP BY a.person_id, a.occurred_at
+),
+firsts AS (
+    SELECT person_id, end_at, min(start_at) AS start_at
+    FROM ends
+    GROUP BY person_id, end_at
 )
 SELECT
-    person_id,
-    occurred_date AS start_date,
-    occurred_at AS start_at,
-    province,
-    cpi_code,
-    end_date,
-    end_at,
-    end_reason
-FROM y
-WHERE is_cancel = 0 AND prev_cancel = 1;
+    f.person_id,
+    min(a.occurred_date) AS start_date,
+    f.start_at,
+    min(a.province) AS province,
+    min(a.cpi_code) AS cpi_code,
+    min(c.occurred_date) AS end_date,
+    f.end_at,
+    min(c.reason) AS end_reason
+FROM firsts f
+JOIN acc a ON a.person_id = f.person_id AND a.occurred_at = f.start_at
+LEFT JOIN canc c ON c.person_id = f.person_id AND c.occurred_at = f.end_at
+GROUP BY f.person_id, f.start_at, f.end_at;
 
 -- The first pact_signed of each spell (on or after its start date, not after its end date), with
 -- the pact's own territory: the pact is the cohort event of the outcome KPIs.
