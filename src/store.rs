@@ -497,16 +497,6 @@ fn fault_after_renames() -> Option<usize> {
 }
 
 impl BatchWriter {
-    /// Appends events (any order) to the batch: one staged Parquet file per month partition.
-    pub fn write_events(
-        &mut self,
-        events: &mut [Event],
-        ingested_at_us: i64,
-    ) -> Result<(), StoreError> {
-        let parts = partition_batches(events, &self.batch_id, ingested_at_us)?;
-        self.write_partitions(parts)
-    }
-
     /// Appends record batches already split by month partition (see [`partition_batches`]).
     /// Writers stay open across calls, so a big file gives few files with full row groups.
     pub fn write_partitions(&mut self, parts: Vec<PartitionBatch>) -> Result<(), StoreError> {

@@ -105,14 +105,6 @@ pub enum FileReport {
     },
 }
 
-impl FileReport {
-    pub fn file(&self) -> &str {
-        match self {
-            FileReport::Read { file, .. } | FileReport::Failed { file, .. } => file,
-        }
-    }
-}
-
 /// Expands the command line: files as given, folders walked for `.csv`/`.jsonl` files (sorted,
 /// so a folder ingests in a stable order).
 pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {

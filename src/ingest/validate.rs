@@ -508,13 +508,6 @@ impl Validator {
         Ok(())
     }
 
-    /// Checks one row; the event on success.
-    pub fn validate(&mut self, row: &RawRow<'_>) -> Result<Event, Vec<Violation>> {
-        let mut out = Vec::with_capacity(1);
-        self.validate_into(row, &mut out)?;
-        Ok(out.pop().expect("one event"))
-    }
-
     fn cross_field_rules(
         &self,
         t: EventType,

@@ -7,7 +7,7 @@ pub mod catalog;
 pub mod output;
 pub mod survival;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -777,7 +777,7 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
         .collect();
     let mut sql = format!(
         "WITH k AS (\n{}\n)\nSELECT {}\nFROM k\nLEFT JOIN ref_provinces rp ON rp.sigla = k.province\n",
-        strip_header(def.sql),
+        kpi_body(def.sql),
         select.join(",\n       ")
     );
     if needs_person {
@@ -804,8 +804,9 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
     (sql, values)
 }
 
-/// The query without its comment header and trailing semicolon.
-fn strip_header(sql: &str) -> &str {
+/// A KPI file's query, ready to nest as a CTE: no trailing semicolon (the header comments stay,
+/// harmless inside the CTE).
+fn kpi_body(sql: &str) -> &str {
     sql.trim().trim_end_matches(';')
 }
 
@@ -854,28 +855,4 @@ pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
         }
     }
     out
-}
-
-/// Every KPI with its label and kind, for `--list` and the API.
-pub fn list() -> Vec<BTreeMap<&'static str, Value>> {
-    catalog()
-        .iter()
-        .map(|d| {
-            let mut m = BTreeMap::new();
-            m.insert("id", Value::from(d.id));
-            m.insert("label", Value::from(d.label));
-            m.insert("kind", Value::from(d.kind.as_str()));
-            m.insert("section", Value::from(d.section));
-            m.insert(
-                "breakdowns",
-                Value::from(
-                    d.allowed_dims()
-                        .into_iter()
-                        .map(Value::from)
-                        .collect::<Vec<_>>(),
-                ),
-            );
-            m
-        })
-        .collect()
 }
