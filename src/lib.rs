@@ -9,5 +9,6 @@ pub mod model;
 pub mod privacy;
 pub mod query;
 pub mod reference;
+pub mod server;
 pub mod status;
 pub mod store;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mirato::generate::{self, GenerateOptions, OutputFormat};
 use mirato::ingest::{self, FileReport, Ingester};
@@ -112,11 +112,32 @@ enum Command {
     },
     /// Show what the store holds.
     Status,
-    /// Generate the sample data if `sample-data/` is empty, ingest it, and show what was stored.
+    /// Serve the dashboards, the exports and the API.
+    Serve {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Generate the sample data if `sample-data/` is empty, ingest it, show what was stored, and
+    /// serve the dashboards.
     Demo {
         #[arg(long, default_value = "sample-data")]
         sample_dir: PathBuf,
+        /// Stop after the ingest and the headline figures instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+        #[command(flatten)]
+        server: ServerArgs,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServerArgs {
+    /// Address to listen on. The default binds to this machine only.
+    #[arg(long, env = "MIRATO_ADDR", default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// A folder of dashboard pages (`*.toml`) to use instead of the built-in ones.
+    #[arg(long, env = "MIRATO_DASHBOARDS")]
+    dashboards: Option<PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -278,7 +299,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", status::render(&cli.data_dir)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { sample_dir } => {
+        Command::Serve { server } => {
+            serve(&cli.data_dir, &server)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            sample_dir,
+            no_serve,
+            server,
+        } => {
             let empty = std::fs::read_dir(&sample_dir)
                 .map(|mut d| {
                     !d.any(|e| {
@@ -330,9 +359,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(())
             })?;
             println!("\nmore: `mirato kpi --list`, then `mirato kpi ID --by region`");
+            if !no_serve {
+                println!();
+                serve(&cli.data_dir, &server)?;
+            }
             Ok(code)
         }
     }
+}
+
+fn serve(data_dir: &Path, server: &ServerArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the server runtime")?;
+    runtime.block_on(mirato::server::serve(
+        data_dir,
+        server.dashboards.as_deref(),
+        server.addr,
+    ))
 }
 
 /// Runs every KPI once with the same parameters: a smoke test of the catalogue on real data and

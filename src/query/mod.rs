@@ -259,6 +259,16 @@ pub struct Resolved {
     pub data_version: String,
 }
 
+/// What the store offers the filters of a page.
+#[derive(Debug, Clone, Default)]
+pub struct StoreFacts {
+    pub data_version: String,
+    /// The date of the latest event.
+    pub latest: Option<NaiveDate>,
+    /// Every (province sigla, CPI code) pair seen.
+    pub cpis: Vec<(String, String)>,
+}
+
 /// A KPI's answer, in the shape of KPIS.md.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct KpiResult {
@@ -280,6 +290,8 @@ pub struct Engine {
     /// Shared views computed once per effective `as_of` (which fixes the data) and view, most
     /// recent last: the spell-based KPIs reuse them instead of recomputing the spells.
     views: tokio::sync::Mutex<Vec<Materialized>>,
+    /// The newest committed batch when the store was last looked at.
+    seen_batch: std::sync::Mutex<String>,
 }
 
 /// One shared view at one `as_of`, as an in-memory table.
@@ -307,6 +319,7 @@ impl Engine {
             layout,
             runtime,
             views: tokio::sync::Mutex::new(Vec::new()),
+            seen_batch: std::sync::Mutex::new(String::new()),
         })
     }
 
@@ -450,6 +463,22 @@ impl Engine {
             Some(l) => requested.min(l),
             None => requested,
         };
+        // A batch committed since the last look: forget the cached file listing now rather
+        // than when its TTL runs out, or the new version's figures would miss the new files.
+        let newest = committed
+            .iter()
+            .map(|e| e.batch_id.as_str())
+            .max()
+            .unwrap_or("");
+        {
+            let mut seen = self.seen_batch.lock().unwrap_or_else(|p| p.into_inner());
+            if *seen != newest {
+                if let Some(c) = self.runtime.cache_manager.get_list_files_cache() {
+                    c.clear();
+                }
+                *seen = newest.to_owned();
+            }
+        }
         let version = committed
             .iter()
             .filter(|e| {
@@ -461,6 +490,112 @@ impl Engine {
             .max()
             .unwrap_or_else(|| "empty".to_owned());
         Ok((effective, version))
+    }
+
+    /// The data version now: the latest committed batch, or `empty`.
+    pub fn data_version(&self) -> Result<String, QueryError> {
+        Ok(self.layout.data_version()?)
+    }
+
+    /// What the filters of a page offer: the latest event date and every (province, CPI) pair
+    /// seen in the store, as of the last commit.
+    pub async fn facts(&self) -> Result<StoreFacts, QueryError> {
+        let (as_of_us, data_version) = self.as_of(None)?;
+        let ctx = self.session(as_of_us, &[]).await?;
+        let batches = ctx
+            .sql(
+                "SELECT province, cpi_code, max(occurred_date) AS latest FROM ev \
+                 GROUP BY province, cpi_code ORDER BY province, cpi_code",
+            )
+            .await?
+            .collect()
+            .await?;
+        let mut cpis = Vec::new();
+        let mut latest: Option<NaiveDate> = None;
+        for r in to_json_rows(&batches) {
+            let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
+            if let (Some(p), Some(c)) = (text("province"), text("cpi_code")) {
+                cpis.push((p, c));
+            }
+            if let Some(d) = text("latest").and_then(|d| d.parse::<NaiveDate>().ok()) {
+                latest = latest.max(Some(d));
+            }
+        }
+        Ok(StoreFacts {
+            data_version,
+            latest,
+            cpis,
+        })
+    }
+
+    /// Rows rejected by ingest, by CPI (as written in the row), optionally within provinces.
+    pub async fn rejected_by_cpi(&self, provinces: &[String]) -> Result<KpiResult, QueryError> {
+        let (as_of_us, data_version) = self.as_of(None)?;
+        let ctx = self.session(as_of_us, &[]).await?;
+        let dir = self.layout.quarantine();
+        let mut rows = Vec::new();
+        if dir.exists() && !crate::store::parquet_files(&dir)?.is_empty() {
+            let url = ListingTableUrl::parse(format!(
+                "{}/",
+                dir.canonicalize()
+                    .map_err(|source| StoreError::Io {
+                        action: "cannot open",
+                        path: dir.clone(),
+                        source
+                    })?
+                    .display()
+            ))?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
+            let config = ListingTableConfig::new(url)
+                .with_listing_options(options)
+                .infer_schema(&ctx.state())
+                .await?;
+            ctx.register_table("quarantine", Arc::new(ListingTable::try_new(config)?))?;
+            // One placeholder per province: the values never enter the SQL text.
+            let mut values: HashMap<String, ScalarValue> = HashMap::new();
+            let mut names = Vec::new();
+            for (i, p) in provinces.iter().enumerate() {
+                values.insert(format!("p_{i}"), ScalarValue::Utf8(Some(p.clone())));
+                names.push(format!("$p_{i}"));
+            }
+            let filter = if names.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE province IN ({})", names.join(", "))
+            };
+            let batches = ctx
+                .sql(&format!(
+                    "SELECT coalesce(cpi_code, '(non indicato)') AS cpi, \
+                     coalesce(province, '') AS province, count(*) AS value FROM quarantine \
+                     {filter} GROUP BY 1, 2 ORDER BY 3 DESC, 1"
+                ))
+                .await?
+                .with_param_values(ParamValues::Map(
+                    values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                ))?
+                .collect()
+                .await?;
+            rows = to_json_rows(&batches);
+        }
+        Ok(KpiResult {
+            kpi: "rejected_by_cpi".into(),
+            params: Resolved {
+                from: String::new(),
+                to: String::new(),
+                by: vec!["cpi".into()],
+                region: Vec::new(),
+                province: provinces.to_vec(),
+                cpi: Vec::new(),
+                as_of: DateTime::from_timestamp_micros(as_of_us)
+                    .expect("valid instant")
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                data_version,
+            },
+            columns: ["cpi", "province", "value"].map(String::from).to_vec(),
+            rows,
+            median_days: None,
+        })
     }
 
     /// Runs one KPI with raw (unchecked) parameters.

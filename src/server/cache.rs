@@ -1,0 +1,177 @@
+//! The result cache: KPI results by KPI, parameters and data version. Concurrent requests for
+//! the same missing entry share one computation (fifty managers opening Monday's page do not
+//! start fifty identical queries). A new ingest changes the data version, hence the key, so a
+//! stale figure is never served; old entries age out.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use crate::query::KpiResult;
+
+type Slot = Arc<OnceCell<Arc<KpiResult>>>;
+
+pub struct ResultCache {
+    capacity: usize,
+    inner: Mutex<Lru>,
+}
+
+#[derive(Default)]
+struct Lru {
+    tick: u64,
+    map: HashMap<String, (u64, Slot)>,
+}
+
+/// Whether a lookup found a finished result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Hit,
+    Miss,
+}
+
+impl ResultCache {
+    pub fn new(capacity: usize) -> ResultCache {
+        ResultCache {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Lru::default()),
+        }
+    }
+
+    fn slot(&self, key: &str) -> Slot {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.tick += 1;
+        let tick = g.tick;
+        if let Some((t, s)) = g.map.get_mut(key) {
+            *t = tick;
+            return Arc::clone(s);
+        }
+        if g.map.len() >= self.capacity {
+            // Evict the least recently used eighth in one pass rather than one entry per insert.
+            let mut ticks: Vec<u64> = g.map.values().map(|(t, _)| *t).collect();
+            ticks.sort_unstable();
+            let cut = ticks[(ticks.len() / 8).min(ticks.len() - 1)];
+            g.map.retain(|_, (t, _)| *t > cut);
+        }
+        let s: Slot = Arc::new(OnceCell::new());
+        g.map.insert(key.to_owned(), (tick, Arc::clone(&s)));
+        s
+    }
+
+    /// The cached result for `key`, or the result of `compute` (shared by concurrent callers).
+    /// A failed computation is not cached.
+    pub async fn get_or_compute<F, Fut, E>(
+        &self,
+        key: &str,
+        compute: F,
+    ) -> Result<(Arc<KpiResult>, Lookup), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<KpiResult, E>>,
+    {
+        let slot = self.slot(key);
+        if let Some(r) = slot.get() {
+            return Ok((Arc::clone(r), Lookup::Hit));
+        }
+        let mut computed = false;
+        let r = slot
+            .get_or_try_init(|| async {
+                computed = true;
+                compute().await.map(Arc::new)
+            })
+            .await?;
+        let how = if computed { Lookup::Miss } else { Lookup::Hit };
+        Ok((Arc::clone(r), how))
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .values()
+            .filter(|(_, s)| s.initialized())
+            .count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn result(kpi: &str) -> KpiResult {
+        KpiResult {
+            kpi: kpi.into(),
+            params: crate::query::Resolved {
+                from: String::new(),
+                to: String::new(),
+                by: vec![],
+                region: vec![],
+                province: vec![],
+                cpi: vec![],
+                as_of: String::new(),
+                data_version: String::new(),
+            },
+            columns: vec![],
+            rows: vec![],
+            median_days: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_compute_once() {
+        let cache = Arc::new(ResultCache::new(8));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (cache, runs) = (Arc::clone(&cache), Arc::clone(&runs));
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_compute("k", || async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        Ok::<_, ()>(result("a"))
+                    })
+                    .await
+                    .map(|(r, _)| r.kpi.clone())
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), "a");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn errors_are_not_cached_and_capacity_holds() {
+        let cache = ResultCache::new(4);
+        let e = cache
+            .get_or_compute("k", || async { Err::<KpiResult, _>("boom") })
+            .await;
+        assert!(e.is_err());
+        let (_, how) = cache
+            .get_or_compute("k", || async { Ok::<_, ()>(result("k")) })
+            .await
+            .unwrap();
+        assert_eq!(how, Lookup::Miss);
+        let (_, how) = cache
+            .get_or_compute("k", || async { Ok::<_, ()>(result("k")) })
+            .await
+            .unwrap();
+        assert_eq!(how, Lookup::Hit);
+        for i in 0..20 {
+            let k = format!("k{i}");
+            cache
+                .get_or_compute(&k, || async { Ok::<_, ()>(result("x")) })
+                .await
+                .unwrap();
+        }
+        assert!(cache.len() <= 4);
+    }
+}

@@ -1,0 +1,307 @@
+//! Exports of a panel as CSV, XLSX or JSON. Each states its parameters, `as_of` and data version,
+//! and the API call that gives the same figures again, so a published number can be reproduced.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use serde_json::{Value, json};
+
+use super::dashboards::{Figure, Page, Panel};
+use super::filters::{self, Filters};
+use super::pages::{self, PanelData, Table, column_label, table_of};
+use super::{AppError, AppState};
+use crate::query::KpiResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportFormat {
+    Csv,
+    Xlsx,
+    Json,
+}
+
+/// `GET /export/{slug}/{n}.{csv|xlsx|json}` with the page's filters.
+pub async fn panel_export(
+    State(state): State<AppState>,
+    Path((slug, file)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let (n, ext) = file.rsplit_once('.').ok_or_else(|| {
+        AppError::NotFound(format!("no export '{file}': use N.csv, N.xlsx or N.json"))
+    })?;
+    let format = match ext {
+        "csv" => ExportFormat::Csv,
+        "xlsx" => ExportFormat::Xlsx,
+        "json" => ExportFormat::Json,
+        _ => {
+            return Err(AppError::bad(
+                "format",
+                format!("unknown export format '{ext}'"),
+                vec!["csv".into(), "xlsx".into(), "json".into()],
+            ));
+        }
+    };
+    let n: usize = n
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("no panel '{n}' on page '{slug}'")))?;
+    let (idx, panel) = pages::panel_at(&state, &slug, n)
+        .ok_or_else(|| AppError::NotFound(format!("no panel {n} on page '{slug}'")))?;
+    let query = filters::parse_query(q.as_deref());
+    filters::check_names(&query, &Filters::NAMES)?;
+    let f = Filters::from_query(&query);
+    pages::check_filters(&f)?;
+    let version = state.version().await?;
+    let tag = super::etag(&["export", &slug, &file, &f.query_string(), &version]);
+    if let Some(r) = super::not_modified(&headers, &tag) {
+        return Ok(r);
+    }
+    let result = match pages::panel_data(&state, &panel, &f).await {
+        PanelData::Kpi { result, .. } => result,
+        PanelData::Error(msg) => return Err(AppError::Internal(msg)),
+    };
+    let page = &state.pages()[idx];
+    let table = table_of(&panel, &result);
+    let meta = Meta::new(page, &panel, &result);
+    let stem = format!(
+        "mirato-{}-{}",
+        panel.figure_id(),
+        if result.params.from.is_empty() {
+            result.params.data_version.clone()
+        } else {
+            format!("{}_{}", result.params.from, result.params.to)
+        }
+    );
+    let (mime, body): (&str, Vec<u8>) = match format {
+        ExportFormat::Csv => ("text/csv; charset=utf-8", csv_bytes(&meta, &table)),
+        ExportFormat::Json => (
+            "application/json",
+            serde_json::to_vec_pretty(&json_value(&meta, &result, &table)).expect("JSON"),
+        ),
+        ExportFormat::Xlsx => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            xlsx_bytes(&meta, &table).map_err(|e| {
+                tracing::error!(error = %e, "xlsx export failed");
+                AppError::Internal("the workbook could not be written".into())
+            })?,
+        ),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{stem}.{ext}\""),
+            ),
+            (header::ETAG, tag),
+            (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// What every export says about itself.
+struct Meta {
+    lines: Vec<(&'static str, String)>,
+}
+
+impl Meta {
+    fn new(page: &Page, panel: &Panel, r: &KpiResult) -> Meta {
+        let p = &r.params;
+        let mut lines = vec![
+            ("Pagina", page.title.clone()),
+            ("Pannello", panel.title.clone()),
+            ("Indicatore", panel.figure_id().to_owned()),
+        ];
+        if !p.from.is_empty() {
+            lines.push((
+                "Periodo",
+                format!("{} – {}", pages::it_date(&p.from), pages::it_date(&p.to)),
+            ));
+            lines.push(("from", p.from.clone()));
+            lines.push(("to", p.to.clone()));
+        }
+        lines.push(("by", p.by.join(",")));
+        lines.push(("region", p.region.join(",")));
+        lines.push(("province", p.province.join(",")));
+        lines.push(("cpi", p.cpi.join(",")));
+        if !panel.keep.is_empty() {
+            lines.push((
+                "Righe tenute",
+                panel
+                    .keep
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        if let Some(l) = panel.limit {
+            lines.push(("Righe mostrate al massimo", l.to_string()));
+        }
+        lines.push(("as_of", p.as_of.clone()));
+        lines.push(("Versione dei dati", p.data_version.clone()));
+        lines.push((
+            "Generato il",
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ));
+        if let Figure::Kpi(def) = &panel.figure {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            s.append_pair("from", &p.from).append_pair("to", &p.to);
+            for (k, v) in [
+                ("by", &p.by),
+                ("region", &p.region),
+                ("province", &p.province),
+                ("cpi", &p.cpi),
+            ] {
+                if !v.is_empty() {
+                    s.append_pair(k, &v.join(","));
+                }
+            }
+            s.append_pair("as_of", &p.as_of);
+            lines.push((
+                "Per riprodurre",
+                format!("GET /api/kpi/{}?{}", def.id, s.finish()),
+            ));
+        }
+        Meta { lines }
+    }
+}
+
+/// `# name: value` lines, then the table with a header and plain numbers (pandas reads it with
+/// `comment='#'`).
+fn csv_bytes(meta: &Meta, t: &Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in &meta.lines {
+        out.extend_from_slice(format!("# {k}: {}\n", v.replace('\n', " ")).as_bytes());
+    }
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&t.columns).expect("in-memory write");
+    for r in &t.rows {
+        let rec: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| match r.get(c) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+            })
+            .collect();
+        w.write_record(&rec).expect("in-memory write");
+    }
+    w.into_inner().expect("flush")
+}
+
+fn json_value(meta: &Meta, r: &KpiResult, t: &Table) -> Value {
+    let about: serde_json::Map<String, Value> = meta
+        .lines
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(v.clone())))
+        .collect();
+    let mut v = json!({
+        "kpi": r.kpi,
+        "params": r.params,
+        "rows": t.rows,
+        "export": about,
+    });
+    if let Some(m) = &r.median_days {
+        v["median_days"] = m.clone();
+    }
+    v
+}
+
+/// One sheet: the header block (what, period, territory, `as_of`, data version), then the table
+/// with Italian headers; ratios formatted as percentages but stored as numbers.
+fn xlsx_bytes(meta: &Meta, t: &Table) -> Result<Vec<u8>, XlsxError> {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("Dati")?;
+    let bold = Format::new().set_bold();
+    let pct = Format::new().set_num_format("0.0%");
+    let int = Format::new().set_num_format("#,##0");
+    let dec = Format::new().set_num_format("#,##0.00");
+    let mut row = 0u32;
+    for (k, v) in &meta.lines {
+        ws.write_string_with_format(row, 0, *k, &bold)?;
+        ws.write_string(row, 1, v)?;
+        row += 1;
+    }
+    row += 1;
+    for (c, name) in t.columns.iter().enumerate() {
+        ws.write_string_with_format(row, c as u16, column_label(name), &bold)?;
+        // Wide enough for the header and the longest cell; the header block's keys need 24.
+        let longest = t
+            .rows
+            .iter()
+            .filter_map(|r| r.get(name))
+            .map(|v| v.to_string().chars().count())
+            .chain([column_label(name).chars().count()])
+            .max()
+            .unwrap_or(10);
+        let min = if c == 0 { 24 } else { 10 };
+        ws.set_column_width(c as u16, (longest + 2).clamp(min, 60) as f64)?;
+    }
+    for r in &t.rows {
+        row += 1;
+        for (c, name) in t.columns.iter().enumerate() {
+            let col = c as u16;
+            match r.get(name) {
+                Some(Value::Number(n)) => {
+                    let x = n.as_f64().unwrap_or(f64::NAN);
+                    let ratio = matches!(
+                        name.as_str(),
+                        "survival" | "lower" | "upper" | "share_of_accepted"
+                    ) || (t.percent && name == "value");
+                    let f = if ratio {
+                        &pct
+                    } else if n.is_i64() || n.is_u64() {
+                        &int
+                    } else {
+                        &dec
+                    };
+                    ws.write_number_with_format(row, col, x, f)?;
+                }
+                Some(Value::String(s)) => {
+                    ws.write_string(row, col, s)?;
+                }
+                Some(Value::Bool(b)) => {
+                    ws.write_boolean(row, col, *b)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    wb.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_states_its_parameters() {
+        let meta = Meta {
+            lines: vec![
+                ("as_of", "2025-12-31T23:00:00Z".into()),
+                ("Versione dei dati", "b1".into()),
+            ],
+        };
+        let mut row = serde_json::Map::new();
+        row.insert("region".into(), Value::from("Lazio"));
+        row.insert("value".into(), Value::from(0.5));
+        let t = Table {
+            columns: vec!["region".into(), "value".into()],
+            rows: vec![row],
+            percent: true,
+        };
+        let s = String::from_utf8(csv_bytes(&meta, &t)).unwrap();
+        assert_eq!(
+            s,
+            "# as_of: 2025-12-31T23:00:00Z\n# Versione dei dati: b1\nregion,value\nLazio,0.5\n"
+        );
+        let x = xlsx_bytes(&meta, &t).unwrap();
+        assert_eq!(&x[..2], b"PK");
+    }
+}

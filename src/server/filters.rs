@@ -1,0 +1,185 @@
+//! The filters of pages and exports, as they travel in the URL: period, territory, `as_of`.
+//! Everything a view depends on is in its URL, so a link reproduces it.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Months, NaiveDate};
+
+use super::AppError;
+use crate::query::RawParams;
+
+/// The query string as name → value. A name given twice has its values joined with commas, as
+/// a multi-value filter (`region=Lazio&region=Umbria` = `region=Lazio,Umbria`). Decoding never
+/// fails: bytes that are not UTF-8 become U+FFFD and then fail validation with a clear message.
+pub fn parse_query(raw: Option<&str>) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let v = v.trim().to_owned();
+        out.entry(k.into_owned())
+            .and_modify(|e| {
+                if !v.is_empty() {
+                    if !e.is_empty() {
+                        e.push(',');
+                    }
+                    e.push_str(&v);
+                }
+            })
+            .or_insert(v);
+    }
+    out
+}
+
+/// Refuses names outside `allowed`, naming the allowed ones.
+pub fn check_names(q: &BTreeMap<String, String>, allowed: &[&str]) -> Result<(), AppError> {
+    for k in q.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(AppError::bad(
+                k,
+                format!(
+                    "unknown parameter '{k}'; the parameters are: {}",
+                    allowed.join(", ")
+                ),
+                allowed.iter().map(|s| (*s).to_owned()).collect(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The filters shared by every page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub region: Option<String>,
+    pub province: Option<String>,
+    pub cpi: Option<String>,
+    pub as_of: Option<String>,
+}
+
+impl Filters {
+    pub const NAMES: [&'static str; 6] = ["from", "to", "region", "province", "cpi", "as_of"];
+
+    pub fn from_query(q: &BTreeMap<String, String>) -> Filters {
+        let get = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+        Filters {
+            from: get("from"),
+            to: get("to"),
+            region: get("region"),
+            province: get("province"),
+            cpi: get("cpi"),
+            as_of: get("as_of"),
+        }
+    }
+
+    /// The engine's parameters for one panel.
+    pub fn raw(&self, by: &[String]) -> RawParams {
+        RawParams {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            by: (!by.is_empty()).then(|| by.join(",")),
+            region: self.region.clone(),
+            province: self.province.clone(),
+            cpi: self.cpi.clone(),
+            as_of: self.as_of.clone(),
+        }
+    }
+
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        Self::NAMES
+            .iter()
+            .zip([
+                &self.from,
+                &self.to,
+                &self.region,
+                &self.province,
+                &self.cpi,
+                &self.as_of,
+            ])
+            .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+            .collect()
+    }
+
+    /// `?from=…&to=…` (empty when no filter is set), for links that carry the view.
+    pub fn query_string(&self) -> String {
+        let pairs = self.pairs();
+        if pairs.is_empty() {
+            return String::new();
+        }
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.extend_pairs(pairs);
+        format!("?{}", s.finish())
+    }
+
+    pub fn with_period(&self, from: NaiveDate, to: NaiveDate) -> Filters {
+        Filters {
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            ..self.clone()
+        }
+    }
+}
+
+/// The period presets offered beside the date fields, relative to the latest event.
+pub fn presets(latest: NaiveDate) -> Vec<(String, NaiveDate, NaiveDate)> {
+    let y = latest.year();
+    let jan1 = |y| NaiveDate::from_ymd_opt(y, 1, 1).expect("1 January");
+    let dec31 = |y| NaiveDate::from_ymd_opt(y, 12, 31).expect("31 December");
+    let mut v = vec![
+        ("Anno in corso".to_owned(), jan1(y), latest),
+        (
+            "Ultimi 12 mesi".to_owned(),
+            latest
+                .checked_sub_months(Months::new(12))
+                .and_then(|d| d.succ_opt())
+                .unwrap_or(jan1(y)),
+            latest,
+        ),
+        (format!("Anno {}", y - 1), jan1(y - 1), dec31(y - 1)),
+    ];
+    for q in 1..=4u32 {
+        let start = NaiveDate::from_ymd_opt(y, 3 * q - 2, 1).expect("quarter start");
+        if start > latest {
+            break;
+        }
+        let end = start
+            .checked_add_months(Months::new(3))
+            .and_then(|d| d.pred_opt())
+            .expect("quarter end");
+        v.push((format!("{q}° trimestre {y}"), start, end.min(latest)));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_join_and_round_trip() {
+        let q = parse_query(Some("region=Lazio&region=Umbria&from=2025-01-01&x=%FF"));
+        assert_eq!(q["region"], "Lazio,Umbria");
+        assert_eq!(q["x"], "\u{FFFD}");
+        let f = Filters::from_query(&q);
+        assert_eq!(f.query_string(), "?from=2025-01-01&region=Lazio%2CUmbria");
+        assert!(check_names(&q, &Filters::NAMES).is_err());
+    }
+
+    #[test]
+    fn presets_follow_the_latest_event() {
+        let p = presets(NaiveDate::from_ymd_opt(2025, 5, 20).unwrap());
+        let names: Vec<&str> = p.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Anno in corso",
+                "Ultimi 12 mesi",
+                "Anno 2024",
+                "1° trimestre 2025",
+                "2° trimestre 2025"
+            ]
+        );
+        assert_eq!(p[1].1, NaiveDate::from_ymd_opt(2024, 5, 21).unwrap());
+        assert_eq!(p[4].2, NaiveDate::from_ymd_opt(2025, 5, 20).unwrap());
+    }
+}

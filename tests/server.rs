@@ -1,0 +1,472 @@
+//! The HTTP server through its real router (`tower::ServiceExt::oneshot`) over a real store:
+//! every route, every kind of bad parameter, caching with ETag and 304, exports, and a new
+//! ingest showing without a restart.
+//!
+//! Fixture (hand-built, through the real ingest): three hires in 2025, two in Milano
+//! (Lombardia), one in Roma (Lazio). So `hires` for 2025 = 3; by region: Lazio 1, Lombardia 2.
+//! A late batch adds a fourth hire in Milano: Lombardia 3, total 4.
+
+mod common;
+use common::*;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use mirato::server::{AppState, dashboards, router};
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn hire(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut f: Vec<(&str, &str)> = vec![
+        ("employer_id", PIVA),
+        ("contract_code", "A.01.00"),
+        ("hiring_mode", "numerica"),
+    ];
+    f.extend_from_slice(extra);
+    ev("hired", id, at, Some(who), &f)
+}
+
+const ROMA: [(&str, &str); 2] = [("province", "RM"), ("cpi_code", "RM-01")];
+
+fn fixture() -> Env {
+    let env = Env::new();
+    env.load(
+        "hires.csv",
+        &[
+            application("a1", "2025-01-10", 1, &[]),
+            ev("application_accepted", "d1", "2025-02-01", Some(1), &[]),
+            hire("h1", "2025-03-05", 1, &[]),
+            hire("h2", "2025-04-10", 2, &ROMA),
+            hire("h3", "2025-04-20", 3, &[]),
+        ],
+    );
+    // One invalid row, for the quarantine panels: an unknown event type.
+    let bad = env.write(
+        "bad.csv",
+        csv_of(&[ev("no_such_type", "x1", "2025-04-01", Some(4), &[])]),
+    );
+    env.ingest_one(&bad);
+    env
+}
+
+fn state(env: &Env) -> AppState {
+    let engine = mirato::query::Engine::open(&env.data).expect("engine");
+    AppState::new(engine, dashboards::load(None).expect("pages"))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+async fn get(state: &AppState, uri: &str) -> Reply {
+    get_with(state, uri, &[]).await
+}
+
+async fn get_with(state: &AppState, uri: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = Request::builder().uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = router(state.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn api_answers_in_the_shape_of_kpis_md() {
+    let env = fixture();
+    let s = state(&env);
+    let r = get(&s, "/api/kpi/hires?from=2025-01-01&to=2025-12-31&by=region").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["kpi"], "hires");
+    assert_eq!(j["params"]["from"], "2025-01-01");
+    assert_eq!(j["params"]["by"], serde_json::json!(["region"]));
+    assert!(j["params"]["as_of"].as_str().unwrap().starts_with("20"));
+    assert!(!j["params"]["data_version"].as_str().unwrap().is_empty());
+    assert_eq!(
+        j["rows"],
+        serde_json::json!([
+            {"region": "Lazio", "value": 1},
+            {"region": "Lombardia", "value": 2}
+        ])
+    );
+    // CSV: the same columns, a header, and as_of / data version in headers.
+    let r = get(
+        &s,
+        "/api/kpi/hires?from=2025-01-01&to=2025-12-31&by=region&format=csv",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "region,value\nLazio,1\nLombardia,2\n");
+    assert!(r.header("content-type").starts_with("text/csv"));
+    assert!(!r.header("x-mirato-as-of").is_empty());
+    assert!(!r.header("x-mirato-data-version").is_empty());
+    // A territorial filter with repeated names means several values.
+    let r = get(
+        &s,
+        "/api/kpi/hires?from=2025-01-01&to=2025-12-31&province=RM&province=MI",
+    )
+    .await;
+    assert_eq!(r.json()["rows"][0]["value"], 3);
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_parameter_is_a_400_naming_it() {
+    let env = fixture();
+    let s = state(&env);
+    let cases: &[(&str, &str)] = &[
+        ("/api/kpi/hires?colour=red", "colour"),
+        ("/api/kpi/hires?from=2025-13-01", "from"),
+        ("/api/kpi/hires?to=yesterday", "to"),
+        ("/api/kpi/hires?from=2025-06-01&to=2025-01-01", "from"),
+        ("/api/kpi/hires?by=colour", "by"),
+        ("/api/kpi/hires?by=region,province,cpi", "by"),
+        ("/api/kpi/hires?by=reason", "by"),
+        ("/api/kpi/hires?region=Atlantide", "region"),
+        ("/api/kpi/hires?province=ZZ", "province"),
+        ("/api/kpi/hires?cpi=AAAAAAAAAAAAAAAAAAAAAAAAA", "cpi"),
+        ("/api/kpi/hires?as_of=soon", "as_of"),
+        ("/api/kpi/hires?format=xml", "format"),
+        ("/api/kpi/hires?region=%FF%FE", "region"),
+        ("/api/kpi/hires?from=%00", "from"),
+    ];
+    for (uri, param) in cases {
+        let r = get(&s, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text());
+        let j = r.json();
+        assert_eq!(j["param"], *param, "{uri}: {j}");
+        assert!(!j["error"].as_str().unwrap().is_empty());
+        assert!(j["allowed"].is_array());
+    }
+    // Allowed values are named where there is a list.
+    let j = get(&s, "/api/kpi/hires?by=colour").await.json();
+    assert!(
+        j["allowed"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("hiring_mode"))
+    );
+    let j = get(&s, "/api/kpi/hires?format=xml").await.json();
+    assert_eq!(j["allowed"], serde_json::json!(["json", "csv"]));
+    // Unknown KPI and unknown route: 404 with a JSON error.
+    let r = get(&s, "/api/kpi/nope").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.json()["error"].as_str().unwrap().contains("nope"));
+    let r = get(&s, "/api/nothing/here").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.json()["error"].is_string());
+}
+
+#[tokio::test]
+async fn etag_304_and_a_new_ingest_without_restart() {
+    let env = fixture();
+    let s = state(&env);
+    let uri = "/api/kpi/hires?from=2025-01-01&to=2025-12-31";
+    let first = get(&s, uri).await;
+    let tag = first.header("etag");
+    assert!(tag.starts_with('"'), "{tag}");
+    assert_eq!(first.json()["rows"][0]["value"], 3);
+    let again = get_with(&s, uri, &[("if-none-match", &tag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    // Another spelling of the same request is the same cache entry and the same ETag.
+    let same = get(&s, "/api/kpi/hires?to=2025-12-31&from=2025-01-01").await;
+    assert_eq!(same.header("etag"), tag);
+
+    // A late batch: the same running server (same state) shows it.
+    env.load("late.csv", &[hire("h4", "2025-05-01", 5, &[])]);
+    let after = get_with(&s, uri, &[("if-none-match", &tag)]).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_ne!(after.header("etag"), tag);
+    assert_eq!(after.json()["rows"][0]["value"], 4);
+    // ...while as_of before the late batch still gives the published figure.
+    let as_of = first.json()["params"]["as_of"].as_str().unwrap().to_owned();
+    let r = get(&s, &format!("{uri}&as_of={}", as_of.replace('+', "%2B"))).await;
+    assert_eq!(r.json()["rows"][0]["value"], 3, "{}", r.text());
+}
+
+#[tokio::test]
+async fn catalogue_openapi_health_metrics_static() {
+    let env = fixture();
+    let s = state(&env);
+    let r = get(&s, "/api/kpis").await;
+    let list = r.json()["kpis"].as_array().unwrap().clone();
+    assert_eq!(list.len(), mirato::query::catalog().len());
+    assert!(
+        list.iter()
+            .any(|k| k["id"] == "time_to_placement" && k["kind"] == "survival")
+    );
+
+    let doc = get(&s, "/api/openapi.json").await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let ids = &doc["paths"]["/api/kpi/{id}"]["get"]["parameters"][0]["schema"]["enum"];
+    assert_eq!(ids.as_array().unwrap().len(), list.len());
+
+    let h = get(&s, "/healthz").await;
+    assert_eq!(h.status, StatusCode::OK);
+    assert_eq!(h.json()["status"], "ok");
+
+    get(&s, "/api/kpi/hires").await;
+    get(&s, "/api/kpi/hires").await;
+    let m = get(&s, "/metrics").await;
+    assert_eq!(m.status, StatusCode::OK);
+    let t = m.text();
+    assert!(
+        t.contains("mirato_http_requests_total{route=\"/api/kpi/{id}\",status=\"200\"}"),
+        "{t}"
+    );
+    assert!(
+        t.contains("mirato_kpi_cache_lookups_total{result=\"hit\"}"),
+        "{t}"
+    );
+    assert!(
+        t.contains("mirato_http_request_duration_seconds_bucket"),
+        "{t}"
+    );
+
+    let js = get(&s, "/static/app.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.header("content-type").starts_with("text/javascript"));
+    for uri in [
+        "/static/..%2F..%2FCargo.toml",
+        "/static/secret.txt",
+        "/static/../Cargo.toml",
+    ] {
+        assert_eq!(get(&s, uri).await.status, StatusCode::NOT_FOUND, "{uri}");
+    }
+    // Security headers on every response.
+    let csp = h.header("content-security-policy");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(h.header("x-content-type-options"), "nosniff");
+}
+
+#[tokio::test]
+async fn every_page_renders_every_panel() {
+    let env = fixture();
+    let s = state(&env);
+    let r = get(&s, "/?from=2025-01-01").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.header("location"), "/p/panoramica?from=2025-01-01");
+    for page in s.pages() {
+        let uri = format!(
+            "/p/{}?from=2025-01-01&to=2025-12-31&region=Lombardia",
+            page.slug
+        );
+        let r = get(&s, &uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        let html = r.text();
+        assert!(html.contains("<html lang=\"it\""));
+        assert!(
+            !html.contains("role=\"alert\""),
+            "{uri}: a panel failed:\n{html}"
+        );
+        for (i, p) in page.panels.iter().enumerate() {
+            let id = format!("id=\"panel-{}\"", i + 1);
+            let start = html.find(&id).unwrap_or_else(|| panic!("{uri}: no {id}"));
+            let rest = &html[start..];
+            let end = rest.find("</article>").unwrap();
+            let panel = &rest[..end];
+            assert!(
+                panel.contains(&p.title.replace('\'', "&#39;")) || panel.contains(&p.title),
+                "{uri} {id}"
+            );
+            assert!(
+                panel.contains("<svg")
+                    || panel.contains("<table")
+                    || panel.contains("class=\"empty\""),
+                "{uri} {id}: neither chart nor table"
+            );
+            // Exports carry the filters.
+            assert!(
+                panel.contains(&format!(
+                    "/export/{}/{}.xlsx?from=2025-01-01",
+                    page.slug,
+                    i + 1
+                )),
+                "{uri} {id}: {panel}"
+            );
+        }
+        // Navigation carries the filters across pages.
+        assert!(
+            html.contains(
+                "href=\"/p/esiti?from=2025-01-01&amp;to=2025-12-31&amp;region=Lombardia\""
+            )
+        );
+        // Italian dates.
+        assert!(html.contains("01/01/2025"), "{uri}");
+    }
+    // The tile of hires: 3 in Italy; Lombardia only with the filter: 2.
+    let html = get(&s, "/p/panoramica?from=2025-01-01&to=2025-12-31")
+        .await
+        .text();
+    let tile = &html[html.find("Inserimenti lavorativi").unwrap()..];
+    assert!(
+        tile.contains("<p class=\"value\">3</p>"),
+        "{}",
+        &tile[..600]
+    );
+    let html = get(
+        &s,
+        "/p/panoramica?from=2025-01-01&to=2025-12-31&province=RM",
+    )
+    .await
+    .text();
+    let tile = &html[html.find("Inserimenti lavorativi").unwrap()..];
+    assert!(tile.contains("<p class=\"value\">1</p>"));
+    // Qualità dati shows the rejected row's rule.
+    let html = get(&s, "/p/qualita").await.text();
+    assert!(html.contains("bad.csv"));
+}
+
+#[tokio::test]
+async fn pages_refuse_bad_filters_in_italian_and_cache_with_etag() {
+    let env = fixture();
+    let s = state(&env);
+    for uri in [
+        "/p/panoramica?from=2025-02-30",
+        "/p/panoramica?from=2025-06-01&to=2025-01-01",
+        "/p/panoramica?region=Atlantide",
+        "/p/panoramica?colour=red",
+    ] {
+        let r = get(&s, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
+        let html = r.text();
+        assert!(html.contains("role=\"alert\""), "{uri}");
+        assert!(
+            ["data", "Regione", "Parametro"]
+                .iter()
+                .any(|w| html.contains(w)),
+            "{uri}: {html}"
+        );
+    }
+    let r = get(&s, "/p/nope").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text().contains("Pagina non trovata"));
+
+    let r = get(&s, "/p/iscrizione").await;
+    let tag = r.header("etag");
+    let again = get_with(
+        &s,
+        "/p/iscrizione",
+        &[(header::IF_NONE_MATCH.as_str(), &tag)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn exports_state_parameters_as_of_and_data_version() {
+    let env = fixture();
+    let s = state(&env);
+    // Panoramica's panel 11: hires by region.
+    let q = "?from=2025-01-01&to=2025-12-31";
+    let csv = get(&s, &format!("/export/panoramica/11.csv{q}")).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text());
+    let text = csv.text();
+    assert!(text.contains("# Indicatore: hires\n"), "{text}");
+    assert!(text.contains("# from: 2025-01-01\n"));
+    assert!(text.contains("# as_of: "));
+    assert!(text.contains("# Versione dei dati: "));
+    assert!(text.contains(
+        "# Per riprodurre: GET /api/kpi/hires?from=2025-01-01&to=2025-12-31&by=region&as_of="
+    ));
+    assert!(
+        text.ends_with("region,value\nLazio,1\nLombardia,2\n"),
+        "{text}"
+    );
+    assert!(
+        csv.header("content-disposition")
+            .contains("mirato-hires-2025-01-01_2025-12-31.csv")
+    );
+
+    let json = get(&s, &format!("/export/panoramica/11.json{q}"))
+        .await
+        .json();
+    assert_eq!(
+        json["rows"][1],
+        serde_json::json!({"region": "Lombardia", "value": 2})
+    );
+    assert!(json["params"]["as_of"].is_string());
+    assert!(json["export"]["Versione dei dati"].is_string());
+
+    let xlsx = get(&s, &format!("/export/panoramica/11.xlsx{q}")).await;
+    assert_eq!(xlsx.status, StatusCode::OK);
+    assert_eq!(&xlsx.body[..2], b"PK");
+
+    // The reproduce line really reproduces the figure.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("# Per riprodurre: GET "))
+        .unwrap();
+    let api = line.trim_start_matches("# Per riprodurre: GET ");
+    let again = get(&s, api).await;
+    assert_eq!(again.json()["rows"][1]["value"], 2, "{api}");
+
+    for (uri, status) in [
+        ("/export/panoramica/11.pdf", StatusCode::BAD_REQUEST),
+        ("/export/panoramica/99.csv", StatusCode::NOT_FOUND),
+        ("/export/panoramica/0.csv", StatusCode::NOT_FOUND),
+        ("/export/nope/1.csv", StatusCode::NOT_FOUND),
+        ("/export/panoramica/x.csv", StatusCode::NOT_FOUND),
+        (
+            "/export/panoramica/11.csv?from=bad",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        assert_eq!(get(&s, uri).await.status, status, "{uri}");
+    }
+}
+
+#[test]
+fn serve_refuses_an_invalid_dashboard_with_file_and_reason() {
+    let env = fixture();
+    let dir = env.dir.path().join("dash");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("broken.toml"),
+        "title = \"X\"\norder = 1\n[[panel]]\nkpi = \"hires\"\nby = [\"colour\"]\nchart = \"bar\"\ntitle = \"T\"\nexplain = \"E\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cli()
+        .args(["serve", "--addr", "127.0.0.1:0", "--dashboards"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.toml"), "{err}");
+    assert!(err.contains("no breakdown 'colour'"), "{err}");
+}
