@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Server benchmark (issue 4): dashboard pages on the ~20-million-event store of benches/kpi.sh.
+#
+#   benches/serve.sh                 # reuses /tmp/mirato-bench-kpi-800000 (built by kpi.sh)
+#   PERSONS=100000 benches/serve.sh  # a smaller store
+#
+# 1. Cold: a fresh server, every page fetched once in turn (nothing cached): time per page.
+# 2. Warm: wrk, 50 connections for 60 s over all pages with their default filters; p50/p95/p99
+#    latency from wrk's own histogram, errors, and the server's peak RSS sampled every 0.2 s.
+# Needs wrk (Debian package). Not a timed test: run it by hand on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PERSONS=${PERSONS:-800000}
+WORK=${WORK:-/tmp/mirato-bench-kpi-$PERSONS}
+PORT=${PORT:-8181}
+DURATION=${DURATION:-60s}
+CONNECTIONS=${CONNECTIONS:-50}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
+
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/mirato"
+export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
+if [ ! -f "$WORK/ingested" ]; then
+  rm -rf "$WORK"; mkdir -p "$WORK"
+  "$BIN" generate --persons "$PERSONS" --seed 1 --out "$WORK/in"
+  "$BIN" ingest "$WORK/in" | tail -n 3
+  touch "$WORK/ingested"
+fi
+
+PAGES="panoramica iscrizione orientamento patto specialistico accompagnamento incontro esiti scadenze qualita"
+start_server() {
+  "$BIN" serve --addr "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  echo "server did not start" >&2; exit 1
+}
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+
+echo "== cold: a fresh server, each page once (ms)"
+start_server
+for p in $PAGES; do
+  curl -s -o /dev/null -w "$p %{http_code} %{time_total}\n" "http://127.0.0.1:$PORT/p/$p" \
+    | awk '{printf "| %s | %s | %.0f |\n", $1, $2, $3 * 1000}'
+done
+echo "cold RSS after all pages: $(($(ps -o rss= -p $SERVER) / 1024)) MiB"
+
+echo "== warm: wrk -c$CONNECTIONS -d$DURATION over every page"
+cat > "$WORK/pages.lua" <<LUA
+local pages = {}
+for p in string.gmatch("$PAGES", "%S+") do pages[#pages + 1] = "/p/" .. p end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", pages[(i % #pages) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("requests %d, errors: connect %d read %d write %d status %d timeout %d\n",
+    summary.requests, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.status, summary.errors.timeout))
+  for _, p in ipairs({50, 90, 95, 99}) do
+    io.write(string.format("p%d %.1f ms\n", p, latency:percentile(p) / 1000))
+  end
+  io.write(string.format("max %.1f ms, %.0f requests/s\n", latency.max / 1000,
+    summary.requests / (summary.duration / 1e6)))
+end
+LUA
+PEAK=0
+( while kill -0 $SERVER 2>/dev/null; do ps -o rss= -p $SERVER; sleep 0.2; done ) > "$WORK/rss.log" &
+SAMPLER=$!
+wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s "$WORK/pages.lua" "http://127.0.0.1:$PORT"
+kill $SERVER; wait $SERVER 2>/dev/null || true
+wait $SAMPLER 2>/dev/null || true
+PEAK=$(sort -n "$WORK/rss.log" | tail -1)
+echo "server peak RSS: $((PEAK / 1024)) MiB"

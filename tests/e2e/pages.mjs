@@ -1,0 +1,109 @@
+// Loads every dashboard page of a running mirato server in headless Chromium and checks it:
+// no console errors, no failed requests, the script ran, every panel shows a chart or a table.
+// Also exercises the filters (cascade, submit, carried across pages) and table sorting.
+// Screenshots go to OUT_DIR. Usage: node pages.mjs BASE_URL OUT_DIR
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const [base, outDir] = process.argv.slice(2);
+if (!base || !outDir) {
+  console.error("usage: node pages.mjs BASE_URL OUT_DIR");
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const failures = [];
+const fail = (msg) => { failures.push(msg); console.error("FAIL " + msg); };
+
+const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, locale: "it-IT" });
+const page = await context.newPage();
+page.setDefaultTimeout(180_000);
+let current = "";
+page.on("console", (m) => { if (m.type() === "error") fail(`${current}: console error: ${m.text()}`); });
+page.on("pageerror", (e) => fail(`${current}: page error: ${e.message}`));
+page.on("response", (r) => { if (r.status() >= 400) fail(`${current}: ${r.status()} for ${r.url()}`); });
+
+async function visit(url) {
+  current = url;
+  const resp = await page.goto(url, { waitUntil: "load", timeout: 180_000 });
+  if (!resp || resp.status() !== 200) fail(`${url}: status ${resp && resp.status()}`);
+  await page.waitForFunction(() => document.body.dataset.ready === "1", null, { timeout: 10_000 })
+    .catch(() => fail(`${url}: app.js did not run`));
+}
+
+// The pages, from the navigation.
+await visit(`${base}/p/panoramica`);
+const links = await page.$$eval("nav a", (as) => as.map((a) => [a.textContent.trim(), a.getAttribute("href")]));
+if (links.length < 10) fail(`only ${links.length} pages in the navigation`);
+
+const report = [];
+for (const [title, href] of links) {
+  const slug = href.split("?")[0].split("/").pop();
+  await visit(base + href);
+  const panels = await page.$$eval("article.panel", (arts) => arts.map((a) => ({
+    id: a.id,
+    title: a.querySelector("h2")?.textContent,
+    chart: a.dataset.chart,
+    svg: !!a.querySelector("svg.chart"),
+    svgTitle: !!a.querySelector("svg.chart title"),
+    table: !!a.querySelector("table"),
+    empty: !!a.querySelector(".empty"),
+    tile: !!a.querySelector(".value"),
+    error: a.querySelector("[role=alert]")?.textContent || null,
+  })));
+  if (panels.length === 0) fail(`${slug}: no panels`);
+  for (const p of panels) {
+    if (p.error) fail(`${slug} ${p.id} (${p.title}): ${p.error}`);
+    const drawn = p.chart === "table" ? p.table || p.empty
+      : p.chart === "tile" ? p.tile && p.table
+      : (p.svg && p.svgTitle && p.table) || p.empty;
+    if (!drawn) fail(`${slug} ${p.id} (${p.title}, ${p.chart}): chart or table missing`);
+  }
+  await page.screenshot({ path: join(outDir, `${slug}.png`), fullPage: true });
+  report.push({ page: title, slug, panels: panels.length });
+}
+
+// Filters: choosing a region hides the other regions' provinces; applying puts it in the URL,
+// and the navigation carries it to the next page.
+await visit(`${base}/p/iscrizione`);
+await page.selectOption("#f-region", "Lazio");
+const visibleProvinces = await page.$$eval("#f-province option", (os) => os.filter((o) => o.value && !o.hidden).map((o) => o.value));
+if (visibleProvinces.sort().join(",") !== "FR,LT,RI,RM,VT") fail(`cascade: provinces shown for Lazio: ${visibleProvinces}`);
+await page.selectOption("#f-province", "RM");
+const visibleCpis = await page.$$eval("#f-cpi option", (os) => os.filter((o) => o.value && !o.hidden).map((o) => o.dataset.province));
+if (visibleCpis.length === 0 || visibleCpis.some((p) => p !== "RM")) fail(`cascade: CPIs shown for RM: ${visibleCpis}`);
+await Promise.all([page.waitForNavigation(), page.click("form.filters button[type=submit]")]);
+current = page.url();
+if (!/region=Lazio/.test(page.url()) || !/province=RM/.test(page.url())) fail(`filters not in the URL: ${page.url()}`);
+const esiti = await page.$eval('nav a[href^="/p/esiti"]', (a) => a.getAttribute("href"));
+if (!/region=Lazio/.test(esiti)) fail(`filters not carried to other pages: ${esiti}`);
+
+// Presets change the period.
+await visit(`${base}/p/panoramica`);
+const preset = await page.$$eval(".presets a", (as) => as.map((a) => a.getAttribute("href")));
+if (!preset.some((h) => /from=\d{4}-\d{2}-\d{2}&to=/.test(h))) fail(`presets without a period: ${preset}`);
+
+// Sorting: a table with several rows reverses when its value column is clicked twice.
+await visit(`${base}/p/iscrizione`);
+const table = page.locator("article.panel[data-chart=table] table").first();
+const valuesOf = () => table.locator("tbody tr td.num:nth-child(2)").allTextContents();
+const header = table.locator("thead th").nth(1).locator("button");
+await header.click();
+const asc = await valuesOf();
+await header.click();
+const desc = await valuesOf();
+if (asc.length > 1 && asc.join() !== desc.slice().reverse().join()) fail(`sorting: ${asc} vs ${desc}`);
+const sortState = await table.locator("thead th").nth(1).getAttribute("aria-sort");
+if (sortState !== "descending") fail(`aria-sort after two clicks: ${sortState}`);
+
+await browser.close();
+console.log(JSON.stringify({ pages: report, failures }, null, 1));
+process.exit(failures.length ? 1 : 0);
