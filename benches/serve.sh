@@ -46,7 +46,6 @@ for p in $PAGES; do
 done
 echo "cold RSS after all pages: $(($(ps -o rss= -p $SERVER) / 1024)) MiB"
 
-echo "== warm: wrk -c$CONNECTIONS -d$DURATION over every page"
 cat > "$WORK/pages.lua" <<LUA
 local pages = {}
 for p in string.gmatch("$PAGES", "%S+") do pages[#pages + 1] = "/p/" .. p end
@@ -69,7 +68,12 @@ LUA
 PEAK=0
 ( while kill -0 $SERVER 2>/dev/null; do ps -o rss= -p $SERVER; sleep 0.2; done ) > "$WORK/rss.log" &
 SAMPLER=$!
-wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --timeout 10s -s "$WORK/pages.lua" "http://127.0.0.1:$PORT"
+for run in 1:20s 10:20s "$CONNECTIONS:$DURATION"; do
+  c=${run%%:*}; d=${run#*:}
+  echo "== warm: wrk -c$c -d$d over every page"
+  t=2; [ "$c" -lt 2 ] && t=1
+  wrk -t"$t" -c"$c" -d"$d" --timeout 10s -s "$WORK/pages.lua" "http://127.0.0.1:$PORT" | sed -n '/^requests/,$p'
+done
 kill $SERVER; wait $SERVER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
 PEAK=$(sort -n "$WORK/rss.log" | tail -1)

@@ -1,7 +1,8 @@
-//! The result cache: KPI results by KPI, parameters and data version. Concurrent requests for
-//! the same missing entry share one computation (fifty managers opening Monday's page do not
-//! start fifty identical queries). A new ingest changes the data version, hence the key, so a
-//! stale figure is never served; old entries age out.
+//! The caches of the server: KPI results by KPI, parameters and data version, and rendered pages
+//! by page, filters and data version. Concurrent requests for the same missing entry share one
+//! computation (fifty managers opening Monday's page do not start fifty identical queries). A new
+//! ingest changes the data version, hence the key, so a stale figure is never served; old
+//! entries age out (least recently used first).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,17 +12,16 @@ use tokio::sync::OnceCell;
 
 use crate::query::KpiResult;
 
-type Slot = Arc<OnceCell<Arc<KpiResult>>>;
+type Slot<V> = Arc<OnceCell<Arc<V>>>;
 
-pub struct ResultCache {
+pub struct ResultCache<V = KpiResult> {
     capacity: usize,
-    inner: Mutex<Lru>,
+    inner: Mutex<Lru<V>>,
 }
 
-#[derive(Default)]
-struct Lru {
+struct Lru<V> {
     tick: u64,
-    map: HashMap<String, (u64, Slot)>,
+    map: HashMap<String, (u64, Slot<V>)>,
 }
 
 /// Whether a lookup found a finished result.
@@ -31,15 +31,18 @@ pub enum Lookup {
     Miss,
 }
 
-impl ResultCache {
-    pub fn new(capacity: usize) -> ResultCache {
+impl<V> ResultCache<V> {
+    pub fn new(capacity: usize) -> ResultCache<V> {
         ResultCache {
             capacity: capacity.max(1),
-            inner: Mutex::new(Lru::default()),
+            inner: Mutex::new(Lru {
+                tick: 0,
+                map: HashMap::new(),
+            }),
         }
     }
 
-    fn slot(&self, key: &str) -> Slot {
+    fn slot(&self, key: &str) -> Slot<V> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.tick += 1;
         let tick = g.tick;
@@ -54,7 +57,7 @@ impl ResultCache {
             let cut = ticks[(ticks.len() / 8).min(ticks.len() - 1)];
             g.map.retain(|_, (t, _)| *t > cut);
         }
-        let s: Slot = Arc::new(OnceCell::new());
+        let s: Slot<V> = Arc::new(OnceCell::new());
         g.map.insert(key.to_owned(), (tick, Arc::clone(&s)));
         s
     }
@@ -65,10 +68,10 @@ impl ResultCache {
         &self,
         key: &str,
         compute: F,
-    ) -> Result<(Arc<KpiResult>, Lookup), E>
+    ) -> Result<(Arc<V>, Lookup), E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<KpiResult, E>>,
+        Fut: Future<Output = Result<V, E>>,
     {
         let slot = self.slot(key);
         if let Some(r) = slot.get() {
@@ -126,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_compute_once() {
-        let cache = Arc::new(ResultCache::new(8));
+        let cache: Arc<ResultCache> = Arc::new(ResultCache::new(8));
         let runs = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..10 {
@@ -150,7 +153,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_are_not_cached_and_capacity_holds() {
-        let cache = ResultCache::new(4);
+        let cache: ResultCache = ResultCache::new(4);
         let e = cache
             .get_or_compute("k", || async { Err::<KpiResult, _>("boom") })
             .await;

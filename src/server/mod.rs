@@ -37,6 +37,8 @@ struct Inner {
     engine: Engine,
     pages: Vec<Page>,
     cache: ResultCache,
+    /// Rendered pages by page, filters and data version: a warm page is a lookup.
+    pages_html: ResultCache<String>,
     metrics: metrics::Metrics,
     /// The data version, with the ledger folder's mtime it was read at.
     version: tokio::sync::Mutex<Option<(SystemTime, String)>>,
@@ -51,6 +53,7 @@ impl AppState {
                 engine,
                 pages,
                 cache: ResultCache::new(4096),
+                pages_html: ResultCache::new(512),
                 metrics: metrics::Metrics::new(),
                 version: tokio::sync::Mutex::new(None),
                 facts: tokio::sync::Mutex::new(None),
@@ -69,6 +72,10 @@ impl AppState {
 
     pub fn cache(&self) -> &ResultCache {
         &self.inner.cache
+    }
+
+    pub fn page_cache(&self) -> &ResultCache<String> {
+        &self.inner.pages_html
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {

@@ -417,36 +417,63 @@ pub async fn page(
     if let Some(r) = super::not_modified(&headers, &tag) {
         return r;
     }
-    let facts = match state.facts().await {
-        Ok(f) => f,
-        Err(e) => {
-            let e = AppError::from(e);
-            return error_page(&state, e.status(), &italian_error(&e), Some(idx));
-        }
-    };
-    let data = compute(&state, &state.pages()[idx], &f).await;
-    let st = state.clone();
-    let html = tokio::task::spawn_blocking(move || render_page(&st, idx, &f, &facts, &data)).await;
-    match html {
-        Ok(html) => (
+    let rendered = state
+        .page_cache()
+        .get_or_compute(&tag, || render_fresh(&state, idx, f))
+        .await;
+    match rendered {
+        Ok((html, _)) => (
             [
                 (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
                 (header::ETAG, tag),
                 (header::CACHE_CONTROL, "private, no-cache".to_owned()),
             ],
-            html.into_string(),
+            String::clone(&html),
         )
             .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "page rendering failed");
-            error_page(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Errore interno.",
-                Some(idx),
-            )
-        }
+        // Some panel failed: show the page (each failed panel says so), uncached.
+        Err(NotKept::Partial(html)) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(NotKept::Failed(e)) => error_page(&state, e.status(), &italian_error(&e), Some(idx)),
     }
+}
+
+/// Why a rendered page is not kept in the cache.
+enum NotKept {
+    Partial(String),
+    Failed(AppError),
+}
+
+impl From<AppError> for NotKept {
+    fn from(e: AppError) -> Self {
+        NotKept::Failed(e)
+    }
+}
+
+/// Computes a page's panels and renders it. A page whose panels failed is rendered (each failed
+/// panel says so) but not kept, so that the next visit tries again.
+async fn render_fresh(state: &AppState, idx: usize, f: Filters) -> Result<String, NotKept> {
+    let facts = state.facts().await.map_err(AppError::from)?;
+    let data = compute(state, &state.pages()[idx], &f).await;
+    let failed = data.iter().any(|d| matches!(d, PanelData::Error(_)));
+    let st = state.clone();
+    let html = tokio::task::spawn_blocking(move || render_page(&st, idx, &f, &facts, &data))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "page rendering failed");
+            AppError::Internal("page rendering failed".into())
+        })?
+        .into_string();
+    if failed {
+        return Err(NotKept::Partial(html));
+    }
+    Ok(html)
 }
 
 fn error_page(state: &AppState, status: StatusCode, message: &str, idx: Option<usize>) -> Response {
