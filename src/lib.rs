@@ -3,8 +3,11 @@
 //! One module per stage of the data flow; the binary in `main.rs` is a thin CLI over them.
 
 pub mod codes;
+pub mod compact;
+pub mod config;
 pub mod generate;
 pub mod ingest;
+pub mod jobs;
 pub mod model;
 pub mod privacy;
 pub mod query;

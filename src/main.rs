@@ -27,9 +27,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Outputs and outcomes of the collocamento mirato (L. 68/1999), from case events"
 )]
 struct Cli {
-    /// The data folder: the Parquet store, quarantine and ledger.
-    #[arg(long, global = true, env = "MIRATO_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// The data folder: the Parquet store, quarantine and ledger [default: data_dir of
+    /// mirato.toml, or ./data].
+    #[arg(long, global = true, env = "MIRATO_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The configuration file [default: ./mirato.toml when it exists]; `mirato config` shows
+    /// every key with its default.
+    #[arg(long, global = true, env = "MIRATO_CONFIG")]
+    config: Option<PathBuf>,
     /// The pseudonymisation key (created on first use, mode 0600). Keep it outside the data
     /// folder and back it up: without it, new events get new pseudonyms.
     #[arg(long, global = true, env = "MIRATO_KEY_FILE")]
@@ -112,7 +117,14 @@ enum Command {
     },
     /// Show what the store holds.
     Status,
-    /// Serve the dashboards, the exports and the API.
+    /// The scheduled jobs: list them, or run one now.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
+    /// Print every configuration key with its default (the content of a full mirato.toml).
+    Config,
+    /// Serve the dashboards, the exports and the API, and run the scheduled jobs.
     Serve {
         #[command(flatten)]
         server: ServerArgs,
@@ -132,12 +144,21 @@ enum Command {
 
 #[derive(Args, Debug, Clone)]
 struct ServerArgs {
-    /// Address to listen on. The default binds to this machine only.
-    #[arg(long, env = "MIRATO_ADDR", default_value = "127.0.0.1:8080")]
-    addr: std::net::SocketAddr,
+    /// Address to listen on [default: server.addr of mirato.toml, 127.0.0.1:8080: this machine
+    /// only].
+    #[arg(long)]
+    addr: Option<std::net::SocketAddr>,
     /// A folder of dashboard pages (`*.toml`) to use instead of the built-in ones.
-    #[arg(long, env = "MIRATO_DASHBOARDS")]
+    #[arg(long)]
     dashboards: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsAction {
+    /// Every job with its schedule (Europe/Rome) and next run.
+    List,
+    /// Run one job now, with its retries.
+    Run { name: String },
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -196,6 +217,17 @@ fn key(cli_key: &Option<PathBuf>, data_dir: &Path) -> anyhow::Result<Key> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = mirato::config::load(cli.config.as_deref())?;
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.clone());
+    let key_file = cli
+        .key_file
+        .clone()
+        .or_else(|| config.key_file())
+        .unwrap_or_else(privacy::default_key_path);
+    let cli_key = Some(key_file.clone());
     match cli.command {
         Command::Generate {
             persons,
@@ -236,7 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest { paths, format } => {
-            let (code, _) = ingest_paths(&cli.data_dir, &cli.key_file, &paths, format)?;
+            let (code, _) = ingest_paths(&data_dir, &cli_key, &paths, format)?;
             Ok(code)
         }
         Command::Kpi {
@@ -273,10 +305,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the query runtime")?;
             if all {
-                return runtime.block_on(run_catalogue(&cli.data_dir, &raw, format));
+                return runtime.block_on(run_catalogue(&data_dir, &raw, format));
             }
             let result = runtime.block_on(async {
-                let engine = Engine::open(&cli.data_dir)?;
+                let engine = Engine::open(&data_dir)?;
                 engine.run_raw(&id, &raw).await
             });
             match result {
@@ -296,12 +328,69 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Status => {
-            print!("{}", status::render(&cli.data_dir)?);
+            print!("{}", status::render(&data_dir)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { server } => {
-            serve(&cli.data_dir, &server)?;
+            serve(&data_dir, &key_file, &config, &server)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            print!("{}", mirato::config::DEFAULTS);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Jobs { action } => {
+            let jobs = mirato::jobs::Jobs::new(&config, data_dir.clone(), key_file.clone());
+            match action {
+                JobsAction::List => {
+                    for j in jobs.list() {
+                        let next = j
+                            .next_run
+                            .as_deref()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| {
+                                t.with_timezone(&chrono_tz::Europe::Rome)
+                                    .format("%d/%m/%Y %H:%M:%S")
+                                    .to_string()
+                            })
+                            .unwrap_or_else(|| "-".into());
+                        let schedule = if j.schedule.is_empty() {
+                            "-"
+                        } else {
+                            &j.schedule
+                        };
+                        println!(
+                            "{:<8} {:<16} next {:<19}  {}",
+                            j.name, schedule, next, j.description
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                JobsAction::Run { name } => {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .build()
+                        .context("cannot start the job runtime")?;
+                    match runtime.block_on(jobs.run(&name)) {
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            Ok(ExitCode::from(2))
+                        }
+                        Ok(mirato::jobs::RunOutcome::Ok { rows, attempts }) => {
+                            println!("{name}: ok, {rows} rows, {attempts} attempt(s)");
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        Ok(mirato::jobs::RunOutcome::Failed { error, attempts }) => {
+                            eprintln!("{name}: failed after {attempts} attempt(s): {error}");
+                            Ok(ExitCode::FAILURE)
+                        }
+                        Ok(mirato::jobs::RunOutcome::Skipped) => {
+                            println!("{name}: already running");
+                            Ok(ExitCode::SUCCESS)
+                        }
+                    }
+                }
+            }
         }
         Command::Demo {
             sample_dir,
@@ -333,19 +422,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?;
             }
             let (code, _) = ingest_paths(
-                &cli.data_dir,
-                &cli.key_file,
+                &data_dir,
+                &cli_key,
                 std::slice::from_ref(&sample_dir),
                 ReportFormat::Text,
             )?;
             println!();
-            print!("{}", status::render(&cli.data_dir)?);
+            print!("{}", status::render(&data_dir)?);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the query runtime")?;
             runtime.block_on(async {
-                let engine = Engine::open(&cli.data_dir)?;
+                let engine = Engine::open(&data_dir)?;
                 for id in [
                     "registered_stock",
                     "acceptance_rate",
@@ -361,23 +450,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("\nmore: `mirato kpi --list`, then `mirato kpi ID --by region`");
             if !no_serve {
                 println!();
-                serve(&cli.data_dir, &server)?;
+                serve(&data_dir, &key_file, &config, &server)?;
             }
             Ok(code)
         }
     }
 }
 
-fn serve(data_dir: &Path, server: &ServerArgs) -> anyhow::Result<()> {
+fn serve(
+    data_dir: &Path,
+    key_file: &Path,
+    config: &mirato::config::Config,
+    server: &ServerArgs,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the server runtime")?;
-    runtime.block_on(mirato::server::serve(
-        data_dir,
-        server.dashboards.as_deref(),
-        server.addr,
-    ))
+    let addr = match server.addr {
+        Some(a) => a,
+        None => config.server.addr.parse()?,
+    };
+    runtime.block_on(mirato::server::serve(mirato::server::ServeOptions {
+        data_dir: data_dir.to_path_buf(),
+        key_file: key_file.to_path_buf(),
+        dashboards: server.dashboards.clone().or_else(|| config.dashboards()),
+        addr,
+        config: config.clone(),
+    }))
 }
 
 /// Runs every KPI once with the same parameters: a smoke test of the catalogue on real data and

@@ -84,6 +84,10 @@ impl Layout {
     pub fn staging(&self) -> PathBuf {
         self.root.join("staging")
     }
+    /// Generations of the event files; `events` links to the current one (see `compact`).
+    pub fn generations(&self) -> PathBuf {
+        self.root.join("generations")
+    }
     fn lock(&self) -> PathBuf {
         self.root.join(".lock")
     }
@@ -282,13 +286,21 @@ impl Store {
     /// interrupted batch left behind.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let layout = Layout::new(root);
-        for d in [
-            layout.root.clone(),
-            layout.events(),
-            layout.quarantine(),
-            layout.ledger(),
-        ] {
+        for d in [layout.root.clone(), layout.quarantine(), layout.ledger()] {
             fs::create_dir_all(&d).map_err(io("cannot create", &d))?;
+        }
+        // A new store starts with its first generation, so that compaction can swap it.
+        if fs::symlink_metadata(layout.events()).is_err() {
+            let first = layout.generations().join("g00000000T000000000000Z");
+            fs::create_dir_all(&first).map_err(io("cannot create", &first))?;
+            let next = layout.root.join("events.next");
+            let _ = fs::remove_file(&next);
+            std::os::unix::fs::symlink(
+                Path::new("generations").join("g00000000T000000000000Z"),
+                &next,
+            )
+            .map_err(io("cannot link", &next))?;
+            fs::rename(&next, layout.events()).map_err(io("cannot create", &layout.events()))?;
         }
         let lock_path = layout.lock();
         let lock = fs::OpenOptions::new()
@@ -471,13 +483,18 @@ struct OpenFile {
 }
 
 fn writer_props() -> WriterProperties {
+    writer_props_with_row_groups(128 * 1024)
+}
+
+/// The store's writer settings with a given row-group size (compaction uses smaller groups).
+pub fn writer_props_with_row_groups(rows: usize) -> WriterProperties {
     use datafusion::parquet::schema::types::ColumnPath;
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(128 * 1024))
+        .set_max_row_group_row_count(Some(rows))
         .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")));
     // Unique per row: a dictionary never pays off, and no query prunes on them.
     for col in ["event_id", "content_hash", "occurred_at"] {

@@ -64,7 +64,9 @@ fn every_page_in_headless_chromium() {
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("serve prints its URL");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("serve prints its URL");
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))

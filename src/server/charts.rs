@@ -34,7 +34,8 @@ pub fn fmt_number(x: f64, percent: bool) -> String {
     fmt_decimal(x, if x.abs() < 10.0 { 2 } else { 1 })
 }
 
-fn fmt_decimal(x: f64, digits: usize) -> String {
+/// A number with `digits` decimals, Italian style.
+pub fn fmt_decimal(x: f64, digits: usize) -> String {
     let s = format!("{x:.digits$}");
     let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
     if frac.is_empty() {

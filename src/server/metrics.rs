@@ -27,6 +27,17 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobRunLabels {
+    job: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     result: &'static str,
 }
@@ -39,6 +50,12 @@ pub struct Metrics {
     kpi_seconds: Histogram,
     cached_results: Gauge,
     uptime: Gauge,
+    job_runs: Family<JobRunLabels, Counter>,
+    job_seconds: Family<JobLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    job_rows: Family<JobLabels, Gauge>,
+    job_last_end: Family<JobLabels, Gauge>,
+    job_next_run: Family<JobLabels, Gauge>,
+    job_running: Family<JobLabels, Gauge>,
 }
 
 impl Metrics {
@@ -78,6 +95,38 @@ impl Metrics {
         );
         let uptime = Gauge::default();
         registry.register("uptime_seconds", "Seconds since start", uptime.clone());
+        let job_runs = Family::<JobRunLabels, Counter>::default();
+        registry.register(
+            "job_runs",
+            "Job runs by outcome (ok, failed, skipped: a trigger while running)",
+            job_runs.clone(),
+        );
+        let job_seconds = Family::<JobLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "job_last_duration_seconds",
+            "Duration of the job's last run",
+            job_seconds.clone(),
+        );
+        let job_rows = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "job_last_rows",
+            "Rows the job's last run handled",
+            job_rows.clone(),
+        );
+        let job_last_end = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "job_last_end_timestamp_seconds",
+            "When the job's last run ended (Unix time)",
+            job_last_end.clone(),
+        );
+        let job_next_run = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "job_next_run_timestamp_seconds",
+            "When the job runs next (Unix time)",
+            job_next_run.clone(),
+        );
+        let job_running = Family::<JobLabels, Gauge>::default();
+        registry.register("job_running", "1 while the job runs", job_running.clone());
         Metrics {
             registry,
             requests,
@@ -86,6 +135,12 @@ impl Metrics {
             kpi_seconds,
             cached_results,
             uptime,
+            job_runs,
+            job_seconds,
+            job_rows,
+            job_last_end,
+            job_next_run,
+            job_running,
         }
     }
 
@@ -114,6 +169,59 @@ impl Metrics {
         self.kpi_seconds.observe(took.as_secs_f64());
     }
 
+    pub fn observe_job(&self, job: &str, outcome: &crate::jobs::RunOutcome, took: Duration) {
+        use crate::jobs::RunOutcome;
+        let outcome = match outcome {
+            RunOutcome::Ok { .. } => "ok",
+            RunOutcome::Failed { .. } => "failed",
+            RunOutcome::Skipped => "skipped",
+        };
+        self.job_runs
+            .get_or_create(&JobRunLabels {
+                job: job.to_owned(),
+                outcome,
+            })
+            .inc();
+        if outcome != "skipped" {
+            self.job_seconds
+                .get_or_create(&JobLabels {
+                    job: job.to_owned(),
+                })
+                .set(took.as_secs_f64());
+        }
+    }
+
+    /// Sets the job gauges from the jobs' current state, just before encoding.
+    fn refresh_jobs(&self, jobs: &crate::jobs::Jobs) {
+        for j in jobs.list() {
+            let l = JobLabels {
+                job: j.name.clone(),
+            };
+            self.job_rows
+                .get_or_create(&l)
+                .set(j.stats.last_rows as i64);
+            self.job_running
+                .get_or_create(&l)
+                .set(i64::from(j.stats.running));
+            if let Some(t) = j.stats.last_end {
+                self.job_last_end.get_or_create(&l).set(t.timestamp());
+            }
+            if let Some(t) = j
+                .next_run
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            {
+                self.job_next_run.get_or_create(&l).set(t.timestamp());
+            }
+            // Skipped triggers are counted by the runner; make the series exist from the start.
+            for outcome in ["ok", "failed", "skipped"] {
+                let _ = self.job_runs.get_or_create(&JobRunLabels {
+                    job: j.name.clone(),
+                    outcome,
+                });
+            }
+        }
+    }
+
     fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
@@ -132,6 +240,9 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.metrics();
     m.cached_results.set(state.cache().len() as i64);
     m.uptime.set(state.uptime().as_secs() as i64);
+    if let Some(jobs) = state.jobs() {
+        m.refresh_jobs(jobs);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -7,11 +7,11 @@ pub mod charts;
 pub mod dashboards;
 pub mod export;
 pub mod filters;
+pub mod jobs_page;
 pub mod metrics;
 pub mod pages;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -43,6 +43,8 @@ struct Inner {
     /// The data version, with the ledger folder's mtime it was read at.
     version: tokio::sync::Mutex<Option<(SystemTime, String)>>,
     facts: tokio::sync::Mutex<Option<Arc<StoreFacts>>>,
+    /// The scheduled jobs, when this server runs them.
+    jobs: std::sync::OnceLock<crate::jobs::Jobs>,
     started: Instant,
 }
 
@@ -57,6 +59,7 @@ impl AppState {
                 metrics: metrics::Metrics::new(),
                 version: tokio::sync::Mutex::new(None),
                 facts: tokio::sync::Mutex::new(None),
+                jobs: std::sync::OnceLock::new(),
                 started: Instant::now(),
             }),
         }
@@ -80,6 +83,16 @@ impl AppState {
 
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
+    }
+
+    /// Runs `jobs` with this server: warm-up fills its caches, `/jobs` and `/metrics` show them.
+    pub fn attach_jobs(&self, jobs: crate::jobs::Jobs) {
+        jobs.attach(self.clone());
+        let _ = self.inner.jobs.set(jobs);
+    }
+
+    pub fn jobs(&self) -> Option<&crate::jobs::Jobs> {
+        self.inner.jobs.get()
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -226,10 +239,13 @@ pub fn router(state: AppState) -> Router {
         .route("/p/{slug}", get(pages::page))
         .route("/export/{slug}/{file}", get(export::panel_export))
         .route("/static/{file}", get(pages::static_file))
+        .route("/favicon.ico", get(pages::favicon))
         .route("/api/kpis", get(api::kpis))
         .route("/api/kpi/{id}", get(api::kpi))
         .route("/api/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
+        .route("/jobs", get(jobs_page::page))
+        .route("/api/jobs", get(jobs_page::api))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -303,24 +319,51 @@ pub fn etag(parts: &[&str]) -> String {
     format!("\"{:032x}\"", h.digest128())
 }
 
-/// Serves until Ctrl-C or SIGTERM.
-pub async fn serve(
-    data_dir: &Path,
-    dashboards: Option<&Path>,
-    addr: SocketAddr,
-) -> anyhow::Result<()> {
-    let pages = dashboards::load(dashboards)?;
-    let engine = Engine::open(data_dir)?;
+/// What `serve` needs.
+pub struct ServeOptions {
+    pub data_dir: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
+    pub dashboards: Option<std::path::PathBuf>,
+    pub addr: SocketAddr,
+    pub config: crate::config::Config,
+}
+
+/// Serves with the scheduled jobs until Ctrl-C or SIGTERM; then stops taking requests and jobs,
+/// waits for a running job (at most `jobs.shutdown_grace_seconds`) and returns.
+pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
+    let pages = dashboards::load(o.dashboards.as_deref())?;
+    let engine = Engine::open(&o.data_dir)?;
     let state = AppState::new(engine, pages);
-    let listener = tokio::net::TcpListener::bind(addr)
+    let jobs = crate::jobs::Jobs::new(&o.config, o.data_dir.clone(), o.key_file.clone());
+    state.attach_jobs(jobs.clone());
+    let listener = tokio::net::TcpListener::bind(o.addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", o.addr))?;
     let local = listener.local_addr()?;
+    let mut scheduler = jobs
+        .start_scheduler()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the job scheduler: {e}"))?;
+    // The first visitor after a start gets warm pages too.
+    let warm = jobs.clone();
+    tokio::spawn(async move {
+        let _ = warm.run("warmup").await;
+    });
     tracing::info!(%local, "serving");
     println!("mirato: dashboards at http://{local}/  (Ctrl-C to stop)");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = scheduler.shutdown().await;
+    let grace = std::time::Duration::from_secs(o.config.jobs.shutdown_grace_seconds);
+    if jobs.wait_idle(grace).await {
+        tracing::info!("stopped cleanly");
+    } else {
+        tracing::warn!(
+            ?grace,
+            "a job was still running at the end of the grace period"
+        );
+    }
     Ok(())
 }
 

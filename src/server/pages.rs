@@ -21,6 +21,7 @@ use crate::reference;
 
 const STYLE: &str = include_str!("static/style.css");
 const SCRIPT: &str = include_str!("static/app.js");
+const ICON: &str = include_str!("static/favicon.svg");
 
 /// A panel's figures, ready to draw.
 pub enum PanelData {
@@ -413,7 +414,7 @@ pub async fn page(
             return error_page(&state, e.status(), &italian_error(&e), Some(idx));
         }
     };
-    let tag = super::etag(&["page", &slug, &f.query_string(), &version]);
+    let tag = page_tag(&slug, &f, &version);
     if let Some(r) = super::not_modified(&headers, &tag) {
         return r;
     }
@@ -441,6 +442,27 @@ pub async fn page(
         )
             .into_response(),
         Err(NotKept::Failed(e)) => error_page(&state, e.status(), &italian_error(&e), Some(idx)),
+    }
+}
+
+fn page_tag(slug: &str, f: &Filters, version: &str) -> String {
+    super::etag(&["page", slug, &f.query_string(), version])
+}
+
+/// Puts a page's default view (no filters) in the cache, as its first visitor would. Returns the
+/// panels computed.
+pub async fn warm(state: &AppState, idx: usize) -> Result<usize, AppError> {
+    let f = Filters::default();
+    let version = state.version().await?;
+    let tag = page_tag(&state.pages()[idx].slug, &f, &version);
+    match state
+        .page_cache()
+        .get_or_compute(&tag, || render_fresh(state, idx, f))
+        .await
+    {
+        Ok(_) => Ok(state.pages()[idx].panels.len()),
+        Err(NotKept::Partial(_)) => Err(AppError::Internal("a panel failed to compute".into())),
+        Err(NotKept::Failed(e)) => Err(e),
     }
 }
 
@@ -513,6 +535,7 @@ fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · mirato" }
                 link rel="stylesheet" href="/static/style.css";
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
                 script src="/static/app.js" defer {}
             }
             body {
@@ -732,7 +755,7 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
         (Some(a), Some(b)) if percent => Some(format!(
             "{}{} punti percentuali",
             if a >= b { "+" } else { "" },
-            charts::fmt_number(((a - b) * 1000.0).round() / 10.0, false)
+            charts::fmt_decimal((a - b) * 100.0, 1)
         )),
         (Some(a), Some(b)) if b != 0.0 => Some(format!(
             "{}{}",
@@ -901,6 +924,7 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "favicon.svg" => (ICON, "image/svg+xml"),
         _ => return AppError::NotFound(format!("no static file '{file}'")).into_response(),
     };
     (
@@ -911,6 +935,11 @@ pub async fn static_file(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `GET /favicon.ico`: browsers ask for it whatever the page says.
+pub async fn favicon() -> Response {
+    static_file(Path("favicon.svg".to_owned())).await
 }
 
 /// The KPI a panel-export URL names, for the export module.

@@ -1,0 +1,287 @@
+//! Compaction: merges the small Parquet files of each month partition into one file sorted by
+//! event type and date, so that queries open few files and prune row groups by type.
+//!
+//! Atomicity without a manifest: `data/events` is a symlink to a *generation* folder. A
+//! compaction builds the next generation beside it (hard links for the partitions it leaves
+//! alone, new files for those it merges), then swaps the symlink with one `rename`. A query
+//! resolves the symlink once when it starts (the engine canonicalises the path), so it reads one
+//! generation from start to end: never both the old and the merged files, never neither. Old
+//! generations are removed after a grace period, long after any query that could use them.
+//!
+//! Rows keep their `ingested_at` and `batch_id`, so every KPI at every `as_of` is unchanged.
+//! The merged file is named after the newest batch it holds, which keeps it a committed file
+//! for the ledger-based readers and for crash recovery.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::{
+    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::store::{Layout, Store, StoreError, batch_of, events_schema, parquet_files};
+
+/// How long an old generation is kept after it stopped being current.
+pub const GENERATION_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// Rows per row group of a merged file: small enough that row-group statistics on the sorted
+/// `event_type` prune, large enough to compress well.
+const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// A partition is merged when it has at least this many files.
+    pub min_files: usize,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions { min_files: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompactReport {
+    pub partitions_merged: usize,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub rows_rewritten: u64,
+    pub generations_removed: usize,
+    /// The new generation, when one was made.
+    pub generation: Option<String>,
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Merges small partitions into a new generation and makes it current. Holds the store's write
+/// lock (through `store`), so no ingest runs meanwhile.
+pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, StoreError> {
+    let layout = store.layout();
+    let mut report = CompactReport {
+        generations_removed: remove_old_generations(layout, GENERATION_GRACE)?,
+        ..CompactReport::default()
+    };
+    let current = layout
+        .events()
+        .canonicalize()
+        .map_err(io("cannot open", &layout.events()))?;
+    let committed = layout.committed_files(&current)?;
+    report.files_before = committed.len();
+    // Files by partition folder (relative to the generation).
+    let mut parts: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
+    for f in &committed {
+        let rel = f
+            .parent()
+            .and_then(|p| p.strip_prefix(&current).ok())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        parts.entry(rel).or_default().push(f.clone());
+    }
+    let to_merge: Vec<&PathBuf> = parts
+        .iter()
+        .filter(|(_, files)| files.len() >= opts.min_files.max(2))
+        .map(|(p, _)| p)
+        .collect();
+    if to_merge.is_empty() {
+        report.files_after = report.files_before;
+        return Ok(report);
+    }
+    let gens = layout.generations();
+    fs::create_dir_all(&gens).map_err(io("cannot create", &gens))?;
+    let name = format!("g{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"));
+    let building = gens.join(format!("{name}.building"));
+    if building.exists() {
+        fs::remove_dir_all(&building).map_err(io("cannot clear", &building))?;
+    }
+    for (rel, files) in &parts {
+        let dir = building.join(rel);
+        fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        if to_merge.contains(&rel) {
+            let rows = merge(files, &dir)?;
+            report.partitions_merged += 1;
+            report.rows_rewritten += rows;
+            report.files_after += 1;
+        } else {
+            for f in files {
+                let to = dir.join(f.file_name().expect("a file"));
+                fs::hard_link(f, &to).map_err(io("cannot link", &to))?;
+                report.files_after += 1;
+            }
+        }
+    }
+    sync_dir(&building)?;
+    let done = gens.join(&name);
+    fs::rename(&building, &done).map_err(io("cannot rename", &building))?;
+    switch_to(layout, &done)?;
+    // The old generation's age now counts from its retirement (see remove_old_generations).
+    if let Ok(d) = File::open(&current) {
+        let _ = d.set_modified(SystemTime::now());
+    }
+    report.generation = Some(name);
+    tracing::info!(?report, "compaction done");
+    Ok(report)
+}
+
+/// Reads every row of `files`, sorts them by event type, date and id, and writes one file.
+fn merge(files: &[PathBuf], dir: &Path) -> Result<u64, StoreError> {
+    let schema = events_schema();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let newest = files
+        .iter()
+        .filter_map(|f| batch_of(f))
+        .max()
+        .expect("a partition has files")
+        .to_owned();
+    for f in files {
+        let file = File::open(f).map_err(io("cannot open", f))?;
+        let perr = |source| StoreError::Parquet {
+            path: f.clone(),
+            source,
+        };
+        for b in ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(perr)?
+            .build()
+            .map_err(perr)?
+        {
+            let b = b?;
+            // Old files may lack a column added since: take the store's schema by name.
+            let cols = schema
+                .fields()
+                .iter()
+                .map(|field| {
+                    b.column_by_name(field.name()).cloned().unwrap_or_else(|| {
+                        datafusion::arrow::array::new_null_array(field.data_type(), b.num_rows())
+                    })
+                })
+                .collect();
+            batches.push(RecordBatch::try_new(Arc::clone(&schema), cols)?);
+        }
+    }
+    let all = concat_batches(&schema, &batches)?;
+    drop(batches);
+    let key = |name: &str| SortColumn {
+        values: Arc::clone(all.column_by_name(name).expect("store column")),
+        options: None,
+    };
+    let order = lexsort_to_indices(
+        &[key("event_type"), key("occurred_date"), key("event_id")],
+        None,
+    )?;
+    let sorted = take_record_batch(&all, &order)?;
+    drop(all);
+    let path = dir.join(format!("{newest}-p9000.parquet"));
+    let file = File::create(&path).map_err(io("cannot create", &path))?;
+    let props = crate::store::writer_props_with_row_groups(ROW_GROUP_ROWS);
+    let perr = |source| StoreError::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(perr)?;
+    w.write(&sorted).map_err(perr)?;
+    let file = w.into_inner().map_err(perr)?;
+    file.sync_all().map_err(io("cannot sync", &path))?;
+    Ok(sorted.num_rows() as u64)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("cannot sync", dir))
+}
+
+/// Points `events` at generation `gen` with one atomic rename of a fresh symlink over it.
+pub fn switch_to(layout: &Layout, generation: &Path) -> Result<(), StoreError> {
+    let events = layout.events();
+    let target = Path::new("generations").join(generation.file_name().expect("a generation"));
+    let next = layout.root.join("events.next");
+    let _ = fs::remove_file(&next);
+    std::os::unix::fs::symlink(&target, &next).map_err(io("cannot link", &next))?;
+    let is_link = fs::symlink_metadata(&events)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
+    if is_link || !events.exists() {
+        fs::rename(&next, &events).map_err(io("cannot switch", &events))?;
+    } else {
+        // A store from before generations: swap the real folder and the link in one step, then
+        // keep the old folder as a generation to be collected.
+        exchange(&next, &events)?;
+        let legacy = layout.generations().join(format!(
+            "g00000000T000000000000Z-legacy-{}",
+            chrono::Utc::now().timestamp_micros()
+        ));
+        fs::rename(&next, &legacy).map_err(io("cannot rename", &next))?;
+        if let Ok(d) = File::open(&legacy) {
+            let _ = d.set_modified(SystemTime::now());
+        }
+    }
+    sync_dir(&layout.root)
+}
+
+fn exchange(a: &Path, b: &Path) -> Result<(), StoreError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes()).expect("no NUL in paths");
+    let cb = CString::new(b.as_os_str().as_bytes()).expect("no NUL in paths");
+    // SAFETY: both are valid NUL-terminated paths; renameat2 only reads them.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc != 0 {
+        return Err(io("cannot exchange", b)(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Removes generations that stopped being current more than `grace` ago, and unfinished ones.
+pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize, StoreError> {
+    let gens = layout.generations();
+    let Ok(rd) = fs::read_dir(&gens) else {
+        return Ok(0);
+    };
+    let current = layout.events().canonicalize().ok();
+    let mut removed = 0;
+    for ent in rd {
+        let path = ent.map_err(io("cannot list", &gens))?.path();
+        if Some(&path) == current.as_ref()
+            || current
+                .as_ref()
+                .is_some_and(|c| c.file_name() == path.file_name())
+        {
+            continue;
+        }
+        // A retired generation's mtime is set when it is retired.
+        let age = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        let unfinished = path.extension().is_some_and(|e| e == "building");
+        if age >= grace || (unfinished && age >= Duration::from_secs(60)) {
+            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// How many files the current generation holds (for reports and metrics).
+pub fn file_count(layout: &Layout) -> Result<usize, StoreError> {
+    Ok(parquet_files(&layout.events())?.len())
+}

@@ -1,0 +1,403 @@
+//! `mirato.toml`: parsed raw (defaults, then the file, then environment variables), then
+//! validated into typed settings. Every key has a default and an environment variable:
+//! `MIRATO_` + the key's path in capitals joined by `_` (`jobs.ingest.schedule` →
+//! `MIRATO_JOBS_INGEST_SCHEDULE`); lists take comma-separated values.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The defaults, documented; `mirato config` prints the effective values.
+pub const DEFAULTS: &str = r#"# mirato configuration. Every key below is the default; an environment variable overrides
+# each: MIRATO_ + the key's path in capitals joined by '_', e.g. MIRATO_JOBS_INGEST_SCHEDULE.
+
+data_dir = "data"            # the store (command-line --data-dir wins)
+key_file = ""                # empty: ~/.config/mirato/hmac.key (--key-file wins)
+
+[server]
+addr = "127.0.0.1:8080"      # --addr wins
+dashboards = ""              # a folder of page files; empty: the built-in pages
+
+# Cron expressions have six fields (second minute hour day month weekday) and are read in
+# Europe/Rome time. An empty schedule disables a job's timer; `mirato jobs run NAME` still runs it.
+[jobs]
+shutdown_grace_seconds = 60  # on SIGTERM or Ctrl-C, how long a running job may take to finish
+
+[jobs.ingest]
+schedule = "0 */5 * * * *"   # every 5 minutes
+inbox = "inbox"              # new files; done ones go to inbox/processed, rejected ones to inbox/failed
+ready = "done_marker"        # take FILE once FILE.done exists; or "stable_size": once its size and
+stable_seconds = 30          # mtime have not changed for this long, seen by two scans
+retries = 3
+backoff_seconds = 30         # doubles after each failed attempt
+
+[jobs.compact]
+schedule = "0 30 2 * * *"    # 02:30 every night
+min_files = 4                # merge a month partition holding at least this many files
+retries = 2
+backoff_seconds = 300
+
+[jobs.warmup]
+schedule = "0 0 6 * * *"     # 06:00, and after every ingest that stored events
+retries = 1
+backoff_seconds = 60
+
+[jobs.export]
+schedule = "0 0 7 * * Mon"   # Mondays 07:00
+dir = "reports"              # reports/<date>/<kpi>.csv
+kpis = ["registered_stock", "applications_received", "hires", "placement_rate_180"]
+by = "region"
+retries = 3
+backoff_seconds = 300
+"#;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub key_file: String,
+    pub server: ServerConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub addr: String,
+    pub dashboards: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    pub shutdown_grace_seconds: u64,
+    pub ingest: IngestJob,
+    pub compact: CompactJob,
+    pub warmup: WarmupJob,
+    pub export: ExportJob,
+}
+
+/// What every job has: when, and how it retries.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Retry {
+    pub retries: u32,
+    pub backoff_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ready {
+    DoneMarker,
+    StableSize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestJob {
+    pub schedule: String,
+    pub inbox: PathBuf,
+    pub ready: Ready,
+    pub stable_seconds: u64,
+    #[serde(flatten)]
+    pub retry: Retry,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactJob {
+    pub schedule: String,
+    pub min_files: usize,
+    #[serde(flatten)]
+    pub retry: Retry,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupJob {
+    pub schedule: String,
+    #[serde(flatten)]
+    pub retry: Retry,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportJob {
+    pub schedule: String,
+    pub dir: PathBuf,
+    pub kpis: Vec<String>,
+    pub by: String,
+    #[serde(flatten)]
+    pub retry: Retry,
+}
+
+impl Retry {
+    pub fn backoff(&self) -> Duration {
+        Duration::from_secs(self.backoff_seconds)
+    }
+}
+
+/// Loads `path` (when given or when `mirato.toml` exists in the working directory) over the
+/// defaults, applies environment overrides, and validates.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_with(path, &env)
+}
+
+pub fn load_with(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+    let mut table: toml::Table = DEFAULTS.parse().expect("the defaults parse");
+    let implicit = Path::new("mirato.toml");
+    let file = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None if implicit.exists() => Some(implicit.to_path_buf()),
+        None => None,
+    };
+    if let Some(file) = &file {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let over: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: file.display().to_string(),
+                    message: e.message().to_owned(),
+                })?;
+        merge(&mut table, over, "", &file.display().to_string())?;
+    }
+    apply_env(&mut table, "MIRATO", env)?;
+    let origin = file
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "configuration".into());
+    let config: Config = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: origin.clone(),
+            message: e.message().to_owned(),
+        })?;
+    config
+        .validate()
+        .map_err(|message| ConfigError::Invalid { origin, message })?;
+    Ok(config)
+}
+
+/// Overlays `over` on `base`, refusing keys the defaults do not have (a typo would otherwise be
+/// silently ignored).
+fn merge(
+    base: &mut toml::Table,
+    over: toml::Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    for (k, v) in over {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, &path, origin)?,
+            (Some(slot), v) if !slot.is_table() => *slot = v,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    origin: origin.to_owned(),
+                    message: format!("unknown key '{path}'; `mirato config` shows every key"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Environment overrides: each key of the table has its variable; its value is parsed as the
+/// default's type.
+fn apply_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (k, v) in table.iter_mut() {
+        let name = format!("{prefix}_{}", k.to_uppercase());
+        if let toml::Value::Table(t) = v {
+            apply_env(t, &name, env)?;
+            continue;
+        }
+        let Some((_, raw)) = env.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let bad = |what: &str| ConfigError::Invalid {
+            origin: format!("environment variable {name}"),
+            message: format!("'{raw}' is not {what}"),
+        };
+        *v = match v {
+            toml::Value::Integer(_) => {
+                toml::Value::Integer(raw.trim().parse().map_err(|_| bad("a whole number"))?)
+            }
+            toml::Value::Boolean(_) => {
+                toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?)
+            }
+            toml::Value::Array(_) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_owned()))
+                    .collect(),
+            ),
+            _ => toml::Value::String(raw.clone()),
+        };
+    }
+    Ok(())
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), String> {
+        self.server
+            .addr
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                format!(
+                    "server.addr '{}' is not an address such as 127.0.0.1:8080",
+                    self.server.addr
+                )
+            })?;
+        for (name, s) in self.jobs.schedules() {
+            if !s.is_empty() {
+                parse_cron(s).map_err(|e| format!("jobs.{name}.schedule: {e}"))?;
+            }
+        }
+        for id in &self.jobs.export.kpis {
+            if crate::query::find(id).is_none() {
+                return Err(format!(
+                    "jobs.export.kpis: unknown KPI '{id}'; `mirato kpi --list` shows them all"
+                ));
+            }
+        }
+        if self.jobs.compact.min_files < 2 {
+            return Err("jobs.compact.min_files must be at least 2".into());
+        }
+        Ok(())
+    }
+
+    /// The key file: the configured one, or the default beside the user's configuration.
+    pub fn key_file(&self) -> Option<PathBuf> {
+        (!self.key_file.is_empty()).then(|| PathBuf::from(&self.key_file))
+    }
+
+    pub fn dashboards(&self) -> Option<PathBuf> {
+        (!self.server.dashboards.is_empty()).then(|| PathBuf::from(&self.server.dashboards))
+    }
+}
+
+impl JobsConfig {
+    pub fn schedules(&self) -> [(&'static str, &str); 4] {
+        [
+            ("ingest", self.ingest.schedule.as_str()),
+            ("compact", self.compact.schedule.as_str()),
+            ("warmup", self.warmup.schedule.as_str()),
+            ("export", self.export.schedule.as_str()),
+        ]
+    }
+}
+
+/// A six-field cron expression (seconds first), as tokio-cron-scheduler reads it.
+pub fn parse_cron(s: &str) -> Result<croner::Cron, String> {
+    if s.split_whitespace().count() != 6 {
+        return Err(format!(
+            "'{s}' must have six fields: second minute hour day month weekday (e.g. \"0 */5 * * * *\")"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(s)
+        .map_err(|e| format!("'{s}' is not a cron expression: {e}"))
+}
+
+/// The next time a schedule fires after `now`, in Rome time.
+pub fn next_run(
+    s: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono_tz::Tz>> {
+    let cron = parse_cron(s).ok()?;
+    cron.find_next_occurrence(&now.with_timezone(&chrono_tz::Europe::Rome), false)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_env_and_file() {
+        let c = load_with(None, &[]).unwrap();
+        assert_eq!(c.jobs.ingest.schedule, "0 */5 * * * *");
+        assert_eq!(c.jobs.ingest.ready, Ready::DoneMarker);
+        let c = load_with(
+            None,
+            &env(&[
+                ("MIRATO_JOBS_INGEST_SCHEDULE", "* * * * * *"),
+                ("MIRATO_JOBS_INGEST_RETRIES", "5"),
+                ("MIRATO_JOBS_EXPORT_KPIS", "hires, registered_stock"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.jobs.ingest.schedule, "* * * * * *");
+        assert_eq!(c.jobs.ingest.retry.retries, 5);
+        assert_eq!(c.jobs.export.kpis, ["hires", "registered_stock"]);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mirato.toml");
+        std::fs::write(&f, "[jobs.compact]\nmin_files = 8\n").unwrap();
+        assert_eq!(load_with(Some(&f), &[]).unwrap().jobs.compact.min_files, 8);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = load_with(None, &env(&[("MIRATO_JOBS_INGEST_RETRIES", "many")])).unwrap_err();
+        assert!(e.to_string().contains("MIRATO_JOBS_INGEST_RETRIES"), "{e}");
+        let e = load_with(
+            None,
+            &env(&[("MIRATO_JOBS_COMPACT_SCHEDULE", "*/5 * * * *")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("six fields"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mirato.toml");
+        std::fs::write(&f, "[jobs.ingest]\nshedule = \"x\"\n").unwrap();
+        let e = load_with(Some(&f), &[]).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown key 'jobs.ingest.shedule'"),
+            "{e}"
+        );
+        let e = load_with(None, &env(&[("MIRATO_JOBS_EXPORT_KPIS", "nope")])).unwrap_err();
+        assert!(e.to_string().contains("unknown KPI 'nope'"), "{e}");
+    }
+
+    #[test]
+    fn next_run_is_in_rome_time() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-07-01T00:10:00Z")
+            .unwrap()
+            .to_utc();
+        // 02:30 Rome in summer is 00:30 UTC.
+        let n = next_run("0 30 2 * * *", now).unwrap();
+        assert_eq!(n.to_utc().to_rfc3339(), "2026-07-01T00:30:00+00:00");
+    }
+}

@@ -1,0 +1,235 @@
+//! The work of each standard job. Store work is blocking and runs on the blocking pool.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::Utc;
+
+use super::Jobs;
+use crate::compact::{self, CompactOptions};
+use crate::config::Ready;
+use crate::ingest::{self, FileReport, Ingester};
+use crate::privacy::Key;
+use crate::query::{Engine, RawParams, output};
+use crate::store::Store;
+
+/// An inbox file as an earlier scan saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    size: u64,
+    mtime: SystemTime,
+    since: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct InboxRun {
+    pub files: usize,
+    pub stored: u64,
+    pub failed: usize,
+}
+
+/// The inbox files ready to take, by the configured rule. A file still being written is never
+/// taken: with `done_marker` it has no `FILE.done` yet; with `stable_size` its size or mtime
+/// changed within `stable_seconds`, or this is the first scan that sees it.
+pub fn ready_files(jobs: &Jobs) -> Result<Vec<PathBuf>, String> {
+    let cfg = &jobs.config().jobs.ingest;
+    let inbox = &cfg.inbox;
+    let rd = match fs::read_dir(inbox) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot list {}: {e}", inbox.display())),
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| ingest::Format::from_path(p).is_some())
+        .collect();
+    files.sort();
+    let mut seen = jobs
+        .inner
+        .inbox_seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    seen.retain(|p, _| files.contains(p));
+    let now = Instant::now();
+    let stable_for = Duration::from_secs(cfg.stable_seconds);
+    Ok(files
+        .into_iter()
+        .filter(|p| match cfg.ready {
+            Ready::DoneMarker => marker(p).exists(),
+            Ready::StableSize => {
+                let Ok(m) = fs::metadata(p) else {
+                    return false;
+                };
+                let (size, mtime) = (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+                let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
+                match seen.get(p) {
+                    Some(s) if s.size == size && s.mtime == mtime => {
+                        now.duration_since(s.since) >= stable_for && age >= stable_for
+                    }
+                    _ => {
+                        seen.insert(
+                            p.clone(),
+                            Seen {
+                                size,
+                                mtime,
+                                since: now,
+                            },
+                        );
+                        false
+                    }
+                }
+            }
+        })
+        .collect())
+}
+
+fn marker(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".done");
+    PathBuf::from(s)
+}
+
+/// Moves `file` into `dir`, keeping its name unless one is already there.
+fn move_into(file: &Path, dir: &Path) -> Result<PathBuf, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = file
+        .file_name()
+        .expect("a file")
+        .to_string_lossy()
+        .into_owned();
+    let mut to = dir.join(&name);
+    if to.exists() {
+        to = dir.join(format!("{}-{name}", Utc::now().format("%Y%m%dT%H%M%S%6f")));
+    }
+    fs::rename(file, &to).map_err(|e| format!("cannot move {}: {e}", file.display()))?;
+    Ok(to)
+}
+
+/// The ingest job: ready inbox files through the real ingest; processed ones to
+/// `inbox/processed/`, files rejected whole to `inbox/failed/` with `FILE.reason.txt`.
+pub async fn ingest_inbox(jobs: &Jobs) -> Result<InboxRun, String> {
+    let files = ready_files(jobs)?;
+    if files.is_empty() {
+        return Ok(InboxRun::default());
+    }
+    let jobs = jobs.clone();
+    tokio::task::spawn_blocking(move || {
+        let inbox = jobs.config().jobs.ingest.inbox.clone();
+        let store = Store::open(jobs.data_dir()).map_err(|e| e.to_string())?;
+        let key = Key::load_or_create(&jobs.inner.key_file, jobs.data_dir())
+            .map_err(|e| e.to_string())?;
+        let mut ing = Ingester::new(&store, key).map_err(|e| e.to_string())?;
+        tracing::info!(files = files.len(), "inbox: ingesting");
+        let reports = ing
+            .ingest_files(&files, |_| {})
+            .map_err(|e| e.to_string())?;
+        let mut run = InboxRun {
+            files: files.len(),
+            ..InboxRun::default()
+        };
+        for (path, report) in files.iter().zip(&reports) {
+            let _ = fs::remove_file(marker(path));
+            match report {
+                FileReport::Read { stored, .. } => {
+                    run.stored += stored;
+                    move_into(path, &inbox.join("processed"))?;
+                }
+                FileReport::Failed { error, .. } => {
+                    run.failed += 1;
+                    let to = move_into(path, &inbox.join("failed"))?;
+                    let mut reason = to.as_os_str().to_owned();
+                    reason.push(".reason.txt");
+                    fs::write(PathBuf::from(reason), format!("{error}\n"))
+                        .map_err(|e| format!("cannot write the reason: {e}"))?;
+                    tracing::warn!(file = %path.display(), %error, "inbox: file rejected whole");
+                }
+            }
+        }
+        tracing::info!(?run, "inbox: done");
+        Ok(run)
+    })
+    .await
+    .map_err(|e| format!("ingest task failed: {e}"))?
+}
+
+pub async fn compact(jobs: &Jobs) -> Result<u64, String> {
+    let data = jobs.data_dir().clone();
+    let opts = CompactOptions {
+        min_files: jobs.config().jobs.compact.min_files,
+    };
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open(&data).map_err(|e| e.to_string())?;
+        let r = compact::compact(&store, &opts).map_err(|e| e.to_string())?;
+        Ok(r.rows_rewritten)
+    })
+    .await
+    .map_err(|e| format!("compaction task failed: {e}"))?
+}
+
+/// Computes the default view of every page into the server's caches; outside a server, computes
+/// them once (which checks that every page computes). Returns the panels computed.
+pub async fn warmup(jobs: &Jobs) -> Result<u64, String> {
+    let app = match jobs.app() {
+        Some(a) => a.clone(),
+        None => {
+            let engine = Engine::open(jobs.data_dir()).map_err(|e| e.to_string())?;
+            let pages = crate::server::dashboards::load(jobs.config().dashboards().as_deref())
+                .map_err(|e| e.to_string())?;
+            crate::server::AppState::new(engine, pages)
+        }
+    };
+    let mut panels = 0;
+    for idx in 0..app.pages().len() {
+        panels += crate::server::pages::warm(&app, idx)
+            .await
+            .map_err(|e| format!("page {}: {}", app.pages()[idx].slug, e.message()))?;
+    }
+    Ok(panels as u64)
+}
+
+/// Writes each configured KPI as CSV into `reports/<date>/<kpi>.csv`, each with its parameters,
+/// `as_of` and data version in `#` lines. Returns the rows written.
+pub async fn export(jobs: &Jobs) -> Result<u64, String> {
+    let cfg = &jobs.config().jobs.export;
+    let owned;
+    let engine = match jobs.app() {
+        Some(a) => a.engine(),
+        None => {
+            owned = Engine::open(jobs.data_dir()).map_err(|e| e.to_string())?;
+            &owned
+        }
+    };
+    let dir = cfg.dir.join(Utc::now().format("%Y-%m-%d").to_string());
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut rows = 0;
+    for id in &cfg.kpis {
+        let raw = RawParams {
+            by: (!cfg.by.is_empty()).then(|| cfg.by.clone()),
+            ..RawParams::default()
+        };
+        let r = engine
+            .run_raw(id, &raw)
+            .await
+            .map_err(|e| format!("{id}: {e}"))?;
+        let p = &r.params;
+        let mut text = format!(
+            "# kpi: {id}\n# from: {}\n# to: {}\n# by: {}\n# as_of: {}\n# data_version: {}\n# generated_at: {}\n",
+            p.from,
+            p.to,
+            p.by.join(","),
+            p.as_of,
+            p.data_version,
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        text.push_str(&output::to_csv(&r));
+        let path = dir.join(format!("{id}.csv"));
+        let tmp = dir.join(format!(".{id}.csv.tmp"));
+        fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        rows += r.rows.len() as u64;
+    }
+    Ok(rows)
+}

@@ -1,0 +1,589 @@
+//! Scheduled jobs: ingest while serving (real binary, real scheduler), partial files, compaction
+//! that changes no figure (also for queries running during it), no overlap, retries and their
+//! report on `/jobs`, and a clean stop on SIGTERM while a job runs.
+//!
+//! Fixture: three hires in 2025 (two in Milano, one in Roma), so `hires` for 2025 = 3; a file
+//! dropped in the inbox adds a fourth (Milano): 4.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mirato::config::{Config, Retry};
+use mirato::jobs::{Jobs, RunOutcome, TaskFn};
+
+fn hire(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut f: Vec<(&str, &str)> = vec![
+        ("employer_id", PIVA),
+        ("contract_code", "A.01.00"),
+        ("hiring_mode", "numerica"),
+    ];
+    f.extend_from_slice(extra);
+    ev("hired", id, at, Some(who), &f)
+}
+
+fn fixture() -> Env {
+    let env = Env::new();
+    env.load(
+        "hires.csv",
+        &[
+            hire("h1", "2025-03-05", 1, &[]),
+            hire(
+                "h2",
+                "2025-04-10",
+                2,
+                &[("province", "RM"), ("cpi_code", "RM-01")],
+            ),
+            hire("h3", "2025-04-20", 3, &[]),
+        ],
+    );
+    env
+}
+
+/// Configuration with every timer off (tests trigger jobs themselves) and the inbox in `env`.
+fn config(env: &Env, extra: &[(&str, &str)]) -> Config {
+    let inbox = env.dir.path().join("inbox").display().to_string();
+    let reports = env.dir.path().join("reports").display().to_string();
+    let mut vars: Vec<(String, String)> = vec![
+        ("MIRATO_JOBS_INGEST_SCHEDULE".into(), String::new()),
+        ("MIRATO_JOBS_COMPACT_SCHEDULE".into(), String::new()),
+        ("MIRATO_JOBS_WARMUP_SCHEDULE".into(), String::new()),
+        ("MIRATO_JOBS_EXPORT_SCHEDULE".into(), String::new()),
+        ("MIRATO_JOBS_INGEST_INBOX".into(), inbox),
+        ("MIRATO_JOBS_EXPORT_DIR".into(), reports),
+    ];
+    for (k, v) in extra {
+        vars.retain(|(n, _)| n != k);
+        vars.push(((*k).into(), (*v).into()));
+    }
+    mirato::config::load_with(None, &vars).expect("config")
+}
+
+fn jobs(env: &Env, cfg: &Config) -> Jobs {
+    Jobs::new(cfg, env.data.clone(), env.key.clone())
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn hires_2025(env: &Env) -> i64 {
+    env.rows("hires", &[("from", "2025-01-01"), ("to", "2025-12-31")])[0]["value"]
+        .as_i64()
+        .unwrap()
+}
+
+fn drop_in_inbox(env: &Env, name: &str, rows: &[Vec<(String, String)>], marker: bool) -> PathBuf {
+    let inbox = env.dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let p = inbox.join(name);
+    std::fs::write(&p, csv_of(rows)).unwrap();
+    if marker {
+        std::fs::write(inbox.join(format!("{name}.done")), "").unwrap();
+    }
+    p
+}
+
+#[test]
+fn partial_files_are_not_taken() {
+    let env = fixture();
+    let rt = rt();
+    // done_marker: a file without its marker stays, whatever its size.
+    let cfg = config(&env, &[]);
+    let j = jobs(&env, &cfg);
+    let late = drop_in_inbox(&env, "late.csv", &[hire("h4", "2025-05-01", 5, &[])], false);
+    assert_eq!(
+        rt.block_on(j.run("ingest")).unwrap(),
+        RunOutcome::Ok {
+            rows: 0,
+            attempts: 1
+        }
+    );
+    assert!(late.exists());
+    assert_eq!(hires_2025(&env), 3);
+    std::fs::write(env.dir.path().join("inbox/late.csv.done"), "").unwrap();
+    assert!(matches!(
+        rt.block_on(j.run("ingest")).unwrap(),
+        RunOutcome::Ok { rows: 1, .. }
+    ));
+    assert!(!late.exists());
+    assert!(env.dir.path().join("inbox/processed/late.csv").exists());
+    assert!(!env.dir.path().join("inbox/late.csv.done").exists());
+    assert_eq!(hires_2025(&env), 4);
+
+    // A file rejected whole goes to failed/, with the reason beside it.
+    drop_in_inbox(&env, "empty.csv", &[], true);
+    std::fs::write(env.dir.path().join("inbox/empty.csv"), "").unwrap();
+    rt.block_on(j.run("ingest")).unwrap();
+    assert!(env.dir.path().join("inbox/failed/empty.csv").exists());
+    let reason =
+        std::fs::read_to_string(env.dir.path().join("inbox/failed/empty.csv.reason.txt")).unwrap();
+    assert!(!reason.trim().is_empty());
+
+    // stable_size: taken only when two scans saw the same size and mtime.
+    let cfg = config(
+        &env,
+        &[
+            ("MIRATO_JOBS_INGEST_READY", "stable_size"),
+            ("MIRATO_JOBS_INGEST_STABLE_SECONDS", "0"),
+        ],
+    );
+    let j = jobs(&env, &cfg);
+    let growing = drop_in_inbox(
+        &env,
+        "growing.csv",
+        &[hire("h6", "2025-06-01", 6, &[])],
+        false,
+    );
+    let run = |j: &Jobs| rt.block_on(j.run("ingest")).unwrap();
+    assert!(
+        matches!(run(&j), RunOutcome::Ok { rows: 0, .. }),
+        "first sight"
+    );
+    // Still being written: a second row arrives (and the mtime moves).
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(
+        &growing,
+        csv_of(&[
+            hire("h6", "2025-06-01", 6, &[]),
+            hire("h7", "2025-06-02", 7, &[]),
+        ]),
+    )
+    .unwrap();
+    assert!(matches!(run(&j), RunOutcome::Ok { rows: 0, .. }), "it grew");
+    assert!(
+        matches!(run(&j), RunOutcome::Ok { rows: 2, .. }),
+        "now stable"
+    );
+    assert_eq!(hires_2025(&env), 6);
+}
+
+#[test]
+fn overlapping_triggers_make_one_run() {
+    let env = fixture();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&runs);
+    let slow: TaskFn = Arc::new(move || {
+        let r = Arc::clone(&r);
+        Box::pin(async move {
+            r.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(7)
+        })
+    });
+    let cfg = config(&env, &[]);
+    let retry = Retry {
+        retries: 0,
+        backoff_seconds: 0,
+    };
+    let j = Jobs::with_custom(
+        &cfg,
+        env.data.clone(),
+        env.key.clone(),
+        vec![("slow".into(), String::new(), retry, slow)],
+    );
+    let outcomes = rt().block_on(async {
+        let (a, b, c) = tokio::join!(j.run("slow"), j.run("slow"), j.run("slow"));
+        [a.unwrap(), b.unwrap(), c.unwrap()]
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, RunOutcome::Ok { rows: 7, .. }))
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == RunOutcome::Skipped)
+            .count(),
+        2
+    );
+    let view = j.list().into_iter().find(|v| v.name == "slow").unwrap();
+    assert_eq!(view.stats.skipped_overlaps, 2);
+    assert_eq!(view.stats.runs_ok, 1);
+}
+
+#[tokio::test]
+async fn failing_jobs_are_retried_and_reported() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    let env = fixture();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let a = Arc::clone(&attempts);
+    // Fails twice, then succeeds: with 3 retries it ends ok after 3 attempts.
+    let flaky: TaskFn = Arc::new(move || {
+        let a = Arc::clone(&a);
+        Box::pin(async move {
+            if a.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err("the disk is not ready".to_owned())
+            } else {
+                Ok(3)
+            }
+        })
+    });
+    let broken: TaskFn =
+        Arc::new(|| Box::pin(async { Err("il server SFTP non risponde".to_owned()) }));
+    let cfg = config(&env, &[]);
+    let retry = |n| Retry {
+        retries: n,
+        backoff_seconds: 0,
+    };
+    let j = Jobs::with_custom(
+        &cfg,
+        env.data.clone(),
+        env.key.clone(),
+        vec![
+            ("flaky".into(), String::new(), retry(3), flaky),
+            ("broken".into(), "0 0 3 * * *".into(), retry(1), broken),
+        ],
+    );
+    let state = mirato::server::AppState::new(
+        mirato::query::Engine::open(&env.data).unwrap(),
+        mirato::server::dashboards::load(None).unwrap(),
+    );
+    state.attach_jobs(j.clone());
+    assert_eq!(
+        j.run("flaky").await.unwrap(),
+        RunOutcome::Ok {
+            rows: 3,
+            attempts: 3
+        }
+    );
+    assert_eq!(
+        j.run("broken").await.unwrap(),
+        RunOutcome::Failed {
+            error: "il server SFTP non risponde".into(),
+            attempts: 2
+        }
+    );
+    assert!(j.run("nope").await.is_err());
+
+    let get = |uri: &str| {
+        let state = state.clone();
+        let uri = uri.to_owned();
+        async move {
+            let resp = mirato::server::router(state)
+                .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (status, html) = get("/jobs").await;
+    assert_eq!(status, 200);
+    let row = &html[html.find("data-job=\"broken\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("fallito"), "{row}");
+    assert!(row.contains("il server SFTP non risponde"), "{row}");
+    assert!(row.contains("2 su 2"), "{row}");
+    let row = &html[html.find("data-job=\"flaky\"").unwrap()..];
+    assert!(row[..row.find("</tr>").unwrap()].contains("riuscito"));
+
+    let (_, json) = get("/api/jobs").await;
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let broken = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "broken")
+        .unwrap()
+        .clone();
+    assert_eq!(broken["last_outcome"], "failed");
+    assert_eq!(broken["runs_failed"], 1);
+    assert!(broken["next_run"].is_string());
+    assert!(broken["last_start"].is_string() && broken["last_end"].is_string());
+
+    let (_, metrics) = get("/metrics").await;
+    assert!(
+        metrics.contains("mirato_job_runs_total{job=\"broken\",outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("mirato_job_runs_total{job=\"flaky\",outcome=\"ok\"} 1"));
+    assert!(metrics.contains("mirato_job_next_run_timestamp_seconds{job=\"broken\"}"));
+}
+
+/// Every KPI's rows at an `as_of`, by `by` (or without breakdown), through one engine (so the
+/// shared views are computed once per `as_of`, as in the server).
+fn catalogue(env: &Env, as_of: &str, by: &str) -> Vec<String> {
+    let rt = rt();
+    let engine = mirato::query::Engine::open(&env.data).unwrap();
+    let mut out = Vec::new();
+    for d in mirato::query::catalog() {
+        let mut p = vec![
+            ("from", "2021-01-01"),
+            ("to", "2025-12-31"),
+            ("as_of", as_of),
+        ];
+        if !by.is_empty() {
+            p.push(("by", by));
+        }
+        let r = rt
+            .block_on(engine.run_raw(d.id, &raw_params(&p)))
+            .unwrap_or_else(|e| panic!("{}: {e}", d.id));
+        out.push(format!(
+            "{} by {by}: {}",
+            d.id,
+            serde_json::to_string(&r.rows).unwrap()
+        ));
+    }
+    out
+}
+
+#[test]
+fn compaction_changes_no_figure_even_for_queries_running_meanwhile() {
+    let env = Env::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reports = env.ingest(&[root.join("sample-data")]);
+    let ledger = env.layout().read_ledger().unwrap();
+    let mid = ledger[ledger.len() / 2].ingested_at.clone();
+    let last = ledger.last().unwrap().ingested_at.clone();
+    assert!(reports.len() >= 10);
+    let before_files = mirato::compact::file_count(&env.layout()).unwrap();
+    let before_mid = catalogue(&env, &mid, "");
+    let before_last = catalogue(&env, &last, "region");
+
+    // Queries in a loop while compaction runs: each must succeed with the same answer.
+    let probe = [
+        ("registered_stock", "region"),
+        ("hires", "month"),
+        ("acceptance_rate", ""),
+    ];
+    let baseline: Vec<serde_json::Value> = probe
+        .iter()
+        .map(|(id, by)| env.rows(id, &[("as_of", last.as_str()), ("by", by)]))
+        .collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let data = env.data.clone();
+    let s = Arc::clone(&stop);
+    let last_q = last.clone();
+    let prober = std::thread::spawn(move || {
+        let rt = rt();
+        let engine = mirato::query::Engine::open(&data).unwrap();
+        let mut n = 0;
+        while !s.load(Ordering::SeqCst) || n < 3 {
+            for ((id, by), want) in probe.iter().zip(&baseline) {
+                let raw = raw_params(&[("as_of", last_q.as_str()), ("by", by)]);
+                let r = rt
+                    .block_on(engine.run_raw(id, &raw))
+                    .unwrap_or_else(|e| panic!("{id} during compaction: {e}"));
+                assert_eq!(&serde_json::to_value(&r.rows).unwrap(), want, "{id}");
+            }
+            n += 1;
+        }
+        n
+    });
+    let store = mirato::store::Store::open(&env.data).unwrap();
+    let report = mirato::compact::compact(&store, &mirato::compact::CompactOptions::default())
+        .expect("compaction");
+    drop(store);
+    stop.store(true, Ordering::SeqCst);
+    let probes = prober
+        .join()
+        .expect("queries never failed during compaction");
+    assert!(probes >= 3);
+    assert!(report.partitions_merged > 0, "{report:?}");
+    let after_files = mirato::compact::file_count(&env.layout()).unwrap();
+    assert!(
+        after_files < before_files,
+        "{before_files} -> {after_files}"
+    );
+    assert_eq!(report.files_after, after_files);
+
+    assert_eq!(catalogue(&env, &mid, ""), before_mid);
+    assert_eq!(catalogue(&env, &last, "region"), before_last);
+    // Status and the dedupe still see every event once: re-ingesting stores nothing.
+    let again = env.ingest(&[root.join("sample-data")]);
+    assert!(again.iter().all(|r| counts(r).1 == 0), "{again:?}");
+    // A second compaction with nothing to merge changes nothing.
+    let store = mirato::store::Store::open(&env.data).unwrap();
+    let r2 = mirato::compact::compact(&store, &mirato::compact::CompactOptions::default()).unwrap();
+    assert_eq!(r2.partitions_merged, 0);
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &Env, vars: &[(&str, &str)]) -> Server {
+    let mut cmd = env.cli();
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .env("MIRATO_JOBS_INGEST_INBOX", env.dir.path().join("inbox"))
+        .env("MIRATO_JOBS_EXPORT_DIR", env.dir.path().join("reports"))
+        .env("MIRATO_JOBS_COMPACT_SCHEDULE", "")
+        .env("MIRATO_JOBS_WARMUP_SCHEDULE", "")
+        .env("MIRATO_JOBS_EXPORT_SCHEDULE", "")
+        .current_dir(env.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start mirato serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    Server { child, url }
+}
+
+/// A plain HTTP/1.1 GET: status and body.
+fn http_get(base: &str, path: &str) -> (u16, String) {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let status = buf[9..12].parse().unwrap();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn hires_via_api(server: &Server) -> i64 {
+    let (status, body) = http_get(&server.url, "/api/kpi/hires?from=2025-01-01&to=2025-12-31");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["rows"][0]["value"].as_i64().unwrap()
+}
+
+#[test]
+fn a_file_dropped_in_the_inbox_shows_in_the_api_without_restart() {
+    let env = fixture();
+    let server = start(&env, &[("MIRATO_JOBS_INGEST_SCHEDULE", "* * * * * *")]);
+    assert_eq!(hires_via_api(&server), 3);
+    drop_in_inbox(&env, "late.csv", &[hire("h4", "2025-05-01", 5, &[])], true);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hires_via_api(&server) != 4 {
+        assert!(Instant::now() < deadline, "the dropped file never showed");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(env.dir.path().join("inbox/processed/late.csv").exists());
+    let (_, jobs) = http_get(&server.url, "/api/jobs");
+    let v: serde_json::Value = serde_json::from_str(&jobs).unwrap();
+    let ingest = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "ingest")
+        .unwrap()
+        .clone();
+    assert!(ingest["runs_ok"].as_u64().unwrap() >= 1, "{ingest}");
+}
+
+#[test]
+fn sigterm_while_a_job_runs_stops_cleanly() {
+    let env = fixture();
+    // Many files in the inbox: the ingest job runs for a while.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inbox = env.dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let mut dropped = 0;
+    for f in std::fs::read_dir(root.join("sample-data")).unwrap() {
+        let p = f.unwrap().path();
+        if p.to_string_lossy().ends_with(".csv.gz") {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&p, inbox.join(&name)).unwrap();
+            std::fs::write(inbox.join(format!("{name}.done")), "").unwrap();
+            dropped += 1;
+        }
+    }
+    let mut server = start(&env, &[("MIRATO_JOBS_INGEST_SCHEDULE", "* * * * * *")]);
+    // Wait until the ingest job is running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = http_get(&server.url, "/api/jobs");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let running = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == "ingest" && j["running"] == true);
+        if running {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ingest job never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    // Nothing half-written: no staging left, every taken file committed, the rest untouched.
+    assert!(
+        !env.data.join("staging").exists()
+            || std::fs::read_dir(env.data.join("staging"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    let store = mirato::store::Store::open(&env.data).expect("the store opens: no stale lock");
+    drop(store);
+    let processed = std::fs::read_dir(inbox.join("processed"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let left = std::fs::read_dir(&inbox)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".csv.gz")
+        })
+        .count();
+    assert_eq!(processed + left, dropped);
+    assert!(processed > 0);
+    let committed = env.layout().read_ledger().unwrap().len();
+    // The fixture's batch plus one entry per processed file.
+    assert_eq!(committed, 1 + processed);
+}
