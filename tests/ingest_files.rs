@@ -332,8 +332,9 @@ fn rome_date_partitions() {
     ];
     let p = env.write("a.csv", csv_of(&rows));
     assert_eq!(counts(&env.ingest_one(&p)), (2, 2, 0, 0));
-    let files: Vec<String> = env
-        .all_parquet()
+    // Through `events`, the link to the current generation.
+    let files: Vec<String> = mirato::store::parquet_files(&env.layout().events())
+        .unwrap()
         .iter()
         .map(|f| f.strip_prefix(&env.data).unwrap().display().to_string())
         .collect();
