@@ -30,8 +30,10 @@ if [ ! -f "$WORK/ingested" ]; then
 fi
 AS_OF=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-"$BIN" kpi --all --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json > /dev/null
-/usr/bin/time -v "$BIN" kpi --all --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json \
+# First pass in a fresh process (the shared views are computed on first use), then two passes in
+# one process, the second reported (views warm, as in a running server).
+"$BIN" kpi --all --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json > "$WORK/mirato-cold.json"
+/usr/bin/time -v "$BIN" kpi --all --passes 2 --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json \
   > "$WORK/mirato.json" 2> "$WORK/mirato.time"
 python3 benches/kpi_duckdb.py queries "$WORK/data" "$FROM" "$TO" "$AS_OF" 2 > "$WORK/duckdb.json"
 
@@ -39,20 +41,22 @@ python3 - "$WORK" <<'PY'
 import json, re, sys
 w = sys.argv[1]
 m = json.load(open(f"{w}/mirato.json"))
+c = {k["kpi"]: k for k in json.load(open(f"{w}/mirato-cold.json"))["kpis"]}
 d = json.load(open(f"{w}/duckdb.json"))
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f"{w}/mirato.time").read()).group(1)) / 1024
 dk = {k["kpi"]: k for k in d["kpis"]}
-print("| KPI | mirato ms | DuckDB ms | ratio |")
-print("|---|---|---|---|")
+print("| KPI | mirato ms (fresh process) | mirato ms (warm) | DuckDB ms | ratio (warm) |")
+print("|---|---|---|---|---|")
 worst = 0
 for k in m["kpis"]:
     o = dk.get(k["kpi"])
     if o is None:
-        print(f"| {k['kpi']} | {k['ms']:.0f} | – | – |")
+        print(f"| {k['kpi']} | {c[k['kpi']]['ms']:.0f} | {k['ms']:.0f} | – | – |")
         continue
     r = k["ms"] / max(o["ms"], 0.001)
     worst = max(worst, r)
-    print(f"| {k['kpi']} | {k['ms']:.0f} | {o['ms']:.0f} | {r:.2f} |")
-print(f"| **whole catalogue** | **{m['total_ms']:.0f}** | **{d['total_ms']:.0f}** | **{m['total_ms']/d['total_ms']:.2f}** |")
+    print(f"| {k['kpi']} | {c[k['kpi']]['ms']:.0f} | {k['ms']:.0f} | {o['ms']:.0f} | {r:.2f} |")
+cold_total = sum(k["ms"] for k in c.values())
+print(f"| **whole catalogue** | **{cold_total:.0f}** | **{m['total_ms']:.0f}** | **{d['total_ms']:.0f}** | **{m['total_ms']/d['total_ms']:.2f}** (fresh process: {cold_total/d['total_ms']:.2f}) |")
 print(f"\nworst single ratio {worst:.2f}; peak RSS mirato {rss:.0f} MiB, DuckDB (Python process) {d['peak_rss_mib']:.0f} MiB")
 PY

@@ -24,6 +24,8 @@ def dialect(sql: str) -> str:
     """DataFusion -> DuckDB: a DATE cast to BIGINT becomes its day number, and IGNORE NULLS moves
     inside the window function's parentheses."""
     sql = re.sub(r"first_value\((.*?)\) IGNORE NULLS OVER", r"first_value(\1 IGNORE NULLS) OVER", sql)
+    # An ordered aggregate: DataFusion's first_value(x ORDER BY y) is DuckDB's first(x ORDER BY y).
+    sql = re.sub(r"first_value\(([^()]*?) ORDER BY", r"first(\1 ORDER BY", sql)
     sql = re.sub(r"CAST\(CAST\(\$to AS DATE\) AS BIGINT\)", "(CAST($to AS DATE) - DATE '1970-01-01')", sql)
     sql = re.sub(r"CAST\((?!positions\b)([\w.]+) AS BIGINT\)", r"(\1 - DATE '1970-01-01')", sql)
     return sql

@@ -19,6 +19,14 @@ key_file = ""                # empty: ~/.config/mirato/hmac.key (--key-file wins
 addr = "127.0.0.1:8080"      # --addr wins
 dashboards = ""              # a folder of page files; empty: the built-in pages
 
+[auth]
+users_file = ""              # empty: ~/.config/mirato/users.toml (managed by `mirato users`)
+suppression_threshold = 5    # counts, and rates' denominators, below this show as "<5"; never below 3
+secure_cookies = false       # true when served over TLS (a reverse proxy); X-Forwarded-Proto: https also sets it
+session_hours = 8            # idle time after which a session ends
+login_attempts = 5           # failed logins per client or user name within the window, then 429
+login_window_seconds = 900
+
 # Cron expressions have six fields (second minute hour day month weekday) and are read in
 # Europe/Rome time. An empty schedule disables a job's timer; `mirato jobs run NAME` still runs it.
 [jobs]
@@ -69,7 +77,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub key_file: String,
     pub server: ServerConfig,
+    pub auth: AuthConfig,
     pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub users_file: String,
+    pub suppression_threshold: u64,
+    pub secure_cookies: bool,
+    pub session_hours: u64,
+    pub login_attempts: usize,
+    pub login_window_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,6 +303,13 @@ impl Config {
                 ));
             }
         }
+        if self.auth.suppression_threshold < crate::auth::disclosure::MIN_THRESHOLD {
+            return Err(format!(
+                "auth.suppression_threshold is {}; the legal minimum is {}",
+                self.auth.suppression_threshold,
+                crate::auth::disclosure::MIN_THRESHOLD
+            ));
+        }
         if self.jobs.compact.min_files < 2 {
             return Err("jobs.compact.min_files must be at least 2".into());
         }
@@ -292,6 +319,27 @@ impl Config {
     /// The key file: the configured one, or the default beside the user's configuration.
     pub fn key_file(&self) -> Option<PathBuf> {
         (!self.key_file.is_empty()).then(|| PathBuf::from(&self.key_file))
+    }
+
+    pub fn users_file(&self) -> PathBuf {
+        if self.auth.users_file.is_empty() {
+            crate::auth::users::default_users_path()
+        } else {
+            PathBuf::from(&self.auth.users_file)
+        }
+    }
+
+    /// The access settings for a server over `data_dir` (the audit lives in the data folder).
+    pub fn auth_settings(&self, data_dir: &Path) -> crate::auth::AuthSettings {
+        crate::auth::AuthSettings {
+            users_file: self.users_file(),
+            threshold: self.auth.suppression_threshold,
+            secure_cookies: self.auth.secure_cookies,
+            session_ttl: Duration::from_secs(self.auth.session_hours * 3600),
+            login_attempts: self.auth.login_attempts.max(1),
+            login_window: Duration::from_secs(self.auth.login_window_seconds),
+            audit_file: data_dir.join("audit").join("audit.jsonl"),
+        }
     }
 
     pub fn dashboards(&self) -> Option<PathBuf> {

@@ -2,6 +2,7 @@
 //!
 //! One module per stage of the data flow; the binary in `main.rs` is a thin CLI over them.
 
+pub mod auth;
 pub mod codes;
 pub mod compact;
 pub mod config;

@@ -91,6 +91,10 @@ enum Command {
         /// Run the whole catalogue with these parameters and report each KPI's time.
         #[arg(long, conflicts_with = "id")]
         all: bool,
+        /// With --all: run the catalogue this many times in one process and report the last
+        /// pass (the shared views are then warm, as in a running server).
+        #[arg(long, default_value_t = 1, requires = "all")]
+        passes: u32,
         /// First day of the period (YYYY-MM-DD); default 1 January of the latest event's year.
         #[arg(long)]
         from: Option<String>,
@@ -124,6 +128,11 @@ enum Command {
     },
     /// Print every configuration key with its default (the content of a full mirato.toml).
     Config,
+    /// Users, roles, territorial scopes and API tokens.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Serve the dashboards, the exports and the API, and run the scheduled jobs.
     Serve {
         #[command(flatten)]
@@ -151,6 +160,39 @@ struct ServerArgs {
     /// A folder of dashboard pages (`*.toml`) to use instead of the built-in ones.
     #[arg(long)]
     dashboards: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersAction {
+    /// Add a user (or replace one of the same name). Prints a generated password once, unless
+    /// --password-stdin reads one (at least 12 characters).
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["admin", "manager", "evaluator", "viewer"])]
+        role: String,
+        /// A manager's regions (names or ISTAT codes), comma-separated.
+        #[arg(long)]
+        region: Option<String>,
+        /// A manager's provinces (siglas), comma-separated.
+        #[arg(long)]
+        province: Option<String>,
+        /// A manager's CPIs (codes), comma-separated.
+        #[arg(long)]
+        cpi: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Every user with role and scope (never a password or token).
+    List,
+    Remove {
+        name: String,
+    },
+    /// Create an API token for a user (`Authorization: Bearer TOKEN`); printed once.
+    Token {
+        name: String,
+        #[arg(long, default_value = "api")]
+        label: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -275,6 +317,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             id,
             list,
             all,
+            passes,
             from,
             to,
             by,
@@ -305,7 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the query runtime")?;
             if all {
-                return runtime.block_on(run_catalogue(&data_dir, &raw, format));
+                return runtime.block_on(run_catalogue(&data_dir, &raw, format, passes));
             }
             let result = runtime.block_on(async {
                 let engine = Engine::open(&data_dir)?;
@@ -335,6 +378,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(&data_dir, &key_file, &config, &server)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Users { action } => users(&config, action),
         Command::Config => {
             print!("{}", mirato::config::DEFAULTS);
             Ok(ExitCode::SUCCESS)
@@ -450,10 +494,107 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("\nmore: `mirato kpi --list`, then `mirato kpi ID --by region`");
             if !no_serve {
                 println!();
+                let store = mirato::auth::UserStore::new(config.users_file());
+                if store.load()?.is_empty() {
+                    let pw = store.add(
+                        "admin",
+                        mirato::auth::Role::Admin,
+                        &Default::default(),
+                        None,
+                    )?;
+                    println!(
+                        "first start: created the user 'admin' with password {pw}\n(shown only now; kept as an argon2 hash in {}; more users: `mirato users add`)",
+                        store.path.display()
+                    );
+                }
                 serve(&data_dir, &key_file, &config, &server)?;
             }
             Ok(code)
         }
+    }
+}
+
+fn users(config: &mirato::config::Config, action: UsersAction) -> anyhow::Result<ExitCode> {
+    use mirato::auth::{Role, Scope, UserStore};
+    let store = UserStore::new(config.users_file());
+    let list = |s: Option<String>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    match action {
+        UsersAction::Add {
+            name,
+            role,
+            region,
+            province,
+            cpi,
+            password_stdin,
+        } => {
+            let role = Role::parse(&role).expect("clap checked the role");
+            let scope = Scope {
+                regions: list(region),
+                provinces: list(province),
+                cpis: list(cpi),
+            };
+            let given = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\n', '\r']).to_owned())
+            } else {
+                None
+            };
+            match store.add(&name, role, &scope, given.as_deref()) {
+                Ok(pw) => {
+                    if given.is_none() {
+                        println!("user '{name}' ({}) added; password: {pw}", role.as_str());
+                    } else {
+                        println!("user '{name}' ({}) added", role.as_str());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(mirato::auth::users::UserError::Bad(m)) => {
+                    eprintln!("error: {m}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        UsersAction::List => {
+            for u in store.load()? {
+                println!(
+                    "{:<20} {:<10} {:<40} {} token(s)",
+                    u.name,
+                    u.role.as_str(),
+                    u.scope.describe(),
+                    u.tokens.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UsersAction::Remove { name } => {
+            if store.remove(&name)? {
+                println!("user '{name}' removed");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no user '{name}'");
+                Ok(ExitCode::from(2))
+            }
+        }
+        UsersAction::Token { name, label } => match store.add_token(&name, &label) {
+            Ok(t) => {
+                println!("{t}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(mirato::auth::users::UserError::Bad(m)) => {
+                eprintln!("error: {m}");
+                Ok(ExitCode::from(2))
+            }
+            Err(e) => Err(e.into()),
+        },
     }
 }
 
@@ -486,11 +627,20 @@ async fn run_catalogue(
     data_dir: &Path,
     raw: &RawParams,
     format: KpiFormat,
+    passes: u32,
 ) -> anyhow::Result<ExitCode> {
     let engine = Engine::open(data_dir)?;
-    let started = std::time::Instant::now();
+    let mut started = std::time::Instant::now();
     let mut timings = Vec::new();
-    for def in mirato::query::catalog() {
+    let order = mirato::query::catalog();
+    for (i, def) in std::iter::repeat_n(order, passes.max(1) as usize)
+        .flatten()
+        .enumerate()
+    {
+        if i % order.len() == 0 {
+            started = std::time::Instant::now();
+            timings.clear();
+        }
         let t = std::time::Instant::now();
         let r = engine.run_raw(def.id, raw).await;
         let ms = t.elapsed().as_secs_f64() * 1000.0;

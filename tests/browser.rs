@@ -54,9 +54,25 @@ fn every_page_in_headless_chromium() {
     let reports = env.ingest(&[root.join("sample-data")]);
     assert!(reports.len() >= 10, "the sample data is there");
 
+    // A user to log in with, made the way an administrator would.
+    let password = "e2e-password-0123";
+    let mut add = env
+        .cli()
+        .args(["users", "add", "e2e", "--role", "admin", "--password-stdin"])
+        .env("MIRATO_AUTH_USERS_FILE", env.users_file())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mirato users add");
+    {
+        use std::io::Write;
+        writeln!(add.stdin.take().unwrap(), "{password}").unwrap();
+    }
+    assert!(add.wait().unwrap().success());
+
     let mut child = env
         .cli()
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("MIRATO_AUTH_USERS_FILE", env.users_file())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -80,6 +96,8 @@ fn every_page_in_headless_chromium() {
         .arg(&url)
         .arg(&out)
         .env("CHROMIUM", &chromium)
+        .env("E2E_USER", "e2e")
+        .env("E2E_PASSWORD", password)
         .output()
         .expect("run node");
     drop(server);

@@ -253,10 +253,8 @@ async fn failing_jobs_are_retried_and_reported() {
             ("broken".into(), "0 0 3 * * *".into(), retry(1), broken),
         ],
     );
-    let state = mirato::server::AppState::new(
-        mirato::query::Engine::open(&env.data).unwrap(),
-        mirato::server::dashboards::load(None).unwrap(),
-    );
+    let admin = env.access().tokens["admin"].clone();
+    let state = env.app_state();
     state.attach_jobs(j.clone());
     assert_eq!(
         j.run("flaky").await.unwrap(),
@@ -277,9 +275,16 @@ async fn failing_jobs_are_retried_and_reported() {
     let get = |uri: &str| {
         let state = state.clone();
         let uri = uri.to_owned();
+        let admin = admin.clone();
         async move {
             let resp = mirato::server::router(state)
-                .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+                .oneshot(
+                    Request::builder()
+                        .uri(uri)
+                        .header("authorization", format!("Bearer {admin}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
                 .await
                 .unwrap();
             let status = resp.status();
@@ -423,6 +428,7 @@ fn compaction_changes_no_figure_even_for_queries_running_meanwhile() {
 struct Server {
     child: Child,
     url: String,
+    token: String,
 }
 
 impl Drop for Server {
@@ -433,8 +439,10 @@ impl Drop for Server {
 }
 
 fn start(env: &Env, vars: &[(&str, &str)]) -> Server {
+    let token = env.access().tokens["admin"].clone();
     let mut cmd = env.cli();
     cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .env("MIRATO_AUTH_USERS_FILE", env.users_file())
         .env("MIRATO_JOBS_INGEST_INBOX", env.dir.path().join("inbox"))
         .env("MIRATO_JOBS_EXPORT_DIR", env.dir.path().join("reports"))
         .env("MIRATO_JOBS_COMPACT_SCHEDULE", "")
@@ -457,17 +465,18 @@ fn start(env: &Env, vars: &[(&str, &str)]) -> Server {
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .trim_end_matches('/')
         .to_owned();
-    Server { child, url }
+    Server { child, url, token }
 }
 
-/// A plain HTTP/1.1 GET: status and body.
-fn http_get(base: &str, path: &str) -> (u16, String) {
-    let host = base.trim_start_matches("http://");
+/// A plain HTTP/1.1 GET with the server's admin token: status and body.
+fn http_get(server: &Server, path: &str) -> (u16, String) {
+    let host = server.url.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        server.token
     )
     .unwrap();
     let mut buf = String::new();
@@ -481,7 +490,7 @@ fn http_get(base: &str, path: &str) -> (u16, String) {
 }
 
 fn hires_via_api(server: &Server) -> i64 {
-    let (status, body) = http_get(&server.url, "/api/kpi/hires?from=2025-01-01&to=2025-12-31");
+    let (status, body) = http_get(server, "/api/kpi/hires?from=2025-01-01&to=2025-12-31");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["rows"][0]["value"].as_i64().unwrap()
@@ -499,7 +508,7 @@ fn a_file_dropped_in_the_inbox_shows_in_the_api_without_restart() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(env.dir.path().join("inbox/processed/late.csv").exists());
-    let (_, jobs) = http_get(&server.url, "/api/jobs");
+    let (_, jobs) = http_get(&server, "/api/jobs");
     let v: serde_json::Value = serde_json::from_str(&jobs).unwrap();
     let ingest = v["jobs"]
         .as_array()
@@ -532,7 +541,7 @@ fn sigterm_while_a_job_runs_stops_cleanly() {
     // Wait until the ingest job is running.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, body) = http_get(&server.url, "/api/jobs");
+        let (_, body) = http_get(&server, "/api/jobs");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let running = v["jobs"]
             .as_array()

@@ -11,7 +11,7 @@ use common::*;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use mirato::server::{AppState, dashboards, router};
+use mirato::server::{AppState, router};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -48,9 +48,16 @@ fn fixture() -> Env {
     env
 }
 
+/// The state, and the admin's token every request below sends (access rules have their own
+/// tests in `access.rs`).
 fn state(env: &Env) -> AppState {
-    let engine = mirato::query::Engine::open(&env.data).expect("engine");
-    AppState::new(engine, dashboards::load(None).expect("pages"))
+    let access = env.access();
+    ADMIN.with(|t| *t.borrow_mut() = access.tokens["admin"].clone());
+    env.app_state()
+}
+
+thread_local! {
+    static ADMIN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 struct Reply {
@@ -80,6 +87,8 @@ async fn get(state: &AppState, uri: &str) -> Reply {
 
 async fn get_with(state: &AppState, uri: &str, headers: &[(&str, &str)]) -> Reply {
     let mut req = Request::builder().uri(uri);
+    let token = ADMIN.with(|t| t.borrow().clone());
+    req = req.header("authorization", format!("Bearer {token}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

@@ -178,14 +178,17 @@ pub async fn warmup(jobs: &Jobs) -> Result<u64, String> {
             let engine = Engine::open(jobs.data_dir()).map_err(|e| e.to_string())?;
             let pages = crate::server::dashboards::load(jobs.config().dashboards().as_deref())
                 .map_err(|e| e.to_string())?;
-            crate::server::AppState::new(engine, pages)
+            let auth = crate::auth::Auth::new(jobs.config().auth_settings(jobs.data_dir()));
+            crate::server::AppState::new(engine, pages, auth)
         }
     };
     let mut panels = 0;
-    for idx in 0..app.pages().len() {
-        panels += crate::server::pages::warm(&app, idx)
-            .await
-            .map_err(|e| format!("page {}: {}", app.pages()[idx].slug, e.message()))?;
+    for who in crate::server::access::warmup_principals() {
+        for idx in 0..app.pages().len() {
+            panels += crate::server::pages::warm(&app, idx, &who)
+                .await
+                .map_err(|e| format!("page {}: {}", app.pages()[idx].slug, e.message()))?;
+        }
     }
     Ok(panels as u64)
 }

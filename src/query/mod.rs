@@ -95,6 +95,16 @@ pub struct Params {
     pub province: Vec<String>,
     pub cpi: Vec<String>,
     pub as_of: Option<DateTime<Utc>>,
+    /// Rows outside this territory never count, whatever was asked: set by the caller from
+    /// who is asking, never from user input.
+    pub scope: Option<TerritoryScope>,
+}
+
+/// A territorial restriction: rows of these provinces, or of these CPIs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct TerritoryScope {
+    pub provinces: Vec<String>,
+    pub cpis: Vec<String>,
 }
 
 fn split_list(s: &Option<String>) -> Vec<String> {
@@ -236,6 +246,7 @@ impl Params {
             province,
             cpi,
             as_of,
+            scope: None,
         })
     }
 }
@@ -257,6 +268,9 @@ pub struct Resolved {
     pub as_of: String,
     /// The latest committed batch: identifies the store's content.
     pub data_version: String,
+    /// The territory the figures were restricted to, when the caller has a scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<TerritoryScope>,
 }
 
 /// What the store offers the filters of a page.
@@ -591,6 +605,7 @@ impl Engine {
                     .expect("valid instant")
                     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 data_version,
+                scope: None,
             },
             columns: ["cpi", "province", "value"].map(String::from).to_vec(),
             rows,
@@ -680,6 +695,7 @@ impl Engine {
                 cpi: p.cpi.clone(),
                 as_of,
                 data_version,
+                scope: p.scope.clone(),
             },
             columns,
             rows,
@@ -879,6 +895,27 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
     }
     if !p.cpi.is_empty() {
         filters.push(format!("k.cpi IN ({})", placeholders("cpi", &p.cpi)));
+    }
+    // The caller's territorial restriction (a manager's scope), on top of what was asked.
+    if let Some(scope) = &p.scope {
+        let mut any: Vec<String> = Vec::new();
+        if !scope.provinces.is_empty() {
+            any.push(format!(
+                "k.province IN ({})",
+                placeholders("scope_province", &scope.provinces)
+            ));
+        }
+        if !scope.cpis.is_empty() {
+            any.push(format!(
+                "k.cpi IN ({})",
+                placeholders("scope_cpi", &scope.cpis)
+            ));
+        }
+        filters.push(if any.is_empty() {
+            "FALSE".into()
+        } else {
+            format!("({})", any.join(" OR "))
+        });
     }
     let aggs: Vec<String> = match def.kind {
         Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],

@@ -18,6 +18,7 @@ pub const PARAMS: [&str; 8] = [
 /// data version travel in the JSON `params` and, for CSV, in headers.
 pub async fn kpi(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<crate::auth::Principal>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -48,7 +49,7 @@ pub async fn kpi(
                 .collect()
         })
         .unwrap_or_default();
-    let (result, _, key) = state.kpi(def, &f.raw(&by)).await?;
+    let (result, _, key) = state.kpi_for(&who, def, &f.raw(&by)).await?;
     let tag = super::etag(&[&key, if csv { "csv" } else { "json" }]);
     if let Some(r) = super::not_modified(&headers, &tag) {
         return Ok(r);

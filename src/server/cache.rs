@@ -120,6 +120,7 @@ mod tests {
                 cpi: vec![],
                 as_of: String::new(),
                 data_version: String::new(),
+                scope: None,
             },
             columns: vec![],
             rows: vec![],

@@ -95,14 +95,21 @@ fn label_width(labels: &[String]) -> u32 {
 
 /// Horizontal bars, one per category (stacked when `series` has more than one entry).
 /// `values[s][c]` is series `s` at category `c`.
+/// A chart's accessible name: the SVG id prefix, title and description.
+#[derive(Debug, Clone, Copy)]
+pub struct Caption<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub desc: &'a str,
+}
+
 pub fn bars(
-    id: &str,
-    title: &str,
-    desc: &str,
+    caption: Caption<'_>,
     categories: &[String],
     series: &[String],
     values: &[Vec<f64>],
     percent: bool,
+    labels: Option<&[String]>,
 ) -> String {
     let n = categories.len().max(1);
     let legend = series.len() > 1;
@@ -178,7 +185,9 @@ pub fn bars(
                     .unwrap_or(0.0);
                 let y = n as i32 - 1 - c as i32;
                 Text::new(
-                    fmt_number(v, percent),
+                    labels
+                        .and_then(|l| l.get(c).cloned())
+                        .unwrap_or_else(|| fmt_number(v, percent)),
                     (v, SegmentValue::CenterOf(y)),
                     (FONT, 11).into_font().color(&BLACK),
                 )
@@ -197,7 +206,7 @@ pub fn bars(
         Ok(())
     })();
     match drawn {
-        Ok(()) => finish(svg, id, title, desc),
+        Ok(()) => finish(svg, caption.id, caption.title, caption.desc),
         Err(e) => plot_error(e),
     }
 }
@@ -386,15 +395,19 @@ mod tests {
     fn charts_are_accessible_svg() {
         let cats = vec!["Lazio".to_owned(), "Lombardia".to_owned()];
         let svg = bars(
-            "p1",
-            "Titolo <x>",
-            "Descrizione",
+            Caption {
+                id: "p1",
+                title: "Titolo <x>",
+                desc: "Descrizione",
+            },
             &cats,
             &["v".into()],
             &[vec![3.0, 5.0]],
             false,
+            Some(&["<5".to_owned(), "5".to_owned()]),
         );
         assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("&lt;5"), "{svg}");
         assert!(svg.contains("role=\"img\""));
         assert!(svg.contains("<title id=\"p1-t\">Titolo &lt;x&gt;</title>"));
         assert!(svg.contains("Lombardia"));

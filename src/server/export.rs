@@ -24,6 +24,7 @@ enum ExportFormat {
 /// `GET /export/{slug}/{n}.{csv|xlsx|json}` with the page's filters.
 pub async fn panel_export(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<crate::auth::Principal>,
     Path((slug, file)): Path<(String, String)>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -53,13 +54,17 @@ pub async fn panel_export(
     let f = Filters::from_query(&query);
     pages::check_filters(&f)?;
     let version = state.version().await?;
-    let tag = super::etag(&["export", &slug, &file, &f.query_string(), &version]);
+    let class = who.view_class(state.auth().threshold());
+    let tag = super::etag(&["export", &slug, &file, &f.query_string(), &version, &class]);
     if let Some(r) = super::not_modified(&headers, &tag) {
         return Ok(r);
     }
-    let result = match pages::panel_data(&state, &panel, &f).await {
+    let result = match pages::panel_data(&state, &panel, &f, &who).await {
         PanelData::Kpi { result, .. } => result,
         PanelData::Error(msg) => return Err(AppError::Internal(msg)),
+        PanelData::Restricted => {
+            return Err(AppError::Forbidden("riservato agli amministratori".into()));
+        }
     };
     let page = &state.pages()[idx];
     let table = table_of(&panel, &result);

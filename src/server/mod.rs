@@ -1,6 +1,7 @@
 //! The web server: dashboard pages with server-rendered SVG charts, exports, and the JSON/CSV API
 //! over the KPI engine. The engine knows nothing of HTTP; this module knows nothing of SQL.
 
+pub mod access;
 pub mod api;
 pub mod cache;
 pub mod charts;
@@ -35,6 +36,7 @@ pub struct AppState {
 
 struct Inner {
     engine: Engine,
+    auth: Arc<crate::auth::Auth>,
     pages: Vec<Page>,
     cache: ResultCache,
     /// Rendered pages by page, filters and data version: a warm page is a lookup.
@@ -49,10 +51,11 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(engine: Engine, pages: Vec<Page>) -> AppState {
+    pub fn new(engine: Engine, pages: Vec<Page>, auth: crate::auth::Auth) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 engine,
+                auth: Arc::new(auth),
                 pages,
                 cache: ResultCache::new(4096),
                 pages_html: ResultCache::new(512),
@@ -67,6 +70,10 @@ impl AppState {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    pub fn auth(&self) -> &crate::auth::Auth {
+        &self.inner.auth
     }
 
     pub fn pages(&self) -> &[Page] {
@@ -132,14 +139,23 @@ impl AppState {
         Ok(f)
     }
 
-    /// A KPI through the cache. The key is the checked parameters and the data version, so two
-    /// spellings of one request share an entry and a new ingest never serves a stale figure.
-    pub async fn kpi(
+    /// A KPI as `who` may see it, through the cache. A manager's request is clamped to their
+    /// scope and the scope is enforced in the query itself; every role but admin gets the
+    /// suppressed result. The cache holds the unsuppressed figures by checked parameters (scope
+    /// included) and data version, so two spellings of one request share an entry and a new
+    /// ingest never serves a stale figure.
+    pub async fn kpi_for(
         &self,
+        who: &crate::auth::Principal,
         def: &'static KpiDef,
         raw: &RawParams,
     ) -> Result<(Arc<KpiResult>, Lookup, String), QueryError> {
-        let params = Params::parse(def, raw)?;
+        let raw = match who.territory() {
+            Some(_) => clamp(raw, who, &*self.facts().await?),
+            None => raw.clone(),
+        };
+        let mut params = Params::parse(def, &raw)?;
+        params.scope = who.territory();
         let version = self.version().await?;
         let key = format!("{}|{params:?}|{version}", def.id);
         let started = Instant::now();
@@ -148,7 +164,65 @@ impl AppState {
             .get_or_compute(&key, || self.engine().run(def, &params))
             .await?;
         self.metrics().observe_kpi(how, started.elapsed());
-        Ok((r, how, key))
+        if who.suppressed() {
+            let t = self.auth().threshold();
+            let shown = crate::auth::disclosure::suppress(&r, def.kind, t);
+            Ok((Arc::new(shown), how, format!("{key}|suppressed<{t}")))
+        } else {
+            Ok((r, how, key))
+        }
+    }
+}
+
+/// A manager's territorial filters, reduced to what lies in their scope. Values that cannot lie
+/// in it are dropped; if nothing is left the scope itself applies (a Lombardia manager asking for
+/// Lazio, or for Italy, gets Lombardia). The query enforces the scope anyway: this only decides
+/// what the figures are labelled with.
+fn clamp(raw: &RawParams, who: &crate::auth::Principal, facts: &StoreFacts) -> RawParams {
+    use crate::reference;
+    let Some(t) = who.territory() else {
+        return raw.clone();
+    };
+    let keep = |list: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Option<String> {
+        let kept: Vec<&str> = list
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && ok(v))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    };
+    // The provinces the scope reaches: whole ones, and those of its CPIs.
+    let province_of = |cpi: &str| {
+        facts
+            .cpis
+            .iter()
+            .find(|(_, c)| c == cpi)
+            .map(|(p, _)| p.as_str())
+    };
+    let reached: Vec<&str> = t
+        .provinces
+        .iter()
+        .map(String::as_str)
+        .chain(t.cpis.iter().filter_map(|c| province_of(c)))
+        .collect();
+    let region_ok = |r: &str| {
+        reference::provinces().iter().any(|p| {
+            (p.region_name.eq_ignore_ascii_case(r) || p.region_code == r)
+                && reached.contains(&p.sigla)
+        })
+    };
+    let province_ok = |p: &str| reached.iter().any(|s| s.eq_ignore_ascii_case(p));
+    let cpi_ok = |c: &str| {
+        t.cpis.iter().any(|s| s == c)
+            || province_of(c).is_some_and(|p| t.provinces.iter().any(|s| s == p))
+    };
+    RawParams {
+        region: keep(&raw.region, &region_ok),
+        province: keep(&raw.province, &province_ok),
+        cpi: keep(&raw.cpi, &cpi_ok),
+        ..raw.clone()
     }
 }
 
@@ -163,6 +237,7 @@ pub enum AppError {
         allowed: Vec<String>,
     },
     NotFound(String),
+    Forbidden(String),
     Unavailable(String),
     Internal(String),
 }
@@ -202,6 +277,7 @@ impl AppError {
         match self {
             AppError::BadParam { .. } => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -211,6 +287,7 @@ impl AppError {
         match self {
             AppError::BadParam { message, .. }
             | AppError::NotFound(message)
+            | AppError::Forbidden(message)
             | AppError::Unavailable(message)
             | AppError::Internal(message) => message,
         }
@@ -245,9 +322,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/jobs", get(jobs_page::page))
+        .route("/jobs/{name}/run", axum::routing::post(access::run_job))
         .route("/api/jobs", get(jobs_page::api))
+        .route("/login", get(access::login_page).post(access::login))
+        .route("/logout", get(access::logout_page).post(access::logout))
+        .route("/admin/audit", get(access::audit_page))
+        .route("/api/audit", get(access::audit_api))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), access::guard))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -331,9 +414,17 @@ pub struct ServeOptions {
 /// Serves with the scheduled jobs until Ctrl-C or SIGTERM; then stops taking requests and jobs,
 /// waits for a running job (at most `jobs.shutdown_grace_seconds`) and returns.
 pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
+    crate::auth::check_key_file(&o.key_file).map_err(|e| anyhow::anyhow!(e))?;
     let pages = dashboards::load(o.dashboards.as_deref())?;
     let engine = Engine::open(&o.data_dir)?;
-    let state = AppState::new(engine, pages);
+    let auth = crate::auth::Auth::new(o.config.auth_settings(&o.data_dir));
+    if auth.users().is_empty() {
+        tracing::warn!(
+            users = %auth.settings.users_file.display(),
+            "no users yet: nobody can log in; add one with `mirato users add NAME --role admin`"
+        );
+    }
+    let state = AppState::new(engine, pages, auth);
     let jobs = crate::jobs::Jobs::new(&o.config, o.data_dir.clone(), o.key_file.clone());
     state.attach_jobs(jobs.clone());
     let listener = tokio::net::TcpListener::bind(o.addr)
@@ -351,9 +442,12 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     });
     tracing::info!(%local, "serving");
     println!("mirato: dashboards at http://{local}/  (Ctrl-C to stop)");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     let _ = scheduler.shutdown().await;
     let grace = std::time::Duration::from_secs(o.config.jobs.shutdown_grace_seconds);
     if jobs.wait_idle(grace).await {

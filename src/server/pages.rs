@@ -16,6 +16,7 @@ use super::charts::{self, SurvPoint, fmt_number};
 use super::dashboards::{Chart, Figure, Order, Page, Panel, Source};
 use super::filters::{self, Filters};
 use super::{AppError, AppState};
+use crate::auth::Principal;
 use crate::query::{Kind, KpiResult, Params, StoreFacts, catalog};
 use crate::reference;
 
@@ -31,6 +32,8 @@ pub enum PanelData {
         previous: Option<Arc<KpiResult>>,
     },
     Error(String),
+    /// The panel's figure is for administrators only.
+    Restricted,
 }
 
 /// What a panel's table shows, after the panel's `keep`, `order` and `limit`: the same cells
@@ -207,6 +210,7 @@ pub fn italian_error(e: &AppError) -> String {
             format!("{what} ({message})")
         }
         AppError::NotFound(_) => "Pagina non trovata.".into(),
+        AppError::Forbidden(_) => "Riservato agli amministratori.".into(),
         AppError::Unavailable(_) => {
             "Non ci sono ancora dati: acquisire prima gli eventi (mirato ingest).".into()
         }
@@ -233,35 +237,54 @@ pub fn check_filters(f: &Filters) -> Result<(), AppError> {
 }
 
 /// Computes every panel of a page concurrently (each through the cache).
-pub async fn compute(state: &AppState, page: &Page, f: &Filters) -> Vec<PanelData> {
-    let futs = page.panels.iter().map(|p| panel_data(state, p, f));
+pub async fn compute(
+    state: &AppState,
+    page: &Page,
+    f: &Filters,
+    who: &Principal,
+) -> Vec<PanelData> {
+    let futs = page.panels.iter().map(|p| panel_data(state, p, f, who));
     futures::future::join_all(futs).await
 }
 
-pub async fn panel_data(state: &AppState, panel: &Panel, f: &Filters) -> PanelData {
-    match panel_result(state, panel, f).await {
+pub async fn panel_data(
+    state: &AppState,
+    panel: &Panel,
+    f: &Filters,
+    who: &Principal,
+) -> PanelData {
+    match panel_result(state, panel, f, who).await {
         Ok(d) => d,
         Err(e) => PanelData::Error(italian_error(&e)),
     }
 }
 
-async fn panel_result(state: &AppState, panel: &Panel, f: &Filters) -> Result<PanelData, AppError> {
+async fn panel_result(
+    state: &AppState,
+    panel: &Panel,
+    f: &Filters,
+    who: &Principal,
+) -> Result<PanelData, AppError> {
     match &panel.figure {
         Figure::Kpi(def) => {
-            let (result, _, _) = state.kpi(def, &f.raw(&panel.by)).await?;
+            let (result, _, _) = state.kpi_for(who, def, &f.raw(&panel.by)).await?;
             let previous = if panel.chart == Chart::Tile {
                 previous_period(&result).map(|(a, b)| f.with_period(a, b))
             } else {
                 None
             };
             let previous = match previous {
-                Some(pf) => Some(state.kpi(def, &pf.raw(&[])).await?.0),
+                Some(pf) => Some(state.kpi_for(who, def, &pf.raw(&[])).await?.0),
                 None => None,
             };
             Ok(PanelData::Kpi { result, previous })
         }
+        // Ingest batches and rules are about every territory's files: administrators only.
+        Figure::Source(Source::Batches | Source::RejectedByRule) if !who.is_admin() => {
+            Ok(PanelData::Restricted)
+        }
         Figure::Source(s) => Ok(PanelData::Kpi {
-            result: Arc::new(source_result(state, *s, f).await?),
+            result: Arc::new(source_result(state, *s, f, who).await?),
             previous: None,
         }),
     }
@@ -289,6 +312,7 @@ pub async fn source_result(
     state: &AppState,
     s: Source,
     f: &Filters,
+    who: &Principal,
 ) -> Result<KpiResult, AppError> {
     let layout = state.engine().layout();
     let version = state.version().await?;
@@ -303,6 +327,7 @@ pub async fn source_result(
             cpi: vec![],
             as_of: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             data_version: version.clone(),
+            scope: None,
         },
         columns: columns.iter().map(|c| (*c).to_owned()).collect(),
         rows,
@@ -368,7 +393,7 @@ pub async fn source_result(
             Ok(base("rejected_by_rule", &["rule", "value"], rows))
         }
         Source::RejectedByCpi => {
-            let provinces: Vec<String> = f
+            let mut provinces: Vec<String> = f
                 .province
                 .as_deref()
                 .unwrap_or("")
@@ -376,6 +401,16 @@ pub async fn source_result(
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect();
+            // A manager sees the rows of their provinces only (a CPI-only scope: none).
+            if let Some(t) = who.territory() {
+                provinces.retain(|p| t.provinces.contains(p));
+                if provinces.is_empty() {
+                    provinces = t.provinces.clone();
+                }
+                if provinces.is_empty() {
+                    provinces = vec!["--".to_owned()];
+                }
+            }
             Ok(state.engine().rejected_by_cpi(&provinces).await?)
         }
     }
@@ -395,6 +430,7 @@ pub async fn home(State(state): State<AppState>, RawQuery(q): RawQuery) -> Respo
 /// `GET /p/{slug}`: a dashboard page.
 pub async fn page(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<Principal>,
     Path(slug): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -414,13 +450,13 @@ pub async fn page(
             return error_page(&state, e.status(), &italian_error(&e), Some(idx));
         }
     };
-    let tag = page_tag(&slug, &f, &version);
+    let tag = page_tag(&state, &slug, &f, &version, &who);
     if let Some(r) = super::not_modified(&headers, &tag) {
         return r;
     }
     let rendered = state
         .page_cache()
-        .get_or_compute(&tag, || render_fresh(&state, idx, f))
+        .get_or_compute(&tag, || render_fresh(&state, idx, f, &who))
         .await;
     match rendered {
         Ok((html, _)) => (
@@ -445,19 +481,21 @@ pub async fn page(
     }
 }
 
-fn page_tag(slug: &str, f: &Filters, version: &str) -> String {
-    super::etag(&["page", slug, &f.query_string(), version])
+/// A page's content is fixed by the page, filters, data version and what the viewer may see.
+fn page_tag(state: &AppState, slug: &str, f: &Filters, version: &str, who: &Principal) -> String {
+    let class = who.view_class(state.auth().threshold());
+    super::etag(&["page", slug, &f.query_string(), version, &class])
 }
 
 /// Puts a page's default view (no filters) in the cache, as its first visitor would. Returns the
 /// panels computed.
-pub async fn warm(state: &AppState, idx: usize) -> Result<usize, AppError> {
+pub async fn warm(state: &AppState, idx: usize, who: &Principal) -> Result<usize, AppError> {
     let f = Filters::default();
     let version = state.version().await?;
-    let tag = page_tag(&state.pages()[idx].slug, &f, &version);
+    let tag = page_tag(state, &state.pages()[idx].slug, &f, &version, who);
     match state
         .page_cache()
-        .get_or_compute(&tag, || render_fresh(state, idx, f))
+        .get_or_compute(&tag, || render_fresh(state, idx, f, who))
         .await
     {
         Ok(_) => Ok(state.pages()[idx].panels.len()),
@@ -480,12 +518,18 @@ impl From<AppError> for NotKept {
 
 /// Computes a page's panels and renders it. A page whose panels failed is rendered (each failed
 /// panel says so) but not kept, so that the next visit tries again.
-async fn render_fresh(state: &AppState, idx: usize, f: Filters) -> Result<String, NotKept> {
+async fn render_fresh(
+    state: &AppState,
+    idx: usize,
+    f: Filters,
+    who: &Principal,
+) -> Result<String, NotKept> {
     let facts = state.facts().await.map_err(AppError::from)?;
-    let data = compute(state, &state.pages()[idx], &f).await;
+    let data = compute(state, &state.pages()[idx], &f, who).await;
     let failed = data.iter().any(|d| matches!(d, PanelData::Error(_)));
     let st = state.clone();
-    let html = tokio::task::spawn_blocking(move || render_page(&st, idx, &f, &facts, &data))
+    let who = who.clone();
+    let html = tokio::task::spawn_blocking(move || render_page(&st, idx, &f, &facts, &data, &who))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "page rendering failed");
@@ -509,6 +553,7 @@ fn error_page(state: &AppState, status: StatusCode, message: &str, idx: Option<u
             p.error role="alert" { (message) }
             p { a href=(idx.map(|i| format!("/p/{}", state.pages()[i].slug)).unwrap_or_else(|| "/".into())) { "Torna alla pagina senza filtri" } }
         },
+        false,
     );
     (
         status,
@@ -525,6 +570,7 @@ fn layout(
     f: &Filters,
     title: &str,
     main: Markup,
+    admin: bool,
 ) -> Markup {
     let qs = f.query_string();
     html! {
@@ -560,6 +606,10 @@ fn layout(
                 main id="contenuto" { (main) }
                 footer {
                     "mirato · dati pseudonimizzati · " a href="/api/openapi.json" { "API" }
+                    " · " a href="/logout" { "Il mio accesso" }
+                    @if admin {
+                        " · " a href="/jobs" { "Job" } " · " a href="/admin/audit" { "Registro accessi" }
+                    }
                 }
             }
         }
@@ -572,6 +622,7 @@ fn render_page(
     f: &Filters,
     facts: &StoreFacts,
     data: &[PanelData],
+    who: &Principal,
 ) -> Markup {
     let page = &state.pages()[idx];
     let resolved = data.iter().find_map(|d| match d {
@@ -602,7 +653,13 @@ fn render_page(
     let main = html! {
         h1 { (page.title) }
         @if !page.description.is_empty() { p.lead { (page.description) } }
-        (filter_form(&base, f, facts, &from, &to))
+        (filter_form(&base, f, facts, &from, &to, who))
+        @if let Some(t) = who.territory() {
+            p.scope { "Dati limitati al territorio di competenza: " (who.scope.describe()) " (" (t.provinces.len()) " province, " (t.cpis.len()) " CPI)." }
+        }
+        @if who.suppressed() {
+            p.meta { "I valori inferiori a " (state.auth().threshold()) " sono oscurati (" code { "<" (state.auth().threshold()) } "), e con essi quanto basterebbe a ricavarli dai totali." }
+        }
         p.meta {
             @if !from.is_empty() { "Periodo: " strong { (it_date(&from)) " – " (it_date(&to)) } " · " }
             @if let Some(p) = resolved {
@@ -618,10 +675,26 @@ fn render_page(
             @for (i, p) in &others { (panel_html(page, *i, p, &data[*i], f)) }
         }
     };
-    layout(state, Some(idx), f, &page.title, main)
+    layout(state, Some(idx), f, &page.title, main, who.is_admin())
 }
 
-fn filter_form(base: &str, f: &Filters, facts: &StoreFacts, from: &str, to: &str) -> Markup {
+fn filter_form(
+    base: &str,
+    f: &Filters,
+    facts: &StoreFacts,
+    from: &str,
+    to: &str,
+    who: &Principal,
+) -> Markup {
+    // A manager is offered only their own territory.
+    let scope = who.territory();
+    let cpi_scope = scope.as_ref().is_some_and(|t| !t.cpis.is_empty());
+    let in_scope = |sigla: &str, cpi: Option<&str>| {
+        scope.as_ref().is_none_or(|t| {
+            t.provinces.iter().any(|p| p == sigla)
+                || cpi.is_some_and(|c| t.cpis.iter().any(|x| x == c))
+        })
+    };
     let region_sel = f.region.clone().unwrap_or_default();
     let province_sel = f.province.clone().unwrap_or_default();
     let cpi_sel = f.cpi.clone().unwrap_or_default();
@@ -631,11 +704,20 @@ fn filter_form(base: &str, f: &Filters, facts: &StoreFacts, from: &str, to: &str
         .map(|p| p.region_name);
     let mut regions: Vec<(&str, &str)> = reference::provinces()
         .iter()
+        .filter(|p| cpi_scope || in_scope(p.sigla, None))
         .map(|p| (p.region_code, p.region_name))
         .collect();
     regions.sort_by(|a, b| a.1.cmp(b.1));
     regions.dedup();
-    let mut provinces: Vec<_> = reference::provinces().iter().collect();
+    let mut provinces: Vec<_> = reference::provinces()
+        .iter()
+        .filter(|p| cpi_scope || in_scope(p.sigla, None))
+        .collect();
+    let cpis: Vec<&(String, String)> = facts
+        .cpis
+        .iter()
+        .filter(|(p, c)| in_scope(p, Some(c)))
+        .collect();
     provinces.sort_by(|a, b| a.name.cmp(b.name));
     let region_of = |sigla: &str| {
         reference::province(sigla)
@@ -672,7 +754,7 @@ fn filter_form(base: &str, f: &Filters, facts: &StoreFacts, from: &str, to: &str
                 label { "CPI "
                     select name="cpi" id="f-cpi" {
                         option value="" { "Tutti" }
-                        @for (prov, cpi) in &facts.cpis {
+                        @for (prov, cpi) in cpis.iter().map(|x| (&x.0, &x.1)) {
                             option value=(cpi) data-province=(prov) data-region=(region_of(prov))
                                 selected[*cpi == cpi_sel]
                                 hidden[(!province_sel.is_empty() && *prov != province_sel) || selected_region.is_some_and(|r| r != region_of(prov))] { (cpi) " (" (prov) ")" }
@@ -712,6 +794,7 @@ fn panel_html(page: &Page, idx: usize, panel: &Panel, data: &PanelData, f: &Filt
             p.explain { (panel.explain) }
             @match data {
                 PanelData::Error(msg) => { p.error role="alert" { (msg) } }
+                PanelData::Restricted => { p.empty { "Riservato agli amministratori." } }
                 PanelData::Kpi { result, previous } => {
                     @let table = table_of(panel, result);
                     @if panel.chart == Chart::Tile {
@@ -774,8 +857,14 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
                     .map(|n| format!("{} casi", fmt_number(n, false)))
             })
     });
+    let shown = match r.rows.first().and_then(|m| m.get("value")) {
+        Some(Value::String(s)) => s.clone(),
+        _ => now
+            .map(|v| fmt_number(v, percent))
+            .unwrap_or_else(|| "–".into()),
+    };
     html! {
-        p.value { (now.map(|v| fmt_number(v, percent)).unwrap_or_else(|| "–".into())) }
+        p.value { (shown) }
         @if let Some(d) = detail { p.detail { (d) } }
         @if let (Some(c), Some(p)) = (change, prev) {
             p.change { (c) " rispetto al periodo " (it_date(&p.params.from)) " – " (it_date(&p.params.to)) }
@@ -848,7 +937,19 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
             };
             let cats: Vec<String> = t.rows.iter().map(|r| key_label(cat_col, r)).collect();
             let vals: Vec<f64> = t.rows.iter().map(|r| num(r, val_col)).collect();
-            charts::bars(id, title, desc, &cats, &single(), &[vals], t.percent)
+            let labels: Vec<String> = t
+                .rows
+                .iter()
+                .map(|r| cell(val_col, r.get(val_col).unwrap_or(&Value::Null), t.percent))
+                .collect();
+            charts::bars(
+                charts::Caption { id, title, desc },
+                &cats,
+                &single(),
+                &[vals],
+                t.percent,
+                Some(&labels),
+            )
         }
         Chart::StackedBar => {
             let (a, b) = (panel.by[0].as_str(), panel.by[1].as_str());
@@ -862,7 +963,14 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                     values[s][c] += num(r, "value");
                 }
             }
-            charts::bars(id, title, desc, &cats, &series, &values, t.percent)
+            charts::bars(
+                charts::Caption { id, title, desc },
+                &cats,
+                &series,
+                &values,
+                t.percent,
+                None,
+            )
         }
         Chart::Line => {
             let months = distinct(t.rows.iter().map(|r| key_label("month", r)));
@@ -888,7 +996,19 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
         Chart::Funnel => {
             let cats: Vec<String> = t.rows.iter().map(|r| key_label("stage", r)).collect();
             let vals: Vec<f64> = t.rows.iter().map(|r| num(r, "persons")).collect();
-            charts::bars(id, title, desc, &cats, &single(), &[vals], false)
+            let labels: Vec<String> = t
+                .rows
+                .iter()
+                .map(|r| cell("persons", r.get("persons").unwrap_or(&Value::Null), false))
+                .collect();
+            charts::bars(
+                charts::Caption { id, title, desc },
+                &cats,
+                &single(),
+                &[vals],
+                false,
+                Some(&labels),
+            )
         }
         Chart::Survival => {
             let group_col = panel.by.first().map(String::as_str);
@@ -903,9 +1023,11 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                         .rows
                         .iter()
                         .filter(|r| group_col.is_none_or(|c| key_label(c, r) == g))
-                        .map(|r| SurvPoint {
+                        // Suppressed rows (too few at risk) are not drawn.
+                        .filter_map(|r| Some((r, r.get("survival").and_then(Value::as_f64)?)))
+                        .map(|(r, survival)| SurvPoint {
                             day: num(r, "day"),
-                            survival: num(r, "survival"),
+                            survival,
                             lower: r.get("lower").and_then(Value::as_f64),
                             upper: r.get("upper").and_then(Value::as_f64),
                         })

@@ -399,3 +399,73 @@ pub fn raw_params(params: &[(&str, &str)]) -> mirato::query::RawParams {
         as_of: get("as_of"),
     }
 }
+
+/// Users for the access tests: one per role, each with an API token, in the env's own users
+/// file. The manager's scope is Lombardia.
+pub struct Access {
+    pub users_file: PathBuf,
+    /// role name -> API token.
+    pub tokens: std::collections::HashMap<&'static str, String>,
+    /// role name -> password.
+    pub passwords: std::collections::HashMap<&'static str, String>,
+}
+
+#[allow(dead_code)]
+impl Env {
+    pub fn users_file(&self) -> PathBuf {
+        self.dir.path().join("users.toml")
+    }
+
+    pub fn access(&self) -> Access {
+        use mirato::auth::{Role, Scope, UserStore};
+        let store = UserStore::new(self.users_file());
+        let mut tokens = std::collections::HashMap::new();
+        let mut passwords = std::collections::HashMap::new();
+        for (name, role, scope) in [
+            ("admin", Role::Admin, Scope::default()),
+            (
+                "manager",
+                Role::Manager,
+                Scope {
+                    regions: vec!["Lombardia".into()],
+                    ..Scope::default()
+                },
+            ),
+            ("evaluator", Role::Evaluator, Scope::default()),
+            ("viewer", Role::Viewer, Scope::default()),
+        ] {
+            let pw = store
+                .add(name, role, &scope, Some(&format!("{name}-password-123")))
+                .unwrap();
+            passwords.insert(name, pw);
+            tokens.insert(name, store.add_token(name, "test").unwrap());
+        }
+        Access {
+            users_file: self.users_file(),
+            tokens,
+            passwords,
+        }
+    }
+
+    pub fn auth_settings(&self) -> mirato::auth::AuthSettings {
+        mirato::auth::AuthSettings {
+            users_file: self.users_file(),
+            threshold: 5,
+            secure_cookies: false,
+            session_ttl: std::time::Duration::from_secs(3600),
+            login_attempts: 5,
+            login_window: std::time::Duration::from_secs(900),
+            audit_file: self.data.join("audit").join("audit.jsonl"),
+        }
+    }
+
+    /// The server's state over this env's store, with its users.
+    pub fn app_state(&self) -> mirato::server::AppState {
+        let engine = mirato::query::Engine::open(&self.data).expect("engine");
+        mirato::server::AppState::new(
+            engine,
+            mirato::server::dashboards::load(None).expect("pages"),
+            mirato::auth::Auth::new(self.auth_settings()),
+        )
+    }
+}

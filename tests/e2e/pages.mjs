@@ -39,6 +39,16 @@ async function visit(url) {
     .catch(() => fail(`${url}: app.js did not run`));
 }
 
+// Unauthenticated, a page sends to the login form; log in there.
+current = `${base}/login`;
+await page.goto(`${base}/p/panoramica`, { waitUntil: "load" });
+if (!page.url().includes("/login")) fail(`no redirect to the login page: ${page.url()}`);
+await page.fill("input[name=user]", process.env.E2E_USER || "");
+await page.fill("input[name=password]", process.env.E2E_PASSWORD || "");
+await Promise.all([page.waitForNavigation({ timeout: 180_000 }), page.click("form.login button[type=submit]")]);
+if (!page.url().includes("/p/panoramica")) fail(`login did not return to the page: ${page.url()}`);
+await page.screenshot({ path: join(outDir, "login-done.png") });
+
 // The pages, from the navigation.
 await visit(`${base}/p/panoramica`);
 const links = await page.$$eval("nav a", (as) => as.map((a) => [a.textContent.trim(), a.getAttribute("href")]));
