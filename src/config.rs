@@ -48,6 +48,7 @@ backoff_seconds = 300
 
 [jobs.warmup]
 schedule = "0 0 6 * * *"     # 06:00, and after every ingest that stored events
+at_start = true              # also when the server starts
 retries = 1
 backoff_seconds = 60
 
@@ -147,6 +148,7 @@ pub struct CompactJob {
 #[serde(deny_unknown_fields)]
 pub struct WarmupJob {
     pub schedule: String,
+    pub at_start: bool,
     #[serde(flatten)]
     pub retry: Retry,
 }

@@ -436,10 +436,12 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the job scheduler: {e}"))?;
     // The first visitor after a start gets warm pages too.
-    let warm = jobs.clone();
-    tokio::spawn(async move {
-        let _ = warm.run("warmup").await;
-    });
+    if o.config.jobs.warmup.at_start {
+        let warm = jobs.clone();
+        tokio::spawn(async move {
+            let _ = warm.run("warmup").await;
+        });
+    }
     tracing::info!(%local, "serving");
     println!("mirato: dashboards at http://{local}/  (Ctrl-C to stop)");
     axum::serve(
