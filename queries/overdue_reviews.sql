@@ -21,22 +21,24 @@ pe AS (
         AND e.event_type IN ('pact_signed', 'pact_updated', 'pact_review')
         AND e.occurred_date >= s.start_date
         AND e.occurred_date <= $to
+        AND e.year <= CAST(date_part('year', $to) AS INT)
 ),
+-- The latest pact_signed's territory and the latest frequency given, by ordered aggregates
+-- (cheaper than a window and a filter on its row number).
 terr AS (
-    SELECT person_id, province, cpi_code,
-           ROW_NUMBER() OVER (
-               PARTITION BY person_id ORDER BY occurred_at DESC, event_id DESC
-           ) AS rn
+    SELECT person_id,
+           first_value(province ORDER BY occurred_at DESC, event_id DESC) AS province,
+           first_value(cpi_code ORDER BY occurred_at DESC, event_id DESC) AS cpi_code
     FROM pe
     WHERE event_type = 'pact_signed'
+    GROUP BY person_id
 ),
 freq AS (
-    SELECT person_id, contact_frequency_days AS f,
-           ROW_NUMBER() OVER (
-               PARTITION BY person_id ORDER BY occurred_at DESC, event_id DESC
-           ) AS rn
+    SELECT person_id,
+           first_value(contact_frequency_days ORDER BY occurred_at DESC, event_id DESC) AS f
     FROM pe
     WHERE event_type IN ('pact_signed', 'pact_updated') AND contact_frequency_days IS NOT NULL
+    GROUP BY person_id
 ),
 last_contact AS (
     SELECT person_id, max(occurred_date) AS last_date
@@ -45,7 +47,6 @@ last_contact AS (
 )
 SELECT t.province, t.cpi_code AS cpi, CAST($to AS DATE) AS d, t.person_id
 FROM terr t
-JOIN freq f ON f.person_id = t.person_id AND f.rn = 1
+JOIN freq f ON f.person_id = t.person_id
 JOIN last_contact l ON l.person_id = t.person_id
-WHERE t.rn = 1
-  AND CAST(CAST($to AS DATE) AS BIGINT) - CAST(l.last_date AS BIGINT) > f.f
+WHERE CAST(CAST($to AS DATE) AS BIGINT) - CAST(l.last_date AS BIGINT) > f.f

@@ -7,15 +7,16 @@
 -- in the period, its latest close there: territory and date of that event). num = 1 when at
 -- least one hired names that vacancy_id with a date on or before the close date.
 WITH closed AS (
-    SELECT vacancy_id, province, cpi_code, occurred_date,
-           ROW_NUMBER() OVER (
-               PARTITION BY vacancy_id
-               ORDER BY occurred_at DESC, event_id DESC
-           ) AS rn
+    -- The vacancy's latest closing in the period, by ordered aggregates (cheaper than a window).
+    SELECT vacancy_id,
+           first_value(province ORDER BY occurred_at DESC, event_id DESC) AS province,
+           first_value(cpi_code ORDER BY occurred_at DESC, event_id DESC) AS cpi_code,
+           first_value(occurred_date ORDER BY occurred_at DESC, event_id DESC) AS occurred_date
     FROM ev
     WHERE event_type = 'vacancy_closed'
       AND occurred_date BETWEEN $from AND $to
       AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
+    GROUP BY vacancy_id
 ),
 first_hire AS (
     SELECT vacancy_id, min(occurred_date) AS hire_date
@@ -28,4 +29,3 @@ SELECT c.province, c.cpi_code AS cpi, c.occurred_date AS d,
             THEN 1 ELSE 0 END AS num
 FROM closed c
 LEFT JOIN first_hire h ON h.vacancy_id = c.vacancy_id
-WHERE c.rn = 1
