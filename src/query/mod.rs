@@ -306,6 +306,9 @@ pub struct Engine {
     views: tokio::sync::Mutex<Vec<Materialized>>,
     /// The newest committed batch when the store was last looked at.
     seen_batch: std::sync::Mutex<String>,
+    /// The ledger as last read, with the ledger folder's mtime then: every query needs it, and
+    /// it only changes when a batch commits (which changes the folder).
+    ledger: std::sync::Mutex<Option<LedgerSnapshot>>,
 }
 
 /// One shared view at one `as_of`, as an in-memory table.
@@ -314,6 +317,12 @@ struct Materialized {
     name: String,
     table: Arc<datafusion::datasource::MemTable>,
 }
+
+/// The ledger as read, keyed by the folder's (mtime, entry count).
+type LedgerSnapshot = (
+    (std::time::SystemTime, usize),
+    Arc<Vec<crate::store::LedgerEntry>>,
+);
 
 /// How many materialised views are kept (four views for a few `as_of` instants).
 const VIEW_CACHE_ENTRIES: usize = 16;
@@ -334,6 +343,7 @@ impl Engine {
             runtime,
             views: tokio::sync::Mutex::new(Vec::new()),
             seen_batch: std::sync::Mutex::new(String::new()),
+            ledger: std::sync::Mutex::new(None),
         })
     }
 
@@ -460,10 +470,32 @@ impl Engine {
         Ok(())
     }
 
+    /// The ledger, read again only when its folder changed.
+    /// The key is the folder's mtime and its number of entries: two commits within one tick of
+    /// the file-system clock share an mtime, but not a count.
+    fn ledger(&self) -> Result<Arc<Vec<crate::store::LedgerEntry>>, QueryError> {
+        let dir = self.layout.ledger();
+        let key = std::fs::metadata(&dir)
+            .and_then(|m| m.modified())
+            .and_then(|t| Ok((t, std::fs::read_dir(&dir)?.count())))
+            .ok();
+        let mut g = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(k), Some((seen, entries))) = (key, g.as_ref())
+            && k == *seen
+        {
+            return Ok(Arc::clone(entries));
+        }
+        let entries = Arc::new(self.layout.read_ledger()?);
+        if let Some(k) = key {
+            *g = Some((k, Arc::clone(&entries)));
+        }
+        Ok(entries)
+    }
+
     /// The effective `as_of` (µs) and the data version.
     fn as_of(&self, requested: Option<DateTime<Utc>>) -> Result<(i64, String), QueryError> {
         let requested = requested.unwrap_or_else(Utc::now).timestamp_micros();
-        let ledger = self.layout.read_ledger()?;
+        let ledger = self.ledger()?;
         let committed: Vec<_> = ledger
             .iter()
             .filter(|e| e.status == BatchStatus::Committed)
@@ -508,7 +540,13 @@ impl Engine {
 
     /// The data version now: the latest committed batch, or `empty`.
     pub fn data_version(&self) -> Result<String, QueryError> {
-        Ok(self.layout.data_version()?)
+        Ok(self
+            .ledger()?
+            .iter()
+            .rev()
+            .find(|e| e.status == BatchStatus::Committed && e.stored > 0)
+            .map(|e| e.batch_id.clone())
+            .unwrap_or_else(|| "empty".to_owned()))
     }
 
     /// What the filters of a page offer: the latest event date and every (province, CPI) pair

@@ -14,7 +14,7 @@ pub mod pages;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -42,8 +42,6 @@ struct Inner {
     /// Rendered pages by page, filters and data version: a warm page is a lookup.
     pages_html: ResultCache<String>,
     metrics: metrics::Metrics,
-    /// The data version, with the ledger folder's mtime it was read at.
-    version: tokio::sync::Mutex<Option<(SystemTime, String)>>,
     facts: tokio::sync::Mutex<Option<Arc<StoreFacts>>>,
     /// The scheduled jobs, when this server runs them.
     jobs: std::sync::OnceLock<crate::jobs::Jobs>,
@@ -60,7 +58,6 @@ impl AppState {
                 cache: ResultCache::new(4096),
                 pages_html: ResultCache::new(512),
                 metrics: metrics::Metrics::new(),
-                version: tokio::sync::Mutex::new(None),
                 facts: tokio::sync::Mutex::new(None),
                 jobs: std::sync::OnceLock::new(),
                 started: Instant::now(),
@@ -106,23 +103,10 @@ impl AppState {
         self.inner.started.elapsed()
     }
 
-    /// The data version now. A stat of the ledger folder tells whether a batch was committed
-    /// since the last look; only then is the ledger read again, so a new ingest shows without a
-    /// restart and a warm request does not read the ledger.
+    /// The data version now (the engine keeps the ledger until its folder changes, so a new
+    /// ingest shows without a restart and a warm request does not read the ledger).
     pub async fn version(&self) -> Result<String, QueryError> {
-        let ledger = self.engine().layout().ledger();
-        let mtime = std::fs::metadata(&ledger)
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut guard = self.inner.version.lock().await;
-        if let Some((t, v)) = guard.as_ref()
-            && *t == mtime
-        {
-            return Ok(v.clone());
-        }
-        let v = self.engine().data_version()?;
-        *guard = Some((mtime, v.clone()));
-        Ok(v)
+        self.engine().data_version()
     }
 
     /// What the filters offer (latest date, CPIs), computed once per data version.

@@ -524,8 +524,9 @@ async fn render_fresh(
     f: Filters,
     who: &Principal,
 ) -> Result<String, NotKept> {
-    let facts = state.facts().await.map_err(AppError::from)?;
-    let data = compute(state, &state.pages()[idx], &f, who).await;
+    // The filters' facts (one scan) and the panels run together.
+    let (facts, data) = tokio::join!(state.facts(), compute(state, &state.pages()[idx], &f, who));
+    let facts = facts.map_err(AppError::from)?;
     let failed = data.iter().any(|d| matches!(d, PanelData::Error(_)));
     let st = state.clone();
     let who = who.clone();
