@@ -13,6 +13,7 @@ pub mod model;
 pub mod privacy;
 pub mod query;
 pub mod reference;
+pub mod report;
 pub mod server;
 pub mod status;
 pub mod store;

@@ -128,6 +128,11 @@ enum Command {
     },
     /// Print every configuration key with its default (the content of a full mirato.toml).
     Config,
+    /// Reports: the ANPAL / Relazione al Parlamento workbook.
+    Report {
+        #[command(subcommand)]
+        kind: ReportKind,
+    },
     /// Users, roles, territorial scopes and API tokens.
     Users {
         #[command(subcommand)]
@@ -160,6 +165,26 @@ struct ServerArgs {
     /// A folder of dashboard pages (`*.toml`) to use instead of the built-in ones.
     #[arg(long)]
     dashboards: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportKind {
+    /// The workbook for ANPAL and the Ministry (six fixed sheets, in Italian), plus a CSV per
+    /// sheet beside it. Small cells are suppressed; `--as-of` regenerates a published report.
+    Anpal {
+        #[arg(long)]
+        year: i32,
+        #[arg(long)]
+        quarter: Option<u32>,
+        /// A region (name or ISTAT code); default Italy.
+        #[arg(long)]
+        region: Option<String>,
+        /// Count only events ingested at or before this instant (RFC 3339, or a date).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -379,6 +404,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Users { action } => users(&config, action),
+        Command::Report {
+            kind:
+                ReportKind::Anpal {
+                    year,
+                    quarter,
+                    region,
+                    as_of,
+                    out,
+                },
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the query runtime")?;
+            let opts = mirato::report::AnpalOptions {
+                year,
+                quarter,
+                region,
+                as_of,
+                threshold: config.auth.suppression_threshold,
+            };
+            let sheets = runtime.block_on(async {
+                let engine = Engine::open(&data_dir).map_err(mirato::report::ReportError::from)?;
+                mirato::report::anpal(&engine, &opts).await
+            });
+            match sheets {
+                Ok(sheets) => {
+                    for p in mirato::report::write(&sheets, &out)? {
+                        println!("{}", p.display());
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(mirato::report::ReportError::Bad(m)) => {
+                    eprintln!("error: {m}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(mirato::report::ReportError::Query(e)) if e.is_user_error() => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Config => {
             print!("{}", mirato::config::DEFAULTS);
             Ok(ExitCode::SUCCESS)

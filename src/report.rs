@@ -1,0 +1,397 @@
+//! The ANPAL / Relazione al Parlamento workbook: fixed Italian sheets computed by the KPI engine
+//! for one territory and period, each opening with the header block that makes it reproducible
+//! (territory, period, `as_of`, data version, generation time, suppression threshold and the
+//! command that regenerates it). Published tables: small cells are always suppressed.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+use rust_xlsxwriter::{Format, Workbook};
+use serde_json::{Map, Value};
+
+use crate::auth::disclosure;
+use crate::query::{Engine, Kind, KpiResult, Params, QueryError, find};
+use crate::reference;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{0}")]
+    Bad(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct AnpalOptions {
+    pub year: i32,
+    pub quarter: Option<u32>,
+    /// A region name or ISTAT code; None for Italy.
+    pub region: Option<String>,
+    pub as_of: Option<String>,
+    pub threshold: u64,
+}
+
+/// One sheet: its name, header block, columns (Italian headers) and rows.
+#[derive(Debug, Clone)]
+pub struct Sheet {
+    pub name: String,
+    pub header: Vec<(String, String)>,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+const SERVICES: [(&str, &[&str]); 6] = [
+    (
+        "Iscrizione",
+        &[
+            "applications_received",
+            "applications_accepted",
+            "cancellations",
+        ],
+    ),
+    (
+        "Orientamento di base",
+        &[
+            "basic_orientations",
+            "persons_oriented",
+            "qualitative_profilings",
+        ],
+    ),
+    (
+        "Patto di servizio",
+        &["pacts_signed", "pact_updates", "pact_reviews"],
+    ),
+    (
+        "Orientamento specialistico",
+        &["specialist_sessions", "skills_assessments", "referrals"],
+    ),
+    (
+        "Accompagnamento al lavoro",
+        &["measures_started", "support_sessions"],
+    ),
+    (
+        "Incontro domanda/offerta",
+        &[
+            "vacancies_opened",
+            "positions_offered",
+            "candidates_proposed",
+            "hires_via_matching",
+        ],
+    ),
+];
+
+const OUTCOMES: [&str; 4] = [
+    "placement_rate_180",
+    "placement_rate_365",
+    "stable_hire_rate",
+    "retention_180",
+];
+
+fn label(c: &str) -> &str {
+    match c {
+        "province" => "Provincia",
+        "gender" => "Genere",
+        "age_band" => "Classe di età",
+        "category" => "Categoria",
+        "reason" => "Motivo",
+        "hiring_mode" => "Modalità di assunzione",
+        "contract_class" => "Classe di contratto",
+        "value" => "Valore",
+        other => other,
+    }
+}
+
+impl AnpalOptions {
+    fn period(&self) -> Result<(NaiveDate, NaiveDate), ReportError> {
+        let bad = || {
+            ReportError::Bad(format!(
+                "no such period: year {} quarter {:?}",
+                self.year, self.quarter
+            ))
+        };
+        match self.quarter {
+            None => Ok((
+                NaiveDate::from_ymd_opt(self.year, 1, 1).ok_or_else(bad)?,
+                NaiveDate::from_ymd_opt(self.year, 12, 31).ok_or_else(bad)?,
+            )),
+            Some(q @ 1..=4) => {
+                let from = NaiveDate::from_ymd_opt(self.year, 3 * q - 2, 1).ok_or_else(bad)?;
+                let to = from
+                    .checked_add_months(chrono::Months::new(3))
+                    .and_then(|d| d.pred_opt())
+                    .ok_or_else(bad)?;
+                Ok((from, to))
+            }
+            Some(q) => Err(ReportError::Bad(format!(
+                "quarter {q} does not exist: use 1 to 4"
+            ))),
+        }
+    }
+
+    fn region_name(&self) -> Result<Option<&'static str>, ReportError> {
+        match &self.region {
+            None => Ok(None),
+            Some(r) => reference::provinces()
+                .iter()
+                .find(|p| p.region_name.eq_ignore_ascii_case(r) || p.region_code == r.as_str())
+                .map(|p| Some(p.region_name))
+                .ok_or_else(|| ReportError::Bad(format!("unknown region '{r}'"))),
+        }
+    }
+}
+
+/// Computes every sheet.
+pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, ReportError> {
+    let (from, to) = o.period()?;
+    let region = o.region_name()?;
+    let as_of = o
+        .as_of
+        .as_deref()
+        .map(crate::query::parse_as_of)
+        .transpose()?;
+    let threshold = o.threshold.max(disclosure::MIN_THRESHOLD);
+    let run = |id: &'static str, by: &[&str], as_of: Option<chrono::DateTime<Utc>>| {
+        let def = find(id).expect("report KPIs are in the catalogue");
+        let p = Params {
+            from: Some(from),
+            to: Some(to),
+            by: by.iter().map(|s| (*s).to_owned()).collect(),
+            region: region.map(|r| vec![r.to_owned()]).unwrap_or_default(),
+            as_of,
+            ..Params::default()
+        };
+        async move {
+            let r = engine.run(def, &p).await?;
+            Ok::<_, QueryError>((def, disclosure::suppress(&r, def.kind, threshold)))
+        }
+    };
+    // The first result fixes as_of and the data version for the header of every sheet.
+    let (_, first) = run(
+        "registered_stock",
+        &["province", "gender", "age_band", "category"],
+        as_of,
+    )
+    .await?;
+    let pinned_as_of = first.params.as_of.clone();
+    // Every other sheet at the same instant, even if a batch commits meanwhile.
+    let as_of = Some(crate::query::parse_as_of(&pinned_as_of)?);
+    let version = first.params.data_version.clone();
+    let territory = region.unwrap_or("Italia").to_owned();
+    let command = format!(
+        "mirato report anpal --year {}{}{} --as-of {} --out FILE.xlsx",
+        o.year,
+        o.quarter
+            .map(|q| format!(" --quarter {q}"))
+            .unwrap_or_default(),
+        region
+            .map(|r| format!(" --region '{r}'"))
+            .unwrap_or_default(),
+        pinned_as_of
+    );
+    let generated = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let header = |title: &str| -> Vec<(String, String)> {
+        vec![
+            ("Prospetto".into(), title.to_owned()),
+            ("Territorio".into(), territory.clone()),
+            (
+                "Periodo".into(),
+                format!("{} – {}", from.format("%d/%m/%Y"), to.format("%d/%m/%Y")),
+            ),
+            ("Dati acquisiti fino a (as_of)".into(), pinned_as_of.clone()),
+            ("Versione dei dati".into(), version.clone()),
+            ("Generato il".into(), generated.clone()),
+            (
+                "Soglia di riservatezza".into(),
+                format!(
+                    "valori inferiori a {threshold} oscurati (<{threshold}), con soppressione secondaria"
+                ),
+            ),
+            ("Per rigenerarlo".into(), command.clone()),
+        ]
+    };
+    let table = |r: &KpiResult, by: &[&str]| -> (Vec<String>, Vec<Vec<Value>>) {
+        let cols: Vec<&str> = by.iter().copied().chain(["value"]).collect();
+        let rows = r
+            .rows
+            .iter()
+            .map(|m| {
+                cols.iter()
+                    .map(|c| m.get(*c).cloned().unwrap_or(Value::Null))
+                    .collect()
+            })
+            .collect();
+        (cols.iter().map(|c| label(c).to_owned()).collect(), rows)
+    };
+    let mut sheets = Vec::new();
+    let by1 = ["province", "gender", "age_band", "category"];
+    let (columns, rows) = table(&first, &by1);
+    sheets.push(Sheet {
+        name: "1 Iscritti".into(),
+        header: header(&format!(
+            "Iscritti al {} per provincia, genere, classe di età e categoria",
+            to.format("%d/%m/%Y")
+        )),
+        columns,
+        rows,
+    });
+    for (name, title, id, by) in [
+        (
+            "2 Nuove iscrizioni",
+            "Nuove iscrizioni (istanze accolte) per provincia e categoria",
+            "applications_accepted",
+            &["province", "category"][..],
+        ),
+        (
+            "3 Cancellazioni",
+            "Cancellazioni dalla lista per motivo",
+            "cancellations",
+            &["reason"][..],
+        ),
+        (
+            "4 Assunzioni",
+            "Assunzioni per provincia, modalità di assunzione e classe di contratto",
+            "hires",
+            &["province", "hiring_mode", "contract_class"][..],
+        ),
+    ] {
+        let (_, r) = run(id, by, as_of).await?;
+        let (columns, rows) = table(&r, by);
+        sheets.push(Sheet {
+            name: name.into(),
+            header: header(title),
+            columns,
+            rows,
+        });
+    }
+    let mut rows = Vec::new();
+    for (service, ids) in SERVICES {
+        for id in ids {
+            let (def, r) = run(id, &[], as_of).await?;
+            let v = r
+                .rows
+                .first()
+                .and_then(|m| m.get("value"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            rows.push(vec![
+                Value::from(service),
+                Value::from(*id),
+                Value::from(def.label),
+                v,
+            ]);
+        }
+    }
+    sheets.push(Sheet {
+        name: "5 Servizi".into(),
+        header: header("Le uscite dei sei servizi"),
+        columns: ["Servizio", "Indicatore", "Descrizione", "Valore"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    });
+    let mut rows = Vec::new();
+    for id in OUTCOMES {
+        let (def, r) = run(id, &[], as_of).await?;
+        debug_assert_eq!(def.kind, Kind::Rate);
+        let m = r.rows.first().cloned().unwrap_or_else(Map::new);
+        let g = |k: &str| m.get(k).cloned().unwrap_or(Value::Null);
+        rows.push(vec![
+            Value::from(id),
+            Value::from(def.label),
+            g("value"),
+            g("numerator"),
+            g("denominator"),
+        ]);
+    }
+    sheets.push(Sheet {
+        name: "6 Esiti".into(),
+        header: header("Esiti: inserimento a 180 e 365 giorni dal patto, assunzioni stabili, permanenza a 180 giorni"),
+        columns: ["Indicatore", "Descrizione", "Tasso", "Numeratore", "Denominatore"].map(String::from).to_vec(),
+        rows,
+    });
+    Ok(sheets)
+}
+
+/// Writes the workbook, and one CSV per sheet beside it (`FILE.1-iscritti.csv`, …).
+pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let werr = |path: &Path, e: &dyn std::fmt::Display| ReportError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let pct = Format::new().set_num_format("0.0%");
+    let int = Format::new().set_num_format("#,##0");
+    for s in sheets {
+        let ws = wb.add_worksheet();
+        ws.set_name(&s.name).map_err(|e| werr(out, &e))?;
+        let mut row = 0u32;
+        for (k, v) in &s.header {
+            ws.write_string_with_format(row, 0, k, &bold)
+                .map_err(|e| werr(out, &e))?;
+            ws.write_string(row, 1, v).map_err(|e| werr(out, &e))?;
+            row += 1;
+        }
+        row += 1;
+        for (c, name) in s.columns.iter().enumerate() {
+            ws.write_string_with_format(row, c as u16, name, &bold)
+                .map_err(|e| werr(out, &e))?;
+            ws.set_column_width(c as u16, if c == 0 { 30 } else { 22 })
+                .map_err(|e| werr(out, &e))?;
+        }
+        for r in &s.rows {
+            row += 1;
+            for (c, v) in r.iter().enumerate() {
+                let col = c as u16;
+                let res = match v {
+                    Value::Number(n) if n.is_i64() || n.is_u64() => ws
+                        .write_number_with_format(row, col, n.as_f64().unwrap_or(0.0), &int)
+                        .map(|_| ()),
+                    Value::Number(n) => ws
+                        .write_number_with_format(row, col, n.as_f64().unwrap_or(0.0), &pct)
+                        .map(|_| ()),
+                    Value::String(t) => ws.write_string(row, col, t).map(|_| ()),
+                    _ => Ok(()),
+                };
+                res.map_err(|e| werr(out, &e))?;
+            }
+        }
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| werr(dir, &e))?;
+    }
+    wb.save(out).map_err(|e| werr(out, &e))?;
+    let mut written = vec![out.to_path_buf()];
+    for s in sheets {
+        let slug: String = s
+            .name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = out.with_extension(format!("{slug}.csv"));
+        let mut text = String::new();
+        for (k, v) in &s.header {
+            text.push_str(&format!("# {k}: {v}\n"));
+        }
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&s.columns).expect("in-memory write");
+        for r in &s.rows {
+            let rec: Vec<String> = r
+                .iter()
+                .map(|v| match v {
+                    Value::Null => String::new(),
+                    Value::String(t) => t.clone(),
+                    o => o.to_string(),
+                })
+                .collect();
+            w.write_record(&rec).expect("in-memory write");
+        }
+        text.push_str(&String::from_utf8(w.into_inner().expect("flush")).expect("utf-8"));
+        std::fs::write(&path, text).map_err(|e| werr(&path, &e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
