@@ -293,6 +293,25 @@ async fn login_csrf_sessions_logout_and_rate_limit() {
         .next()
         .unwrap()
         .to_owned();
+    // The token is accepted in the form or in a header (this state runs no jobs: 404, not 403).
+    let r = send(
+        &s,
+        Method::POST,
+        "/jobs/ingest/run",
+        &[("cookie", session.clone())],
+        &format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = send(
+        &s,
+        Method::POST,
+        "/jobs/ingest/run",
+        &[("cookie", session.clone()), ("x-csrf-token", csrf.clone())],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(
         &s,
         Method::POST,

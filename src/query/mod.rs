@@ -318,11 +318,8 @@ struct Materialized {
     table: Arc<datafusion::datasource::MemTable>,
 }
 
-/// The ledger as read, keyed by the folder's (mtime, entry count).
-type LedgerSnapshot = (
-    (std::time::SystemTime, usize),
-    Arc<Vec<crate::store::LedgerEntry>>,
-);
+/// The ledger as read, with the folder's mtime then.
+type LedgerSnapshot = (std::time::SystemTime, Arc<Vec<crate::store::LedgerEntry>>);
 
 /// How many materialised views are kept (four views for a few `as_of` instants).
 const VIEW_CACHE_ENTRIES: usize = 16;
@@ -471,24 +468,26 @@ impl Engine {
     }
 
     /// The ledger, read again only when its folder changed.
-    /// The key is the folder's mtime and its number of entries: two commits within one tick of
-    /// the file-system clock share an mtime, but not a count.
+    /// Keyed by the folder's mtime, which a commit changes. An mtime within the last two
+    /// seconds is not trusted (two commits within one tick of the file-system clock can share
+    /// it; git's "racy" rule): then the ledger is read again.
     fn ledger(&self) -> Result<Arc<Vec<crate::store::LedgerEntry>>, QueryError> {
-        let dir = self.layout.ledger();
-        let key = std::fs::metadata(&dir)
+        let mtime = std::fs::metadata(self.layout.ledger())
             .and_then(|m| m.modified())
-            .and_then(|t| Ok((t, std::fs::read_dir(&dir)?.count())))
             .ok();
+        let settled = mtime.filter(|t| {
+            std::time::SystemTime::now()
+                .duration_since(*t)
+                .is_ok_and(|age| age >= Duration::from_secs(2))
+        });
         let mut g = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
-        if let (Some(k), Some((seen, entries))) = (key, g.as_ref())
-            && k == *seen
+        if let (Some(t), Some((seen, entries))) = (settled, g.as_ref())
+            && t == *seen
         {
             return Ok(Arc::clone(entries));
         }
         let entries = Arc::new(self.layout.read_ledger()?);
-        if let Some(k) = key {
-            *g = Some((k, Arc::clone(&entries)));
-        }
+        *g = settled.map(|t| (t, Arc::clone(&entries)));
         Ok(entries)
     }
 

@@ -27,8 +27,13 @@ pub async fn api(State(state): State<AppState>) -> Response {
     axum::Json(serde_json::json!({ "jobs": jobs })).into_response()
 }
 
-pub async fn page(State(state): State<AppState>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    csrf: Option<axum::Extension<super::access::Csrf>>,
+) -> Response {
     let jobs = state.jobs().map(|j| j.list()).unwrap_or_default();
+    // A session (not an API token) gets buttons; their form carries its CSRF token.
+    let token = csrf.map(|axum::Extension(super::access::Csrf(t))| t);
     let body = html! {
         (DOCTYPE)
         html lang="it" {
@@ -51,7 +56,7 @@ pub async fn page(State(state): State<AppState>) -> Response {
                         div.table-wrap {
                             table.sortable id="jobs" {
                                 thead { tr {
-                                    @for h in ["Job", "Descrizione", "Pianificazione", "Ultimo avvio", "Ultima fine", "Durata (ms)", "Esito", "Righe", "Tentativi", "Errore", "Eseguiti / falliti / saltati", "Prossima esecuzione"] {
+                                    @for h in ["Job", "Descrizione", "Pianificazione", "Ultimo avvio", "Ultima fine", "Durata (ms)", "Esito", "Righe", "Tentativi", "Errore", "Eseguiti / falliti / saltati", "Prossima esecuzione", "Azione"] {
                                         th scope="col" { button type="button" class="sort" { (h) } }
                                     }
                                 } }
@@ -77,6 +82,14 @@ pub async fn page(State(state): State<AppState>) -> Response {
                                             td.error-text { (j.stats.last_error.clone().unwrap_or_default()) }
                                             td { (j.stats.runs_ok) " / " (j.stats.runs_failed) " / " (j.stats.skipped_overlaps) }
                                             td { (when(&j.next_run)) }
+                                            td {
+                                                @if let Some(t) = &token {
+                                                    form method="post" action={ "/jobs/" (j.name) "/run" } {
+                                                        input type="hidden" name="csrf" value=(t);
+                                                        button type="submit" disabled[j.stats.running] { "Esegui ora" }
+                                                    }
+                                                }
+                                            }
                                         }
                                     }
                                 }
