@@ -77,6 +77,21 @@ fn finish(svg: String, id: &str, title: &str, desc: &str) -> String {
     )
 }
 
+/// The series legend, the same on every chart.
+fn legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 12))
+        .draw()?;
+    Ok(())
+}
+
 fn plot_error<E: std::fmt::Debug>(e: E) -> String {
     format!("<p class=\"chart-error\">Grafico non disponibile ({e:?}).</p>")
 }
@@ -112,8 +127,8 @@ pub fn bars(
     labels: Option<&[String]>,
 ) -> String {
     let n = categories.len().max(1);
-    let legend = series.len() > 1;
-    let height = (60 + 26 * n as u32 + if legend { 40 } else { 0 }).min(2400);
+    let with_legend = series.len() > 1;
+    let height = (60 + 26 * n as u32 + if with_legend { 40 } else { 0 }).min(2400);
     let mut svg = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
@@ -166,7 +181,7 @@ pub fn bars(
                 r
             });
             let drawn = chart.draw_series(bars)?;
-            if legend {
+            if with_legend {
                 drawn.label(name.clone()).legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
                 });
@@ -175,7 +190,7 @@ pub fn bars(
                 *b += values[s].get(c).copied().unwrap_or(0.0);
             }
         }
-        if !legend {
+        if !with_legend {
             // The value at the end of each bar, so that the chart reads without the table.
             chart.draw_series(categories.iter().enumerate().map(|(c, _)| {
                 let v = values
@@ -193,14 +208,8 @@ pub fn bars(
                 )
             }))?;
         }
-        if legend {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 12))
-                .draw()?;
+        if with_legend {
+            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         root.present()?;
         Ok(())
@@ -270,13 +279,7 @@ pub fn lines(
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         root.present()?;
         Ok(())
@@ -361,13 +364,7 @@ pub fn survival(id: &str, title: &str, desc: &str, curves: &[(String, Vec<SurvPo
                 });
         }
         if curves.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         root.present()?;
         Ok(())
