@@ -424,6 +424,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 region,
                 as_of,
                 threshold: config.auth.suppression_threshold,
+                scope: None,
             };
             let sheets = runtime.block_on(async {
                 let engine = Engine::open(&data_dir).map_err(mirato::report::ReportError::from)?;

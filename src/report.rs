@@ -31,6 +31,8 @@ pub struct AnpalOptions {
     pub region: Option<String>,
     pub as_of: Option<String>,
     pub threshold: u64,
+    /// A manager's territory (with its description for the header): rows outside never count.
+    pub scope: Option<(crate::query::TerritoryScope, String)>,
 }
 
 /// One sheet: its name, header block, columns (Italian headers) and rows.
@@ -160,6 +162,7 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             by: by.iter().map(|s| (*s).to_owned()).collect(),
             region: region.map(|r| vec![r.to_owned()]).unwrap_or_default(),
             as_of,
+            scope: o.scope.as_ref().map(|(t, _)| t.clone()),
             ..Params::default()
         };
         async move {
@@ -178,7 +181,12 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     // Every other sheet at the same instant, even if a batch commits meanwhile.
     let as_of = Some(crate::query::parse_as_of(&pinned_as_of)?);
     let version = first.params.data_version.clone();
-    let territory = region.unwrap_or("Italia").to_owned();
+    let territory = match (&o.scope, region) {
+        (Some((_, label)), Some(r)) => format!("{r} (limitato a: {label})"),
+        (Some((_, label)), None) => label.clone(),
+        (None, Some(r)) => r.to_owned(),
+        (None, None) => "Italia".to_owned(),
+    };
     let command = format!(
         "mirato report anpal --year {}{}{} --as-of {} --out FILE.xlsx",
         o.year,
@@ -314,12 +322,24 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     Ok(sheets)
 }
 
-/// Writes the workbook, and one CSV per sheet beside it (`FILE.1-iscritti.csv`, …).
-pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> {
-    let werr = |path: &Path, e: &dyn std::fmt::Display| ReportError::Write {
+/// The workbook as bytes (for a download).
+pub fn xlsx_bytes(sheets: &[Sheet]) -> Result<Vec<u8>, ReportError> {
+    workbook(sheets, Path::new("workbook"))?
+        .save_to_buffer()
+        .map_err(|e| ReportError::Write {
+            path: PathBuf::from("workbook"),
+            message: e.to_string(),
+        })
+}
+
+fn werr(path: &Path, e: &dyn std::fmt::Display) -> ReportError {
+    ReportError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
-    };
+    }
+}
+
+fn workbook(sheets: &[Sheet], out: &Path) -> Result<Workbook, ReportError> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
     let pct = Format::new().set_num_format("0.0%");
@@ -359,6 +379,12 @@ pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> 
             }
         }
     }
+    Ok(wb)
+}
+
+/// Writes the workbook, and one CSV per sheet beside it (`FILE.1-iscritti.csv`, …).
+pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let mut wb = workbook(sheets, out)?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| werr(dir, &e))?;
     }

@@ -726,3 +726,61 @@ fn serve_refuses_a_key_readable_by_others_and_a_low_threshold() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("legal minimum is 3"));
 }
+
+#[tokio::test]
+async fn the_anpal_report_downloads_within_scope() {
+    let (env, a, s) = fixture();
+    // Every role may download it; a bad year is a 400 naming it.
+    for role in ["admin", "evaluator", "viewer", "manager"] {
+        let r = get_as(&s, &a.tokens[role], "/report/anpal?year=2025").await;
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.text());
+        assert_eq!(&r.body[..2], b"PK");
+        assert!(
+            r.header("content-disposition")
+                .contains("mirato-anpal-2025.xlsx")
+        );
+    }
+    let r = get_as(&s, &a.tokens["viewer"], "/report/anpal?year=soon").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["param"], "year");
+    let r = get_as(&s, &a.tokens["viewer"], "/report/anpal").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The manager's workbook covers Lombardia only, whatever region was asked: read it back.
+    let r = get_as(
+        &s,
+        &a.tokens["manager"],
+        "/report/anpal?year=2025&region=Lazio",
+    )
+    .await;
+    let path = env.dir.path().join("manager.xlsx");
+    std::fs::write(&path, &r.body).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,openpyxl; wb=openpyxl.load_workbook(sys.argv[1], read_only=True); \
+             print(json.dumps({ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}, default=str))",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wb: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hires = wb["4 Assunzioni"].as_array().unwrap();
+    assert!(
+        hires
+            .iter()
+            .any(|r| r[0] == "Territorio" && r[1] == "Lombardia"),
+        "{hires:?}"
+    );
+    let text = serde_json::to_string(&wb).unwrap();
+    assert!(
+        !text.contains("\"RM\"") && !text.contains("\"NA\""),
+        "no other province"
+    );
+    // MI: 6 hires, numerica, open-ended contract class: shown (not below 5).
+    assert!(hires.iter().any(|r| r[0] == "MI" && r[3] == 6), "{hires:?}");
+}

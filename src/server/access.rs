@@ -48,7 +48,10 @@ fn admin_only(path: &str) -> bool {
 }
 
 fn wants_json(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/metrics" || path.starts_with("/export/")
+    path.starts_with("/api/")
+        || path == "/metrics"
+        || path.starts_with("/export/")
+        || path.starts_with("/report/")
 }
 
 fn secure(state: &AppState, headers: &HeaderMap) -> bool {
@@ -181,7 +184,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         req.extensions_mut().insert(Csrf(c));
     }
     let resp = next.run(req).await;
-    let action = if path.starts_with("/export/") {
+    let action = if path.starts_with("/export/") || path.starts_with("/report/") {
         "export"
     } else if path.starts_with("/api/") {
         "api"

@@ -11,6 +11,7 @@ pub mod filters;
 pub mod jobs_page;
 pub mod metrics;
 pub mod pages;
+pub mod reports;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -311,6 +312,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(access::login_page).post(access::login))
         .route("/logout", get(access::logout_page).post(access::logout))
         .route("/admin/audit", get(access::audit_page))
+        .route("/report/anpal", get(reports::anpal))
         .route("/api/audit", get(access::audit_api))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
