@@ -56,29 +56,6 @@ fn fixture() -> (Env, Access, AppState) {
     (env, access, state)
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-    fn header(&self, h: &str) -> String {
-        self.headers
-            .get_all(h)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
 async fn send(
     state: &AppState,
     method: Method,
@@ -97,17 +74,7 @@ async fn send(
         .oneshot(req.body(Body::from(body.to_owned())).unwrap())
         .await
         .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::read(resp).await
 }
 
 async fn get_as(state: &AppState, token: &str, uri: &str) -> Reply {

@@ -60,27 +60,6 @@ thread_local! {
     static ADMIN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("utf-8 body")
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-    fn header(&self, name: &str) -> String {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    }
-}
-
 async fn get(state: &AppState, uri: &str) -> Reply {
     get_with(state, uri, &[]).await
 }
@@ -96,17 +75,7 @@ async fn get_with(state: &AppState, uri: &str, headers: &[(&str, &str)]) -> Repl
         .oneshot(req.body(Body::empty()).unwrap())
         .await
         .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::read(resp).await
 }
 
 #[tokio::test]
