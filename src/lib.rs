@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod codes;
+pub mod cohort;
 pub mod compact;
 pub mod config;
 pub mod generate;

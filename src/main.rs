@@ -133,6 +133,11 @@ enum Command {
         #[command(subcommand)]
         kind: ReportKind,
     },
+    /// Analysis files for evaluators.
+    Export {
+        #[command(subcommand)]
+        kind: ExportKind,
+    },
     /// Users, roles, territorial scopes and API tokens.
     Users {
         #[command(subcommand)]
@@ -179,6 +184,38 @@ enum ReportKind {
         /// A region (name or ISTAT code); default Italy.
         #[arg(long)]
         region: Option<String>,
+        /// Count only events ingested at or before this instant (RFC 3339, or a date).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportKind {
+    /// The cohort file: one row per person and registration spell entering in the period, with
+    /// the export pseudonym, the attributes, the date of each stage, days to placement and the
+    /// censoring flag (Parquet; its metadata holds the parameters and the command that
+    /// regenerates it).
+    Cohort {
+        /// First entry date (YYYY-MM-DD) [default: 1 January of the latest event's year].
+        #[arg(long)]
+        from: Option<String>,
+        /// Last entry date [default: the latest event's date].
+        #[arg(long)]
+        to: Option<String>,
+        /// What enters a spell in the cohort: its start (`registration`) or its first pact
+        /// (`pact`, the cohort of the placement KPIs).
+        #[arg(long, default_value = "registration")]
+        entry: String,
+        /// Regions (names or ISTAT codes), comma-separated: filter on the entry event.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        province: Option<String>,
+        #[arg(long)]
+        cpi: Option<String>,
         /// Count only events ingested at or before this instant (RFC 3339, or a date).
         #[arg(long)]
         as_of: Option<String>,
@@ -447,6 +484,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Export {
+            kind:
+                ExportKind::Cohort {
+                    from,
+                    to,
+                    entry,
+                    region,
+                    province,
+                    cpi,
+                    as_of,
+                    out,
+                },
+        } => {
+            let raw = RawParams {
+                from,
+                to,
+                by: None,
+                region,
+                province,
+                cpi,
+                as_of,
+            };
+            export_cohort(&data_dir, &key_file, &entry, &raw, &out)
         }
         Command::Config => {
             print!("{}", mirato::config::DEFAULTS);
@@ -795,4 +856,60 @@ fn ingest_paths(
         },
         reports,
     ))
+}
+
+/// `mirato export cohort`: user mistakes exit 2 with one sentence, like `mirato kpi`.
+fn export_cohort(
+    data_dir: &Path,
+    key_file: &Path,
+    entry: &str,
+    raw: &RawParams,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    use mirato::cohort;
+    // The cohort takes the filters of the outcome KPIs (and no breakdown).
+    let def = mirato::query::find("time_to_placement").expect("in the catalogue");
+    let params = mirato::query::Params::parse(def, raw);
+    let (params, entry) = match (params, mirato::query::Entry::parse(entry)) {
+        (Ok(p), Ok(e)) => (p, e),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    // The key is never created here: a new key would give pseudonyms that match no earlier
+    // export.
+    mirato::auth::check_key_file(key_file).map_err(|e| anyhow::anyhow!(e))?;
+    let key = mirato::privacy::Key::load_or_create(key_file, data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the query runtime")?;
+    let started = std::time::Instant::now();
+    let result = runtime.block_on(async {
+        let engine = Engine::open(data_dir)?;
+        engine.cohort(&params, entry).await
+    });
+    let c = match result {
+        Ok(c) => c,
+        Err(e) if e.is_user_error() => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let prov = cohort::Provenance::for_cohort(&c);
+    let rows = cohort::write_file(&c, &key, &prov, out)?;
+    eprintln!(
+        "{rows} spells ({} entry {} to {}, as of {}, data version {}) written to {} in {:.1} s",
+        entry.as_str(),
+        c.params.from,
+        c.params.to,
+        c.params.as_of,
+        c.params.data_version,
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("regenerate with: {}", prov.command);
+    Ok(ExitCode::SUCCESS)
 }

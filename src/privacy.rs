@@ -157,6 +157,17 @@ impl Key {
         }
     }
 
+    /// A key for one purpose (such as exported files), derived as HMAC(key, purpose): its
+    /// pseudonyms cannot be matched with the store's without the key itself.
+    pub fn derive(&self, purpose: &[u8]) -> Key {
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key size");
+        mac.update(purpose);
+        Key {
+            bytes: mac.finalize().into_bytes().into(),
+        }
+    }
+
     /// A key for tests and examples only.
     pub fn from_bytes(bytes: [u8; 32]) -> Key {
         Key { bytes }

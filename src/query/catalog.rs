@@ -192,6 +192,15 @@ pub fn find(id: &str) -> Option<&'static KpiDef> {
     catalog().iter().find(|d| d.id == id)
 }
 
+/// The cohort file's row query (`queries/_cohort.sql`).
+pub fn cohort_sql() -> &'static str {
+    SQL_FILES
+        .iter()
+        .find(|(stem, _)| *stem == "_cohort")
+        .map(|(_, sql)| *sql)
+        .expect("queries/_cohort.sql is embedded")
+}
+
 /// The shared views, one statement each.
 pub fn view_statements() -> Vec<&'static str> {
     let sql = SQL_FILES

@@ -4,6 +4,7 @@
 //! read, [`Engine::run`] validates them and answers a [`KpiResult`] in the shape of KPIS.md.
 
 pub mod catalog;
+pub mod cohort;
 pub mod output;
 pub mod survival;
 
@@ -31,6 +32,7 @@ use serde_json::{Map, Value};
 use crate::reference;
 use crate::store::{BatchStatus, Layout, StoreError, events_schema};
 pub use catalog::{Kind, KpiDef, catalog, find};
+pub use cohort::{Cohort, Entry};
 
 /// How long a listing of the store's files is trusted. Short, so that a running server sees a
 /// new ingest within seconds; DataFusion would otherwise cache it forever.
@@ -905,55 +907,7 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
     let needs_person =
         p.by.iter()
             .any(|d| catalog::PERSON_DIMS.contains(&d.as_str()));
-    let mut filters: Vec<String> = Vec::new();
-    let mut placeholders = |prefix: &str, vals: &[String]| -> String {
-        let names: Vec<String> = vals
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let name = format!("{prefix}_{i}");
-                values.insert(name.clone(), ScalarValue::Utf8(Some(v.clone())));
-                format!("${name}")
-            })
-            .collect();
-        names.join(", ")
-    };
-    if !p.region.is_empty() {
-        let list = placeholders("region", &p.region);
-        filters.push(format!(
-            "(rp.region_code IN ({list}) OR rp.region_name IN ({list}))"
-        ));
-    }
-    if !p.province.is_empty() {
-        filters.push(format!(
-            "k.province IN ({})",
-            placeholders("province", &p.province)
-        ));
-    }
-    if !p.cpi.is_empty() {
-        filters.push(format!("k.cpi IN ({})", placeholders("cpi", &p.cpi)));
-    }
-    // The caller's territorial restriction (a manager's scope), on top of what was asked.
-    if let Some(scope) = &p.scope {
-        let mut any: Vec<String> = Vec::new();
-        if !scope.provinces.is_empty() {
-            any.push(format!(
-                "k.province IN ({})",
-                placeholders("scope_province", &scope.provinces)
-            ));
-        }
-        if !scope.cpis.is_empty() {
-            any.push(format!(
-                "k.cpi IN ({})",
-                placeholders("scope_cpi", &scope.cpis)
-            ));
-        }
-        filters.push(if any.is_empty() {
-            "FALSE".into()
-        } else {
-            format!("({})", any.join(" OR "))
-        });
-    }
+    let filters = territory_filters(p, "k.province", "k.cpi", "rp", &mut values);
     let aggs: Vec<String> = match def.kind {
         Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],
         Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
@@ -1011,6 +965,67 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
         sql.push_str(&format!("ORDER BY {}\n", o.join(", ")));
     }
     (sql, values)
+}
+
+/// The territorial filters (asked for, and the caller's scope) over a province column, a CPI
+/// column and a joined `ref_provinces` alias. Values go through placeholders added to `values`.
+fn territory_filters(
+    p: &Params,
+    province: &str,
+    cpi: &str,
+    rp: &str,
+    values: &mut HashMap<String, ScalarValue>,
+) -> Vec<String> {
+    let mut filters: Vec<String> = Vec::new();
+    let mut placeholders = |prefix: &str, vals: &[String]| -> String {
+        let names: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let name = format!("{prefix}_{i}");
+                values.insert(name.clone(), ScalarValue::Utf8(Some(v.clone())));
+                format!("${name}")
+            })
+            .collect();
+        names.join(", ")
+    };
+    if !p.region.is_empty() {
+        let list = placeholders("region", &p.region);
+        filters.push(format!(
+            "({rp}.region_code IN ({list}) OR {rp}.region_name IN ({list}))"
+        ));
+    }
+    if !p.province.is_empty() {
+        filters.push(format!(
+            "{province} IN ({})",
+            placeholders("province", &p.province)
+        ));
+    }
+    if !p.cpi.is_empty() {
+        filters.push(format!("{cpi} IN ({})", placeholders("cpi", &p.cpi)));
+    }
+    // The caller's territorial restriction (a manager's scope), on top of what was asked.
+    if let Some(scope) = &p.scope {
+        let mut any: Vec<String> = Vec::new();
+        if !scope.provinces.is_empty() {
+            any.push(format!(
+                "{province} IN ({})",
+                placeholders("scope_province", &scope.provinces)
+            ));
+        }
+        if !scope.cpis.is_empty() {
+            any.push(format!(
+                "{cpi} IN ({})",
+                placeholders("scope_cpi", &scope.cpis)
+            ));
+        }
+        filters.push(if any.is_empty() {
+            "FALSE".into()
+        } else {
+            format!("({})", any.join(" OR "))
+        });
+    }
+    filters
 }
 
 /// A KPI file's query, ready to nest as a CTE: no trailing semicolon (the header comments stay,

@@ -1,0 +1,150 @@
+//! The evaluators' cohort: one row per person and registration spell (`queries/_cohort.sql`),
+//! selected by entry date and territory. The rows still carry the store's pseudonym; whoever
+//! writes them out replaces it (see `crate::cohort`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{ParamValues, ScalarValue};
+
+use super::{Engine, Params, QueryError, Resolved, catalog, days, mentions, territory_filters};
+
+/// Which date puts a spell in the cohort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// The spell starts (application_accepted) in the period: the service_funnel's cohort.
+    Registration,
+    /// The spell's first pact is in the period: the cohort of the outcome KPIs.
+    Pact,
+}
+
+impl Entry {
+    pub fn parse(s: &str) -> Result<Entry, QueryError> {
+        match s {
+            "registration" => Ok(Entry::Registration),
+            "pact" => Ok(Entry::Pact),
+            other => Err(QueryError::bad(
+                "entry",
+                format!("entry '{other}' is not one of: registration, pact"),
+                &["registration", "pact"],
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entry::Registration => "registration",
+            Entry::Pact => "pact",
+        }
+    }
+
+    /// The entry date column, and the entry event's territory (the filters apply to it).
+    fn columns(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Entry::Registration => ("k.spell_start", "k.province", "k.cpi"),
+            Entry::Pact => ("k.pact_date", "k.pact_province", "k.pact_cpi"),
+        }
+    }
+}
+
+/// The cohort's rows and what reproduces them.
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub entry: Entry,
+    pub params: Resolved,
+    /// The latest event date as of `as_of`: where follow-up ends.
+    pub obs_end: Option<NaiveDate>,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Cohort {
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+impl Engine {
+    /// The cohort of spells entering in the period (by `entry`), within the territorial filters
+    /// and the caller's scope, ordered by entry date, person and spell.
+    pub async fn cohort(&self, p: &Params, entry: Entry) -> Result<Cohort, QueryError> {
+        if !p.by.is_empty() {
+            return Err(QueryError::bad(
+                "by",
+                "the cohort file has one row per spell: it takes no breakdown",
+                &[],
+            ));
+        }
+        let (as_of_us, data_version) = self.as_of(p.as_of)?;
+        let body = catalog::cohort_sql();
+        let needed: Vec<&str> = ["apps", "spells", "spell_pacts", "pact_outcomes", "obs"]
+            .into_iter()
+            .filter(|v| mentions(body, v))
+            .collect();
+        let ctx = self.session(as_of_us, &needed).await?;
+        let (from, to) = self.period(&ctx, p).await?;
+        let mut values: HashMap<String, ScalarValue> = HashMap::new();
+        let (date, province, cpi) = entry.columns();
+        let mut filters = vec![format!("{date} BETWEEN $from AND $to")];
+        filters.extend(territory_filters(p, province, cpi, "rpe", &mut values));
+        values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
+        values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
+        // Column order of the file: identity and territory first, then attributes, stages and
+        // outcome, as in the SQL.
+        let sql = format!(
+            "WITH k AS (\n{}\n)\n\
+             SELECT k.person_id, k.spell_no, rp.region_name AS region, k.* EXCLUDE (person_id, spell_no)\n\
+             FROM k\n\
+             LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n\
+             LEFT JOIN ref_provinces rpe ON rpe.sigla = {province}\n\
+             WHERE {}\n\
+             ORDER BY {date}, k.person_id, k.spell_no",
+            super::kpi_body(body),
+            filters.join(" AND ")
+        );
+        let df = ctx
+            .sql(&sql)
+            .await?
+            .with_param_values(ParamValues::Map(
+                values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            ))?;
+        let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        let obs_end = {
+            let b = ctx
+                .sql("SELECT obs_end FROM obs")
+                .await?
+                .collect()
+                .await?;
+            b.first().and_then(|b| {
+                use datafusion::arrow::array::{Array, Date32Array};
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Date32Array>()
+                    .and_then(|a| (!a.is_null(0)).then(|| a.value_as_date(0)).flatten())
+            })
+        };
+        Ok(Cohort {
+            entry,
+            params: Resolved {
+                from: from.to_string(),
+                to: to.to_string(),
+                by: Vec::new(),
+                region: p.region.clone(),
+                province: p.province.clone(),
+                cpi: p.cpi.clone(),
+                as_of: DateTime::from_timestamp_micros(as_of_us)
+                    .expect("valid instant")
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                data_version,
+                scope: p.scope.clone(),
+            },
+            obs_end,
+            schema,
+            batches,
+        })
+    }
+}
