@@ -50,7 +50,10 @@ pub const DICTIONARY: &[(&str, &str)] = &[
         "M/F, from the latest application on or before the spell start",
     ),
     ("age_at_start", "spell start year - birth year"),
-    ("age_band", "15-29, 30-54, 55+ or unknown, from age_at_start"),
+    (
+        "age_band",
+        "15-29, 30-54, 55+ or unknown, from age_at_start",
+    ),
     ("category", "category of the latest application"),
     ("list_type", "art1 or art18"),
     ("disability_band", "<46, 46-66, 67-79, 80-100 or n/a"),
@@ -59,7 +62,10 @@ pub const DICTIONARY: &[(&str, &str)] = &[
         "application_date",
         "date of the latest application on or before the spell start",
     ),
-    ("spell_start", "date of the application_accepted that starts the spell"),
+    (
+        "spell_start",
+        "date of the application_accepted that starts the spell",
+    ),
     (
         "basic_orientation_date",
         "first basic_orientation within the spell",
@@ -74,10 +80,16 @@ pub const DICTIONARY: &[(&str, &str)] = &[
         "specialist_orientation_date",
         "first specialist_orientation within the spell",
     ),
-    ("measure_start_date", "first measure_started within the spell"),
+    (
+        "measure_start_date",
+        "first measure_started within the spell",
+    ),
     ("proposal_date", "first candidate_proposed within the spell"),
     ("hire_date", "first hired within the spell"),
-    ("spell_end", "date of the registration_cancelled that ends the spell"),
+    (
+        "spell_end",
+        "date of the registration_cancelled that ends the spell",
+    ),
     ("end_reason", "reason of that cancellation"),
     (
         "days_to_first_hire",
@@ -165,7 +177,8 @@ pub fn file_batches(c: &Cohort, key: &Key) -> Result<(SchemaRef, Vec<RecordBatch
         for (i, f) in c.schema.fields().iter().enumerate() {
             let col = b.column(i);
             if f.name() == "person_id" {
-                let ids = cast(col, &DataType::Utf8).map_err(|e| CohortError::Arrow(e.to_string()))?;
+                let ids =
+                    cast(col, &DataType::Utf8).map_err(|e| CohortError::Arrow(e.to_string()))?;
                 let ids = ids
                     .as_any()
                     .downcast_ref::<StringArray>()

@@ -131,7 +131,13 @@ fn fixture() -> Env {
             application("a1", "2024-01-10", 1, &[("naspi", "true")]),
             ev("application_accepted", "c1", "2024-01-15", Some(1), &[]),
             ev("basic_orientation", "b1", "2024-01-20", Some(1), &[]),
-            ev("pact_signed", "p1", "2024-02-01", Some(1), &[("pact_id", "P1")]),
+            ev(
+                "pact_signed",
+                "p1",
+                "2024-02-01",
+                Some(1),
+                &[("pact_id", "P1")],
+            ),
             hire("h1", "2024-03-02", 1),
             application(
                 "a2",
@@ -160,7 +166,11 @@ fn fixture() -> Env {
                 "x2",
                 "2024-04-10",
                 Some(2),
-                &[("reason", "moved"), ("province", "RM"), ("cpi_code", "RM-01")],
+                &[
+                    ("reason", "moved"),
+                    ("province", "RM"),
+                    ("cpi_code", "RM-01"),
+                ],
             ),
             hire("h2", "2024-05-10", 2),
             application("a3", "2023-12-01", 3, &[]),
@@ -204,8 +214,12 @@ fn the_hand_worked_fixture_row_by_row() {
             .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
             .collect::<Vec<_>>()
     );
-    let rows: Vec<Value> = f["rows"].as_array().unwrap().iter().map(without_key).collect();
-    let null = Value::Null;
+    let rows: Vec<Value> = f["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(without_key)
+        .collect();
     let p3_common = json!({
         "region": "Lombardia", "province": "MI", "cpi": "MI-01", "gender": "F",
         "age_at_start": 34, "age_band": "30-54", "category": "invalido_civile",
@@ -268,17 +282,23 @@ fn the_hand_worked_fixture_row_by_row() {
         .collect();
     assert_eq!(keys[0], keys[3]);
     assert_ne!(keys[1], keys[2]);
-    let _ = null;
 
     // Metadata: the parameters and the command that regenerates the file.
     let md = &f["metadata"];
     assert_eq!(md["mirato.entry"], "registration");
     assert_eq!(md["mirato.from"], "2024-01-01");
     assert_eq!(md["mirato.obs_end"], "2024-05-10");
-    assert!(md["mirato.data_version"].as_str().unwrap().starts_with("20"));
+    assert!(
+        md["mirato.data_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("20")
+    );
     let cmd = md["mirato.command"].as_str().unwrap();
     assert!(
-        cmd.starts_with("mirato export cohort --entry registration --from 2024-01-01 --to 2024-12-31 --as-of "),
+        cmd.starts_with(
+            "mirato export cohort --entry registration --from 2024-01-01 --to 2024-12-31 --as-of "
+        ),
         "{cmd}"
     );
     let dict: Value = serde_json::from_str(md["mirato.dictionary"].as_str().unwrap()).unwrap();
@@ -292,7 +312,14 @@ fn the_hand_worked_fixture_row_by_row() {
         &env,
         &out2,
         &[
-            "--entry", "pact", "--from", "2024-02-01", "--to", "2024-02-29", "--region", "Lazio",
+            "--entry",
+            "pact",
+            "--from",
+            "2024-02-01",
+            "--to",
+            "2024-02-29",
+            "--region",
+            "Lazio",
         ],
     );
     let rows2: Vec<Value> = read(&out2)["rows"]
@@ -301,7 +328,7 @@ fn the_hand_worked_fixture_row_by_row() {
         .iter()
         .map(without_key)
         .collect();
-    assert_eq!(rows2, [p2.clone()]);
+    assert_eq!(rows2, [p2]);
 
     // The same cohort through the KPIs: placement_rate_90 of February = 2 / 2 (p1 at 30 days,
     // p2 at 90; both with 90+ days of follow-up); time_to_placement: one placement, one
@@ -310,7 +337,10 @@ fn the_hand_worked_fixture_row_by_row() {
         "placement_rate_90",
         &[("from", "2024-02-01"), ("to", "2024-02-29")],
     );
-    assert_eq!((r[0]["numerator"].clone(), r[0]["denominator"].clone()), (json!(2), json!(2)));
+    assert_eq!(
+        (r[0]["numerator"].clone(), r[0]["denominator"].clone()),
+        (json!(2), json!(2))
+    );
 }
 
 #[test]
@@ -318,7 +348,10 @@ fn bad_parameters_exit_2_with_one_sentence() {
     let env = fixture();
     let out = env.dir.path().join("x.parquet");
     for (args, needle) in [
-        (&["--entry", "spell"][..], "entry 'spell' is not one of: registration, pact"),
+        (
+            &["--entry", "spell"][..],
+            "entry 'spell' is not one of: registration, pact",
+        ),
         (&["--from", "2024-13-01"][..], "is not a date"),
         (&["--from", "2024-05-01", "--to", "2024-01-01"][..], "after"),
         (&["--region", "Atlantide"][..], "unknown region"),
@@ -380,7 +413,14 @@ fn the_sample_data_cohort_matches_the_kpis() {
     export(
         &env,
         &lomb,
-        &["--from", "2024-01-01", "--to", "2024-12-31", "--region", "Lombardia"],
+        &[
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-12-31",
+            "--region",
+            "Lombardia",
+        ],
     );
     let lrows = read(&lomb)["rows"].as_array().unwrap().clone();
     assert_eq!(
@@ -394,7 +434,14 @@ fn the_sample_data_cohort_matches_the_kpis() {
     export(
         &env,
         &pact,
-        &["--entry", "pact", "--from", "2024-01-01", "--to", "2024-12-31"],
+        &[
+            "--entry",
+            "pact",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-12-31",
+        ],
     );
     let prows = read(&pact)["rows"].as_array().unwrap().clone();
     for n in [90i64, 180, 365] {
@@ -404,7 +451,14 @@ fn the_sample_data_cohort_matches_the_kpis() {
             r["followup_days"].as_i64().unwrap() >= n
                 && r["days_to_first_hire"].as_i64().is_some_and(|d| d <= n)
         });
-        assert_eq!((num, den), (r["numerator"].as_u64().unwrap(), r["denominator"].as_u64().unwrap()), "N = {n}");
+        assert_eq!(
+            (num, den),
+            (
+                r["numerator"].as_u64().unwrap(),
+                r["denominator"].as_u64().unwrap()
+            ),
+            "N = {n}"
+        );
     }
     let curve = env.rows("time_to_placement", &year);
     let curve = curve.as_array().unwrap();
@@ -415,7 +469,9 @@ fn the_sample_data_cohort_matches_the_kpis() {
     // The survival durations themselves: the curve's events per day.
     let mut by_day = std::collections::BTreeMap::<i64, u64>::new();
     for r in prows.iter().filter(|r| r["censored"] == false) {
-        *by_day.entry(r["days_to_placement"].as_i64().unwrap()).or_default() += 1;
+        *by_day
+            .entry(r["days_to_placement"].as_i64().unwrap())
+            .or_default() += 1;
     }
     for row in curve.iter().filter(|r| r["events"].as_u64().unwrap() > 0) {
         assert_eq!(
@@ -438,6 +494,9 @@ fn the_sample_data_cohort_matches_the_kpis() {
         .into_iter()
         .flatten()
         .collect();
-    assert!(k_reg.is_disjoint(&stored), "export pseudonyms differ from the store's");
+    assert!(
+        k_reg.is_disjoint(&stored),
+        "export pseudonyms differ from the store's"
+    );
     assert!(k_reg.iter().all(|k| k.len() == 32));
 }

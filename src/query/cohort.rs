@@ -105,20 +105,13 @@ impl Engine {
             super::kpi_body(body),
             filters.join(" AND ")
         );
-        let df = ctx
-            .sql(&sql)
-            .await?
-            .with_param_values(ParamValues::Map(
-                values.into_iter().map(|(k, v)| (k, v.into())).collect(),
-            ))?;
+        let df = ctx.sql(&sql).await?.with_param_values(ParamValues::Map(
+            values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        ))?;
         let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         let obs_end = {
-            let b = ctx
-                .sql("SELECT obs_end FROM obs")
-                .await?
-                .collect()
-                .await?;
+            let b = ctx.sql("SELECT obs_end FROM obs").await?.collect().await?;
             b.first().and_then(|b| {
                 use datafusion::arrow::array::{Array, Date32Array};
                 b.column(0)

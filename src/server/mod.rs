@@ -6,6 +6,7 @@ pub mod api;
 pub mod cache;
 pub mod charts;
 pub mod dashboards;
+pub mod evaluation;
 pub mod export;
 pub mod filters;
 pub mod jobs_page;
@@ -46,6 +47,9 @@ struct Inner {
     facts: tokio::sync::Mutex<Option<Arc<StoreFacts>>>,
     /// The scheduled jobs, when this server runs them.
     jobs: std::sync::OnceLock<crate::jobs::Jobs>,
+    /// The pseudonymisation key, for the export pseudonyms of cohort files (without it the
+    /// server offers no cohort download).
+    key: std::sync::OnceLock<crate::privacy::Key>,
     started: Instant,
 }
 
@@ -61,6 +65,7 @@ impl AppState {
                 metrics: metrics::Metrics::new(),
                 facts: tokio::sync::Mutex::new(None),
                 jobs: std::sync::OnceLock::new(),
+                key: std::sync::OnceLock::new(),
                 started: Instant::now(),
             }),
         }
@@ -94,6 +99,15 @@ impl AppState {
     pub fn attach_jobs(&self, jobs: crate::jobs::Jobs) {
         jobs.attach(self.clone());
         let _ = self.inner.jobs.set(jobs);
+    }
+
+    /// Lets the server write cohort files (their pseudonyms derive from this key).
+    pub fn set_key(&self, key: crate::privacy::Key) {
+        let _ = self.inner.key.set(key);
+    }
+
+    pub fn key(&self) -> Option<&crate::privacy::Key> {
+        self.inner.key.get()
     }
 
     pub fn jobs(&self) -> Option<&crate::jobs::Jobs> {
@@ -135,6 +149,25 @@ impl AppState {
         def: &'static KpiDef,
         raw: &RawParams,
     ) -> Result<(Arc<KpiResult>, Lookup, String), QueryError> {
+        let (r, how, key) = self.kpi_unsuppressed(who, def, raw).await?;
+        if who.suppressed() {
+            let t = self.auth().threshold();
+            let shown = crate::auth::disclosure::suppress(&r, def.kind, t);
+            Ok((Arc::new(shown), how, format!("{key}|suppressed<{t}")))
+        } else {
+            Ok((r, how, key))
+        }
+    }
+
+    /// A KPI within `who`'s scope but before suppression: only for statistics computed from it
+    /// (such as a log-rank test) whose own output is then checked against the threshold. Never
+    /// show it as it is to a role below admin.
+    pub async fn kpi_unsuppressed(
+        &self,
+        who: &crate::auth::Principal,
+        def: &'static KpiDef,
+        raw: &RawParams,
+    ) -> Result<(Arc<KpiResult>, Lookup, String), QueryError> {
         let raw = match who.territory() {
             Some(_) => clamp(raw, who, &*self.facts().await?),
             None => raw.clone(),
@@ -149,13 +182,7 @@ impl AppState {
             .get_or_compute(&key, || self.engine().run(def, &params))
             .await?;
         self.metrics().observe_kpi(how, started.elapsed());
-        if who.suppressed() {
-            let t = self.auth().threshold();
-            let shown = crate::auth::disclosure::suppress(&r, def.kind, t);
-            Ok((Arc::new(shown), how, format!("{key}|suppressed<{t}")))
-        } else {
-            Ok((r, how, key))
-        }
+        Ok((r, how, key))
     }
 }
 
@@ -313,6 +340,9 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", get(access::logout_page).post(access::logout))
         .route("/admin/audit", get(access::audit_page))
         .route("/report/anpal", get(reports::anpal))
+        .route("/valutazione", get(evaluation::page))
+        .route("/api/evaluation", get(evaluation::api))
+        .route("/export/cohort.parquet", get(evaluation::cohort_file))
         .route("/api/audit", get(access::audit_api))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
@@ -411,6 +441,10 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         );
     }
     let state = AppState::new(engine, pages, auth);
+    state.set_key(crate::privacy::Key::load_or_create(
+        &o.key_file,
+        &o.data_dir,
+    )?);
     let jobs = crate::jobs::Jobs::new(&o.config, o.data_dir.clone(), o.key_file.clone());
     state.attach_jobs(jobs.clone());
     let listener = tokio::net::TcpListener::bind(o.addr)

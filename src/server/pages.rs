@@ -182,7 +182,7 @@ pub fn it_date(iso: &str) -> String {
         .unwrap_or_else(|_| iso.to_owned())
 }
 
-fn it_instant(rfc3339: &str) -> String {
+pub(super) fn it_instant(rfc3339: &str) -> String {
     DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| t.with_timezone(&Rome).format("%d/%m/%Y %H:%M").to_string())
         .unwrap_or_else(|_| rfc3339.to_owned())
@@ -573,8 +573,11 @@ fn error_page(state: &AppState, status: StatusCode, message: &str, idx: Option<u
         .into_response()
 }
 
+/// `current` of the evaluation page in [`layout`]'s navigation (after the dashboard pages).
+pub(super) const EVALUATION_NAV: usize = usize::MAX;
+
 /// The frame every page shares: head, navigation with the filters carried, footer.
-fn layout(
+pub(super) fn layout(
     state: &AppState,
     current: Option<usize>,
     f: &Filters,
@@ -610,6 +613,9 @@ fn layout(
                                     a href={ "/p/" (p.slug) (qs) } { (p.title) }
                                 }
                             }
+                        }
+                        li {
+                            a href={ "/valutazione" (qs) } aria-current=[(current == Some(EVALUATION_NAV)).then_some("page")] { "Valutazione" }
                         }
                     }
                 }
@@ -663,7 +669,7 @@ fn render_page(
     let main = html! {
         h1 { (page.title) }
         @if !page.description.is_empty() { p.lead { (page.description) } }
-        (filter_form(&base, f, facts, &from, &to, who))
+        (filter_form(&base, f, facts, &from, &to, who, &[]))
         @if let Some(t) = who.territory() {
             p.scope { "Dati limitati al territorio di competenza: " (who.scope.describe()) " (" (t.provinces.len()) " province, " (t.cpis.len()) " CPI)." }
         }
@@ -688,13 +694,15 @@ fn render_page(
     layout(state, Some(idx), f, &page.title, main, who.is_admin())
 }
 
-fn filter_form(
+/// The period and territory form; `extra` are other parameters of the page that the form keeps.
+pub(super) fn filter_form(
     base: &str,
     f: &Filters,
     facts: &StoreFacts,
     from: &str,
     to: &str,
     who: &Principal,
+    extra: &[(&str, String)],
 ) -> Markup {
     // A manager is offered only their own territory.
     let scope = who.territory();
@@ -705,6 +713,17 @@ fn filter_form(
                 || cpi.is_some_and(|c| t.cpis.iter().any(|x| x == c))
         })
     };
+    let extra_qs: String = extra
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "&{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair(k, v)
+                    .finish()
+            )
+        })
+        .collect();
     let region_sel = f.region.clone().unwrap_or_default();
     let province_sel = f.province.clone().unwrap_or_default();
     let cpi_sel = f.cpi.clone().unwrap_or_default();
@@ -773,6 +792,7 @@ fn filter_form(
                 }
             }
             @if let Some(a) = &f.as_of { input type="hidden" name="as_of" value=(a); }
+            @for (k, v) in extra { input type="hidden" name=(k) value=(v); }
             div.actions {
                 button type="submit" { "Applica" }
                 a href=(base) { "Azzera i filtri" }
@@ -782,7 +802,7 @@ fn filter_form(
             p.presets {
                 "Periodi: "
                 @for (label, a, b) in filters::presets(latest) {
-                    a href={ (base) (f.with_period(a, b).query_string()) } { (label) } " "
+                    a href={ (base) (f.with_period(a, b).query_string()) (extra_qs) } { (label) } " "
                 }
             }
         }
@@ -882,7 +902,7 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
     }
 }
 
-fn table_html(t: &Table) -> Markup {
+pub(super) fn table_html(t: &Table) -> Markup {
     html! {
         @if t.rows.is_empty() {
             p.empty { "Nessun dato per il periodo e il territorio scelti." }

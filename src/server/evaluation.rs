@@ -1,0 +1,695 @@
+//! The evaluators' page (`/valutazione`) and its JSON (`/api/evaluation`): placement rates by
+//! subgroup with their n and Wilson 95% intervals, Kaplan–Meier curves by subgroup with their
+//! bands, and a log-rank test between two subgroups; plus the cohort file download
+//! (`/export/cohort.parquet`, evaluator and admin only).
+//!
+//! Every figure comes from the KPI engine (placement_rate_N and time_to_placement broken down by
+//! the subgroup), so it equals what the dashboards and the API show. Below admin, a subgroup
+//! with fewer persons than the threshold is shown as "<T" and enters no curve or test.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, PreEscaped, html};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::charts::{self, SurvPoint, fmt_decimal, fmt_number};
+use super::filters::{self, Filters};
+use super::pages::{self, EVALUATION_NAV};
+use super::{AppError, AppState};
+use crate::auth::{Principal, Role};
+use crate::query::survival::{KmRow, LogRank, log_rank, wilson_interval};
+use crate::query::{KpiResult, Resolved, find};
+
+/// The subgroups an evaluator can compare.
+pub const DIMS: [&str; 7] = [
+    "gender",
+    "age_band",
+    "category",
+    "list_type",
+    "disability_band",
+    "region",
+    "year",
+];
+
+const HORIZONS: [u32; 3] = [90, 180, 365];
+
+struct Query {
+    f: Filters,
+    by: String,
+    a: Option<String>,
+    b: Option<String>,
+}
+
+fn parse(q: Option<&str>) -> Result<Query, AppError> {
+    let query = filters::parse_query(q);
+    let mut names: Vec<&str> = Filters::NAMES.to_vec();
+    names.extend(["by", "a", "b"]);
+    filters::check_names(&query, &names)?;
+    let f = Filters::from_query(&query);
+    pages::check_filters(&f)?;
+    let get = |k: &str| query.get(k).filter(|v| !v.is_empty()).cloned();
+    let by = get("by").unwrap_or_else(|| "gender".into());
+    if !DIMS.contains(&by.as_str()) {
+        return Err(AppError::bad(
+            "by",
+            format!("by '{by}' is not a subgroup; allowed: {}", DIMS.join(", ")),
+            DIMS.iter().map(|s| (*s).to_owned()).collect(),
+        ));
+    }
+    Ok(Query {
+        f,
+        by,
+        a: get("a"),
+        b: get("b"),
+    })
+}
+
+/// A placement rate at one horizon: counts as shown (numbers, or "<T" when suppressed) and the
+/// Wilson interval when both counts are shown.
+#[derive(Debug, Serialize)]
+pub struct Rate {
+    pub horizon: u32,
+    pub numerator: Value,
+    pub denominator: Value,
+    pub value: Value,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Group {
+    /// The subgroup's value as the API takes it in `a` and `b`.
+    pub group: String,
+    pub label: String,
+    /// Persons in the survival cohort (pacts in the period), or "<T".
+    pub persons: Value,
+    pub placements: Value,
+    pub median_days: Value,
+    pub rates: Vec<Rate>,
+    /// Whether the group is shown whole (not under the threshold).
+    #[serde(skip)]
+    shown: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogRankOut {
+    pub a: String,
+    pub b: String,
+    pub test: Option<LogRank>,
+    /// Why there is no test, in Italian.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    pub by: String,
+    pub params: Resolved,
+    pub threshold: Option<u64>,
+    pub groups: Vec<Group>,
+    pub log_rank: LogRankOut,
+    #[serde(skip)]
+    curves: Arc<KpiResult>,
+}
+
+fn key_of(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn km_rows(rows: &[&Map<String, Value>]) -> Vec<KmRow> {
+    let n = |r: &Map<String, Value>, c: &str| r.get(c).and_then(Value::as_u64).unwrap_or(0);
+    let f = |r: &Map<String, Value>, c: &str| r.get(c).and_then(Value::as_f64);
+    rows.iter()
+        .map(|r| KmRow {
+            day: r.get("day").and_then(Value::as_i64).unwrap_or(0),
+            at_risk: n(r, "at_risk"),
+            events: n(r, "events"),
+            censored: n(r, "censored"),
+            survival: f(r, "survival").unwrap_or(f64::NAN),
+            lower: f(r, "lower"),
+            upper: f(r, "upper"),
+        })
+        .collect()
+}
+
+async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evaluation, AppError> {
+    let raw = q.f.raw(std::slice::from_ref(&q.by));
+    let threshold = who.suppressed().then(|| state.auth().threshold());
+    let def = find("time_to_placement").expect("in the catalogue");
+    // Unsuppressed for the statistics; what is shown is checked against the threshold below.
+    let (full, _, _) = state.kpi_unsuppressed(who, def, &raw).await?;
+    let (curves, _, _) = state.kpi_for(who, def, &raw).await?;
+    let mut by_group: BTreeMap<String, Vec<&Map<String, Value>>> = BTreeMap::new();
+    for r in &full.rows {
+        by_group.entry(key_of(r.get(&q.by))).or_default().push(r);
+    }
+    let mut rates: BTreeMap<String, Vec<Rate>> = BTreeMap::new();
+    for h in HORIZONS {
+        let def = find(&format!("placement_rate_{h}")).expect("in the catalogue");
+        let (r, _, _) = state.kpi_for(who, def, &raw).await?;
+        for row in &r.rows {
+            let num = row.get("numerator").cloned().unwrap_or(Value::Null);
+            let den = row.get("denominator").cloned().unwrap_or(Value::Null);
+            let ci = match (num.as_u64(), den.as_u64()) {
+                (Some(k), Some(n)) => wilson_interval(k, n),
+                _ => None,
+            };
+            rates.entry(key_of(row.get(&q.by))).or_default().push(Rate {
+                horizon: h,
+                numerator: num,
+                denominator: den,
+                value: row.get("value").cloned().unwrap_or(Value::Null),
+                lower: ci.map(|c| c.0),
+                upper: ci.map(|c| c.1),
+            });
+        }
+    }
+    let mut keys: Vec<String> = by_group.keys().cloned().collect();
+    for k in rates.keys() {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    keys.sort();
+    let hidden = |x: u64| threshold.is_some_and(|t| x < t);
+    let groups: Vec<Group> = keys
+        .into_iter()
+        .map(|k| {
+            let rows = by_group.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+            let n = rows
+                .first()
+                .and_then(|r| r.get("at_risk"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let placed: u64 = rows
+                .iter()
+                .filter_map(|r| r.get("events").and_then(Value::as_u64))
+                .sum();
+            let shown = n > 0 && !hidden(n);
+            let t = threshold.unwrap_or(0);
+            let label_value = if q.by == "year" {
+                k.clone()
+            } else if k.is_empty() {
+                "n.d.".into()
+            } else {
+                pages::value_label(&q.by, &Value::String(k.clone()))
+            };
+            let mut rs = rates.remove(&k).unwrap_or_default();
+            rs.sort_by_key(|r| r.horizon);
+            Group {
+                group: k,
+                label: label_value,
+                persons: if hidden(n) {
+                    Value::from(format!("<{t}"))
+                } else {
+                    Value::from(n)
+                },
+                placements: if !shown {
+                    Value::Null
+                } else if hidden(placed) && placed > 0 {
+                    Value::from(format!("<{t}"))
+                } else {
+                    Value::from(placed)
+                },
+                median_days: if shown {
+                    rows.first()
+                        .and_then(|r| r.get("median_days"))
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                } else {
+                    Value::Null
+                },
+                rates: rs,
+                shown,
+            }
+        })
+        .collect();
+    // The test: the two groups asked for, or the first two that can be shown.
+    // Groups that can be shown first, so that the default pair is testable when possible.
+    let mut order: Vec<&Group> = groups.iter().filter(|g| g.shown).collect();
+    order.extend(groups.iter().filter(|g| !g.shown));
+    let a =
+        q.a.clone()
+            .or_else(|| order.first().map(|g| g.group.clone()));
+    let b =
+        q.b.clone()
+            .or_else(|| order.get(1).map(|g| g.group.clone()));
+    let allowed: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
+    for (param, v) in [("a", &q.a), ("b", &q.b)] {
+        if let Some(v) = v
+            && !allowed.contains(v)
+        {
+            return Err(AppError::bad(
+                param,
+                format!(
+                    "{param} '{v}' is not a subgroup of {} in this period; allowed: {}",
+                    q.by,
+                    allowed.join(", ")
+                ),
+                allowed.clone(),
+            ));
+        }
+    }
+    let log_rank_out = match (a, b) {
+        (Some(a), Some(b)) => {
+            let ga = groups.iter().find(|g| g.group == a);
+            let gb = groups.iter().find(|g| g.group == b);
+            let note = if a == b {
+                Some("Scegliere due sottogruppi diversi.".to_owned())
+            } else if !ga.is_some_and(|g| g.shown) || !gb.is_some_and(|g| g.shown) {
+                Some(format!(
+                    "Uno dei due sottogruppi ha meno di {} persone: il test non è mostrato.",
+                    threshold.unwrap_or(1)
+                ))
+            } else {
+                None
+            };
+            let test = if note.is_none() {
+                let ra = km_rows(by_group.get(&a).map(Vec::as_slice).unwrap_or(&[]));
+                let rb = km_rows(by_group.get(&b).map(Vec::as_slice).unwrap_or(&[]));
+                log_rank(&ra, &rb)
+            } else {
+                None
+            };
+            let note = note.or_else(|| {
+                test.is_none()
+                    .then(|| "Nessuna assunzione nei due sottogruppi: nulla da confrontare.".into())
+            });
+            LogRankOut { a, b, test, note }
+        }
+        _ => LogRankOut {
+            a: String::new(),
+            b: String::new(),
+            test: None,
+            note: Some("Servono almeno due sottogruppi con dati.".into()),
+        },
+    };
+    Ok(Evaluation {
+        by: q.by.clone(),
+        params: full.params.clone(),
+        threshold,
+        groups,
+        log_rank: log_rank_out,
+        curves,
+    })
+}
+
+/// `GET /api/evaluation`: the page's figures as JSON.
+pub async fn api(
+    State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AppError> {
+    let q = parse(q.as_deref())?;
+    let e = evaluate(&state, &who, &q).await?;
+    Ok(axum::Json(e).into_response())
+}
+
+/// `GET /valutazione`.
+pub async fn page(
+    State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let result = async {
+        let q = parse(q.as_deref())?;
+        let facts = state.facts().await?;
+        let e = evaluate(&state, &who, &q).await?;
+        Ok::<_, AppError>((q, facts, e))
+    }
+    .await;
+    let (q, facts, e) = match result {
+        Ok(x) => x,
+        Err(err) => {
+            let body = pages::layout(
+                &state,
+                Some(EVALUATION_NAV),
+                &Filters::default(),
+                "Errore",
+                html! {
+                    h1 { "Errore" }
+                    p.error role="alert" { (pages::italian_error(&err)) }
+                    p { a href="/valutazione" { "Torna alla pagina senza filtri" } }
+                },
+                who.is_admin(),
+            );
+            return (
+                err.status(),
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                body.into_string(),
+            )
+                .into_response();
+        }
+    };
+    // The survival chart is drawn off the async threads (plotters is synchronous).
+    let curves = curve_points(&e);
+    let by_label = pages::column_label(&e.by).to_owned();
+    let svg = tokio::task::spawn_blocking(move || {
+        charts::survival(
+            "km",
+            &format!("Non ancora assunti per giorni dal patto, per {}", by_label.to_lowercase()),
+            "Curve di Kaplan–Meier per sottogruppo con bande di confidenza al 95% (Greenwood, log-log).",
+            &curves,
+        )
+    })
+    .await
+    .unwrap_or_default();
+    let main = render(&who, &q, &facts, &e, &svg);
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "private, no-cache"),
+        ],
+        pages::layout(
+            &state,
+            Some(EVALUATION_NAV),
+            &q.f,
+            "Valutazione",
+            main,
+            who.is_admin(),
+        )
+        .into_string(),
+    )
+        .into_response()
+}
+
+fn curve_points(e: &Evaluation) -> Vec<(String, Vec<SurvPoint>)> {
+    e.groups
+        .iter()
+        .filter(|g| g.shown)
+        .map(|g| {
+            let mut pts = vec![SurvPoint {
+                day: 0.0,
+                survival: 1.0,
+                lower: None,
+                upper: None,
+            }];
+            pts.extend(
+                e.curves
+                    .rows
+                    .iter()
+                    .filter(|r| key_of(r.get(&e.by)) == g.group)
+                    .filter_map(|r| {
+                        Some(SurvPoint {
+                            day: r.get("day")?.as_f64()?,
+                            survival: r.get("survival")?.as_f64()?,
+                            lower: r.get("lower").and_then(Value::as_f64),
+                            upper: r.get("upper").and_then(Value::as_f64),
+                        })
+                    }),
+            );
+            (g.label.clone(), pts)
+        })
+        .collect()
+}
+
+fn count(v: &Value) -> String {
+    match v {
+        Value::Number(n) => fmt_number(n.as_f64().unwrap_or(f64::NAN), false),
+        Value::String(s) => s.clone(),
+        _ => "–".into(),
+    }
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map(|x| fmt_number(x, true)).unwrap_or_else(|| "–".into())
+}
+
+fn render(
+    who: &Principal,
+    q: &Query,
+    facts: &crate::query::StoreFacts,
+    e: &Evaluation,
+    svg: &str,
+) -> Markup {
+    let extra = {
+        let mut v = vec![("by", q.by.clone())];
+        if let Some(a) = &q.a {
+            v.push(("a", a.clone()));
+        }
+        if let Some(b) = &q.b {
+            v.push(("b", b.clone()));
+        }
+        v
+    };
+    let qs = q.f.query_string();
+    let join = |more: &str| {
+        if qs.is_empty() {
+            format!("?{more}")
+        } else {
+            format!("{qs}&{more}")
+        }
+    };
+    let by_label = pages::column_label(&e.by);
+    let shown: Vec<&Group> = e.groups.iter().filter(|g| g.shown).collect();
+    let may_download = matches!(who.role, Role::Evaluator | Role::Admin);
+    html! {
+        h1 { "Valutazione: esiti per sottogruppo" }
+        p.lead {
+            "Coorte: le persone il cui primo patto di servizio di un periodo di iscrizione cade nel periodo scelto. "
+            "Il tasso di inserimento a N giorni conta chi ha un'assunzione entro N giorni dal patto, tra chi è osservabile per almeno N giorni; "
+            "l'intervallo di confidenza al 95% è quello di Wilson. Le curve di Kaplan–Meier tengono conto di chi è ancora in attesa (censura)."
+        }
+        (pages::filter_form("/valutazione", &q.f, facts, &e.params.from, &e.params.to, who, &extra))
+        form.filters method="get" action="/valutazione" {
+            @for (k, v) in filter_pairs(&q.f) { input type="hidden" name=(k) value=(v); }
+            fieldset {
+                legend { "Sottogruppi" }
+                label { "Confronta per "
+                    select name="by" id="f-by" {
+                        @for d in DIMS {
+                            option value=(d) selected[d == e.by] { (pages::column_label(d)) }
+                        }
+                    }
+                }
+            }
+            div.actions { button type="submit" { "Mostra" } }
+        }
+        @if let Some(t) = e.threshold {
+            p.meta { "I sottogruppi con meno di " (t) " persone sono oscurati (" code { "<" (t) } ") e non entrano in curve e test." }
+        }
+        p.meta {
+            "Periodo dei patti: " strong { (pages::it_date(&e.params.from)) " – " (pages::it_date(&e.params.to)) }
+            " · Dati aggiornati al " (pages::it_instant(&e.params.as_of)) " · versione dei dati " code { (e.params.data_version) }
+        }
+        section.panels {
+            article.panel id="eval-rates" data-chart="table" aria-labelledby="eval-rates-h" {
+                h2 id="eval-rates-h" { "Tassi di inserimento per " (by_label.to_lowercase()) }
+                p.explain { "Per ogni sottogruppo e orizzonte: persone con osservazione completa (n), inserite entro il termine, tasso e intervallo di Wilson al 95%." }
+                @if e.groups.is_empty() {
+                    p.empty { "Nessun dato per il periodo e il territorio scelti." }
+                } @else {
+                    div.scroll {
+                        table.sortable {
+                            thead {
+                                tr {
+                                    th scope="col" { button type="button" class="sort" { (by_label) } }
+                                    @for h in HORIZONS {
+                                        th scope="col" { button type="button" class="sort" { "n (" (h) " gg)" } }
+                                        th scope="col" { button type="button" class="sort" { "Inseriti (" (h) " gg)" } }
+                                        th scope="col" { button type="button" class="sort" { "Tasso (" (h) " gg)" } }
+                                        th scope="col" { "IC 95% (" (h) " gg)" }
+                                    }
+                                }
+                            }
+                            tbody {
+                                @for g in &e.groups {
+                                    tr {
+                                        th scope="row" { (g.label) }
+                                        @for h in HORIZONS {
+                                            @let r = g.rates.iter().find(|r| r.horizon == h);
+                                            td.num { (r.map(|r| count(&r.denominator)).unwrap_or_else(|| "0".into())) }
+                                            td.num { (r.map(|r| count(&r.numerator)).unwrap_or_else(|| "0".into())) }
+                                            td.num { (pct(r.and_then(|r| r.value.as_f64()))) }
+                                            td.num {
+                                                @if let Some((lo, hi)) = r.and_then(|r| Some((r.lower?, r.upper?))) {
+                                                    (pct(Some(lo))) " – " (pct(Some(hi)))
+                                                } @else { "–" }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            article.panel id="eval-km" data-chart="survival" aria-labelledby="eval-km-h" {
+                h2 id="eval-km-h" { "Tempo all'inserimento per " (by_label.to_lowercase()) }
+                p.explain { "Quota di persone non ancora assunte a ogni giorno dal patto, con la banda di confidenza al 95%." }
+                @if shown.is_empty() {
+                    p.empty { "Nessun dato per il periodo e il territorio scelti." }
+                } @else {
+                    (PreEscaped(svg))
+                }
+                div.scroll {
+                    table.sortable {
+                        thead { tr {
+                            th scope="col" { button type="button" class="sort" { (by_label) } }
+                            th scope="col" { button type="button" class="sort" { "Persone" } }
+                            th scope="col" { button type="button" class="sort" { "Assunzioni" } }
+                            th scope="col" { button type="button" class="sort" { "Giorni mediani" } }
+                        } }
+                        tbody {
+                            @for g in &e.groups {
+                                tr {
+                                    th scope="row" { (g.label) }
+                                    td.num { (count(&g.persons)) }
+                                    td.num { (count(&g.placements)) }
+                                    td.num { @if let Some(m) = g.median_days.as_f64() { (fmt_number(m, false)) } @else { "–" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            article.panel id="eval-logrank" data-chart="table" aria-labelledby="eval-logrank-h" {
+                h2 id="eval-logrank-h" { "Test log-rank tra due sottogruppi" }
+                p.explain { "Verifica se le curve di due sottogruppi differiscono più di quanto il caso spiegherebbe (χ² con 1 grado di libertà)." }
+                form.filters method="get" action="/valutazione" {
+                    @for (k, v) in filter_pairs(&q.f) { input type="hidden" name=(k) value=(v); }
+                    input type="hidden" name="by" value=(e.by);
+                    label { "Gruppo A "
+                        select name="a" id="f-a" {
+                            @for g in &shown { option value=(g.group) selected[g.group == e.log_rank.a] { (g.label) } }
+                        }
+                    }
+                    label { "Gruppo B "
+                        select name="b" id="f-b" {
+                            @for g in &shown { option value=(g.group) selected[g.group == e.log_rank.b] { (g.label) } }
+                        }
+                    }
+                    div.actions { button type="submit" { "Confronta" } }
+                }
+                @if let Some(note) = &e.log_rank.note {
+                    p.empty { (note) }
+                }
+                @if let Some(t) = &e.log_rank.test {
+                    @let label = |k: &str| e.groups.iter().find(|g| g.group == k).map(|g| g.label.clone()).unwrap_or_default();
+                    table {
+                        thead { tr {
+                            th scope="col" { "Gruppo" }
+                            th scope="col" { "Persone" }
+                            th scope="col" { "Assunzioni osservate" }
+                            th scope="col" { "Assunzioni attese" }
+                        } }
+                        tbody {
+                            @for (i, k) in [&e.log_rank.a, &e.log_rank.b].into_iter().enumerate() {
+                                tr {
+                                    th scope="row" { (label(k)) }
+                                    td.num { (fmt_number(t.n[i] as f64, false)) }
+                                    td.num { (fmt_number(t.observed[i] as f64, false)) }
+                                    td.num { (fmt_decimal(t.expected[i], 1)) }
+                                }
+                            }
+                        }
+                    }
+                    p.result {
+                        "χ² = " strong { (fmt_decimal(t.chi2, 3)) } ", gradi di libertà 1, p = " strong { (p_value(t.p_value)) } ". "
+                        @if t.p_value < 0.05 {
+                            "La differenza tra le due curve è statisticamente significativa al livello del 5%."
+                        } @else {
+                            "La differenza tra le due curve non è statisticamente significativa al livello del 5%."
+                        }
+                    }
+                }
+            }
+        }
+        p.exports {
+            "Scarica: "
+            a href={ "/api/evaluation" (join(&format!("by={}", e.by))) } { "JSON" }
+            @if may_download {
+                " · " a href={ "/export/cohort.parquet" (join("entry=pact")) } download { "file di coorte per patto (Parquet)" }
+                " · " a href={ "/export/cohort.parquet" (join("entry=registration")) } download { "file di coorte per iscrizione (Parquet)" }
+            }
+        }
+        @if !may_download {
+            p.meta { "Il file di coorte (dati individuali pseudonimizzati) è riservato ai ruoli evaluator e admin." }
+        }
+    }
+}
+
+fn filter_pairs(f: &Filters) -> Vec<(String, String)> {
+    let qs = f.query_string();
+    form_urlencoded::parse(qs.trim_start_matches('?').as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// p-values in Italian notation, small ones as "< 0,001".
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "< 0,001".into()
+    } else {
+        fmt_decimal(p, 3)
+    }
+}
+
+/// `GET /export/cohort.parquet`: the cohort file, for evaluators and administrators only.
+pub async fn cohort_file(
+    State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AppError> {
+    if !matches!(who.role, Role::Evaluator | Role::Admin) {
+        return Err(AppError::Forbidden(
+            "the cohort file holds person-level records: only the evaluator and admin roles may download it".into(),
+        ));
+    }
+    let query = filters::parse_query(q.as_deref());
+    let mut names: Vec<&str> = Filters::NAMES.to_vec();
+    names.push("entry");
+    filters::check_names(&query, &names)?;
+    let f = Filters::from_query(&query);
+    let entry = crate::cohort::parse_entry(query.get("entry").map(String::as_str))?;
+    let def = find("time_to_placement").expect("in the catalogue");
+    let mut params = crate::query::Params::parse(def, &f.raw(&[]))?;
+    params.scope = who.territory();
+    let Some(key) = state.key().cloned() else {
+        return Err(AppError::Unavailable(
+            "this server has no pseudonymisation key: cohort files are not available".into(),
+        ));
+    };
+    let c = state.engine().cohort(&params, entry).await?;
+    let name = format!(
+        "mirato-coorte-{}-{}-{}.parquet",
+        entry.as_str(),
+        c.params.from,
+        c.params.to
+    );
+    let bytes = tokio::task::spawn_blocking(move || {
+        let prov = crate::cohort::Provenance::for_cohort(&c);
+        let mut buf = Vec::new();
+        crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|_| buf)
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("the cohort file could not be written: {e}")))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "cohort file failed");
+        AppError::Internal("the cohort file could not be written".into())
+    })?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.apache.parquet".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
