@@ -57,6 +57,9 @@ schedule = "0 0 7 * * Mon"   # Mondays 07:00
 dir = "reports"              # reports/<date>/<kpi>.csv
 kpis = ["registered_stock", "applications_received", "hires", "placement_rate_180"]
 by = "region"
+anpal_quarterly = true       # also the ANPAL workbook of the last completed quarter, once:
+                             # reports/anpal/<year>-Q<n>/mirato-anpal-<year>-q<n>.xlsx (+ CSVs)
+anpal_regions = []           # and one per region listed here (names or ISTAT codes)
 retries = 3
 backoff_seconds = 300
 "#;
@@ -160,6 +163,8 @@ pub struct ExportJob {
     pub dir: PathBuf,
     pub kpis: Vec<String>,
     pub by: String,
+    pub anpal_quarterly: bool,
+    pub anpal_regions: Vec<String>,
     #[serde(flatten)]
     pub retry: Retry,
 }
@@ -302,6 +307,16 @@ impl Config {
             if crate::query::find(id).is_none() {
                 return Err(format!(
                     "jobs.export.kpis: unknown KPI '{id}'; `mirato kpi --list` shows them all"
+                ));
+            }
+        }
+        for r in &self.jobs.export.anpal_regions {
+            if !crate::reference::regions()
+                .iter()
+                .any(|(code, name)| code == r || name == r)
+            {
+                return Err(format!(
+                    "jobs.export.anpal_regions: unknown region '{r}'; use a name such as Lombardia or an ISTAT code"
                 ));
             }
         }

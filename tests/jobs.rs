@@ -596,3 +596,93 @@ fn sigterm_while_a_job_runs_stops_cleanly() {
     // The fixture's batch plus one entry per processed file.
     assert_eq!(committed, 1 + processed);
 }
+
+/// The export job writes the configured KPIs as CSV and, once per quarter, the ANPAL workbook
+/// of the last completed quarter (nationally and for each configured region), published whole
+/// and never rewritten.
+#[test]
+fn the_export_job_writes_the_quarterly_anpal_workbook_once() {
+    use chrono::Datelike;
+    let env = fixture();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Rome)
+        .date_naive();
+    let (year, quarter) = mirato::jobs::tasks::previous_quarter(today);
+    let first_day =
+        chrono::NaiveDate::from_ymd_opt(year, (quarter - 1) * 3 + 1, 1).expect("a date");
+    assert!(first_day < today && first_day.year() >= today.year() - 1);
+    // Two hires in that quarter, in Milano (Lombardia).
+    env.load(
+        "quarter.csv",
+        &[
+            hire("q1", &first_day.to_string(), 11, &[]),
+            hire("q2", &first_day.to_string(), 12, &[]),
+        ],
+    );
+    let reports = env.dir.path().join("reports");
+    let run = || {
+        let o = env
+            .cli()
+            .args(["jobs", "run", "export"])
+            .env("MIRATO_JOBS_EXPORT_DIR", &reports)
+            .env("MIRATO_JOBS_EXPORT_ANPAL_REGIONS", "Lombardia")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run();
+    let national = reports
+        .join("anpal")
+        .join(format!("{year}-Q{quarter}"))
+        .join(format!("mirato-anpal-{year}-q{quarter}.xlsx"));
+    let regional = reports
+        .join("anpal")
+        .join(format!("{year}-Q{quarter}-lombardia"))
+        .join(format!("mirato-anpal-{year}-q{quarter}-lombardia.xlsx"));
+    assert!(national.exists(), "{}", national.display());
+    assert!(regional.exists(), "{}", regional.display());
+    assert!(
+        national.with_extension("4-assunzioni.csv").exists(),
+        "a CSV per sheet"
+    );
+    // The weekly CSVs too.
+    assert!(
+        std::fs::read_dir(&reports)
+            .unwrap()
+            .flatten()
+            .any(|d| d.path().join("hires.csv").exists())
+    );
+    // The header pins as_of and the command that regenerates it; the hires sheet holds the two.
+    let csv = std::fs::read_to_string(national.with_extension("4-assunzioni.csv")).unwrap();
+    assert!(
+        csv.contains(&format!(
+            "# Per rigenerarlo: mirato report anpal --year {year} --quarter {quarter} --as-of "
+        )),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("MI,") && l.ends_with(",<5")),
+        "{csv}"
+    );
+    let regional_csv =
+        std::fs::read_to_string(regional.with_extension("4-assunzioni.csv")).unwrap();
+    assert!(
+        regional_csv.contains("# Territorio: Lombardia"),
+        "{regional_csv}"
+    );
+    // Run again: the published report is not rewritten; nothing half-written is left.
+    let before = std::fs::metadata(&national).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    run();
+    assert_eq!(
+        std::fs::metadata(&national).unwrap().modified().unwrap(),
+        before
+    );
+    let hidden: Vec<_> = std::fs::read_dir(reports.join("anpal"))
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}

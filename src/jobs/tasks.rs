@@ -234,5 +234,93 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
         fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         rows += r.rows.len() as u64;
     }
+    if cfg.anpal_quarterly {
+        let today = Utc::now()
+            .with_timezone(&chrono_tz::Europe::Rome)
+            .date_naive();
+        let (year, quarter) = previous_quarter(today);
+        let mut regions: Vec<Option<String>> = vec![None];
+        regions.extend(cfg.anpal_regions.iter().cloned().map(Some));
+        for region in regions {
+            rows += quarterly_report(jobs, engine, &cfg.dir, year, quarter, region).await?;
+        }
+    }
     Ok(rows)
+}
+
+/// The last quarter that has ended by `today`.
+pub fn previous_quarter(today: chrono::NaiveDate) -> (i32, u32) {
+    use chrono::Datelike;
+    let q = (today.month() - 1) / 3 + 1;
+    if q == 1 {
+        (today.year() - 1, 4)
+    } else {
+        (today.year(), q - 1)
+    }
+}
+
+/// Writes a quarter's ANPAL workbook (with its CSVs) unless it was written already: a published
+/// report never changes. It is written into a hidden folder and renamed into place, so a reader
+/// never finds half a report. Its header records the `as_of` that regenerates it.
+async fn quarterly_report(
+    jobs: &Jobs,
+    engine: &Engine,
+    dir: &Path,
+    year: i32,
+    quarter: u32,
+    region: Option<String>,
+) -> Result<u64, String> {
+    let slug: String = region
+        .as_deref()
+        .map(|r| {
+            format!(
+                "-{}",
+                r.to_lowercase()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect::<String>()
+            )
+        })
+        .unwrap_or_default();
+    let parent = dir.join("anpal");
+    let name = format!("{year}-Q{quarter}{slug}");
+    let target = parent.join(&name);
+    if target.exists() {
+        tracing::debug!(report = %target.display(), "quarterly report already written");
+        return Ok(0);
+    }
+    let opts = crate::report::AnpalOptions {
+        year,
+        quarter: Some(quarter),
+        region,
+        as_of: None,
+        threshold: jobs.config().auth.suppression_threshold,
+        scope: None,
+    };
+    let sheets = crate::report::anpal(engine, &opts)
+        .await
+        .map_err(|e| format!("ANPAL report {name}: {e}"))?;
+    let tmp = parent.join(format!(".{name}.tmp"));
+    let _ = fs::remove_dir_all(&tmp);
+    let file = tmp.join(format!("mirato-anpal-{year}-q{quarter}{slug}.xlsx"));
+    crate::report::write(&sheets, &file).map_err(|e| format!("ANPAL report {name}: {e}"))?;
+    fs::rename(&tmp, &target).map_err(|e| format!("cannot publish {}: {e}", target.display()))?;
+    tracing::info!(report = %target.display(), "quarterly ANPAL report written");
+    Ok(sheets.iter().map(|s| s.rows.len() as u64).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::previous_quarter;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn the_last_completed_quarter() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(previous_quarter(d("2026-11-26")), (2026, 3));
+        assert_eq!(previous_quarter(d("2026-01-01")), (2025, 4));
+        assert_eq!(previous_quarter(d("2026-03-31")), (2025, 4));
+        assert_eq!(previous_quarter(d("2026-04-01")), (2026, 1));
+        assert_eq!(previous_quarter(d("2026-07-15")), (2026, 2));
+    }
 }
