@@ -482,7 +482,7 @@ fn render(
             " · Dati aggiornati al " (pages::it_instant(&e.params.as_of)) " · versione dei dati " code { (e.params.data_version) }
         }
         section.panels {
-            article.panel id="eval-rates" data-chart="table" aria-labelledby="eval-rates-h" {
+            article.panel.wide id="eval-rates" data-chart="table" aria-labelledby="eval-rates-h" {
                 h2 id="eval-rates-h" { "Tassi di inserimento per " (by_label.to_lowercase()) }
                 p.explain { "Per ogni sottogruppo e orizzonte: persone con osservazione completa (n), inserite entro il termine, tasso e intervallo di Wilson al 95%." }
                 @if e.groups.is_empty() {
