@@ -939,10 +939,15 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
         .chain(aggs)
         .collect();
     let mut sql = format!(
-        "WITH k AS (\n{}\n)\nSELECT {}\nFROM k\nLEFT JOIN ref_provinces rp ON rp.sigla = k.province\n",
+        "WITH k AS (\n{}\n)\nSELECT {}\nFROM k\n",
         kpi_body(def.sql),
         select.join(",\n       ")
     );
+    // The regions come from the provinces table: joined only when a region is asked for, since
+    // DataFusion keeps even an unused left join, a hash probe per row.
+    if !p.region.is_empty() || p.by.iter().any(|d| d == "region") {
+        sql.push_str("LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n");
+    }
     if needs_person {
         sql.push_str(
             "LEFT JOIN apps a ON a.person_id = k.person_id AND a.app_date <= k.d \
