@@ -60,6 +60,7 @@ kill $SERVER; wait $SERVER 2>/dev/null || true
 echo "== first visit after the warm-up job (a fresh server, as deployed): each page once (ms)"
 START=$(date +%s.%N)
 start_server true
+( while kill -0 $SERVER 2>/dev/null; do ps -o rss= -p $SERVER; sleep 0.2; done ) > "$WORK/rss-cold.log" &
 until curl -sf -H "$AUTH" "http://127.0.0.1:$PORT/api/jobs" | python3 -c 'import json,sys; j=[x for x in json.load(sys.stdin)["jobs"] if x["name"]=="warmup"][0]; sys.exit(0 if j["runs_ok"]>=1 else 1)'; do sleep 0.5; done
 echo "warm-up finished $(python3 -c "import time; print(round(time.time() - $START, 1))") s after start"
 fetch_all
@@ -92,9 +93,9 @@ done = function(summary, latency, requests)
     summary.requests / (summary.duration / 1e6)))
 end
 LUA
-PEAK=0
 ( while kill -0 $SERVER 2>/dev/null; do ps -o rss= -p $SERVER; sleep 0.2; done ) > "$WORK/rss.log" &
 SAMPLER=$!
+echo "RSS before the load: $(($(ps -o rss= -p $SERVER) / 1024)) MiB (peak so far, warm-up and cold pages included: $(($(sort -n "$WORK/rss-cold.log" | tail -1) / 1024)) MiB)"
 for run in 1:20s 10:20s "$CONNECTIONS:$DURATION"; do
   c=${run%%:*}; d=${run#*:}
   echo "== warm: wrk -c$c -d$d over every page"
@@ -104,4 +105,4 @@ done
 kill $SERVER; wait $SERVER 2>/dev/null || true
 wait $SAMPLER 2>/dev/null || true
 PEAK=$(sort -n "$WORK/rss.log" | tail -1)
-echo "server peak RSS: $((PEAK / 1024)) MiB"
+echo "server peak RSS under the load: $((PEAK / 1024)) MiB"

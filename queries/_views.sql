@@ -92,6 +92,25 @@ JOIN spells s ON s.person_id = f.person_id AND s.start_at = f.start_at
 JOIN p ON p.person_id = f.person_id AND p.occurred_at = f.pact_at
 GROUP BY s.person_id, s.start_date, s.start_at, s.end_date, s.end_reason, f.pact_at;
 
+-- The first basic_orientation of each spell (on or after its start date, not after its end
+-- date), with its territory. Computed once per as_of, so days_to_orientation_median only reads
+-- its period off it (a tile's two periods, a page's filters) instead of joining every spell with
+-- every orientation each time.
+CREATE VIEW spell_orientations AS
+SELECT
+    s.person_id,
+    s.start_at,
+    s.start_date,
+    first_value(o.province ORDER BY o.occurred_at, o.event_id) AS province,
+    first_value(o.cpi_code ORDER BY o.occurred_at, o.event_id) AS cpi_code,
+    first_value(o.occurred_date ORDER BY o.occurred_at, o.event_id) AS occurred_date
+FROM spells s
+JOIN ev o ON o.person_id = s.person_id
+    AND o.event_type = 'basic_orientation'
+    AND o.occurred_date >= s.start_date
+    AND (s.end_date IS NULL OR o.occurred_date <= s.end_date)
+GROUP BY s.person_id, s.start_at, s.start_date;
+
 -- The observation end: the latest event date in the data as of as_of.
 CREATE VIEW obs AS
 SELECT max(occurred_date) AS obs_end FROM ev;

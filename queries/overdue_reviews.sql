@@ -23,30 +23,25 @@ pe AS (
         AND e.occurred_date <= $to
         AND e.year <= CAST(date_part('year', $to) AS INT)
 ),
--- The latest pact_signed's territory and the latest frequency given, by ordered aggregates
--- (cheaper than a window and a filter on its row number).
-terr AS (
+-- Everything per person in one pass over pe (a CTE used three times would be computed three
+-- times): the latest pact_signed's territory and the latest frequency given, by filtered ordered
+-- aggregates (cheaper than windows), and the last contact.
+agg AS (
     SELECT person_id,
-           first_value(province ORDER BY occurred_at DESC, event_id DESC) AS province,
-           first_value(cpi_code ORDER BY occurred_at DESC, event_id DESC) AS cpi_code
-    FROM pe
-    WHERE event_type = 'pact_signed'
-    GROUP BY person_id
-),
-freq AS (
-    SELECT person_id,
-           first_value(contact_frequency_days ORDER BY occurred_at DESC, event_id DESC) AS f
-    FROM pe
-    WHERE event_type IN ('pact_signed', 'pact_updated') AND contact_frequency_days IS NOT NULL
-    GROUP BY person_id
-),
-last_contact AS (
-    SELECT person_id, max(occurred_date) AS last_date
+           first_value(province ORDER BY occurred_at DESC, event_id DESC)
+               FILTER (WHERE event_type = 'pact_signed') AS province,
+           first_value(cpi_code ORDER BY occurred_at DESC, event_id DESC)
+               FILTER (WHERE event_type = 'pact_signed') AS cpi_code,
+           first_value(contact_frequency_days ORDER BY occurred_at DESC, event_id DESC)
+               FILTER (WHERE event_type IN ('pact_signed', 'pact_updated')
+                       AND contact_frequency_days IS NOT NULL) AS f,
+           max(occurred_date) AS last_date,
+           max(CASE WHEN event_type = 'pact_signed' THEN 1 ELSE 0 END) AS has_pact
     FROM pe
     GROUP BY person_id
 )
-SELECT t.province, t.cpi_code AS cpi, CAST($to AS DATE) AS d, t.person_id
-FROM terr t
-JOIN freq f ON f.person_id = t.person_id
-JOIN last_contact l ON l.person_id = t.person_id
-WHERE CAST(CAST($to AS DATE) AS BIGINT) - CAST(l.last_date AS BIGINT) > f.f
+SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id
+FROM agg
+WHERE has_pact = 1
+  AND f IS NOT NULL
+  AND CAST(CAST($to AS DATE) AS BIGINT) - CAST(last_date AS BIGINT) > f

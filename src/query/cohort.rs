@@ -9,7 +9,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{ParamValues, ScalarValue};
 
-use super::{Engine, Params, QueryError, Resolved, catalog, days, mentions, territory_filters};
+use super::{
+    Engine, Params, QueryError, Resolved, catalog, days, mentions, territory_filters, view_names,
+};
 
 /// Which date puts a spell in the cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -80,8 +82,10 @@ impl Engine {
         }
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
         let body = catalog::cohort_sql();
-        let needed: Vec<&str> = ["apps", "spells", "spell_pacts", "pact_outcomes", "obs"]
-            .into_iter()
+        let names = view_names();
+        let needed: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
             .filter(|v| mentions(body, v))
             .collect();
         let ctx = self.session(as_of_us, &needed).await?;

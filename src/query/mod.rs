@@ -323,8 +323,8 @@ struct Materialized {
 /// The ledger as read, with the folder's mtime then.
 type LedgerSnapshot = (std::time::SystemTime, Arc<Vec<crate::store::LedgerEntry>>);
 
-/// How many materialised views are kept (four views for a few `as_of` instants).
-const VIEW_CACHE_ENTRIES: usize = 16;
+/// How many materialised views are kept (six views for a few `as_of` instants).
+const VIEW_CACHE_ENTRIES: usize = 24;
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
@@ -663,8 +663,10 @@ impl Engine {
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
         let (sql, mut values) = wrapper_sql(def, p);
-        let needed: Vec<&str> = ["apps", "spells", "spell_pacts", "pact_outcomes", "obs"]
-            .into_iter()
+        let names = view_names();
+        let needed: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
             .filter(|v| mentions(&sql, v))
             .collect();
         let ctx = self.session(as_of_us, &needed).await?;
@@ -778,6 +780,14 @@ impl Engine {
         }
         Ok((from, to))
     }
+}
+
+/// The names of the shared views of `queries/_views.sql`.
+fn view_names() -> Vec<String> {
+    catalog::view_statements()
+        .iter()
+        .filter_map(|st| view_name(st))
+        .collect()
 }
 
 /// Whether SQL text names a relation (as a whole word).

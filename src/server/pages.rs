@@ -275,18 +275,52 @@ async fn panel_result(
     who: &Principal,
 ) -> Result<PanelData, AppError> {
     match &panel.figure {
-        Figure::Kpi(def) => {
-            let (result, _, _) = state.kpi_for(who, def, &f.raw(&panel.by)).await?;
-            let previous = if panel.chart == Chart::Tile {
-                previous_period(&result).map(|(a, b)| f.with_period(a, b))
-            } else {
-                None
-            };
-            let previous = match previous {
-                Some(pf) => Some(state.kpi_for(who, def, &pf.raw(&[])).await?.0),
+        Figure::Kpi(def) if panel.chart == Chart::Tile => {
+            // The tile's two periods at once when the period is known before the query (it
+            // usually is: the filters, or the defaults from the latest event date); the second
+            // query is checked against the period the first resolved to.
+            let guess = match expected_period(state, f).await {
+                Some((a, b)) => previous_period(a, b),
                 None => None,
             };
+            let (result, early) = match guess {
+                Some((a, b)) => {
+                    let pf = f.with_period(a, b);
+                    let (r, p) = futures::future::join(
+                        state.kpi_for(who, def, &f.raw(&panel.by)),
+                        state.kpi_for(who, def, &pf.raw(&[])),
+                    )
+                    .await;
+                    (r?.0, Some((a, b, p?.0)))
+                }
+                None => (state.kpi_for(who, def, &f.raw(&panel.by)).await?.0, None),
+            };
+            let resolved = (
+                result.params.from.parse().ok(),
+                result.params.to.parse().ok(),
+            );
+            let wanted = match resolved {
+                (Some(a), Some(b)) => previous_period(a, b),
+                _ => None,
+            };
+            let previous = match (early, wanted) {
+                (Some((a, b, p)), Some(w)) if (a, b) == w => Some(p),
+                (_, Some((a, b))) => Some(
+                    state
+                        .kpi_for(who, def, &f.with_period(a, b).raw(&[]))
+                        .await?
+                        .0,
+                ),
+                (_, None) => None,
+            };
             Ok(PanelData::Kpi { result, previous })
+        }
+        Figure::Kpi(def) => {
+            let (result, _, _) = state.kpi_for(who, def, &f.raw(&panel.by)).await?;
+            Ok(PanelData::Kpi {
+                result,
+                previous: None,
+            })
         }
         // Ingest batches and rules are about every territory's files: administrators only.
         Figure::Source(Source::Batches | Source::RejectedByRule) if !who.is_admin() => {
@@ -302,10 +336,8 @@ async fn panel_result(
 /// The period a tile compares with: within one calendar year, the same dates a year earlier
 /// (so that seasons compare with themselves); otherwise the period of the same length just
 /// before.
-fn previous_period(r: &KpiResult) -> Option<(NaiveDate, NaiveDate)> {
+fn previous_period(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     use chrono::{Datelike, Months};
-    let from: NaiveDate = r.params.from.parse().ok()?;
-    let to: NaiveDate = r.params.to.parse().ok()?;
     if from.year() == to.year() {
         return Some((
             from.checked_sub_months(Months::new(12))?,
@@ -314,6 +346,26 @@ fn previous_period(r: &KpiResult) -> Option<(NaiveDate, NaiveDate)> {
     }
     let prev_to = from.pred_opt()?;
     Some((prev_to - (to - from), prev_to))
+}
+
+/// The period a KPI will resolve the filters to, when it can be told in advance: both dates
+/// given, or (without `as_of`) the engine's defaults from the latest event date.
+async fn expected_period(state: &AppState, f: &Filters) -> Option<(NaiveDate, NaiveDate)> {
+    use chrono::Datelike;
+    let day = |s: &Option<String>| s.as_deref().and_then(|s| s.parse::<NaiveDate>().ok());
+    let (from, to) = (day(&f.from), day(&f.to));
+    if let (Some(a), Some(b)) = (from, to) {
+        return Some((a, b));
+    }
+    if f.as_of.is_some() || f.from.is_some() && from.is_none() || f.to.is_some() && to.is_none() {
+        return None;
+    }
+    let to = match to {
+        Some(t) => t,
+        None => state.facts().await.ok()?.latest?,
+    };
+    let from = from.or_else(|| NaiveDate::from_ymd_opt(to.year(), 1, 1))?;
+    (from <= to).then_some((from, to))
 }
 
 /// The ingest figures of the Qualità dati page, shaped like KPI results.
