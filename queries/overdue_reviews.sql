@@ -8,40 +8,56 @@
 -- before `to`, F being the latest contact_frequency_days given in the spell up to `to` (on a
 -- pact_signed or pact_updated). Persons with no frequency given are not counted.
 -- Territory: the latest pact_signed of the spell up to `to`.
+--
+-- Computed without joining the spells with their contacts: for a spell open at `to`, the
+-- person's latest event of a kind up to `to` lies in that spell exactly when it is dated on or
+-- after the spell's start (nothing of the person happens after `to` here, and the spell runs
+-- from its start past `to`). So each "latest ... in the spell" is the person's latest up to
+-- `to`, kept when it is on or after the start. Reviews only count as contacts: their latest
+-- date is a plain maximum.
 WITH open_spells AS (
     SELECT person_id, start_date
     FROM spells
     WHERE start_date <= $to AND (end_date IS NULL OR end_date > $to)
 ),
-pe AS (
-    SELECT s.person_id, e.event_type, e.occurred_date, e.occurred_at, e.event_id,
-           e.province, e.cpi_code, e.contact_frequency_days
-    FROM open_spells s
-    JOIN ev e ON e.person_id = s.person_id
-        AND e.event_type IN ('pact_signed', 'pact_updated', 'pact_review')
-        AND e.occurred_date >= s.start_date
-        AND e.occurred_date <= $to
-        AND e.year <= CAST(date_part('year', $to) AS INT)
-),
--- Everything per person in one pass over pe (a CTE used three times would be computed three
--- times): the latest pact_signed's territory and the latest frequency given, by filtered ordered
--- aggregates (cheaper than windows), and the last contact.
-agg AS (
+pacts AS (
+    -- Per person, up to `to`: the latest pact_signed (territory, date), the latest frequency
+    -- given (pact_signed or pact_updated) with its date, and the latest of either, by filtered
+    -- ordered aggregates.
     SELECT person_id,
            first_value(province ORDER BY occurred_at DESC, event_id DESC)
                FILTER (WHERE event_type = 'pact_signed') AS province,
            first_value(cpi_code ORDER BY occurred_at DESC, event_id DESC)
                FILTER (WHERE event_type = 'pact_signed') AS cpi_code,
+           max(occurred_date) FILTER (WHERE event_type = 'pact_signed') AS pact_date,
            first_value(contact_frequency_days ORDER BY occurred_at DESC, event_id DESC)
-               FILTER (WHERE event_type IN ('pact_signed', 'pact_updated')
-                       AND contact_frequency_days IS NOT NULL) AS f,
-           max(occurred_date) AS last_date,
-           max(CASE WHEN event_type = 'pact_signed' THEN 1 ELSE 0 END) AS has_pact
-    FROM pe
+               FILTER (WHERE contact_frequency_days IS NOT NULL) AS f,
+           max(occurred_date) FILTER (WHERE contact_frequency_days IS NOT NULL) AS f_date,
+           max(occurred_date) AS last_date
+    FROM ev
+    WHERE event_type IN ('pact_signed', 'pact_updated')
+      AND occurred_date <= $to
+      AND year <= CAST(date_part('year', $to) AS INT)
     GROUP BY person_id
+),
+reviews AS (
+    SELECT person_id, max(occurred_date) AS last_date
+    FROM ev
+    WHERE event_type = 'pact_review'
+      AND occurred_date <= $to
+      AND year <= CAST(date_part('year', $to) AS INT)
+    GROUP BY person_id
+),
+c AS (
+    SELECT p.province, p.cpi_code, p.person_id, p.f,
+           CASE WHEN r.last_date IS NOT NULL AND r.last_date > p.last_date THEN r.last_date
+                ELSE p.last_date END AS last_contact
+    FROM pacts p
+    JOIN open_spells s ON s.person_id = p.person_id
+    LEFT JOIN reviews r ON r.person_id = p.person_id
+    WHERE p.pact_date >= s.start_date
+      AND p.f_date >= s.start_date
 )
 SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id
-FROM agg
-WHERE has_pact = 1
-  AND f IS NOT NULL
-  AND CAST(CAST($to AS DATE) AS BIGINT) - CAST(last_date AS BIGINT) > f
+FROM c
+WHERE CAST(CAST($to AS DATE) AS BIGINT) - CAST(last_contact AS BIGINT) > f

@@ -499,3 +499,86 @@ fn territorial_filters_with_several_values() {
         json!([{"value": 2}])
     );
 }
+
+/// overdue_reviews only reads the spell open at `to`: contacts, pacts and frequencies of an
+/// earlier spell of the same person never count. Every person has a first spell from
+/// 2024-01-10 (pact 2024-02-01 with a frequency of 30 days, review 2024-06-15) cancelled on
+/// 2024-07-01, and a second spell from 2025-03-01, still open at 2025-12-31:
+/// - q1: no pact in the second spell -> not counted (the old pact would be overdue);
+/// - q2: pact 2025-03-10 with no frequency -> not counted (the old 30 days would make it
+///   overdue: 296 days);
+/// - q3: pact 2025-03-10 with 400 days: 296 <= 400 -> not overdue (the old 30 would);
+/// - q4: pact 2025-03-10 with 30 days, review 2025-12-01: 30 > 30 is false -> not overdue;
+/// - q5: pact 2025-03-10 with 30 days, review 2025-11-01: 60 > 30 -> overdue.
+///
+/// So 1 at 2025-12-31. At 2024-06-30 (first spells open, last contact the 2024-06-15 review,
+/// 15 days <= 30) none is overdue; at 2024-06-20 neither (5 days); at 2024-06-14 all five are
+/// (last contact the pact of 2024-02-01: 134 days > 30).
+#[test]
+fn overdue_reviews_ignore_earlier_spells() {
+    let env = Env::new();
+    let mut rows = Vec::new();
+    for who in 1..=5u32 {
+        let n = |s: &str| format!("{s}{who}");
+        rows.push(accepted(&n("a"), "2024-01-10", who, &[]));
+        rows.push(ev(
+            "pact_signed",
+            &n("p"),
+            "2024-02-01",
+            Some(who),
+            &[("pact_id", &n("P")), ("contact_frequency_days", "30")],
+        ));
+        rows.push(ev(
+            "pact_review",
+            &n("r"),
+            "2024-06-15",
+            Some(who),
+            &[("pact_id", &n("P")), ("review_outcome", "on_track")],
+        ));
+        rows.push(cancelled(&n("c"), "2024-07-01", who, "own_request"));
+        rows.push(accepted(&n("b"), "2025-03-01", who, &[]));
+        let freq = match who {
+            2 => None,
+            3 => Some("400"),
+            4 | 5 => Some("30"),
+            _ => continue,
+        };
+        let mut f: Vec<(&str, &str)> = vec![("pact_id", "Q")];
+        if let Some(x) = freq {
+            f.push(("contact_frequency_days", x));
+        }
+        let q = n("Q");
+        f[0] = ("pact_id", &q);
+        rows.push(ev("pact_signed", &n("s"), "2025-03-10", Some(who), &f));
+        let review = match who {
+            4 => Some("2025-12-01"),
+            5 => Some("2025-11-01"),
+            _ => None,
+        };
+        if let Some(day) = review {
+            rows.push(ev(
+                "pact_review",
+                &n("v"),
+                day,
+                Some(who),
+                &[("pact_id", &q), ("review_outcome", "on_track")],
+            ));
+        }
+    }
+    env.load("overdue.csv", &rows);
+    assert_eq!(env.rows("overdue_reviews", &Y), json!([{"value": 1}]));
+    for to in ["2024-06-30", "2024-06-20"] {
+        assert_eq!(
+            env.rows("overdue_reviews", &[("from", "2024-01-01"), ("to", to)]),
+            json!([{"value": 0}]),
+            "{to}"
+        );
+    }
+    assert_eq!(
+        env.rows(
+            "overdue_reviews",
+            &[("from", "2024-01-01"), ("to", "2024-06-14")]
+        ),
+        json!([{"value": 5}])
+    );
+}
