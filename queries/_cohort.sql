@@ -3,10 +3,11 @@
 -- (spell_start, or pact_date with --entry pact) is in the period and whose entry territory is in
 -- the filters, and replaces person_id by an export pseudonym.
 --
--- Attributes are those of the latest application_submitted on or before the spell's start (as
--- the KPIs take them on the counted event's date). A stage date is the first event of that type
--- dated on or after the spell's start and not after its end (the service_funnel rule); pact_date
--- is the spell's first pact (view spell_pacts), the cohort event of the outcome KPIs.
+-- The engine adds the person's attributes from the latest application_submitted on or before
+-- the entry date, as the KPIs take them on their counted event's date (the spell start for the
+-- funnel, the pact for the outcome KPIs). A stage date is the first event of that type dated on
+-- or after the spell's start and not after its end (the service_funnel rule); pact_date is the
+-- spell's first pact (view spell_pacts), the cohort event of the outcome KPIs.
 --
 -- Outcome columns, from the pact (null for a spell without a pact):
 -- - days_to_first_hire: days to the person's first `hired` on or after the pact, whatever the
@@ -55,22 +56,6 @@ SELECT
     CAST(s.spell_no AS INT) AS spell_no,
     s.province,
     s.cpi_code AS cpi,
-    a.gender,
-    CAST(date_part('year', s.start_date) AS INT) - a.birth_year AS age_at_start,
-    CASE WHEN a.birth_year IS NULL THEN 'unknown'
-         WHEN CAST(date_part('year', s.start_date) AS INT) - a.birth_year < 15 THEN 'unknown'
-         WHEN CAST(date_part('year', s.start_date) AS INT) - a.birth_year <= 29 THEN '15-29'
-         WHEN CAST(date_part('year', s.start_date) AS INT) - a.birth_year <= 54 THEN '30-54'
-         ELSE '55+' END AS age_band,
-    a.category,
-    a.list_type,
-    CASE WHEN a.disability_pct IS NULL THEN 'n/a'
-         WHEN a.disability_pct < 46 THEN '<46'
-         WHEN a.disability_pct <= 66 THEN '46-66'
-         WHEN a.disability_pct <= 79 THEN '67-79'
-         ELSE '80-100' END AS disability_band,
-    a.naspi,
-    a.app_date AS application_date,
     s.start_date AS spell_start,
     st.basic_orientation_date,
     o.pact_date,
@@ -114,5 +99,3 @@ SELECT
 FROM s
 LEFT JOIN stages st ON st.person_id = s.person_id AND st.start_at = s.start_at
 LEFT JOIN o ON o.person_id = s.person_id AND o.start_at = s.start_at
-LEFT JOIN apps a ON a.person_id = s.person_id AND a.app_date <= s.start_date
-    AND (a.next_app_date IS NULL OR a.next_app_date > s.start_date)

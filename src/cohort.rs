@@ -47,20 +47,20 @@ pub const DICTIONARY: &[(&str, &str)] = &[
     ("cpi", "CPI code of the spell's acceptance"),
     (
         "gender",
-        "M/F, from the latest application on or before the spell start",
+        "M, F or unknown, from the latest application on or before the entry date (the spell start, or the pact with --entry pact), as the KPIs of the same cohort take it",
     ),
-    ("age_at_start", "spell start year - birth year"),
+    ("age_at_entry", "entry year - birth year"),
     (
         "age_band",
-        "15-29, 30-54, 55+ or unknown, from age_at_start",
+        "15-29, 30-54, 55+ or unknown, from age_at_entry",
     ),
-    ("category", "category of the latest application"),
-    ("list_type", "art1 or art18"),
+    ("category", "category of that application, or unknown"),
+    ("list_type", "art1, art18 or unknown"),
     ("disability_band", "<46, 46-66, 67-79, 80-100 or n/a"),
-    ("naspi", "NASpI recipient at the application"),
+    ("naspi", "NASpI recipient at that application"),
     (
         "application_date",
-        "date of the latest application on or before the spell start",
+        "date of the latest application on or before the entry date",
     ),
     (
         "spell_start",
@@ -73,6 +73,10 @@ pub const DICTIONARY: &[(&str, &str)] = &[
     (
         "pact_date",
         "first pact_signed within the spell: the cohort event of the outcome KPIs",
+    ),
+    (
+        "pact_region",
+        "region of that pact (the territory of the outcome KPIs)",
     ),
     ("pact_province", "province of that pact"),
     ("pact_cpi", "CPI of that pact"),
@@ -133,7 +137,9 @@ impl Provenance {
             ("--cpi", &p.cpi),
         ] {
             if !vals.is_empty() {
-                cmd.push_str(&format!(" {flag} '{}'", vals.join(",")));
+                // Shell-quoted: region names hold apostrophes (Valle d'Aosta).
+                let v = vals.join(",").replace('\'', "'\\''");
+                cmd.push_str(&format!(" {flag} '{v}'"));
             }
         }
         cmd.push_str(" --out FILE.parquet");
@@ -147,7 +153,8 @@ impl Provenance {
 /// The pseudonymiser of exported files: keyed by HMAC(key, purpose), so its pseudonyms differ
 /// from the store's.
 fn export_pseudonymiser(key: &Key) -> Pseudonymiser {
-    Pseudonymiser::new(&key.derive(b"mirato/export/cohort/v1"))
+    // The NUL byte keeps the purpose apart from any identifier the store pseudonymises.
+    Pseudonymiser::new(&key.derive(b"\0mirato/export/cohort/v1"))
 }
 
 /// The file's schema and batches: `person_id` replaced by `person_key`, other columns in the

@@ -58,14 +58,14 @@ fn export(env: &Env, out: &Path, args: &[&str]) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-const SCHEMA: [(&str, &str); 29] = [
+const SCHEMA: [(&str, &str); 30] = [
     ("person_key", "string"),
     ("spell_no", "int32"),
     ("region", "string"),
     ("province", "string"),
     ("cpi", "string"),
     ("gender", "string"),
-    ("age_at_start", "int32"),
+    ("age_at_entry", "int32"),
     ("age_band", "string"),
     ("category", "string"),
     ("list_type", "string"),
@@ -75,6 +75,7 @@ const SCHEMA: [(&str, &str); 29] = [
     ("spell_start", "date32[day]"),
     ("basic_orientation_date", "date32[day]"),
     ("pact_date", "date32[day]"),
+    ("pact_region", "string"),
     ("pact_province", "string"),
     ("pact_cpi", "string"),
     ("specialist_orientation_date", "date32[day]"),
@@ -222,10 +223,10 @@ fn the_hand_worked_fixture_row_by_row() {
         .collect();
     let p3_common = json!({
         "region": "Lombardia", "province": "MI", "cpi": "MI-01", "gender": "F",
-        "age_at_start": 34, "age_band": "30-54", "category": "invalido_civile",
+        "age_at_entry": 34, "age_band": "30-54", "category": "invalido_civile",
         "list_type": "art1", "disability_band": "67-79", "naspi": null,
         "application_date": "2023-12-01", "basic_orientation_date": null, "pact_date": null,
-        "pact_province": null, "pact_cpi": null, "specialist_orientation_date": null,
+        "pact_region": null, "pact_province": null, "pact_cpi": null, "specialist_orientation_date": null,
         "measure_start_date": null, "hire_date": null, "days_to_first_hire": null,
         "followup_days": null, "days_to_placement": null, "censored": null, "censoring": null,
     });
@@ -247,21 +248,21 @@ fn the_hand_worked_fixture_row_by_row() {
     );
     let p1 = json!({
         "spell_no": 1, "region": "Lombardia", "province": "MI", "cpi": "MI-01", "gender": "F",
-        "age_at_start": 34, "age_band": "30-54", "category": "invalido_civile",
+        "age_at_entry": 34, "age_band": "30-54", "category": "invalido_civile",
         "list_type": "art1", "disability_band": "67-79", "naspi": true,
         "application_date": "2024-01-10", "spell_start": "2024-01-15",
         "basic_orientation_date": "2024-01-20", "pact_date": "2024-02-01",
-        "pact_province": "MI", "pact_cpi": "MI-01", "specialist_orientation_date": null,
+        "pact_region": "Lombardia", "pact_province": "MI", "pact_cpi": "MI-01", "specialist_orientation_date": null,
         "measure_start_date": null, "proposal_date": null, "hire_date": "2024-03-02",
         "spell_end": null, "end_reason": null, "days_to_first_hire": 30, "followup_days": 99,
         "days_to_placement": 30, "censored": false, "censoring": null,
     });
     let p2 = json!({
         "spell_no": 1, "region": "Lazio", "province": "RM", "cpi": "RM-01", "gender": "M",
-        "age_at_start": 64, "age_band": "55+", "category": "art18", "list_type": "art18",
+        "age_at_entry": 64, "age_band": "55+", "category": "art18", "list_type": "art18",
         "disability_band": "n/a", "naspi": null, "application_date": "2024-01-12",
         "spell_start": "2024-01-15", "basic_orientation_date": null, "pact_date": "2024-02-10",
-        "pact_province": "RM", "pact_cpi": "RM-01", "specialist_orientation_date": null,
+        "pact_region": "Lazio", "pact_province": "RM", "pact_cpi": "RM-01", "specialist_orientation_date": null,
         "measure_start_date": null, "proposal_date": null, "hire_date": null,
         "spell_end": "2024-04-10", "end_reason": "moved", "days_to_first_hire": 90,
         "followup_days": 90, "days_to_placement": 60, "censored": true, "censoring": "cancelled",
@@ -458,6 +459,32 @@ fn the_sample_data_cohort_matches_the_kpis() {
                 r["denominator"].as_u64().unwrap()
             ),
             "N = {n}"
+        );
+    }
+    // Regrouped by gender, the pact-entry file gives the KPIs' subgroups (attributes at the
+    // pact, as the KPIs take them): what the evaluator page shows.
+    let by_gender = env.rows("placement_rate_180", &[year[0], year[1], ("by", "gender")]);
+    for row in by_gender.as_array().unwrap() {
+        let g = row["gender"].as_str().unwrap();
+        let mine: Vec<&Value> = prows.iter().filter(|r| r["gender"] == g).collect();
+        let den = mine
+            .iter()
+            .filter(|r| r["followup_days"].as_i64().unwrap() >= 180)
+            .count();
+        let num = mine
+            .iter()
+            .filter(|r| {
+                r["followup_days"].as_i64().unwrap() >= 180
+                    && r["days_to_first_hire"].as_i64().is_some_and(|d| d <= 180)
+            })
+            .count();
+        assert_eq!(
+            (num as u64, den as u64),
+            (
+                row["numerator"].as_u64().unwrap(),
+                row["denominator"].as_u64().unwrap()
+            ),
+            "{g}"
         );
     }
     let curve = env.rows("time_to_placement", &year);

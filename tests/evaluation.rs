@@ -307,19 +307,31 @@ async fn only_evaluators_and_admins_download_the_cohort_file() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
-/// Six women and two men with a pact in March 2025; three women are hired (days 10, 20, 30),
-/// one man (day 15). The observation end is the latest event, 2025-12-31.
+/// Nineteen persons with a pact on 2025-03-01 (the observation end is 2025-12-31):
+/// - 1–8 born 2000 (15-29), women; 1–6 hired (on days 10, 11, …, 15);
+/// - 9–14 born 1990 (30-54), women; 9–11 hired (days 18, 19, 20);
+/// - 15–19 born 1960 (55+); 15 and 16 men, the others women; 15 hired (day 25).
+///
+/// By age band, below admin: persons 8, 6, 5 are all shown; placements 6, 3, 1: the two small
+/// ones are hidden (two, so no secondary cell is needed). The default test, 15-29 against 30-54,
+/// would print 3 placements: it is not shown. By gender: men 2 persons, hidden; alone it would be
+/// the total minus the women's 17, so the women are hidden too (secondary suppression).
 #[tokio::test]
 async fn small_subgroups_are_hidden_below_admin() {
     let env = Env::new();
     let mut rows = Vec::new();
-    for n in 1..=8u32 {
-        let gender = if n <= 6 { "F" } else { "M" };
+    for n in 1..=19u32 {
+        let born = match n {
+            1..=8 => "2000-05-01",
+            9..=14 => "1990-05-01",
+            _ => "1960-05-01",
+        };
+        let gender = if n == 15 || n == 16 { "M" } else { "F" };
         rows.push(application(
             &format!("a{n}"),
             "2025-01-10",
             n,
-            &[("gender", gender)],
+            &[("gender", gender), ("birth_date", born)],
         ));
         rows.push(ev(
             "application_accepted",
@@ -335,58 +347,104 @@ async fn small_subgroups_are_hidden_below_admin() {
             Some(n),
             &[("pact_id", &format!("P{n}"))],
         ));
+        let day = match n {
+            1..=6 => Some(10 + n - 1),
+            9..=11 => Some(18 + n - 9),
+            15 => Some(25),
+            _ => None,
+        };
+        if let Some(d) = day {
+            rows.push(ev(
+                "hired",
+                &format!("h{n}"),
+                &format!("2025-03-{:02}", 1 + d),
+                Some(n),
+                &[
+                    ("employer_id", PIVA),
+                    ("contract_code", "A.01.00"),
+                    ("hiring_mode", "numerica"),
+                ],
+            ));
+        }
     }
-    for (n, day) in [
-        (1u32, "2025-03-11"),
-        (2, "2025-03-21"),
-        (3, "2025-03-31"),
-        (7, "2025-03-16"),
-    ] {
-        rows.push(ev(
-            "hired",
-            &format!("h{n}"),
-            day,
-            Some(n),
-            &[
-                ("employer_id", PIVA),
-                ("contract_code", "A.01.00"),
-                ("hiring_mode", "numerica"),
-            ],
-        ));
-    }
-    rows.push(ev("basic_orientation", "last", "2025-12-31", Some(8), &[]));
+    rows.push(ev("basic_orientation", "last", "2025-12-31", Some(19), &[]));
     env.load("small.csv", &rows);
     let a = env.access();
     let s = env.app_state();
-    let q = "/api/evaluation?from=2025-01-01&to=2025-12-31&by=gender";
+    let q = "/api/evaluation?from=2025-01-01&to=2025-12-31&by=age_band";
     let admin = get_as(&s, &a.tokens["admin"], q).await.json();
-    assert_eq!(admin["groups"][1]["persons"], 2);
+    let persons: Vec<&Value> = admin["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["persons"])
+        .collect();
+    assert_eq!(persons, [&json!(8), &json!(6), &json!(5)]);
+    assert_eq!(admin["log_rank"]["a"], "15-29");
+    assert_eq!(admin["log_rank"]["b"], "30-54");
+    assert_eq!(admin["log_rank"]["test"]["observed"], json!([6, 3]));
     assert!(admin["log_rank"]["test"]["chi2"].is_number());
-    assert_eq!(admin["log_rank"]["test"]["observed"], json!([3, 1]));
+
     let viewer = get_as(&s, &a.tokens["viewer"], q).await.json();
     assert_eq!(viewer["threshold"], 5);
-    assert_eq!(viewer["groups"][0]["persons"], 6);
-    assert_eq!(viewer["groups"][0]["placements"], "<5");
-    assert_eq!(viewer["groups"][1]["persons"], "<5");
-    assert!(viewer["groups"][1]["placements"].is_null());
-    assert!(viewer["groups"][1]["median_days"].is_null());
+    let shown: Vec<(Value, Value)> = viewer["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["persons"].clone(), g["placements"].clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (json!(8), json!(6)),
+            (json!(6), json!("<5")),
+            (json!(5), json!("<5"))
+        ]
+    );
     assert!(viewer["log_rank"]["test"].is_null());
     assert!(
         viewer["log_rank"]["note"]
             .as_str()
             .unwrap()
-            .contains("meno di 5")
+            .contains("meno di 5 assunzioni")
+    );
+
+    let by_gender = get_as(
+        &s,
+        &a.tokens["viewer"],
+        "/api/evaluation?from=2025-01-01&to=2025-12-31&by=gender",
+    )
+    .await
+    .json();
+    for g in by_gender["groups"].as_array().unwrap() {
+        assert_eq!(g["persons"], "<5", "{g}");
+        assert!(g["median_days"].is_null());
+    }
+    assert!(by_gender["log_rank"]["test"].is_null());
+    assert!(
+        by_gender["log_rank"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("meno di 5 persone")
     );
     // Rates of the small group are suppressed by the KPI layer: no interval either.
-    for r in viewer["groups"][1]["rates"].as_array().unwrap() {
+    for r in by_gender["groups"][1]["rates"].as_array().unwrap() {
         assert!(r["lower"].is_null(), "{r}");
     }
     let page = get_as(
         &s,
         &a.tokens["viewer"],
-        "/valutazione?from=2025-01-01&to=2025-12-31",
+        "/valutazione?from=2025-01-01&to=2025-12-31&by=gender",
     )
     .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains("meno di 5 persone"));
+    // Period backwards: a 400 for the cohort file too.
+    let r = get_as(
+        &s,
+        &a.tokens["admin"],
+        "/export/cohort.parquet?from=2025-05-01&to=2025-01-01",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }

@@ -208,6 +208,17 @@ async fn catalogue_openapi_health_metrics_static() {
     assert_eq!(doc["openapi"], "3.1.0");
     let ids = &doc["paths"]["/api/kpi/{id}"]["get"]["parameters"][0]["schema"]["enum"];
     assert_eq!(ids.as_array().unwrap().len(), list.len());
+    for path in [
+        "/api/evaluation",
+        "/export/cohort.parquet",
+        "/report/anpal",
+        "/healthz",
+    ] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} is documented"
+        );
+    }
 
     let h = get(&s, "/healthz").await;
     assert_eq!(h.status, StatusCode::OK);

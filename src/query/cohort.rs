@@ -46,8 +46,8 @@ impl Entry {
     /// The entry date column, and the entry event's territory (the filters apply to it).
     fn columns(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Entry::Registration => ("k.spell_start", "k.province", "k.cpi"),
-            Entry::Pact => ("k.pact_date", "k.pact_province", "k.pact_cpi"),
+            Entry::Registration => ("spell_start", "province", "cpi"),
+            Entry::Pact => ("pact_date", "pact_province", "pact_cpi"),
         }
     }
 }
@@ -81,34 +81,59 @@ impl Engine {
             ));
         }
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
-        let body = catalog::cohort_sql();
+        let mut values: HashMap<String, ScalarValue> = HashMap::new();
+        let (date, province, cpi) = entry.columns();
+        let mut filters = vec!["k.d BETWEEN $from AND $to".to_owned()];
+        filters.extend(territory_filters(
+            p,
+            &format!("k.{province}"),
+            &format!("k.{cpi}"),
+            "rpe",
+            &mut values,
+        ));
+        // The attributes are taken at the entry date `d`, as the KPIs of the same cohort take
+        // them (the breakdown expressions are theirs); names come from fixed lists only.
+        let sql = format!(
+            "WITH k0 AS (\n{body}\n),\nk AS (SELECT k0.*, k0.{date} AS d FROM k0)\n\
+             SELECT k.person_id, k.spell_no, rp.region_name AS region, k.province, k.cpi,\n\
+               {gender} AS gender,\n\
+               CAST(date_part('year', k.d) AS INT) - a.birth_year AS age_at_entry,\n\
+               {age_band} AS age_band,\n\
+               {category} AS category,\n\
+               {list_type} AS list_type,\n\
+               {disability} AS disability_band,\n\
+               a.naspi, a.app_date AS application_date,\n\
+               k.spell_start, k.basic_orientation_date, k.pact_date,\n\
+               rpp.region_name AS pact_region, k.pact_province, k.pact_cpi,\n\
+               k.specialist_orientation_date, k.measure_start_date, k.proposal_date, k.hire_date,\n\
+               k.spell_end, k.end_reason, k.days_to_first_hire, k.followup_days,\n\
+               k.days_to_placement, k.censored, k.censoring\n\
+             FROM k\n\
+             LEFT JOIN apps a ON a.person_id = k.person_id AND a.app_date <= k.d\n\
+               AND (a.next_app_date IS NULL OR a.next_app_date > k.d)\n\
+             LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n\
+             LEFT JOIN ref_provinces rpp ON rpp.sigla = k.pact_province\n\
+             LEFT JOIN ref_provinces rpe ON rpe.sigla = k.{province}\n\
+             WHERE {}\n\
+             ORDER BY k.d, k.person_id, k.spell_no",
+            filters.join(" AND "),
+            body = super::kpi_body(catalog::cohort_sql()),
+            gender = super::dim_expr("gender"),
+            age_band = super::dim_expr("age_band"),
+            category = super::dim_expr("category"),
+            list_type = super::dim_expr("list_type"),
+            disability = super::dim_expr("disability_band"),
+        );
         let names = view_names();
         let needed: Vec<&str> = names
             .iter()
             .map(String::as_str)
-            .filter(|v| mentions(body, v))
+            .filter(|v| mentions(&sql, v))
             .collect();
         let ctx = self.session(as_of_us, &needed).await?;
         let (from, to) = self.period(&ctx, p).await?;
-        let mut values: HashMap<String, ScalarValue> = HashMap::new();
-        let (date, province, cpi) = entry.columns();
-        let mut filters = vec![format!("{date} BETWEEN $from AND $to")];
-        filters.extend(territory_filters(p, province, cpi, "rpe", &mut values));
         values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
         values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
-        // Column order of the file: identity and territory first, then attributes, stages and
-        // outcome, as in the SQL.
-        let sql = format!(
-            "WITH k AS (\n{}\n)\n\
-             SELECT k.person_id, k.spell_no, rp.region_name AS region, k.* EXCLUDE (person_id, spell_no)\n\
-             FROM k\n\
-             LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n\
-             LEFT JOIN ref_provinces rpe ON rpe.sigla = {province}\n\
-             WHERE {}\n\
-             ORDER BY {date}, k.person_id, k.spell_no",
-            super::kpi_body(body),
-            filters.join(" AND ")
-        );
         let df = ctx.sql(&sql).await?.with_param_values(ParamValues::Map(
             values.into_iter().map(|(k, v)| (k, v.into())).collect(),
         ))?;

@@ -154,6 +154,41 @@ pub fn openapi_doc() -> Value {
                 }
             }},
             "/api/kpis": {"get": {"summary": "The KPI catalogue", "responses": {"200": {"description": "Every KPI with its label, kind and breakdowns"}}}},
+            "/api/evaluation": {"get": {
+                "summary": "Placement rates at 90/180/365 days by subgroup with Wilson 95% intervals, Kaplan-Meier summaries by subgroup, and a log-rank test between two subgroups",
+                "parameters": [
+                    text("from", "First pact date of the cohort (YYYY-MM-DD)"),
+                    text("to", "Last pact date of the cohort"),
+                    {"name": "by", "in": "query", "required": false, "schema": {"type": "string", "enum": super::evaluation::DIMS, "default": "gender"}},
+                    text("a", "First subgroup of the log-rank test (a value of `by`); default the first"),
+                    text("b", "Second subgroup of the log-rank test; default the second"),
+                    text("region", "Region ISTAT code or name; several comma-separated"),
+                    text("province", "Province sigla; several comma-separated"),
+                    text("cpi", "CPI code; several comma-separated"),
+                    text("as_of", "Only events ingested at or before this instant")
+                ],
+                "responses": {"200": {"description": "The figures of the evaluation page"}, "400": error}
+            }},
+            "/export/cohort.parquet": {"get": {
+                "summary": "The cohort file: one row per person and registration spell (pseudonymised); evaluator and admin only",
+                "parameters": [
+                    {"name": "entry", "in": "query", "required": false, "schema": {"type": "string", "enum": ["registration", "pact"], "default": "registration"}},
+                    text("from", "First entry date"), text("to", "Last entry date"),
+                    text("region", "Region of the entry event"), text("province", "Province of the entry event"),
+                    text("cpi", "CPI of the entry event"), text("as_of", "Only events ingested at or before this instant")
+                ],
+                "responses": {"200": {"description": "Parquet", "content": {"application/vnd.apache.parquet": {}}}, "400": error, "403": {"description": "Not an evaluator or admin"}}
+            }},
+            "/report/anpal": {"get": {
+                "summary": "The ANPAL / Relazione al Parlamento workbook (XLSX), suppressed, within the caller's scope",
+                "parameters": [
+                    {"name": "year", "in": "query", "required": true, "schema": {"type": "integer"}},
+                    {"name": "quarter", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 4}},
+                    text("region", "Region name or ISTAT code; default Italy"),
+                    text("as_of", "Regenerate a published report: only events ingested at or before this instant")
+                ],
+                "responses": {"200": {"description": "XLSX"}, "400": error}
+            }},
             "/healthz": {"get": {"summary": "Liveness and the data version", "responses": {"200": {"description": "OK"}, "503": {"description": "The store cannot be read"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OpenMetrics text"}}}}
         },

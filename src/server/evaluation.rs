@@ -179,11 +179,12 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
         }
     }
     keys.sort();
-    let hidden = |x: u64| threshold.is_some_and(|t| x < t);
-    let groups: Vec<Group> = keys
-        .into_iter()
+    let small = |x: u64| threshold.is_some_and(|t| x > 0 && x < t);
+    // Each group's persons (the curve's first at-risk count) and placements.
+    let sizes: BTreeMap<&String, (u64, u64)> = keys
+        .iter()
         .map(|k| {
-            let rows = by_group.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+            let rows = by_group.get(k).map(Vec::as_slice).unwrap_or(&[]);
             let n = rows
                 .first()
                 .and_then(|r| r.get("at_risk"))
@@ -193,8 +194,40 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                 .iter()
                 .filter_map(|r| r.get("events").and_then(Value::as_u64))
                 .sum();
-            let shown = n > 0 && !hidden(n);
-            let t = threshold.unwrap_or(0);
+            (k, (n, placed))
+        })
+        .collect();
+    // Primary and secondary suppression over the groups, as for a table of one breakdown: the
+    // totals are public, so a lone small group is joined by the smallest other one.
+    let cover = |value: &dyn Fn(&(u64, u64)) -> u64| -> Vec<String> {
+        let mut hidden: Vec<String> = sizes
+            .iter()
+            .filter(|(_, v)| small(value(v)))
+            .map(|(k, _)| (*k).clone())
+            .collect();
+        if threshold.is_some()
+            && hidden.len() == 1
+            && let Some((k, _)) = sizes
+                .iter()
+                .filter(|(k, v)| !hidden.contains(k) && value(v) > 0)
+                .min_by_key(|(_, v)| value(v))
+        {
+            hidden.push((*k).clone());
+        }
+        hidden
+    };
+    let hidden_groups = cover(&|v| v.0);
+    let hidden_placements = cover(&|v| v.1);
+    let t = threshold.unwrap_or(0);
+    let sizes: BTreeMap<String, (u64, u64)> =
+        sizes.into_iter().map(|(k, v)| (k.clone(), v)).collect();
+    let groups: Vec<Group> = keys
+        .into_iter()
+        .map(|k| {
+            let rows = by_group.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+            let (n, placed) = sizes[&k];
+            let hidden = hidden_groups.contains(&k);
+            let shown = n > 0 && !hidden;
             let label_value = if q.by == "year" {
                 k.clone()
             } else if k.is_empty() {
@@ -205,16 +238,14 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
             let mut rs = rates.remove(&k).unwrap_or_default();
             rs.sort_by_key(|r| r.horizon);
             Group {
-                group: k,
-                label: label_value,
-                persons: if hidden(n) {
+                persons: if hidden {
                     Value::from(format!("<{t}"))
                 } else {
                     Value::from(n)
                 },
                 placements: if !shown {
                     Value::Null
-                } else if hidden(placed) && placed > 0 {
+                } else if hidden_placements.contains(&k) {
                     Value::from(format!("<{t}"))
                 } else {
                     Value::from(placed)
@@ -227,6 +258,8 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                 } else {
                     Value::Null
                 },
+                group: k,
+                label: label_value,
                 rates: rs,
                 shown,
             }
@@ -279,9 +312,21 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
             } else {
                 None
             };
+            // The test prints each group's placements: below the threshold they stay hidden.
+            let (test, note) = match test {
+                Some(t) if t.observed.iter().any(|&o| small(o)) => (
+                    None,
+                    Some(format!(
+                        "Uno dei due sottogruppi ha meno di {} assunzioni: il test non è mostrato.",
+                        threshold.unwrap_or(1)
+                    )),
+                ),
+                other => (other, note),
+            };
             let note = note.or_else(|| {
-                test.is_none()
-                    .then(|| "Nessuna assunzione nei due sottogruppi: nulla da confrontare.".into())
+                test.is_none().then(|| {
+                    "Nulla da confrontare: nessuna assunzione, o nessuno a rischio nei giorni delle assunzioni in uno dei due sottogruppi.".into()
+                })
             });
             LogRankOut { a, b, test, note }
         }
@@ -474,6 +519,9 @@ fn render(
             }
             div.actions { button type="submit" { "Mostra" } }
         }
+        @if let Some(t) = who.territory() {
+            p.scope { "Dati limitati al territorio di competenza: " (who.scope.describe()) " (" (t.provinces.len()) " province, " (t.cpis.len()) " CPI)." }
+        }
         @if let Some(t) = e.threshold {
             p.meta { "I sottogruppi con meno di " (t) " persone sono oscurati (" code { "<" (t) } ") e non entrano in curve e test." }
         }
@@ -650,6 +698,7 @@ pub async fn cohort_file(
     names.push("entry");
     filters::check_names(&query, &names)?;
     let f = Filters::from_query(&query);
+    pages::check_filters(&f)?;
     let entry = crate::cohort::parse_entry(query.get("entry").map(String::as_str))?;
     let def = find("time_to_placement").expect("in the catalogue");
     let mut params = crate::query::Params::parse(def, &f.raw(&[]))?;
