@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -29,17 +28,12 @@ print(json.dumps({
     "duckdb": duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()[0][0],
 }, default=str))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "the readers could not read the file (pip install pyarrow pandas polars duckdb): {}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = python_json(
+        script,
+        &[path.as_os_str()],
+        None,
+        "pyarrow pandas polars duckdb",
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let n = v["rows"].as_array().unwrap().len();
     for reader in ["pandas", "polars", "duckdb"] {
         assert_eq!(v[reader], json!(n), "{reader} reads every row");

@@ -27,30 +27,6 @@ async fn get_as(state: &AppState, token: &str, uri: &str) -> Reply {
     .await
 }
 
-fn python(script: &str, input: &Value) -> Value {
-    use std::io::Write;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python (pip install scipy pyarrow): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// scipy's answers for the same data: the log-rank test of two groups whose observations are
 /// rebuilt from the Kaplan–Meier rows (each row's `events` placements and `censored` censorings
 /// on its day), and the Wilson interval of every (numerator, denominator).
@@ -133,7 +109,12 @@ async fn wilson_and_log_rank_agree_with_scipy() {
         );
         assert_eq!(r["value"], row["value"]);
     }
-    let ref_ = python(SCIPY, &json!({"a": of("F"), "b": of("M"), "rates": rates}));
+    let ref_ = python_json(
+        SCIPY,
+        &[],
+        Some(&json!({"a": of("F"), "b": of("M"), "rates": rates}).to_string()),
+        "scipy",
+    );
     let t = &e["log_rank"]["test"];
     close(&t["chi2"], ref_["chi2"].as_f64().unwrap(), "chi2");
     close(&t["p_value"], ref_["p"].as_f64().unwrap(), "p");
@@ -264,20 +245,12 @@ async fn only_evaluators_and_admins_download_the_cohort_file() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let read = |p: &Path| {
-        let out = std::process::Command::new("python3")
-            .args([
-                "-c",
-                "import sys, json, pyarrow.parquet as pq; print(json.dumps(pq.read_table(sys.argv[1]).to_pylist(), default=str))",
-            ])
-            .arg(p)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        python_json(
+            "import sys, json, pyarrow.parquet as pq; print(json.dumps(pq.read_table(sys.argv[1]).to_pylist(), default=str))",
+            &[p.as_os_str()],
+            None,
+            "pyarrow",
+        )
     };
     let (web, cli) = (read(&path), read(&cli));
     assert_eq!(web, cli);

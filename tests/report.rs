@@ -6,7 +6,6 @@ mod common;
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -17,17 +16,7 @@ import json, sys, openpyxl
 wb = openpyxl.load_workbook(sys.argv[1], read_only=True)
 print(json.dumps({ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}, default=str))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(path)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "openpyxl could not read the workbook (pip install openpyxl): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    python_json(script, &[path.as_os_str()], None, "openpyxl")
 }
 
 fn report(env: &Env, out: &Path, as_of: Option<&str>) {

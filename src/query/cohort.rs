@@ -9,9 +9,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{ParamValues, ScalarValue};
 
-use super::{
-    Engine, Params, QueryError, Resolved, catalog, days, mentions, territory_filters, view_names,
-};
+use super::{Engine, Params, QueryError, Resolved, catalog, first_date, territory_filters};
 
 /// Which date puts a spell in the cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -124,31 +122,13 @@ impl Engine {
             list_type = super::dim_expr("list_type"),
             disability = super::dim_expr("disability_band"),
         );
-        let names = view_names();
-        let needed: Vec<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|v| mentions(&sql, v))
-            .collect();
-        let ctx = self.session(as_of_us, &needed).await?;
-        let (from, to) = self.period(&ctx, p).await?;
-        values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
-        values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
+        let (ctx, from, to) = self.prepare(&sql, as_of_us, p, &mut values).await?;
         let df = ctx.sql(&sql).await?.with_param_values(ParamValues::Map(
             values.into_iter().map(|(k, v)| (k, v.into())).collect(),
         ))?;
         let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
-        let obs_end = {
-            let b = ctx.sql("SELECT obs_end FROM obs").await?.collect().await?;
-            b.first().and_then(|b| {
-                use datafusion::arrow::array::{Array, Date32Array};
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<Date32Array>()
-                    .and_then(|a| (!a.is_null(0)).then(|| a.value_as_date(0)).flatten())
-            })
-        };
+        let obs_end = first_date(&ctx.sql("SELECT obs_end FROM obs").await?.collect().await?);
         Ok(Cohort {
             entry,
             params: Resolved {

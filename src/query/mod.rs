@@ -663,16 +663,7 @@ impl Engine {
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
         let (sql, mut values) = wrapper_sql(def, p);
-        let names = view_names();
-        let needed: Vec<&str> = names
-            .iter()
-            .map(String::as_str)
-            .filter(|v| mentions(&sql, v))
-            .collect();
-        let ctx = self.session(as_of_us, &needed).await?;
-        let (from, to) = self.period(&ctx, p).await?;
-        values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
-        values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
+        let (ctx, from, to) = self.prepare(&sql, as_of_us, p, &mut values).await?;
         let batches = ctx
             .sql(&sql)
             .await?
@@ -744,6 +735,28 @@ impl Engine {
         })
     }
 
+    /// A session for `sql` (with the shared views it names) and the resolved period, which
+    /// also goes into `values` as `$from` and `$to`.
+    async fn prepare(
+        &self,
+        sql: &str,
+        as_of_us: i64,
+        p: &Params,
+        values: &mut HashMap<String, ScalarValue>,
+    ) -> Result<(SessionContext, NaiveDate, NaiveDate), QueryError> {
+        let names = view_names();
+        let needed: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .filter(|v| mentions(sql, v))
+            .collect();
+        let ctx = self.session(as_of_us, &needed).await?;
+        let (from, to) = self.period(&ctx, p).await?;
+        values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
+        values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
+        Ok((ctx, from, to))
+    }
+
     /// Defaults: `from` = 1 January of the year of the latest event, `to` = its date.
     async fn period(
         &self,
@@ -758,15 +771,8 @@ impl Engine {
             .await?
             .collect()
             .await?;
-        let latest = batches
-            .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::Date32Array>()
-                    .and_then(|a| (!a.is_null(0)).then(|| a.value_as_date(0)).flatten())
-            })
-            .unwrap_or_else(|| Utc::now().with_timezone(&Rome).date_naive());
+        let latest =
+            first_date(&batches).unwrap_or_else(|| Utc::now().with_timezone(&Rome).date_naive());
         let to = p.to.unwrap_or(latest);
         let from = p
             .from
@@ -780,6 +786,20 @@ impl Engine {
         }
         Ok((from, to))
     }
+}
+
+/// The first row's first column as a date (a `SELECT max(date)` answer), if any.
+fn first_date(batches: &[RecordBatch]) -> Option<NaiveDate> {
+    batches.first().and_then(|b| {
+        b.column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Date32Array>()
+            .and_then(|a| {
+                (!a.is_empty() && !a.is_null(0))
+                    .then(|| a.value_as_date(0))
+                    .flatten()
+            })
+    })
 }
 
 /// The names of the shared views of `queries/_views.sql`.

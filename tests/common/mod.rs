@@ -508,3 +508,35 @@ impl Reply {
             .join("\n")
     }
 }
+
+/// Runs a Python script (`python3 -c`) with `args` and, when given, `stdin`; returns what it
+/// prints as JSON. `needs` names the packages, for the message when it fails.
+#[allow(dead_code)]
+pub fn python_json(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    stdin: Option<&str>,
+    needs: &str,
+) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed (pip install {needs}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from python")
+}
