@@ -104,18 +104,8 @@ enum Command {
         /// One or two breakdowns, comma-separated (e.g. region,gender).
         #[arg(long)]
         by: Option<String>,
-        /// Region ISTAT codes or names, comma-separated.
-        #[arg(long)]
-        region: Option<String>,
-        /// Province siglas, comma-separated.
-        #[arg(long)]
-        province: Option<String>,
-        /// CPI codes, comma-separated.
-        #[arg(long)]
-        cpi: Option<String>,
-        /// Count only events ingested at or before this instant (RFC 3339, or a date).
-        #[arg(long)]
-        as_of: Option<String>,
+        #[command(flatten)]
+        filter: FilterArgs,
         #[arg(long, value_enum, default_value_t = KpiFormat::Table)]
         format: KpiFormat,
     },
@@ -159,6 +149,37 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+}
+
+/// The territorial filters and `as_of` that KPIs and the cohort file take.
+#[derive(Args, Debug, Clone)]
+struct FilterArgs {
+    /// Region ISTAT codes or names, comma-separated.
+    #[arg(long)]
+    region: Option<String>,
+    /// Province siglas, comma-separated.
+    #[arg(long)]
+    province: Option<String>,
+    /// CPI codes, comma-separated.
+    #[arg(long)]
+    cpi: Option<String>,
+    /// Count only events ingested at or before this instant (RFC 3339, or a date).
+    #[arg(long)]
+    as_of: Option<String>,
+}
+
+impl FilterArgs {
+    fn raw(self, from: Option<String>, to: Option<String>, by: Option<String>) -> RawParams {
+        RawParams {
+            from,
+            to,
+            by,
+            region: self.region,
+            province: self.province,
+            cpi: self.cpi,
+            as_of: self.as_of,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -209,16 +230,9 @@ enum ExportKind {
         /// (`pact`, the cohort of the placement KPIs).
         #[arg(long, default_value = "registration")]
         entry: String,
-        /// Regions (names or ISTAT codes), comma-separated: filter on the entry event.
-        #[arg(long)]
-        region: Option<String>,
-        #[arg(long)]
-        province: Option<String>,
-        #[arg(long)]
-        cpi: Option<String>,
-        /// Count only events ingested at or before this instant (RFC 3339, or a date).
-        #[arg(long)]
-        as_of: Option<String>,
+        /// The territorial filters apply to the entry event.
+        #[command(flatten)]
+        filter: FilterArgs,
         #[arg(long)]
         out: PathBuf,
     },
@@ -383,10 +397,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from,
             to,
             by,
-            region,
-            province,
-            cpi,
-            as_of,
+            filter,
             format,
         } => {
             if list {
@@ -396,15 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let id = id.unwrap_or_default();
-            let raw = RawParams {
-                from,
-                to,
-                by,
-                region,
-                province,
-                cpi,
-                as_of,
-            };
+            let raw = filter.raw(from, to, by);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -491,22 +494,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     from,
                     to,
                     entry,
-                    region,
-                    province,
-                    cpi,
-                    as_of,
+                    filter,
                     out,
                 },
         } => {
-            let raw = RawParams {
-                from,
-                to,
-                by: None,
-                region,
-                province,
-                cpi,
-                as_of,
-            };
+            let raw = filter.raw(from, to, None);
             export_cohort(&data_dir, &key_file, &entry, &raw, &out)
         }
         Command::Config => {

@@ -18,21 +18,9 @@ use mirato::server::{AppState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-fn hire(id: &str, at: &str, who: u32, prov: &str) -> Vec<(String, String)> {
+fn hire_in(id: &str, at: &str, who: u32, prov: &str) -> Vec<(String, String)> {
     let cpi = format!("{prov}-01");
-    ev(
-        "hired",
-        id,
-        at,
-        Some(who),
-        &[
-            ("employer_id", PIVA),
-            ("contract_code", "A.01.00"),
-            ("hiring_mode", "numerica"),
-            ("province", prov),
-            ("cpi_code", &cpi),
-        ],
-    )
+    hire(id, at, who, &[("province", prov), ("cpi_code", &cpi)])
 }
 
 fn fixture() -> (Env, Access, AppState) {
@@ -42,7 +30,7 @@ fn fixture() -> (Env, Access, AppState) {
     for (prov, count) in [("NA", 7), ("RM", 2), ("MI", 6)] {
         for i in 0..count {
             n += 1;
-            rows.push(hire(
+            rows.push(hire_in(
                 &format!("h{prov}{i}"),
                 &format!("2025-03-{:02}", i + 1),
                 n,

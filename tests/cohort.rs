@@ -107,19 +107,6 @@ fn without_key(row: &Value) -> Value {
 fn fixture() -> Env {
     let env = Env::new();
     let rm: [(&str, &str); 2] = [("province", "RM"), ("cpi_code", "RM-01")];
-    let hire = |id: &str, at: &str, who: u32| {
-        ev(
-            "hired",
-            id,
-            at,
-            Some(who),
-            &[
-                ("employer_id", PIVA),
-                ("contract_code", "A.01.00"),
-                ("hiring_mode", "numerica"),
-            ],
-        )
-    };
     env.load(
         "cohort.csv",
         &[
@@ -133,7 +120,7 @@ fn fixture() -> Env {
                 Some(1),
                 &[("pact_id", "P1")],
             ),
-            hire("h1", "2024-03-02", 1),
+            hire("h1", "2024-03-02", 1, &[]),
             application(
                 "a2",
                 "2024-01-12",
@@ -167,7 +154,7 @@ fn fixture() -> Env {
                     ("cpi_code", "RM-01"),
                 ],
             ),
-            hire("h2", "2024-05-10", 2),
+            hire("h2", "2024-05-10", 2, &[]),
             application("a3", "2023-12-01", 3, &[]),
             ev("application_accepted", "c3", "2024-01-05", Some(3), &[]),
             ev(

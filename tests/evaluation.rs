@@ -327,16 +327,11 @@ async fn small_subgroups_are_hidden_below_admin() {
             _ => None,
         };
         if let Some(d) = day {
-            rows.push(ev(
-                "hired",
+            rows.push(hire(
                 &format!("h{n}"),
                 &format!("2025-03-{:02}", 1 + d),
-                Some(n),
-                &[
-                    ("employer_id", PIVA),
-                    ("contract_code", "A.01.00"),
-                    ("hiring_mode", "numerica"),
-                ],
+                n,
+                &[],
             ));
         }
     }

@@ -19,16 +19,6 @@ use std::time::{Duration, Instant};
 use mirato::config::{Config, Retry};
 use mirato::jobs::{Jobs, RunOutcome, TaskFn};
 
-fn hire(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut f: Vec<(&str, &str)> = vec![
-        ("employer_id", PIVA),
-        ("contract_code", "A.01.00"),
-        ("hiring_mode", "numerica"),
-    ];
-    f.extend_from_slice(extra);
-    ev("hired", id, at, Some(who), &f)
-}
-
 fn fixture() -> Env {
     let env = Env::new();
     env.load(

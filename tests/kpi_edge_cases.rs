@@ -26,17 +26,6 @@ fn pact(id: &str, at: &str, who: u32) -> Vec<(String, String)> {
     ev("pact_signed", id, at, Some(who), &[("pact_id", id)])
 }
 
-/// A hire: A.01.00, numerica, employer PIVA, Milano, unless `extra` says otherwise.
-fn hire(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut f: Vec<(&str, &str)> = vec![
-        ("employer_id", PIVA),
-        ("contract_code", "A.01.00"),
-        ("hiring_mode", "numerica"),
-    ];
-    f.extend_from_slice(extra);
-    ev("hired", id, at, Some(who), &f)
-}
-
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("a number, got {v}"))
 }

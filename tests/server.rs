@@ -15,16 +15,6 @@ use mirato::server::{AppState, router};
 use serde_json::Value;
 use tower::ServiceExt;
 
-fn hire(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut f: Vec<(&str, &str)> = vec![
-        ("employer_id", PIVA),
-        ("contract_code", "A.01.00"),
-        ("hiring_mode", "numerica"),
-    ];
-    f.extend_from_slice(extra);
-    ev("hired", id, at, Some(who), &f)
-}
-
 const ROMA: [(&str, &str); 2] = [("province", "RM"), ("cpi_code", "RM-01")];
 
 fn fixture() -> Env {

@@ -316,6 +316,19 @@ pub fn ev(
     r
 }
 
+/// A hire: contract A.01.00 (open-ended), numerica, employer PIVA, Milano, unless `extra` says
+/// otherwise.
+#[allow(dead_code)]
+pub fn hire(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut f: Vec<(&str, &str)> = vec![
+        ("employer_id", PIVA),
+        ("contract_code", "A.01.00"),
+        ("hiring_mode", "numerica"),
+    ];
+    f.extend_from_slice(extra);
+    ev("hired", id, at, Some(who), &f)
+}
+
 /// An application with the attributes the breakdowns need.
 pub fn application(id: &str, at: &str, who: u32, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut fields: Vec<(&str, &str)> = vec![
