@@ -27,6 +27,10 @@ def dialect(sql: str) -> str:
     # An ordered aggregate: DataFusion's first_value(x ORDER BY y) is DuckDB's first(x ORDER BY y).
     sql = re.sub(r"first_value\(([^()]*?) ORDER BY", r"first(\1 ORDER BY", sql)
     sql = re.sub(r"CAST\(CAST\(\$to AS DATE\) AS BIGINT\)", "(CAST($to AS DATE) - DATE '1970-01-01')", sql)
+    # A day count before `to`: DuckDB subtracts days from a date directly.
+    sql = re.sub(r"CAST\(CAST\(CAST\(\$to AS DATE\) AS INT\) - (\$\w+) AS DATE\)", r"(CAST($to AS DATE) - \1)", sql)
+    # DuckDB reads the hive partition `month` as text.
+    sql = sql.replace("year * 100 + month", "year * 100 + CAST(month AS INT)")
     sql = re.sub(r"CAST\((?!positions\b)([\w.]+) AS BIGINT\)", r"(\1 - DATE '1970-01-01')", sql)
     return sql
 
@@ -76,6 +80,9 @@ for stmt in views.split(";\n"):
 
 files = sorted(p for p in Path(queries).glob("*.sql") if not p.name.startswith("_"))
 params = {"from": datetime.date.fromisoformat(d_from), "to": datetime.date.fromisoformat(d_to)}
+# A `param_` view is one value that mirato binds as the placeholder of its name.
+for name in re.findall(r"CREATE VIEW (param_\w+)", views):
+    params[name] = con.execute(f"SELECT * FROM {name}").fetchall()[0][0]
 results = {}
 total = 0.0
 for p in range(passes):

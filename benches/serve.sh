@@ -3,6 +3,7 @@
 #
 #   benches/serve.sh                 # reuses /tmp/mirato-bench-kpi-800000 (built by kpi.sh)
 #   PERSONS=100000 benches/serve.sh  # a smaller store
+#   LOAD=0 benches/serve.sh          # the cold pages only, no wrk load
 #
 # 1. Cold: a fresh server, every page fetched once in turn (nothing cached): time per page.
 # 2. Warm: wrk, 50 connections for 60 s over all pages with their default filters; p50/p95/p99
@@ -73,6 +74,7 @@ fetch_all "?from=2024-01-01&to=2024-12-31&region=Lombardia"
 echo "-- second quarter of 2025, province of Rome"
 fetch_all "?from=2025-04-01&to=2025-06-30&province=RM"
 
+if [ "${LOAD:-1}" = 0 ]; then exit 0; fi
 cat > "$WORK/pages.lua" <<LUA
 local pages = {}
 for p in string.gmatch("$PAGES", "%S+") do pages[#pages + 1] = "/p/" .. p end

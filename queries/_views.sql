@@ -147,3 +147,11 @@ LEFT JOIN ev h ON h.person_id = sp.person_id
     AND h.event_type = 'hired'
     AND h.occurred_date >= sp.pact_date
 GROUP BY sp.person_id, sp.start_at, sp.pact_date, sp.province, sp.cpi_code;
+
+-- The longest contact frequency given on any pact (0 when none): overdue_reviews only reads the
+-- reviews of the last this-many days before `to`, since an older review cannot make anyone's
+-- contact recent enough. A `param_` view: bound as a literal, so files and row groups prune.
+CREATE VIEW param_max_contact_days AS
+SELECT CAST(coalesce(max(contact_frequency_days), 0) AS INT) AS days
+FROM ev
+WHERE event_type IN ('pact_signed', 'pact_updated');

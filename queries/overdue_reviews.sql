@@ -41,11 +41,19 @@ pacts AS (
     GROUP BY person_id
 ),
 reviews AS (
+    -- Only the reviews of the last `param_max_contact_days` days up to `to`: an older review
+    -- is more than F days before `to` for every F given, so it cannot make a contact recent
+    -- enough, and dropping it leaves every person's overdue status as it was.
     SELECT person_id, max(occurred_date) AS last_date
     FROM ev
     WHERE event_type = 'pact_review'
       AND occurred_date <= $to
+      AND occurred_date >= CAST(CAST(CAST($to AS DATE) AS INT) - $param_max_contact_days AS DATE)
       AND year <= CAST(date_part('year', $to) AS INT)
+      AND year * 100 + month >= CAST(
+          date_part('year', CAST(CAST(CAST($to AS DATE) AS INT) - $param_max_contact_days AS DATE)) * 100
+          + date_part('month', CAST(CAST(CAST($to AS DATE) AS INT) - $param_max_contact_days AS DATE))
+          AS INT)
     GROUP BY person_id
 ),
 c AS (

@@ -95,6 +95,13 @@ enum Command {
         /// pass (the shared views are then warm, as in a running server).
         #[arg(long, default_value_t = 1, requires = "all")]
         passes: u32,
+        /// Print the query plan with each operator's measured time and rows (EXPLAIN ANALYZE)
+        /// instead of the result, after one run that builds the shared views: for tuning.
+        #[arg(long, conflicts_with_all = ["list", "all"])]
+        explain: bool,
+        /// With --explain: this SQL file instead of the KPI's own row query.
+        #[arg(long, requires = "explain")]
+        query_file: Option<PathBuf>,
         /// First day of the period (YYYY-MM-DD); default 1 January of the latest event's year.
         #[arg(long)]
         from: Option<String>,
@@ -394,6 +401,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             list,
             all,
             passes,
+            explain,
+            query_file,
             from,
             to,
             by,
@@ -414,6 +423,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("cannot start the query runtime")?;
             if all {
                 return runtime.block_on(run_catalogue(&data_dir, &raw, format, passes));
+            }
+            if explain {
+                let sql = query_file
+                    .map(|f| {
+                        std::fs::read_to_string(&f)
+                            .with_context(|| format!("cannot read {}", f.display()))
+                    })
+                    .transpose()?;
+                let plan = runtime.block_on(async {
+                    let engine = Engine::open(&data_dir)?;
+                    engine.explain_raw(&id, &raw, sql).await
+                })?;
+                print!("{plan}");
+                return Ok(ExitCode::SUCCESS);
             }
             let result = runtime.block_on(async {
                 let engine = Engine::open(&data_dir)?;

@@ -571,3 +571,87 @@ fn overdue_reviews_ignore_earlier_spells() {
         json!([{"value": 5}])
     );
 }
+
+/// overdue_reviews reads only the reviews of the last F_max days before `to` (F_max: the longest
+/// frequency given on any pact). Every answer must be what a scan of all reviews gives, at the
+/// window's edge too, and when a later pact widens the window.
+#[test]
+fn overdue_reviews_read_only_recent_reviews() {
+    // to = 2025-12-31. Everyone: accepted 2025-01-02, pact signed 2025-01-10 (355 days before
+    // `to`, older than any frequency here), one review on the day below.
+    //   person  F   review      days before to   overdue (days > F)
+    //   1       30  2025-11-20  41               yes
+    //   2       90  2025-10-15  77               no
+    //   3       90  2025-09-01  121              yes (the review is outside the window: the pact,
+    //                                                 355 days, is the last contact seen; same answer)
+    //   4       90  2025-10-02  90 (= F_max)     no  (the window's first day must be read)
+    //   5       90  2025-10-01  91               yes
+    // F_max = 90: the window is 2025-10-02 .. 2025-12-31. Overdue: 1, 3, 5 -> 3.
+    let people = [
+        (1, "30", "2025-11-20"),
+        (2, "90", "2025-10-15"),
+        (3, "90", "2025-09-01"),
+        (4, "90", "2025-10-02"),
+        (5, "90", "2025-10-01"),
+    ];
+    let mut rows = Vec::new();
+    for (who, f, review) in people {
+        let n = |s: &str| format!("{s}{who}");
+        let pact = n("P");
+        rows.push(accepted(&n("a"), "2025-01-02", who, &[]));
+        rows.push(ev(
+            "pact_signed",
+            &n("p"),
+            "2025-01-10",
+            Some(who),
+            &[("pact_id", &pact), ("contact_frequency_days", f)],
+        ));
+        rows.push(ev(
+            "pact_review",
+            &n("r"),
+            review,
+            Some(who),
+            &[("pact_id", &pact), ("review_outcome", "on_track")],
+        ));
+    }
+    let env = Env::new();
+    env.load("recent.csv", &rows);
+    assert_eq!(env.rows("overdue_reviews", &Y), json!([{"value": 3}]));
+    // Person 6: F 30, review 2025-12-10 (21 days: not overdue), and a pact update dated after
+    // `to` with F 365. F_max becomes 365 (the window opens 2024-12-31), the answer stays 3:
+    // the update is after `to`, so person 6's F at `to` is still 30.
+    rows.push(accepted("a6", "2025-01-02", 6, &[]));
+    rows.push(ev(
+        "pact_signed",
+        "p6",
+        "2025-01-10",
+        Some(6),
+        &[("pact_id", "P6"), ("contact_frequency_days", "30")],
+    ));
+    rows.push(ev(
+        "pact_review",
+        "r6",
+        "2025-12-10",
+        Some(6),
+        &[("pact_id", "P6"), ("review_outcome", "on_track")],
+    ));
+    rows.push(ev(
+        "pact_updated",
+        "u6",
+        "2026-02-01",
+        Some(6),
+        &[("pact_id", "P6"), ("contact_frequency_days", "365")],
+    ));
+    let env = Env::new();
+    env.load("recent.csv", &rows);
+    assert_eq!(env.rows("overdue_reviews", &Y), json!([{"value": 3}]));
+    // At 2025-11-30 (F_max 365): person 1's review 11-20 is 10 days old (no), person 2's 46
+    // (no), 3's 90 (no), 4's 59 (no), 5's 60 (no); person 6's pact 324 days > 30 (yes) -> 1.
+    assert_eq!(
+        env.rows(
+            "overdue_reviews",
+            &[("from", "2025-01-01"), ("to", "2025-11-30")]
+        ),
+        json!([{"value": 1}])
+    );
+}

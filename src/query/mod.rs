@@ -323,8 +323,8 @@ struct Materialized {
 /// The ledger as read, with the folder's mtime then.
 type LedgerSnapshot = (std::time::SystemTime, Arc<Vec<crate::store::LedgerEntry>>);
 
-/// How many materialised views are kept (six views for a few `as_of` instants).
-const VIEW_CACHE_ENTRIES: usize = 24;
+/// How many materialised views are kept (seven views for a few `as_of` instants).
+const VIEW_CACHE_ENTRIES: usize = 28;
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
@@ -659,6 +659,53 @@ impl Engine {
         self.run(def, &params).await
     }
 
+    /// For tuning: one KPI's result, the time of a run with the shared views already built (as
+    /// in a running server) and that run's measured plan (EXPLAIN ANALYZE). `sql` replaces the
+    /// KPI's row query, to try a rewrite without rebuilding.
+    pub async fn explain_raw(
+        &self,
+        id: &str,
+        raw: &RawParams,
+        sql: Option<String>,
+    ) -> Result<String, QueryError> {
+        let mut def = find(id)
+            .ok_or_else(|| QueryError::UnknownKpi { id: id.to_owned() })?
+            .clone();
+        if let Some(sql) = sql {
+            // A command-line run: the one string lives until the process ends.
+            def.sql = Box::leak(sql.into_boxed_str());
+        }
+        let p = Params::parse(&def, raw)?;
+        let result = self.run(&def, &p).await?;
+        // Timings here are noisy: the best and the median of five runs.
+        let mut ms = Vec::new();
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            self.run(&def, &p).await?;
+            ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        let (as_of_us, _) = self.as_of(p.as_of)?;
+        let (sql, mut values) = wrapper_sql(&def, &p);
+        let (ctx, _, _) = self.prepare(&sql, as_of_us, &p, &mut values).await?;
+        let batches = ctx
+            .sql(&format!("EXPLAIN ANALYZE {sql}"))
+            .await?
+            .with_param_values(ParamValues::Map(
+                values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            ))?
+            .collect()
+            .await?;
+        let plan = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .map_err(DataFusionError::from)?;
+        Ok(format!(
+            "{}\nwarm runs: best {:.1} ms, median {:.1} ms\n{plan}\n",
+            output::to_table(&result),
+            ms[0],
+            ms[2]
+        ))
+    }
+
     /// Runs one KPI.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
@@ -754,6 +801,18 @@ impl Engine {
         let (from, to) = self.period(&ctx, p).await?;
         values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
         values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
+        // A `param_` view is one value, bound as the placeholder of its name: a literal the
+        // planner can prune files and row groups by, which a subquery is not.
+        for name in needed.iter().filter(|n| n.starts_with("param_")) {
+            let batches = ctx.table(*name).await?.collect().await?;
+            let value = match batches.iter().find(|b| b.num_rows() > 0) {
+                Some(b) => ScalarValue::try_from_array(b.column(0), 0)?,
+                None => {
+                    return Err(DataFusionError::Plan(format!("view {name} has no row")).into());
+                }
+            };
+            values.insert((*name).to_owned(), value);
+        }
         Ok((ctx, from, to))
     }
 
