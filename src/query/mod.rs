@@ -305,7 +305,7 @@ pub struct Engine {
     runtime: Arc<RuntimeEnv>,
     /// Shared views computed once per effective `as_of` (which fixes the data) and view, most
     /// recent last: the spell-based KPIs reuse them instead of recomputing the spells.
-    views: tokio::sync::Mutex<Vec<Materialized>>,
+    views: std::sync::Mutex<Vec<Materialized>>,
     /// The newest committed batch when the store was last looked at.
     seen_batch: std::sync::Mutex<String>,
     /// The ledger as last read, with the ledger folder's mtime then: every query needs it, and
@@ -313,11 +313,11 @@ pub struct Engine {
     ledger: std::sync::Mutex<Option<LedgerSnapshot>>,
 }
 
-/// One shared view at one `as_of`, as an in-memory table.
+/// One shared view at one `as_of`, as an in-memory table once built.
 struct Materialized {
     as_of_us: i64,
     name: String,
-    table: Arc<datafusion::datasource::MemTable>,
+    table: Arc<tokio::sync::OnceCell<Arc<datafusion::datasource::MemTable>>>,
 }
 
 /// The ledger as read, with the folder's mtime then.
@@ -340,7 +340,7 @@ impl Engine {
         Ok(Engine {
             layout,
             runtime,
-            views: tokio::sync::Mutex::new(Vec::new()),
+            views: std::sync::Mutex::new(Vec::new()),
             seen_batch: std::sync::Mutex::new(String::new()),
             ledger: std::sync::Mutex::new(None),
         })
@@ -426,7 +426,10 @@ impl Engine {
             }
             i += 1;
         }
-        let mut cache = self.views.lock().await;
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        // The file lists a view after the views it names, so each finds them registered.
         for stmt in statements {
             let Some(name) = view_name(stmt) else {
                 return Err(DataFusionError::Plan(format!(
@@ -437,34 +440,52 @@ impl Engine {
             if !wanted.contains(&name) {
                 continue;
             }
-            if let Some(m) = cache
-                .iter()
-                .find(|m| m.as_of_us == as_of_us && m.name == name)
-            {
-                ctx.register_table(name.as_str(), Arc::clone(&m.table) as _)?;
-                continue;
-            }
-            ctx.sql(stmt).await?;
-            let df = ctx.table(name.as_str()).await?;
-            let schema: datafusion::arrow::datatypes::SchemaRef =
-                Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await?;
-            // Two partitions, so that scans of the table use both cores.
-            let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
-            for (i, b) in batches.into_iter().enumerate() {
-                parts[i % 2].push(b);
-            }
-            let table = Arc::new(datafusion::datasource::MemTable::try_new(schema, parts)?);
+            // One cell per view and `as_of`, taken under a short lock: concurrent queries
+            // wait for a view being built instead of building it twice, and a view's build
+            // holds up neither other views nor queries that need none.
+            let cell = {
+                let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
+                match cache
+                    .iter()
+                    .find(|m| m.as_of_us == as_of_us && m.name == name)
+                {
+                    Some(m) => Arc::clone(&m.table),
+                    None => {
+                        let cell = Arc::new(tokio::sync::OnceCell::new());
+                        cache.push(Materialized {
+                            as_of_us,
+                            name: name.clone(),
+                            table: Arc::clone(&cell),
+                        });
+                        if cache.len() > VIEW_CACHE_ENTRIES {
+                            cache.remove(0);
+                        }
+                        cell
+                    }
+                }
+            };
+            let table = cell
+                .get_or_try_init(|| async {
+                    let started = std::time::Instant::now();
+                    ctx.sql(stmt).await?;
+                    let df = ctx.table(name.as_str()).await?;
+                    let schema: datafusion::arrow::datatypes::SchemaRef =
+                        Arc::new(df.schema().as_arrow().clone());
+                    let batches = df.collect().await?;
+                    // Two partitions, so that scans of the table use both cores.
+                    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
+                    for (i, b) in batches.into_iter().enumerate() {
+                        parts[i % 2].push(b);
+                    }
+                    let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
+                    tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
+                    Ok::<_, QueryError>(Arc::new(datafusion::datasource::MemTable::try_new(
+                        schema, parts,
+                    )?))
+                })
+                .await?;
             ctx.deregister_table(name.as_str())?;
-            ctx.register_table(name.as_str(), Arc::clone(&table) as _)?;
-            cache.push(Materialized {
-                as_of_us,
-                name,
-                table,
-            });
-            if cache.len() > VIEW_CACHE_ENTRIES {
-                cache.remove(0);
-            }
+            ctx.register_table(name.as_str(), Arc::clone(table) as _)?;
         }
         Ok(())
     }

@@ -182,6 +182,14 @@ impl AppState {
             .get_or_compute(&key, || self.engine().run(def, &params))
             .await?;
         self.metrics().observe_kpi(how, started.elapsed());
+        if how == Lookup::Miss {
+            tracing::debug!(
+                kpi = def.id,
+                ?params,
+                ms = started.elapsed().as_millis() as u64,
+                "kpi computed"
+            );
+        }
         Ok((r, how, key))
     }
 }
