@@ -74,6 +74,21 @@ fetch_all "?from=2024-01-01&to=2024-12-31&region=Lombardia"
 echo "-- second quarter of 2025, province of Rome"
 fetch_all "?from=2025-04-01&to=2025-06-30&province=RM"
 
+# New data on a running server: a small batch ingested by the CLI; the pages keep showing the
+# published version (their as_of says so) until the warm-up has computed the new one.
+echo "== right after an ingest on the running server: each page once (ms), then once the new data is warm"
+"$BIN" generate --persons 40 --seed "$(date +%s)" --out "$WORK/late" >/dev/null
+"$BIN" ingest "$WORK/late" | grep "^total"
+rm -rf "$WORK/late"
+T0=$(date +%s.%N)
+fetch_all
+NEW=$("$BIN" status 2>/dev/null | awk '/data version/ {print $NF; exit}')
+until [ "$(curl -s -H "$AUTH" "http://127.0.0.1:$PORT/api/kpi/hires" | python3 -c 'import json,sys; print(json.load(sys.stdin)["params"]["data_version"])')" = "$NEW" ]; do
+  sleep 0.5
+done
+echo "-- the new version shown $(python3 -c "import time; print(round(time.time() - $T0, 1))") s after the ingest ended"
+fetch_all
+
 if [ "${LOAD:-1}" = 0 ]; then exit 0; fi
 cat > "$WORK/pages.lua" <<LUA
 local pages = {}

@@ -510,6 +510,68 @@ fn a_file_dropped_in_the_inbox_shows_in_the_api_without_restart() {
     assert!(ingest["runs_ok"].as_u64().unwrap() >= 1, "{ingest}");
 }
 
+fn warmups_ok(server: &Server) -> u64 {
+    let (_, jobs) = http_get(server, "/api/jobs");
+    let v: serde_json::Value = serde_json::from_str(&jobs).unwrap();
+    v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "warmup")
+        .unwrap()["runs_ok"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Once a warm-up has published a data version, newer data is shown when its warm-up is done:
+/// meanwhile requests get the published figures at once, labelled with their `as_of`.
+#[test]
+fn newer_data_is_shown_once_its_warm_up_is_done() {
+    let env = fixture();
+    let server = start(&env, &[("MIRATO_JOBS_INGEST_SCHEDULE", "")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while warmups_ok(&server) < 1 {
+        assert!(Instant::now() < deadline, "no warm-up at start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let uri = "/api/kpi/hires?from=2025-01-01&to=2025-12-31";
+    let json = |path: &str| -> serde_json::Value {
+        let (status, body) = http_get(&server, path);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let before = json(uri);
+    assert_eq!(before["rows"][0]["value"], 3);
+
+    // A batch committed behind the server's back (no ingest job, so no warm-up yet).
+    env.load("late.csv", &[hire("h4", "2025-05-01", 5, &[])]);
+    // The first request after it: the published figure as of before the batch, at once; it
+    // starts the warm-up of the new data.
+    let stale = json(uri);
+    assert_eq!(stale["rows"][0]["value"], 3);
+    assert_eq!(stale["params"]["as_of"], before["params"]["as_of"]);
+    assert_eq!(
+        stale["params"]["data_version"],
+        before["params"]["data_version"]
+    );
+    // Then the new figure, as of the new batch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = json(uri);
+        if now["rows"][0]["value"] == 4 {
+            assert_ne!(
+                now["params"]["data_version"],
+                before["params"]["data_version"]
+            );
+            assert!(now["params"]["as_of"].as_str() > before["params"]["as_of"].as_str());
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new batch never showed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(warmups_ok(&server) >= 2);
+}
+
 #[test]
 fn sigterm_while_a_job_runs_stops_cleanly() {
     let env = fixture();

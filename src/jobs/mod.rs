@@ -218,6 +218,12 @@ impl Jobs {
             .collect()
     }
 
+    /// Whether a run of the job is under way.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.entry(name)
+            .is_ok_and(|e| e.running.try_lock().is_err())
+    }
+
     fn entry(&self, name: &str) -> Result<&Entry, UnknownJob> {
         self.inner
             .entries

@@ -182,15 +182,18 @@ pub async fn warmup(jobs: &Jobs) -> Result<u64, String> {
             crate::server::AppState::new(engine, pages, auth)
         }
     };
-    let mut panels = 0;
-    for who in crate::server::access::warmup_principals() {
-        for idx in 0..app.pages().len() {
-            panels += crate::server::pages::warm(&app, idx, &who)
-                .await
-                .map_err(|e| format!("page {}: {}", app.pages()[idx].slug, e.message()))?;
+    app.warm_and_publish(async {
+        let mut panels = 0;
+        for who in crate::server::access::warmup_principals() {
+            for idx in 0..app.pages().len() {
+                panels += crate::server::pages::warm(&app, idx, &who)
+                    .await
+                    .map_err(|e| format!("page {}: {}", app.pages()[idx].slug, e.message()))?;
+            }
         }
-    }
-    Ok(panels as u64)
+        Ok(panels as u64)
+    })
+    .await
 }
 
 /// Writes each configured KPI as CSV into `reports/<date>/<kpi>.csv`, each with its parameters,

@@ -571,10 +571,24 @@ impl Engine {
             .unwrap_or_else(|| "empty".to_owned()))
     }
 
+    /// The data now: the effective `as_of` of a query without one, and its data version.
+    pub fn latest(&self) -> Result<(DateTime<Utc>, String), QueryError> {
+        let (us, version) = self.as_of(None)?;
+        Ok((
+            DateTime::from_timestamp_micros(us).expect("valid instant"),
+            version,
+        ))
+    }
+
     /// What the filters of a page offer: the latest event date and every (province, CPI) pair
     /// seen in the store, as of the last commit.
     pub async fn facts(&self) -> Result<StoreFacts, QueryError> {
-        let (as_of_us, data_version) = self.as_of(None)?;
+        self.facts_at(None).await
+    }
+
+    /// The filters' facts as of an instant (the last commit when `None`).
+    pub async fn facts_at(&self, as_of: Option<DateTime<Utc>>) -> Result<StoreFacts, QueryError> {
+        let (as_of_us, data_version) = self.as_of(as_of)?;
         let ctx = self.session(as_of_us, &[]).await?;
         let batches = ctx
             .sql(

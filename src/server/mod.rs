@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pages;
 pub mod reports;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,7 +51,16 @@ struct Inner {
     /// The pseudonymisation key, for the export pseudonyms of cohort files (without it the
     /// server offers no cohort download).
     key: std::sync::OnceLock<crate::privacy::Key>,
+    /// The data version (and its `as_of`) the last warm-up computed: see [`AppState::shown`].
+    published: std::sync::Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
+    /// A request has started a warm-up of newer data that has not ended yet.
+    refreshing: std::sync::atomic::AtomicBool,
     started: Instant,
+}
+
+tokio::task_local! {
+    /// Set while a warm-up computes: it must see the latest data, not the published one.
+    static WARMING: bool;
 }
 
 impl AppState {
@@ -66,6 +76,8 @@ impl AppState {
                 facts: tokio::sync::Mutex::new(None),
                 jobs: std::sync::OnceLock::new(),
                 key: std::sync::OnceLock::new(),
+                published: std::sync::Mutex::new(None),
+                refreshing: std::sync::atomic::AtomicBool::new(false),
                 started: Instant::now(),
             }),
         }
@@ -118,22 +130,74 @@ impl AppState {
         self.inner.started.elapsed()
     }
 
-    /// The data version now (the engine keeps the ledger until its folder changes, so a new
-    /// ingest shows without a restart and a warm request does not read the ledger).
+    /// The data version requests see (the engine keeps the ledger until its folder changes, so
+    /// a new ingest shows without a restart and a warm request does not read the ledger).
     pub async fn version(&self) -> Result<String, QueryError> {
-        self.engine().data_version()
+        Ok(self.shown()?.0)
+    }
+
+    /// The data version requests see, and the instant to pin their queries at when it is not
+    /// the latest. Once a warm-up has published a version, a newer one is shown only when the
+    /// warm-up has computed its pages: until then requests get the published figures (each
+    /// labelled with its `as_of`) at once, instead of waiting for the new data's shared views.
+    /// The first request that sees newer data starts that warm-up, unless one is running.
+    fn shown(&self) -> Result<(String, Option<chrono::DateTime<chrono::Utc>>), QueryError> {
+        let latest = self.engine().data_version()?;
+        if WARMING.try_with(|w| *w).unwrap_or(false) {
+            return Ok((latest, None));
+        }
+        let published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match published {
+            Some((version, as_of)) if version != latest => {
+                use std::sync::atomic::Ordering;
+                if let Some(jobs) = self.jobs()
+                    && !jobs.is_running("warmup")
+                    && !self.inner.refreshing.swap(true, Ordering::AcqRel)
+                {
+                    let (jobs, state) = (jobs.clone(), self.clone());
+                    tokio::spawn(async move {
+                        let _ = jobs.run("warmup").await;
+                        state.inner.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                Ok((version, Some(as_of)))
+            }
+            _ => Ok((latest, None)),
+        }
+    }
+
+    /// Runs `warm` (a warm-up) against the latest data, then shows that data to requests, even
+    /// if the warm-up failed (a page that failed computes on demand; newer figures are never
+    /// held back for long). Returns what `warm` returned.
+    pub async fn warm_and_publish<T>(&self, warm: impl Future<Output = T>) -> T {
+        let latest = self.engine().latest();
+        let out = WARMING.scope(true, warm).await;
+        if let Ok((as_of, version)) = latest {
+            tracing::info!(%version, %as_of, "data version published");
+            *self
+                .inner
+                .published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some((version, as_of));
+        }
+        out
     }
 
     /// What the filters offer (latest date, CPIs), computed once per data version.
     pub async fn facts(&self) -> Result<Arc<StoreFacts>, QueryError> {
-        let version = self.version().await?;
+        let (version, pin) = self.shown()?;
         let mut guard = self.inner.facts.lock().await;
         if let Some(f) = guard.as_ref()
             && f.data_version == version
         {
             return Ok(Arc::clone(f));
         }
-        let f = Arc::new(self.engine().facts().await?);
+        let f = Arc::new(self.engine().facts_at(pin).await?);
         *guard = Some(Arc::clone(&f));
         Ok(f)
     }
@@ -174,12 +238,17 @@ impl AppState {
         };
         let mut params = Params::parse(def, &raw)?;
         params.scope = who.territory();
-        let version = self.version().await?;
+        let (version, pin) = self.shown()?;
+        // The key names the version; a query pinned to the shown one runs at its instant.
         let key = format!("{}|{params:?}|{version}", def.id);
+        let mut run = params.clone();
+        if run.as_of.is_none() {
+            run.as_of = pin;
+        }
         let started = Instant::now();
         let (r, how) = self
             .cache()
-            .get_or_compute(&key, || self.engine().run(def, &params))
+            .get_or_compute(&key, || self.engine().run(def, &run))
             .await?;
         self.metrics().observe_kpi(how, started.elapsed());
         if how == Lookup::Miss {
