@@ -5,7 +5,8 @@
 #   PERSONS=100000 benches/serve.sh  # a smaller store
 #   LOAD=0 benches/serve.sh          # the cold pages only, no wrk load
 #
-# 1. Cold: a fresh server, every page fetched once in turn (nothing cached): time per page.
+# 1. Cold: a fresh server, every page fetched once in turn (nothing cached): time per page; then
+#    a restart, which reads the shared views the first server stored.
 # 2. Warm: wrk, 50 connections for 60 s over all pages with their default filters; p50/p95/p99
 #    latency from wrk's own histogram, errors, and the server's peak RSS sampled every 0.2 s.
 # Needs wrk (Debian package). Not a timed test: run it by hand on an idle machine.
@@ -52,10 +53,17 @@ fetch_all() {
   done
 }
 
-echo "== cold: a fresh server without start-up warm-up, each page once (ms)"
+echo "== cold: a fresh server without start-up warm-up and no stored views (a first start on this data), each page once (ms)"
+rm -rf "$WORK/data/views"
 start_server false
 fetch_all
 echo "cold RSS after all pages: $(($(ps -o rss= -p $SERVER) / 1024)) MiB"
+# The server stores its views in the background: give the last ones a moment before stopping.
+sleep 5
+kill $SERVER; wait $SERVER 2>/dev/null || true
+echo "== a restart without start-up warm-up: the shared views read back from data/views, each page once (ms)"
+start_server false
+fetch_all
 kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "== first visit after the warm-up job (a fresh server, as deployed): each page once (ms)"

@@ -151,7 +151,10 @@ GROUP BY sp.person_id, sp.start_at, sp.pact_date, sp.province, sp.cpi_code;
 -- The longest contact frequency given on any pact (0 when none): overdue_reviews only reads the
 -- reviews of the last this-many days before `to`, since an older review cannot make anyone's
 -- contact recent enough. A `param_` view: bound as a literal, so files and row groups prune.
+-- Capped at 4,000,000 days (some 10,950 years): event dates have four-digit years, so from any
+-- `to` the window then still reaches before every event, and `to` minus it stays a valid date
+-- (a frequency of a billion days would otherwise leave no valid window start at all).
 CREATE VIEW param_max_contact_days AS
-SELECT CAST(coalesce(max(contact_frequency_days), 0) AS INT) AS days
+SELECT CAST(least(coalesce(max(contact_frequency_days), 0), 4000000) AS INT) AS days
 FROM ev
 WHERE event_type IN ('pact_signed', 'pact_updated');

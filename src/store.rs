@@ -84,6 +84,10 @@ impl Layout {
     pub fn staging(&self) -> PathBuf {
         self.root.join("staging")
     }
+    /// Copies of the query engine's shared views, by `as_of` (see `query::Engine::persist_views`).
+    pub fn views(&self) -> PathBuf {
+        self.root.join("views")
+    }
     /// Generations of the event files; `events` links to the current one (see `compact`).
     pub fn generations(&self) -> PathBuf {
         self.root.join("generations")

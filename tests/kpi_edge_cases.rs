@@ -645,12 +645,135 @@ fn overdue_reviews_read_only_recent_reviews() {
     let env = Env::new();
     env.load("recent.csv", &rows);
     assert_eq!(env.rows("overdue_reviews", &Y), json!([{"value": 3}]));
+    // Across a new year. At 2026-01-31 (F_max 365, window from 2025-01-31): person 1's review
+    // 2025-11-20 is 72 days old (> 30: yes), 2's 10-15 108 (> 90: yes), 3's 09-01 152 (yes),
+    // 4's 10-02 121 (yes), 5's 10-01 122 (yes), 6's 12-10 52 (> 30: yes) -> 6.
+    assert_eq!(
+        env.rows(
+            "overdue_reviews",
+            &[("from", "2026-01-01"), ("to", "2026-01-31")]
+        ),
+        json!([{"value": 6}])
+    );
     // At 2025-11-30 (F_max 365): person 1's review 11-20 is 10 days old (no), person 2's 46
     // (no), 3's 90 (no), 4's 59 (no), 5's 60 (no); person 6's pact 324 days > 30 (yes) -> 1.
     assert_eq!(
         env.rows(
             "overdue_reviews",
             &[("from", "2025-01-01"), ("to", "2025-11-30")]
+        ),
+        json!([{"value": 1}])
+    );
+}
+
+/// A server keeps each shared view in `views/` and a restarted one reads it back instead of
+/// rebuilding it. Proof that it reads: a copy doctored to hold no spell gives a registered stock
+/// of 0, which the events cannot give. An unreadable copy is rebuilt; without persistence (the
+/// command line) copies are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_views_are_read_back_after_a_restart() {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use mirato::query::{Engine, RawParams};
+
+    // Persons 1-3 accepted in 2025 and never cancelled: 3 registered at 31/12/2025.
+    let env = Env::new();
+    let rows: Vec<_> = (1..=3u32)
+        .map(|who| accepted(&format!("a{who}"), "2025-02-01", who, &[]))
+        .collect();
+    env.load("stock.csv", &rows);
+    let raw = RawParams {
+        from: Some("2025-01-01".into()),
+        to: Some("2025-12-31".into()),
+        ..RawParams::default()
+    };
+    let stock = |persist: bool| {
+        let (data, raw) = (env.data.clone(), raw.clone());
+        async move {
+            let engine = Engine::open(&data).unwrap();
+            engine.persist_views(persist);
+            let r = engine.run_raw("registered_stock", &raw).await.unwrap();
+            r.rows[0]["value"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(stock(true).await, 3);
+
+    // The copy of `spells` appears (written off the query's path).
+    let find = || -> Option<std::path::PathBuf> {
+        let root = env.data.join("views");
+        for d in std::fs::read_dir(root).ok()?.flatten() {
+            for f in std::fs::read_dir(d.path()).ok()?.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.starts_with("spells-") && name.ends_with(".parquet") {
+                    return Some(f.path());
+                }
+            }
+        }
+        None
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let copy = loop {
+        if let Some(p) = find() {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no stored spells view"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // A restarted engine reads it: the same answer.
+    assert_eq!(stock(true).await, 3);
+
+    // Doctored: the same schema, no rows.
+    let schema = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&copy).unwrap())
+        .unwrap()
+        .schema()
+        .clone();
+    let w = ArrowWriter::try_new(std::fs::File::create(&copy).unwrap(), schema, None).unwrap();
+    w.close().unwrap();
+    assert_eq!(stock(true).await, 0, "the stored copy was not read");
+    // The command line computes.
+    assert_eq!(stock(false).await, 3);
+    // Unreadable: rebuilt.
+    std::fs::write(&copy, b"not parquet").unwrap();
+    assert_eq!(stock(true).await, 3);
+}
+
+/// The review window across a new year: a December review seen from January. F_max 60, `to`
+/// 2026-01-31: the window starts 2025-12-02, so the months read are 2025-12 and 2026-01.
+#[test]
+fn overdue_reviews_window_across_a_new_year() {
+    // Person 1: F 60, review 2025-12-20, 42 days before `to` (<= 60: not overdue; only the
+    //   December partition, in the previous year, holds that review).
+    // Person 2: F 60, review 2025-11-15, 77 days (> 60: overdue; outside the window, and the
+    //   pact of 2025-01-10 is older still).
+    // -> 1.
+    let mut rows = Vec::new();
+    for (who, review) in [(1u32, "2025-12-20"), (2, "2025-11-15")] {
+        let pact = format!("P{who}");
+        rows.push(accepted(&format!("a{who}"), "2025-01-02", who, &[]));
+        rows.push(ev(
+            "pact_signed",
+            &format!("p{who}"),
+            "2025-01-10",
+            Some(who),
+            &[("pact_id", &pact), ("contact_frequency_days", "60")],
+        ));
+        rows.push(ev(
+            "pact_review",
+            &format!("r{who}"),
+            review,
+            Some(who),
+            &[("pact_id", &pact), ("review_outcome", "on_track")],
+        ));
+    }
+    let env = Env::new();
+    env.load("newyear.csv", &rows);
+    assert_eq!(
+        env.rows(
+            "overdue_reviews",
+            &[("from", "2026-01-01"), ("to", "2026-01-31")]
         ),
         json!([{"value": 1}])
     );

@@ -39,6 +39,9 @@ struct Entry {
     retry: Retry,
     task: Task,
     running: tokio::sync::Mutex<()>,
+    /// Whether a run holds `running`: read without touching the lock, which even a brief
+    /// `try_lock` would make a run starting at that moment skip.
+    busy: std::sync::atomic::AtomicBool,
     stats: Mutex<JobStats>,
 }
 
@@ -128,6 +131,7 @@ impl Jobs {
             retry: retry.clone(),
             task,
             running: tokio::sync::Mutex::new(()),
+            busy: std::sync::atomic::AtomicBool::new(false),
             stats: Mutex::new(JobStats::default()),
         };
         let mut entries = vec![
@@ -201,7 +205,7 @@ impl Jobs {
             .iter()
             .map(|e| {
                 let mut stats = e.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                stats.running = e.running.try_lock().is_err();
+                stats.running = e.busy.load(std::sync::atomic::Ordering::Acquire);
                 JobView {
                     name: e.name.clone(),
                     description: e.description.to_owned(),
@@ -221,7 +225,7 @@ impl Jobs {
     /// Whether a run of the job is under way.
     pub fn is_running(&self, name: &str) -> bool {
         self.entry(name)
-            .is_ok_and(|e| e.running.try_lock().is_err())
+            .is_ok_and(|e| e.busy.load(std::sync::atomic::Ordering::Acquire))
     }
 
     fn entry(&self, name: &str) -> Result<&Entry, UnknownJob> {
@@ -255,6 +259,14 @@ impl Jobs {
             }
             return Ok(RunOutcome::Skipped);
         };
+        struct Busy<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Busy<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+        e.busy.store(true, std::sync::atomic::Ordering::Release);
+        let _busy = Busy(&e.busy);
         let started = Instant::now();
         let start = Utc::now();
         e.stats.lock().unwrap_or_else(|p| p.into_inner()).last_start = Some(start);

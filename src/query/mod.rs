@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cohort;
 pub mod output;
 pub mod survival;
+mod views;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -304,13 +305,16 @@ pub struct Engine {
     layout: Layout,
     runtime: Arc<RuntimeEnv>,
     /// Shared views computed once per effective `as_of` (which fixes the data) and view, most
-    /// recent last: the spell-based KPIs reuse them instead of recomputing the spells.
+    /// recently used last: the spell-based KPIs reuse them instead of recomputing the spells.
     views: std::sync::Mutex<Vec<Materialized>>,
     /// The newest committed batch when the store was last looked at.
     seen_batch: std::sync::Mutex<String>,
     /// The ledger as last read, with the ledger folder's mtime then: every query needs it, and
     /// it only changes when a batch commits (which changes the folder).
     ledger: std::sync::Mutex<Option<LedgerSnapshot>>,
+    /// Whether shared views are also written to `views/` and read back from there (the server:
+    /// a restart then reads a view of unchanged data instead of rebuilding it).
+    persist: std::sync::atomic::AtomicBool,
 }
 
 /// One shared view at one `as_of`, as an in-memory table once built.
@@ -343,7 +347,15 @@ impl Engine {
             views: std::sync::Mutex::new(Vec::new()),
             seen_batch: std::sync::Mutex::new(String::new()),
             ledger: std::sync::Mutex::new(None),
+            persist: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Keeps a copy of every shared view in `views/` and reads it back when a view of the same
+    /// data (the same `as_of`) and the same SQL is needed again, for instance after a restart.
+    /// Off by default, so the command line and the benchmarks always compute.
+    pub fn persist_views(&self, on: bool) {
+        self.persist.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn layout(&self) -> &Layout {
@@ -447,9 +459,15 @@ impl Engine {
                 let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
                 match cache
                     .iter()
-                    .find(|m| m.as_of_us == as_of_us && m.name == name)
+                    .position(|m| m.as_of_us == as_of_us && m.name == name)
                 {
-                    Some(m) => Arc::clone(&m.table),
+                    // Least recently used goes first: move a used view to the end.
+                    Some(i) => {
+                        let m = cache.remove(i);
+                        let cell = Arc::clone(&m.table);
+                        cache.push(m);
+                        cell
+                    }
                     None => {
                         let cell = Arc::new(tokio::sync::OnceCell::new());
                         cache.push(Materialized {
@@ -464,9 +482,34 @@ impl Engine {
                     }
                 }
             };
+            let copy = self
+                .persist
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .then(|| views::path(&self.layout, as_of_us, &name, stmt));
+            // Only the data now is worth a copy: an older `as_of` is asked for now and then.
+            let store_copy = copy.is_some() && self.as_of(None).is_ok_and(|(l, _)| l == as_of_us);
             let table = cell
                 .get_or_try_init(|| async {
                     let started = std::time::Instant::now();
+                    if let Some(path) = copy.clone() {
+                        let read = tokio::task::spawn_blocking(move || views::read(&path))
+                            .await
+                            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                        match read {
+                            Ok(Some((schema, parts))) => {
+                                let rows: usize =
+                                    parts.iter().flatten().map(RecordBatch::num_rows).sum();
+                                tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view read from disk");
+                                return Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+                                    schema, parts,
+                                )?));
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(view = %name, error = %e, "stored view unreadable: building it")
+                            }
+                        }
+                    }
                     ctx.sql(stmt).await?;
                     let df = ctx.table(name.as_str()).await?;
                     let schema: datafusion::arrow::datatypes::SchemaRef =
@@ -479,6 +522,16 @@ impl Engine {
                     }
                     let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
                     tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
+                    if let Some(path) = copy.clone().filter(|_| store_copy) {
+                        // Written off the query's path; a failed copy only costs a rebuild.
+                        let (schema, parts, layout) =
+                            (Arc::clone(&schema), parts.clone(), self.layout.clone());
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(e) = views::write(&layout, &path, &schema, &parts) {
+                                tracing::warn!(path = %path.display(), error = %e, "cannot store a view");
+                            }
+                        });
+                    }
                     Ok::<_, QueryError>(Arc::new(datafusion::datasource::MemTable::try_new(
                         schema, parts,
                     )?))

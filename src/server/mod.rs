@@ -45,7 +45,7 @@ struct Inner {
     /// Rendered pages by page, filters and data version: a warm page is a lookup.
     pages_html: ResultCache<String>,
     metrics: metrics::Metrics,
-    facts: tokio::sync::Mutex<Option<Arc<StoreFacts>>>,
+    facts: tokio::sync::Mutex<Vec<Arc<StoreFacts>>>,
     /// The scheduled jobs, when this server runs them.
     jobs: std::sync::OnceLock<crate::jobs::Jobs>,
     /// The pseudonymisation key, for the export pseudonyms of cohort files (without it the
@@ -59,8 +59,9 @@ struct Inner {
 }
 
 tokio::task_local! {
-    /// Set while a warm-up computes: it must see the latest data, not the published one.
-    static WARMING: bool;
+    /// Set while a warm-up computes: the version (and instant) it computes, not the published
+    /// one, and the same one throughout even if a batch commits meanwhile.
+    static WARMING: (String, chrono::DateTime<chrono::Utc>);
 }
 
 impl AppState {
@@ -73,7 +74,7 @@ impl AppState {
                 cache: ResultCache::new(4096),
                 pages_html: ResultCache::new(512),
                 metrics: metrics::Metrics::new(),
-                facts: tokio::sync::Mutex::new(None),
+                facts: tokio::sync::Mutex::new(Vec::new()),
                 jobs: std::sync::OnceLock::new(),
                 key: std::sync::OnceLock::new(),
                 published: std::sync::Mutex::new(None),
@@ -136,16 +137,17 @@ impl AppState {
         Ok(self.shown()?.0)
     }
 
-    /// The data version requests see, and the instant to pin their queries at when it is not
-    /// the latest. Once a warm-up has published a version, a newer one is shown only when the
-    /// warm-up has computed its pages: until then requests get the published figures (each
-    /// labelled with its `as_of`) at once, instead of waiting for the new data's shared views.
-    /// The first request that sees newer data starts that warm-up, unless one is running.
-    fn shown(&self) -> Result<(String, Option<chrono::DateTime<chrono::Utc>>), QueryError> {
-        let latest = self.engine().data_version()?;
-        if WARMING.try_with(|w| *w).unwrap_or(false) {
-            return Ok((latest, None));
+    /// The data version requests see, and the instant their queries run at (read together, so
+    /// that a batch committed meanwhile never lands under the older version's cache keys).
+    /// Once a warm-up has published a version, a newer one is shown only when its own warm-up
+    /// has computed the pages: until then requests get the published figures (labelled with
+    /// their `as_of`) at once, instead of waiting for the new data's shared views. The first
+    /// request that sees newer data starts that warm-up, unless one is running.
+    fn shown(&self) -> Result<(String, chrono::DateTime<chrono::Utc>), QueryError> {
+        if let Ok(pinned) = WARMING.try_with(Clone::clone) {
+            return Ok(pinned);
         }
+        let (as_of, latest) = self.engine().latest()?;
         let published = self
             .inner
             .published
@@ -154,51 +156,73 @@ impl AppState {
             .clone();
         match published {
             Some((version, as_of)) if version != latest => {
-                use std::sync::atomic::Ordering;
-                if let Some(jobs) = self.jobs()
-                    && !jobs.is_running("warmup")
-                    && !self.inner.refreshing.swap(true, Ordering::AcqRel)
-                {
-                    let (jobs, state) = (jobs.clone(), self.clone());
-                    tokio::spawn(async move {
-                        let _ = jobs.run("warmup").await;
-                        state.inner.refreshing.store(false, Ordering::Release);
-                    });
-                }
-                Ok((version, Some(as_of)))
+                self.refresh();
+                Ok((version, as_of))
             }
-            _ => Ok((latest, None)),
+            _ => Ok((latest, as_of)),
         }
     }
 
-    /// Runs `warm` (a warm-up) against the latest data, then shows that data to requests, even
-    /// if the warm-up failed (a page that failed computes on demand; newer figures are never
-    /// held back for long). Returns what `warm` returned.
+    /// Starts a warm-up of the newest data, unless one runs or a request already started one.
+    fn refresh(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(jobs) = self.jobs() else { return };
+        if jobs.is_running("warmup") || self.inner.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        /// Clears the flag however the run ends (a panic included), so a later request can try.
+        struct Done(AppState);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.inner.refreshing.store(false, Ordering::Release);
+            }
+        }
+        let (jobs, done) = (jobs.clone(), Done(self.clone()));
+        tokio::spawn(async move {
+            let _done = done;
+            let _ = jobs.run("warmup").await;
+        });
+    }
+
+    /// Runs `warm` (a warm-up) on the data now, then shows that data to requests, even if the
+    /// warm-up failed or panicked (a page that failed computes on demand: newer figures are
+    /// never held back for long). Returns what `warm` returned.
     pub async fn warm_and_publish<T>(&self, warm: impl Future<Output = T>) -> T {
-        let latest = self.engine().latest();
-        let out = WARMING.scope(true, warm).await;
-        if let Ok((as_of, version)) = latest {
-            tracing::info!(%version, %as_of, "data version published");
-            *self
-                .inner
-                .published
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some((version, as_of));
+        /// Publishes on drop, so a panic in the warm-up does not pin requests to old data.
+        struct Publish(AppState, Option<(String, chrono::DateTime<chrono::Utc>)>);
+        impl Drop for Publish {
+            fn drop(&mut self) {
+                if let Some((version, as_of)) = self.1.take() {
+                    tracing::info!(%version, %as_of, "data version published");
+                    *self
+                        .0
+                        .inner
+                        .published
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some((version, as_of));
+                }
+            }
         }
-        out
+        let Ok((as_of, version)) = self.engine().latest() else {
+            return warm.await;
+        };
+        let _publish = Publish(self.clone(), Some((version.clone(), as_of)));
+        WARMING.scope((version, as_of), warm).await
     }
 
-    /// What the filters offer (latest date, CPIs), computed once per data version.
+    /// What the filters offer (latest date, CPIs), computed once per data version (the two
+    /// newest: while newer data warms up, requests and the warm-up each need their own).
     pub async fn facts(&self) -> Result<Arc<StoreFacts>, QueryError> {
-        let (version, pin) = self.shown()?;
-        let mut guard = self.inner.facts.lock().await;
-        if let Some(f) = guard.as_ref()
-            && f.data_version == version
-        {
+        let (version, as_of) = self.shown()?;
+        let mut kept = self.inner.facts.lock().await;
+        if let Some(f) = kept.iter().find(|f| f.data_version == version) {
             return Ok(Arc::clone(f));
         }
-        let f = Arc::new(self.engine().facts_at(pin).await?);
-        *guard = Some(Arc::clone(&f));
+        let f = Arc::new(self.engine().facts_at(Some(as_of)).await?);
+        kept.push(Arc::clone(&f));
+        if kept.len() > 2 {
+            kept.remove(0);
+        }
         Ok(f)
     }
 
@@ -238,12 +262,13 @@ impl AppState {
         };
         let mut params = Params::parse(def, &raw)?;
         params.scope = who.territory();
-        let (version, pin) = self.shown()?;
-        // The key names the version; a query pinned to the shown one runs at its instant.
+        let (version, as_of) = self.shown()?;
+        // The key names the version; without an `as_of` of its own a query runs at the shown
+        // version's instant.
         let key = format!("{}|{params:?}|{version}", def.id);
         let mut run = params.clone();
         if run.as_of.is_none() {
-            run.as_of = pin;
+            run.as_of = Some(as_of);
         }
         let started = Instant::now();
         let (r, how) = self
@@ -510,6 +535,8 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     crate::auth::check_key_file(&o.key_file).map_err(|e| anyhow::anyhow!(e))?;
     let pages = dashboards::load(o.dashboards.as_deref())?;
     let engine = Engine::open(&o.data_dir)?;
+    // A restart reads the shared views of unchanged data back instead of rebuilding them.
+    engine.persist_views(true);
     let auth = crate::auth::Auth::new(o.config.auth_settings(&o.data_dir));
     if auth.users().is_empty() {
         tracing::warn!(

@@ -247,17 +247,20 @@ pub async fn compute(
     who: &Principal,
 ) -> Vec<PanelData> {
     // A few at a time: on two cores more parallel queries only add memory, not speed. A new
-    // panel starts as soon as one ends (no waiting for the slowest of a batch); order is kept.
+    // panel starts as soon as any one ends (a slow panel holds up none that could start).
     use futures::StreamExt;
     let panels: Vec<_> = page
         .panels
         .iter()
-        .map(|p| Box::pin(panel_data(state, p, f, who)))
+        .enumerate()
+        .map(|(i, p)| Box::pin(async move { (i, panel_data(state, p, f, who).await) }))
         .collect();
-    futures::stream::iter(panels)
-        .buffered(PANELS_IN_FLIGHT)
+    let mut done: Vec<(usize, PanelData)> = futures::stream::iter(panels)
+        .buffer_unordered(PANELS_IN_FLIGHT)
         .collect()
-        .await
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, d)| d).collect()
 }
 
 pub async fn panel_data(

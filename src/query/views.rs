@@ -1,0 +1,96 @@
+//! Stored copies of the shared views: `views/<as_of>/<view>-<sql hash>.parquet`. A view is a
+//! function of the data as of an instant (which commits never change) and of its SQL, so a copy
+//! under both keys is the view itself. The server reads one back after a restart instead of
+//! rebuilding it; a missing or unreadable copy only means a rebuild.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, RecordBatchReader};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::store::Layout;
+
+/// How many `as_of` folders are kept: the newest and the one before (a server still showing
+/// the published version while the next warms up reads both).
+const KEEP: usize = 2;
+
+/// Where the copy of `name` at `as_of_us` built by `stmt` lives.
+pub fn path(layout: &Layout, as_of_us: i64, name: &str, stmt: &str) -> PathBuf {
+    let hash = xxhash_rust::xxh3::xxh3_64(stmt.as_bytes());
+    layout
+        .views()
+        .join(as_of_us.to_string())
+        .join(format!("{name}-{hash:016x}.parquet"))
+}
+
+/// The stored copy, in two partitions (as a built view), or `None` when there is none.
+pub fn read(path: &Path) -> Result<Option<(SchemaRef, Vec<Vec<RecordBatch>>)>, ParquetError> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ParquetError::External(Box::new(e))),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let schema = reader.schema();
+    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
+    for (i, b) in reader.enumerate() {
+        parts[i % 2].push(b?);
+    }
+    Ok(Some((schema, parts)))
+}
+
+/// Writes a copy (to a temporary name, then renamed, so a reader never sees half a file) and
+/// drops the folders of older instants beyond the newest [`KEEP`].
+pub fn write(
+    layout: &Layout,
+    path: &Path,
+    schema: &SchemaRef,
+    parts: &[Vec<RecordBatch>],
+) -> Result<(), ParquetError> {
+    let io = |e: std::io::Error| ParquetError::External(Box::new(e));
+    let dir = path.parent().expect("a view's folder");
+    fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("parquet.tmp");
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        fs::File::create(&tmp).map_err(io)?,
+        Arc::clone(schema),
+        Some(props),
+    )?;
+    for b in parts.iter().flatten() {
+        w.write(b)?;
+    }
+    w.close()?;
+    fs::rename(&tmp, path).map_err(io)?;
+    prune(&layout.views());
+    Ok(())
+}
+
+/// Removes `as_of` folders older than the newest [`KEEP`].
+fn prune(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    let mut instants: Vec<(i64, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.parse::<i64>().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    instants.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    for (_, old) in instants.into_iter().skip(KEEP) {
+        if let Err(e) = fs::remove_dir_all(&old) {
+            tracing::warn!(path = %old.display(), error = %e, "cannot remove old stored views");
+        }
+    }
+}
