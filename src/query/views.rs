@@ -30,8 +30,11 @@ pub fn path(layout: &Layout, as_of_us: i64, name: &str, stmt: &str) -> PathBuf {
         .join(format!("{name}-{hash:016x}.parquet"))
 }
 
-/// The stored copy, in two partitions (as a built view), or `None` when there is none.
-pub fn read(path: &Path) -> Result<Option<(SchemaRef, Vec<Vec<RecordBatch>>)>, ParquetError> {
+/// A view's schema and its rows in two partitions (so that scans of it use both cores).
+pub type Parts = (SchemaRef, Vec<Vec<RecordBatch>>);
+
+/// The stored copy, or `None` when there is none.
+pub fn read(path: &Path) -> Result<Option<Parts>, ParquetError> {
     let file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -87,7 +90,7 @@ fn prune(root: &Path) {
             Some((n, e.path()))
         })
         .collect();
-    instants.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    instants.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
     for (_, old) in instants.into_iter().skip(KEEP) {
         if let Err(e) = fs::remove_dir_all(&old) {
             tracing::warn!(path = %old.display(), error = %e, "cannot remove old stored views");
