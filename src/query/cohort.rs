@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::common::ScalarValue;
 
 use super::{Engine, Params, QueryError, Resolved, catalog, first_date, territory_filters};
 
@@ -123,9 +123,7 @@ impl Engine {
             disability = super::dim_expr("disability_band"),
         );
         let (ctx, from, to) = self.prepare(&sql, as_of_us, p, &mut values).await?;
-        let df = ctx.sql(&sql).await?.with_param_values(ParamValues::Map(
-            values.into_iter().map(|(k, v)| (k, v.into())).collect(),
-        ))?;
+        let df = super::bound(&ctx, &sql, values).await?;
         let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         let obs_end = first_date(&ctx.sql("SELECT obs_end FROM obs").await?.collect().await?);

@@ -613,17 +613,6 @@ impl Engine {
         Ok((effective, version))
     }
 
-    /// The data version now: the latest committed batch, or `empty`.
-    pub fn data_version(&self) -> Result<String, QueryError> {
-        Ok(self
-            .ledger()?
-            .iter()
-            .rev()
-            .find(|e| e.status == BatchStatus::Committed && e.stored > 0)
-            .map(|e| e.batch_id.clone())
-            .unwrap_or_else(|| "empty".to_owned()))
-    }
-
     /// The data now: the effective `as_of` of a query without one, and its data version.
     pub fn latest(&self) -> Result<(DateTime<Utc>, String), QueryError> {
         let (us, version) = self.as_of(None)?;
@@ -634,12 +623,7 @@ impl Engine {
     }
 
     /// What the filters of a page offer: the latest event date and every (province, CPI) pair
-    /// seen in the store, as of the last commit.
-    pub async fn facts(&self) -> Result<StoreFacts, QueryError> {
-        self.facts_at(None).await
-    }
-
-    /// The filters' facts as of an instant (the last commit when `None`).
+    /// seen in the store, as of an instant (the last commit when `None`).
     pub async fn facts_at(&self, as_of: Option<DateTime<Utc>>) -> Result<StoreFacts, QueryError> {
         let (as_of_us, data_version) = self.as_of(as_of)?;
         let ctx = self.session(as_of_us, &[]).await?;
@@ -705,18 +689,12 @@ impl Engine {
             } else {
                 format!("WHERE province IN ({})", names.join(", "))
             };
-            let batches = ctx
-                .sql(&format!(
-                    "SELECT coalesce(cpi_code, '(non indicato)') AS cpi, \
-                     coalesce(province, '') AS province, count(*) AS value FROM quarantine \
-                     {filter} GROUP BY 1, 2 ORDER BY 3 DESC, 1"
-                ))
-                .await?
-                .with_param_values(ParamValues::Map(
-                    values.into_iter().map(|(k, v)| (k, v.into())).collect(),
-                ))?
-                .collect()
-                .await?;
+            let sql = format!(
+                "SELECT coalesce(cpi_code, '(non indicato)') AS cpi, \
+                 coalesce(province, '') AS province, count(*) AS value FROM quarantine \
+                 {filter} GROUP BY 1, 2 ORDER BY 3 DESC, 1"
+            );
+            let batches = bound(&ctx, &sql, values).await?.collect().await?;
             rows = to_json_rows(&batches);
         }
         Ok(KpiResult {
@@ -776,12 +754,8 @@ impl Engine {
         let (as_of_us, _) = self.as_of(p.as_of)?;
         let (sql, mut values) = wrapper_sql(&def, &p);
         let (ctx, _, _) = self.prepare(&sql, as_of_us, &p, &mut values).await?;
-        let batches = ctx
-            .sql(&format!("EXPLAIN ANALYZE {sql}"))
+        let batches = bound(&ctx, &format!("EXPLAIN ANALYZE {sql}"), values)
             .await?
-            .with_param_values(ParamValues::Map(
-                values.into_iter().map(|(k, v)| (k, v.into())).collect(),
-            ))?
             .collect()
             .await?;
         let plan = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
@@ -799,14 +773,7 @@ impl Engine {
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
         let (sql, mut values) = wrapper_sql(def, p);
         let (ctx, from, to) = self.prepare(&sql, as_of_us, p, &mut values).await?;
-        let batches = ctx
-            .sql(&sql)
-            .await?
-            .with_param_values(ParamValues::Map(
-                values.into_iter().map(|(k, v)| (k, v.into())).collect(),
-            ))?
-            .collect()
-            .await?;
+        let batches = bound(&ctx, &sql, values).await?.collect().await?;
         let mut rows = to_json_rows(&batches);
         let by = p.by.clone();
         let mut median_days = None;
@@ -933,6 +900,17 @@ impl Engine {
         }
         Ok((from, to))
     }
+}
+
+/// `sql` with its placeholders bound to `values` (user input never enters the text).
+async fn bound(
+    ctx: &SessionContext,
+    sql: &str,
+    values: HashMap<String, ScalarValue>,
+) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+    Ok(ctx.sql(sql).await?.with_param_values(ParamValues::Map(
+        values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+    ))?)
 }
 
 /// The first row's first column as a date (a `SELECT max(date)` answer), if any.
