@@ -26,6 +26,28 @@ fn pact(id: &str, at: &str, who: u32) -> Vec<(String, String)> {
     ev("pact_signed", id, at, Some(who), &[("pact_id", id)])
 }
 
+/// Accepted 2025-01-02, pact `P{who}` signed 2025-01-10 with contact frequency `f`, one review.
+fn reviewed_pact(who: u32, f: &str, review: &str) -> Vec<Vec<(String, String)>> {
+    let pact = format!("P{who}");
+    vec![
+        accepted(&format!("a{who}"), "2025-01-02", who, &[]),
+        ev(
+            "pact_signed",
+            &format!("p{who}"),
+            "2025-01-10",
+            Some(who),
+            &[("pact_id", &pact), ("contact_frequency_days", f)],
+        ),
+        ev(
+            "pact_review",
+            &format!("r{who}"),
+            review,
+            Some(who),
+            &[("pact_id", &pact), ("review_outcome", "on_track")],
+        ),
+    ]
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("a number, got {v}"))
 }
@@ -594,47 +616,17 @@ fn overdue_reviews_read_only_recent_reviews() {
         (4, "90", "2025-10-02"),
         (5, "90", "2025-10-01"),
     ];
-    let mut rows = Vec::new();
-    for (who, f, review) in people {
-        let n = |s: &str| format!("{s}{who}");
-        let pact = n("P");
-        rows.push(accepted(&n("a"), "2025-01-02", who, &[]));
-        rows.push(ev(
-            "pact_signed",
-            &n("p"),
-            "2025-01-10",
-            Some(who),
-            &[("pact_id", &pact), ("contact_frequency_days", f)],
-        ));
-        rows.push(ev(
-            "pact_review",
-            &n("r"),
-            review,
-            Some(who),
-            &[("pact_id", &pact), ("review_outcome", "on_track")],
-        ));
-    }
+    let mut rows: Vec<_> = people
+        .into_iter()
+        .flat_map(|(who, f, review)| reviewed_pact(who, f, review))
+        .collect();
     let env = Env::new();
     env.load("recent.csv", &rows);
     assert_eq!(env.rows("overdue_reviews", &Y), json!([{"value": 3}]));
     // Person 6: F 30, review 2025-12-10 (21 days: not overdue), and a pact update dated after
     // `to` with F 365. F_max becomes 365 (the window opens 2024-12-31), the answer stays 3:
     // the update is after `to`, so person 6's F at `to` is still 30.
-    rows.push(accepted("a6", "2025-01-02", 6, &[]));
-    rows.push(ev(
-        "pact_signed",
-        "p6",
-        "2025-01-10",
-        Some(6),
-        &[("pact_id", "P6"), ("contact_frequency_days", "30")],
-    ));
-    rows.push(ev(
-        "pact_review",
-        "r6",
-        "2025-12-10",
-        Some(6),
-        &[("pact_id", "P6"), ("review_outcome", "on_track")],
-    ));
+    rows.extend(reviewed_pact(6, "30", "2025-12-10"));
     rows.push(ev(
         "pact_updated",
         "u6",
@@ -749,25 +741,8 @@ fn overdue_reviews_window_across_a_new_year() {
     // Person 2: F 60, review 2025-11-15, 77 days (> 60: overdue; outside the window, and the
     //   pact of 2025-01-10 is older still).
     // -> 1.
-    let mut rows = Vec::new();
-    for (who, review) in [(1u32, "2025-12-20"), (2, "2025-11-15")] {
-        let pact = format!("P{who}");
-        rows.push(accepted(&format!("a{who}"), "2025-01-02", who, &[]));
-        rows.push(ev(
-            "pact_signed",
-            &format!("p{who}"),
-            "2025-01-10",
-            Some(who),
-            &[("pact_id", &pact), ("contact_frequency_days", "60")],
-        ));
-        rows.push(ev(
-            "pact_review",
-            &format!("r{who}"),
-            review,
-            Some(who),
-            &[("pact_id", &pact), ("review_outcome", "on_track")],
-        ));
-    }
+    let mut rows = reviewed_pact(1, "60", "2025-12-20");
+    rows.extend(reviewed_pact(2, "60", "2025-11-15"));
     let env = Env::new();
     env.load("newyear.csv", &rows);
     assert_eq!(

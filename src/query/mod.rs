@@ -514,12 +514,7 @@ impl Engine {
                     let df = ctx.table(name.as_str()).await?;
                     let schema: datafusion::arrow::datatypes::SchemaRef =
                         Arc::new(df.schema().as_arrow().clone());
-                    let batches = df.collect().await?;
-                    // Two partitions, so that scans of the table use both cores.
-                    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
-                    for (i, b) in batches.into_iter().enumerate() {
-                        parts[i % 2].push(b);
-                    }
+                    let parts = views::two_parts(df.collect().await?);
                     let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
                     tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
                     if let Some(path) = copy.clone().filter(|_| store_copy) {

@@ -30,7 +30,7 @@ pub fn path(layout: &Layout, as_of_us: i64, name: &str, stmt: &str) -> PathBuf {
         .join(format!("{name}-{hash:016x}.parquet"))
 }
 
-/// A view's schema and its rows in two partitions (so that scans of it use both cores).
+/// A view's schema and its rows in two partitions (see [`two_parts`]).
 pub type Parts = (SchemaRef, Vec<Vec<RecordBatch>>);
 
 /// The stored copy, or `None` when there is none.
@@ -42,11 +42,17 @@ pub fn read(path: &Path) -> Result<Option<Parts>, ParquetError> {
     };
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
     let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((schema, two_parts(batches))))
+}
+
+/// Batches dealt into two partitions, so that scans of an in-memory view use both cores.
+pub fn two_parts(batches: Vec<RecordBatch>) -> Vec<Vec<RecordBatch>> {
     let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
-    for (i, b) in reader.enumerate() {
-        parts[i % 2].push(b?);
+    for (i, b) in batches.into_iter().enumerate() {
+        parts[i % 2].push(b);
     }
-    Ok(Some((schema, parts)))
+    parts
 }
 
 /// Writes a copy (to a temporary name, then renamed, so a reader never sees half a file) and
