@@ -221,6 +221,51 @@ pub struct LedgerEntry {
     #[serde(default)]
     pub rejected_by_rule: std::collections::BTreeMap<String, u64>,
     pub mirato_version: String,
+    /// Where and up to when the stored events lie. Absent in ledgers written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<BatchSummary>,
+}
+
+/// What a batch added to the store that every page's filters need: recorded at ingest so that
+/// a page never scans all events for it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BatchSummary {
+    /// The latest `occurred_date` stored.
+    pub latest_event: Option<NaiveDate>,
+    /// Every (province sigla, CPI code) pair stored, sorted.
+    pub cpis: Vec<(String, String)>,
+}
+
+/// Builds a [`BatchSummary`] from the events as they pass to the writer.
+#[derive(Default)]
+pub struct SummaryBuilder {
+    latest: Option<i32>,
+    cpis: HashSet<(&'static str, Arc<str>)>,
+}
+
+impl SummaryBuilder {
+    pub fn add(&mut self, events: &[Event]) {
+        for e in events {
+            self.latest = self.latest.max(Some(e.occurred_date));
+            // Most events repeat a pair already seen: look up before cloning the key.
+            if !self.cpis.contains(&(e.province, Arc::clone(&e.cpi_code))) {
+                self.cpis.insert((e.province, Arc::clone(&e.cpi_code)));
+            }
+        }
+    }
+
+    pub fn finish(self) -> BatchSummary {
+        let mut cpis: Vec<(String, String)> = self
+            .cpis
+            .into_iter()
+            .map(|(p, c)| (p.to_owned(), c.to_string()))
+            .collect();
+        cpis.sort_unstable();
+        BatchSummary {
+            latest_event: self.latest.and_then(date_from_days),
+            cpis,
+        }
+    }
 }
 
 /// A writer's handle on the store, holding the exclusive lock.
@@ -696,9 +741,13 @@ pub fn partition_batches(
 }
 
 fn year_month(days: i32) -> (i32, u32) {
-    let d =
-        NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(days as i64);
+    let d = date_from_days(days).expect("validated dates are in range");
     (d.year(), d.month())
+}
+
+/// A Date32 value as a date.
+fn date_from_days(days: i32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(days as i64))
 }
 
 fn ts_type() -> DataType {

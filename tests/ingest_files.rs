@@ -613,3 +613,80 @@ fn accounting_holds_on_generated_data() {
         "{types:?}"
     );
 }
+
+/// The pages' filters read the latest date and the CPIs from the batches' ledger summaries:
+/// they must say exactly what a scan of the events says, at every instant, and a ledger
+/// written before the summaries existed must still work (by the scan).
+#[test]
+fn batch_summaries_agree_with_a_scan_of_the_events() {
+    let env = Env::new();
+    let generated = env.dir.path().join("gen");
+    mirato::generate::generate(&mirato::generate::GenerateOptions {
+        persons: 300,
+        seed: 11,
+        out: generated.clone(),
+        format: mirato::generate::OutputFormat::Csv,
+        gzip: false,
+        start: chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap(),
+        end: chrono::NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+        error_rate: 0.02,
+        duplicate_rate: 0.02,
+        progress: false,
+    })
+    .unwrap();
+    let files = mirato::ingest::collect_inputs(&[generated]).unwrap();
+    assert!(files.len() >= 2, "several batches: {files:?}");
+    let half = files.len() / 2;
+    env.ingest(&files[..half]);
+    // The instant between the two halves: a page pinned there sees the first half only.
+    let between = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    env.ingest(&files[half..]);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = mirato::query::Engine::open(&env.data).unwrap();
+    let ledger = env.layout().read_ledger().unwrap();
+    assert!(
+        ledger
+            .iter()
+            .filter(|e| e.stored > 0)
+            .all(|e| e.summary.as_ref().is_some_and(|s| !s.cpis.is_empty())),
+        "every batch with events records a summary"
+    );
+    let mut seen = Vec::new();
+    for at in [None, Some(between)] {
+        let quick = rt.block_on(engine.facts_at(at)).unwrap();
+        let slow = rt.block_on(engine.facts_scanned(at)).unwrap();
+        assert_eq!(quick.latest, slow.latest, "at {at:?}");
+        assert_eq!(quick.cpis, slow.cpis, "at {at:?}");
+        assert_eq!(quick.data_version, slow.data_version);
+        assert!(quick.latest.is_some() && !quick.cpis.is_empty());
+        seen.push(quick);
+    }
+    assert!(seen[1].latest <= seen[0].latest && seen[1].cpis.len() <= seen[0].cpis.len());
+
+    // A KPI without a period ends on the latest event date, summary or not.
+    let to_of = |engine: &mirato::query::Engine| {
+        let def = mirato::query::catalog::find("hires").unwrap();
+        let r = rt
+            .block_on(engine.run(def, &mirato::query::Params::parse(def, &raw_params(&[])).unwrap()))
+            .unwrap();
+        r.params.to.clone()
+    };
+    let expected = seen[0].latest.unwrap().to_string();
+    assert_eq!(to_of(&engine), expected);
+
+    // An old ledger: the summaries removed from every entry. Same facts, by the scan.
+    for entry in std::fs::read_dir(env.layout().ledger()).unwrap() {
+        let path = entry.unwrap().path();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("summary");
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    }
+    let old = mirato::query::Engine::open(&env.data).unwrap();
+    assert!(old.layout().read_ledger().unwrap().iter().all(|e| e.summary.is_none()));
+    let facts = rt.block_on(old.facts_at(None)).unwrap();
+    assert_eq!((facts.latest, &facts.cpis), (seen[0].latest, &seen[0].cpis));
+    assert_eq!(to_of(&old), expected);
+}

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::model::{Event, Field, REQUIRED_COLUMNS};
 use crate::privacy::{Key, MASK, Pseudonymiser, mask_identifiers};
 use crate::store::{
-    BatchStatus, BatchWriter, DedupeIndex, LedgerEntry, PartitionBatch, QuarantineRow, Seen, Store,
-    StoreError, partition_batches,
+    BatchStatus, BatchSummary, BatchWriter, DedupeIndex, LedgerEntry, PartitionBatch,
+    QuarantineRow, Seen, Store, StoreError, SummaryBuilder, partition_batches,
 };
 use validate::{RawRow, Validator, Violation};
 
@@ -184,6 +184,8 @@ struct ReadOutcome {
     by_rule: BTreeMap<String, u64>,
     sha256: String,
     bytes: u64,
+    /// Filled by the converting stage, which sees every stored event.
+    summary: BatchSummary,
 }
 
 /// Messages from the reading stage to the writing stage, file after file in order.
@@ -337,13 +339,20 @@ fn convert_stage(
     recycle: std::sync::mpsc::Sender<Vec<Event>>,
 ) {
     let mut current: Option<(String, i64)> = None;
+    let mut summary = SummaryBuilder::default();
     for msg in rx.iter() {
         let out = match msg {
             Msg::Begin { batch_id, now_us } => {
                 current = Some((batch_id.clone(), now_us));
+                summary = SummaryBuilder::default();
                 Msg::Begin { batch_id, now_us }
             }
+            Msg::End(mut outcome) => {
+                outcome.summary = std::mem::take(&mut summary).finish();
+                Msg::End(outcome)
+            }
             Msg::Events(mut events) => {
+                summary.add(&events);
                 let (batch_id, now_us) = current.as_ref().expect("Begin comes first");
                 // Validated events always fit the schema: an error here is a bug.
                 let parts = partition_batches(&events, batch_id, *now_us)
@@ -443,6 +452,7 @@ fn record_rejected(
         quarantine_file: None,
         rejected_by_rule: BTreeMap::new(),
         mirato_version: env!("CARGO_PKG_VERSION").to_owned(),
+        summary: None,
     })?;
     tracing::warn!(file = %shown, error = %message, "file rejected whole");
     Ok(FileReport::Failed {
@@ -488,6 +498,7 @@ fn commit_file(
         quarantine_file,
         rejected_by_rule: o.by_rule.clone(),
         mirato_version: env!("CARGO_PKG_VERSION").to_owned(),
+        summary: Some(o.summary),
     };
     debug_assert_eq!(o.read, o.stored + o.duplicates + rejected);
     w.commit(&entry)?;
@@ -545,6 +556,7 @@ impl Reader<'_> {
                     by_rule: std::mem::take(&mut self.by_rule),
                     sha256,
                     bytes,
+                    summary: BatchSummary::default(),
                 };
                 self.send(Msg::End(Box::new(outcome)))
             }

@@ -618,9 +618,28 @@ impl Engine {
     }
 
     /// What the filters of a page offer: the latest event date and every (province, CPI) pair
-    /// seen in the store, as of an instant (the last commit when `None`).
+    /// seen in the store, as of an instant (the last commit when `None`). Read from the batches'
+    /// summaries in the ledger; a store with batches from before them is scanned instead.
     pub async fn facts_at(&self, as_of: Option<DateTime<Utc>>) -> Result<StoreFacts, QueryError> {
         let (as_of_us, data_version) = self.as_of(as_of)?;
+        if let Some((latest, cpis)) = self.summarised(as_of_us)? {
+            return Ok(StoreFacts {
+                data_version,
+                latest,
+                cpis,
+            });
+        }
+        self.facts_by_scan(as_of_us, data_version).await
+    }
+
+    /// [`Engine::facts_at`] the slow way, over every event: for ledgers without summaries, and
+    /// for the test that proves both agree.
+    pub async fn facts_scanned(&self, as_of: Option<DateTime<Utc>>) -> Result<StoreFacts, QueryError> {
+        let (as_of_us, data_version) = self.as_of(as_of)?;
+        self.facts_by_scan(as_of_us, data_version).await
+    }
+
+    async fn facts_by_scan(&self, as_of_us: i64, data_version: String) -> Result<StoreFacts, QueryError> {
         let ctx = self.session(as_of_us, &[]).await?;
         let batches = ctx
             .sql(
@@ -646,6 +665,54 @@ impl Engine {
             latest,
             cpis,
         })
+    }
+
+    /// The latest event date and the sorted (province, CPI) pairs of the batches committed by
+    /// `as_of_us`, from their ledger summaries; `None` if any of them has none.
+    fn summarised(
+        &self,
+        as_of_us: i64,
+    ) -> Result<Option<(Option<NaiveDate>, Vec<(String, String)>)>, QueryError> {
+        let mut latest = None;
+        let mut cpis = std::collections::BTreeSet::new();
+        let complete = self.each_summary(as_of_us, |s| {
+            latest = latest.max(s.latest_event);
+            cpis.extend(s.cpis.iter().cloned());
+        })?;
+        Ok(complete.then(|| (latest, cpis.into_iter().collect())))
+    }
+
+    /// The latest event date by `as_of_us` from the ledger summaries, if all batches have one.
+    fn summarised_latest(&self, as_of_us: i64) -> Result<Option<Option<NaiveDate>>, QueryError> {
+        let mut latest = None;
+        let complete = self.each_summary(as_of_us, |s| latest = latest.max(s.latest_event))?;
+        Ok(complete.then_some(latest))
+    }
+
+    /// Calls `f` on the summary of every batch with events committed by `as_of_us`; `false`
+    /// (and stops) at a batch without one.
+    fn each_summary(
+        &self,
+        as_of_us: i64,
+        mut f: impl FnMut(&crate::store::BatchSummary),
+    ) -> Result<bool, QueryError> {
+        let ledger = self.ledger()?;
+        for e in ledger
+            .iter()
+            .filter(|e| e.status == BatchStatus::Committed && e.stored > 0)
+        {
+            let Ok(t) = DateTime::parse_from_rfc3339(&e.ingested_at) else {
+                return Ok(false);
+            };
+            if t.timestamp_micros() > as_of_us {
+                continue;
+            }
+            let Some(s) = &e.summary else {
+                return Ok(false);
+            };
+            f(s);
+        }
+        Ok(true)
     }
 
     /// Rows rejected by ingest, by CPI (as written in the row), optionally within provinces.
@@ -848,7 +915,7 @@ impl Engine {
             .filter(|v| mentions(sql, v))
             .collect();
         let ctx = self.session(as_of_us, &needed).await?;
-        let (from, to) = self.period(&ctx, p).await?;
+        let (from, to) = self.period(&ctx, as_of_us, p).await?;
         values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
         values.insert("to".into(), ScalarValue::Date32(Some(days(to))));
         // A `param_` view is one value, bound as the placeholder of its name: a literal the
@@ -870,18 +937,24 @@ impl Engine {
     async fn period(
         &self,
         ctx: &SessionContext,
+        as_of_us: i64,
         p: &Params,
     ) -> Result<(NaiveDate, NaiveDate), QueryError> {
         if let (Some(f), Some(t)) = (p.from, p.to) {
             return Ok((f, t));
         }
-        let batches = ctx
-            .sql("SELECT max(occurred_date) AS latest FROM ev")
-            .await?
-            .collect()
-            .await?;
-        let latest =
-            first_date(&batches).unwrap_or_else(|| Utc::now().with_timezone(&Rome).date_naive());
+        let latest = match self.summarised_latest(as_of_us)? {
+            Some(latest) => latest,
+            None => {
+                let batches = ctx
+                    .sql("SELECT max(occurred_date) AS latest FROM ev")
+                    .await?
+                    .collect()
+                    .await?;
+                first_date(&batches)
+            }
+        };
+        let latest = latest.unwrap_or_else(|| Utc::now().with_timezone(&Rome).date_naive());
         let to = p.to.unwrap_or(latest);
         let from = p
             .from
