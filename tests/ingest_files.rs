@@ -669,7 +669,10 @@ fn batch_summaries_agree_with_a_scan_of_the_events() {
     let to_of = |engine: &mirato::query::Engine| {
         let def = mirato::query::catalog::find("hires").unwrap();
         let r = rt
-            .block_on(engine.run(def, &mirato::query::Params::parse(def, &raw_params(&[])).unwrap()))
+            .block_on(engine.run(
+                def,
+                &mirato::query::Params::parse(def, &raw_params(&[])).unwrap(),
+            ))
             .unwrap();
         r.params.to.clone()
     };
@@ -685,7 +688,13 @@ fn batch_summaries_agree_with_a_scan_of_the_events() {
         std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     }
     let old = mirato::query::Engine::open(&env.data).unwrap();
-    assert!(old.layout().read_ledger().unwrap().iter().all(|e| e.summary.is_none()));
+    assert!(
+        old.layout()
+            .read_ledger()
+            .unwrap()
+            .iter()
+            .all(|e| e.summary.is_none())
+    );
     let facts = rt.block_on(old.facts_at(None)).unwrap();
     assert_eq!((facts.latest, &facts.cpis), (seen[0].latest, &seen[0].cpis));
     assert_eq!(to_of(&old), expected);

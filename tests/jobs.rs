@@ -740,3 +740,38 @@ fn the_export_job_writes_the_quarterly_anpal_workbook_once() {
         .collect();
     assert!(hidden.is_empty(), "{hidden:?}");
 }
+
+/// On two cores a visitor's figure must not share them with the warm-up's: the warm-up computes
+/// nothing while a visitor's figure is being computed, and goes on as soon as it is done.
+#[test]
+fn the_warm_up_waits_for_visitors_figures() {
+    let env = fixture();
+    let cfg = config(&env, &[]);
+    rt().block_on(async {
+        let state = env.app_state();
+        let jobs = jobs(&env, &cfg);
+        state.attach_jobs(jobs.clone());
+        let visitor = state.visiting();
+        let run = tokio::spawn({
+            let jobs = jobs.clone();
+            async move { jobs.run("warmup").await }
+        });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            state.cache().len(),
+            0,
+            "the warm-up computed beside a visitor"
+        );
+        assert!(!run.is_finished());
+        drop(visitor);
+        // It goes on when the visitor is done, not when its longest wait (3 s) runs out.
+        let started = Instant::now();
+        while state.cache().is_empty() && started.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!state.cache().is_empty(), "the warm-up did not go on");
+        let outcome = run.await.unwrap();
+        assert!(matches!(outcome, Ok(RunOutcome::Ok { .. })), "{outcome:?}");
+        assert!(state.cache().len() > 10, "the warm-up computed every page");
+    });
+}

@@ -362,6 +362,18 @@ impl Engine {
         &self.layout
     }
 
+    /// Readies the newest data before a server takes requests: every shared view (read back
+    /// from `views/` or built) and every Parquet footer (into DataFusion's metadata cache), so
+    /// that no visitor's page pays for them.
+    pub async fn ready(&self) -> Result<(), QueryError> {
+        let (as_of_us, _) = self.as_of(None)?;
+        let names = view_names();
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        let ctx = self.session(as_of_us, &all).await?;
+        ctx.sql("SELECT count(*) FROM ev").await?.collect().await?;
+        Ok(())
+    }
+
     /// A fresh session per query (cheap: the runtime and its caches are shared), with `ev`
     /// registered as the events as of `as_of`, and the shared views.
     async fn session(&self, as_of_us: i64, needed: &[&str]) -> Result<SessionContext, QueryError> {
@@ -634,12 +646,19 @@ impl Engine {
 
     /// [`Engine::facts_at`] the slow way, over every event: for ledgers without summaries, and
     /// for the test that proves both agree.
-    pub async fn facts_scanned(&self, as_of: Option<DateTime<Utc>>) -> Result<StoreFacts, QueryError> {
+    pub async fn facts_scanned(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<StoreFacts, QueryError> {
         let (as_of_us, data_version) = self.as_of(as_of)?;
         self.facts_by_scan(as_of_us, data_version).await
     }
 
-    async fn facts_by_scan(&self, as_of_us: i64, data_version: String) -> Result<StoreFacts, QueryError> {
+    async fn facts_by_scan(
+        &self,
+        as_of_us: i64,
+        data_version: String,
+    ) -> Result<StoreFacts, QueryError> {
         let ctx = self.session(as_of_us, &[]).await?;
         let batches = ctx
             .sql(

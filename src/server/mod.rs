@@ -55,8 +55,14 @@ struct Inner {
     published: std::sync::Mutex<Option<(String, chrono::DateTime<chrono::Utc>)>>,
     /// A request has started a warm-up of newer data that has not ended yet.
     refreshing: std::sync::atomic::AtomicBool,
+    /// Figures being computed for visitors right now: a warm-up waits for them to end.
+    visitors: std::sync::atomic::AtomicUsize,
     started: Instant,
 }
+
+/// How long a warm-up's figure waits for visitors' figures at most: steady traffic must not
+/// hold newer data back for ever.
+const MAX_YIELD: std::time::Duration = std::time::Duration::from_secs(3);
 
 tokio::task_local! {
     /// Set while a warm-up computes: the version (and instant) it computes, not the published
@@ -79,6 +85,7 @@ impl AppState {
                 key: std::sync::OnceLock::new(),
                 published: std::sync::Mutex::new(None),
                 refreshing: std::sync::atomic::AtomicBool::new(false),
+                visitors: std::sync::atomic::AtomicUsize::new(0),
                 started: Instant::now(),
             }),
         }
@@ -210,6 +217,25 @@ impl AppState {
         WARMING.scope((version, as_of), warm).await
     }
 
+    /// Marks a visitor's figure as being computed until the guard drops: warm-ups wait for it.
+    pub fn visiting(&self) -> Visiting<'_> {
+        Visiting::new(&self.inner.visitors)
+    }
+
+    /// Waits while visitors' figures are being computed, at most [`MAX_YIELD`].
+    async fn yield_to_visitors(&self) {
+        let start = Instant::now();
+        while self
+            .inner
+            .visitors
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+            && start.elapsed() < MAX_YIELD
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// What the filters offer (latest date, CPIs), computed once per data version (the two
     /// newest: while newer data warms up, requests and the warm-up each need their own).
     pub async fn facts(&self) -> Result<Arc<StoreFacts>, QueryError> {
@@ -273,7 +299,18 @@ impl AppState {
         let started = Instant::now();
         let (r, how) = self
             .cache()
-            .get_or_compute(&key, || self.engine().run(def, &run))
+            .get_or_compute(&key, || async {
+                // On two cores a visitor's figure should not share them with figures nobody
+                // has asked for yet: the warm-up's wait for visitors' to end (between figures,
+                // never inside one, so a visitor waiting on a warm-up's figure cannot block it).
+                let _visitor = if WARMING.try_with(|_| ()).is_ok() {
+                    self.yield_to_visitors().await;
+                    None
+                } else {
+                    Some(self.visiting())
+                };
+                self.engine().run(def, &run).await
+            })
             .await?;
         self.metrics().observe_kpi(how, started.elapsed());
         if how == Lookup::Miss {
@@ -285,6 +322,23 @@ impl AppState {
             );
         }
         Ok((r, how, key))
+    }
+}
+
+/// Counts one visitor's figure in computation for as long as it lives (even if its request is
+/// dropped midway).
+pub struct Visiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Visiting<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Visiting(n)
+    }
+}
+
+impl Drop for Visiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -555,6 +609,13 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", o.addr))?;
     let local = listener.local_addr()?;
+    // Bound but not yet serving: a request arriving now waits in the listen queue rather than
+    // computing shared tables in its own time.
+    let started = Instant::now();
+    match state.engine().ready().await {
+        Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "data ready"),
+        Err(e) => tracing::warn!(error = %e, "the data could not be readied: computed on demand"),
+    }
     let mut scheduler = jobs
         .start_scheduler()
         .await
