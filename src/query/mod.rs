@@ -634,14 +634,10 @@ impl Engine {
     /// summaries in the ledger; a store with batches from before them is scanned instead.
     pub async fn facts_at(&self, as_of: Option<DateTime<Utc>>) -> Result<StoreFacts, QueryError> {
         let (as_of_us, data_version) = self.as_of(as_of)?;
-        if let Some((latest, cpis)) = self.summarised(as_of_us)? {
-            return Ok(StoreFacts {
-                data_version,
-                latest,
-                cpis,
-            });
+        match self.summarised(as_of_us, &data_version)? {
+            Some(facts) => Ok(facts),
+            None => self.facts_by_scan(as_of_us, data_version).await,
         }
-        self.facts_by_scan(as_of_us, data_version).await
     }
 
     /// [`Engine::facts_at`] the slow way, over every event: for ledgers without summaries, and
@@ -691,14 +687,19 @@ impl Engine {
     fn summarised(
         &self,
         as_of_us: i64,
-    ) -> Result<Option<(Option<NaiveDate>, Vec<(String, String)>)>, QueryError> {
+        data_version: &str,
+    ) -> Result<Option<StoreFacts>, QueryError> {
         let mut latest = None;
         let mut cpis = std::collections::BTreeSet::new();
         let complete = self.each_summary(as_of_us, |s| {
             latest = latest.max(s.latest_event);
             cpis.extend(s.cpis.iter().cloned());
         })?;
-        Ok(complete.then(|| (latest, cpis.into_iter().collect())))
+        Ok(complete.then(|| StoreFacts {
+            data_version: data_version.to_owned(),
+            latest,
+            cpis: cpis.into_iter().collect(),
+        }))
     }
 
     /// The latest event date by `as_of_us` from the ledger summaries, if all batches have one.
