@@ -148,6 +148,63 @@ LEFT JOIN ev h ON h.person_id = sp.person_id
     AND h.occurred_date >= sp.pact_date
 GROUP BY sp.person_id, sp.start_at, sp.pact_date, sp.province, sp.cpi_code;
 
+-- Each measure_started with the date of the first measure_ended of the same measure and person
+-- dated on or after it (null when there is none yet): persons_in_measure reads the measures open
+-- at `to` off it, instead of checking every start against every end for each query.
+CREATE VIEW measure_starts AS
+WITH s AS (
+    SELECT event_id, person_id, measure_id, occurred_at, occurred_date, province, cpi_code
+    FROM ev WHERE event_type = 'measure_started'
+),
+e AS (
+    SELECT person_id, measure_id, occurred_date
+    FROM ev WHERE event_type = 'measure_ended'
+)
+SELECT s.event_id, s.person_id, s.occurred_at, s.occurred_date, s.province, s.cpi_code,
+       min(e.occurred_date) AS first_end_date
+FROM s
+LEFT JOIN e ON e.measure_id = s.measure_id AND e.person_id = s.person_id
+    AND e.occurred_date >= s.occurred_date
+GROUP BY s.event_id, s.person_id, s.occurred_at, s.occurred_date, s.province, s.cpi_code;
+
+-- Each measure_ended with its measure's type and its number of tutoring meetings. The type
+-- comes from the measure_started of the same measure_id and person: the latest one on or before
+-- the end, else the earliest after it; null when the start is not in the data. The meetings are
+-- the tutoring_meeting events of the same measure_id and person, whatever their date.
+-- measure_completion_rate and tutoring_per_measure read their period off it.
+CREATE VIEW measure_ends AS
+WITH ended AS (
+    SELECT event_id, province, cpi_code, occurred_date, occurred_at, person_id, measure_id,
+           end_reason
+    FROM ev
+    WHERE event_type = 'measure_ended'
+),
+typed AS (
+    SELECT e.event_id, s.measure_type,
+           ROW_NUMBER() OVER (
+               PARTITION BY e.event_id
+               ORDER BY CASE WHEN s.occurred_at <= e.occurred_at THEN 0 ELSE 1 END,
+                        CASE WHEN s.occurred_at <= e.occurred_at
+                             THEN -CAST(s.occurred_date AS BIGINT)
+                             ELSE CAST(s.occurred_date AS BIGINT) END,
+                        s.event_id
+           ) AS rn
+    FROM ended e
+    JOIN ev s ON s.event_type = 'measure_started'
+        AND s.measure_id = e.measure_id AND s.person_id = e.person_id
+),
+tut AS (
+    SELECT measure_id, person_id, count(*) AS n
+    FROM ev
+    WHERE event_type = 'tutoring_meeting'
+    GROUP BY measure_id, person_id
+)
+SELECT e.event_id, e.province, e.cpi_code, e.occurred_date, e.person_id, e.end_reason,
+       t.measure_type, coalesce(n.n, 0) AS tutoring_meetings
+FROM ended e
+LEFT JOIN typed t ON t.event_id = e.event_id AND t.rn = 1
+LEFT JOIN tut n ON n.measure_id = e.measure_id AND n.person_id = e.person_id;
+
 -- The longest contact frequency given on any pact (0 when none): overdue_reviews only reads the
 -- reviews of the last this-many days before `to`, since an older review cannot make anyone's
 -- contact recent enough. A `param_` view: bound as a literal, so files and row groups prune.

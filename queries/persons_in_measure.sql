@@ -5,23 +5,16 @@
 -- Rows: one per person with a measure_started on or before `to` that has no measure_ended of
 -- the same measure_id and person dated on or after its start and on or before `to`.
 -- Territory: the latest such measure_started.
+-- The open measures come from the shared view measure_starts (first end on or after each start).
 WITH open_m AS (
-    SELECT s.person_id, s.province, s.cpi_code,
+    SELECT person_id, province, cpi_code,
            ROW_NUMBER() OVER (
-               PARTITION BY s.person_id
-               ORDER BY s.occurred_at DESC, s.event_id DESC
+               PARTITION BY person_id
+               ORDER BY occurred_at DESC, event_id DESC
            ) AS rn
-    FROM ev s
-    WHERE s.event_type = 'measure_started'
-      AND s.occurred_date <= $to
-      AND NOT EXISTS (
-          SELECT 1 FROM ev e
-          WHERE e.event_type = 'measure_ended'
-            AND e.measure_id = s.measure_id
-            AND e.person_id = s.person_id
-            AND e.occurred_date >= s.occurred_date
-            AND e.occurred_date <= $to
-      )
+    FROM measure_starts
+    WHERE occurred_date <= $to
+      AND (first_end_date IS NULL OR first_end_date > $to)
 )
 SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id
 FROM open_m
