@@ -25,6 +25,7 @@ nexts AS (
 )
 SELECT
     a.person_id,
+    a.event_id AS app_event_id,
     a.occurred_date AS app_date,
     a.occurred_at AS app_at,
     a.gender,
@@ -39,6 +40,37 @@ SELECT
 FROM a
 LEFT JOIN nexts n ON n.person_id = a.person_id AND n.occurred_at = a.occurred_at
     AND n.event_id = a.event_id;
+
+-- Each application with the date of the first decision (accepted or rejected) dated on or after
+-- it, null when none yet: pending_applications reads the applications undecided at `to` off it
+-- instead of checking every application against every decision for each query.
+CREATE VIEW app_decisions AS
+WITH d AS (
+    SELECT person_id, occurred_date
+    FROM ev
+    WHERE event_type IN ('application_accepted', 'application_rejected')
+)
+SELECT a.person_id, a.app_event_id, a.app_date, a.next_app_date, a.province, a.cpi_code,
+       min(d.occurred_date) AS first_decision_date
+FROM apps a
+LEFT JOIN d ON d.person_id = a.person_id AND d.occurred_date >= a.app_date
+GROUP BY a.person_id, a.app_event_id, a.app_date, a.next_app_date, a.province, a.cpi_code;
+
+-- Each decision (accepted or rejected) with the whole days since the person's latest
+-- application on or before it; decisions with no earlier application are left out.
+-- decision_days_median and decisions_within_30d_rate read their period off it.
+CREATE VIEW decisions AS
+WITH dec AS (
+    SELECT province, cpi_code, occurred_date, person_id
+    FROM ev
+    WHERE event_type IN ('application_accepted', 'application_rejected')
+)
+SELECT dec.province, dec.cpi_code, dec.occurred_date, dec.person_id,
+       CAST(dec.occurred_date AS BIGINT) - CAST(a.app_date AS BIGINT) AS days
+FROM dec
+JOIN apps a ON a.person_id = dec.person_id
+    AND a.app_date <= dec.occurred_date
+    AND (a.next_app_date IS NULL OR a.next_app_date > dec.occurred_date);
 
 -- Registration spells. A spell starts at an application_accepted and ends at the person's next
 -- registration_cancelled (the first one strictly after the acceptance's instant; with plain dates
