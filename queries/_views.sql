@@ -237,6 +237,54 @@ FROM ended e
 LEFT JOIN typed t ON t.event_id = e.event_id AND t.rn = 1
 LEFT JOIN tut n ON n.measure_id = e.measure_id AND n.person_id = e.person_id;
 
+-- The matching steps of a (vacancy, person) pair: each candidate_proposed and each
+-- candidate_preselected, with the date of the pair's previous event of the same type (in
+-- (occurred_at, event_id) order, whose dates follow; null for the first) and the date of the
+-- pair's first event of the next step (candidate_preselected after a proposal,
+-- candidate_selected after a preselection; null when none). An event is its pair's first in a
+-- period exactly when it lies in the period and the previous one is dated before it, so
+-- preselection_rate and selection_rate become a filter of this view instead of an ordered
+-- aggregation of every proposal in the period.
+-- Only a pair with more than one event of a type has a previous one: the window runs over those
+-- few (a window over millions of one-row partitions is slow), the rest get null.
+CREATE VIEW pair_steps AS
+WITH s AS (
+    SELECT event_type, vacancy_id, person_id, occurred_at, event_id, occurred_date, province,
+           cpi_code
+    FROM ev
+    WHERE event_type IN ('candidate_proposed', 'candidate_preselected')
+),
+multi AS (
+    SELECT event_type, vacancy_id, person_id
+    FROM s
+    GROUP BY event_type, vacancy_id, person_id
+    HAVING count(*) > 1
+),
+prevs AS (
+    SELECT s.event_id,
+           lag(s.occurred_date) OVER (
+               PARTITION BY s.event_type, s.vacancy_id, s.person_id
+               ORDER BY s.occurred_at, s.event_id
+           ) AS prev_date
+    FROM s
+    JOIN multi m ON m.event_type = s.event_type AND m.vacancy_id = s.vacancy_id
+        AND m.person_id = s.person_id
+),
+n AS (
+    SELECT CASE WHEN event_type = 'candidate_preselected' THEN 'candidate_proposed'
+                ELSE 'candidate_preselected' END AS step_type,
+           vacancy_id, person_id, min(occurred_date) AS first_date
+    FROM ev
+    WHERE event_type IN ('candidate_preselected', 'candidate_selected')
+    GROUP BY event_type, vacancy_id, person_id
+)
+SELECT s.event_type, s.person_id, s.occurred_date, s.province, s.cpi_code, p.prev_date,
+       n.first_date AS next_step_date
+FROM s
+LEFT JOIN prevs p ON p.event_id = s.event_id
+LEFT JOIN n ON n.step_type = s.event_type AND n.vacancy_id = s.vacancy_id
+    AND n.person_id = s.person_id;
+
 -- The longest contact frequency given on any pact (0 when none): overdue_reviews only reads the
 -- reviews of the last this-many days before `to`, since an older review cannot make anyone's
 -- contact recent enough. A `param_` view: bound as a literal, so files and row groups prune.

@@ -268,3 +268,41 @@ fn hires_via_matching_need_a_vacancy() {
         ])
     );
 }
+
+/// Two proposals of one pair on the same day: the pair's first event in the period is the
+/// earlier instant, even though both share the date; from the next day the pair is not in the
+/// period at all. A third proposal after a gap is the pair's first in a period that starts after
+/// the second.
+#[test]
+fn pair_first_event_on_a_day_with_two_proposals() {
+    let env = Env::new();
+    env.load(
+        "pairs.csv",
+        &[
+            opened("vo", "2025-05-01", "V9", "1", "numerica", false),
+            // p7 on V9: 10/06 at 09:00 in Roma, 10/06 at 15:00 in Milano, 20/06 in Roma.
+            proposed("a", "2025-06-10T09:00:00+02:00", 7, "V9", "pes_proposal", true),
+            proposed("b", "2025-06-10T15:00:00+02:00", 7, "V9", "pes_proposal", false),
+            proposed("c", "2025-06-20", 7, "V9", "pes_proposal", true),
+            step("candidate_preselected", "p", "2025-06-25", 7, "V9"),
+        ],
+    );
+    let by_province = |from: &str, to: &str| {
+        env.rows(
+            "preselection_rate",
+            &[("from", from), ("to", to), ("by", "province")],
+        )
+    };
+    // From 10/06: one pair, territory of 'a' (09:00, Roma); preselected 25/06 <= 30/06 -> 1 / 1.
+    assert_eq!(
+        by_province("2025-06-10", "2025-06-30"),
+        json!([{"province": "RM", "value": 1.0, "numerator": 1, "denominator": 1}])
+    );
+    // From 11/06 to 19/06: no proposal of the pair in the period -> no row.
+    assert_eq!(by_province("2025-06-11", "2025-06-19"), json!([]));
+    // From 11/06 to 24/06: 'c' (20/06, Roma) is the first; not yet preselected by 24/06 -> 0 / 1.
+    assert_eq!(
+        by_province("2025-06-11", "2025-06-24"),
+        json!([{"province": "RM", "value": 0.0, "numerator": 0, "denominator": 1}])
+    );
+}
