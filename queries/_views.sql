@@ -285,6 +285,30 @@ LEFT JOIN prevs p ON p.event_id = s.event_id
 LEFT JOIN n ON n.step_type = s.event_type AND n.vacancy_id = s.vacancy_id
     AND n.person_id = s.person_id;
 
+-- Each registration spell with the stages of the service funnel it reached: an event of the
+-- person dated on or after the spell's start date, not after its end date (the cancellation's
+-- date) and not after obs_end. service_funnel reads the spells starting in its period off it.
+CREATE VIEW spell_stages AS
+WITH e AS (
+    SELECT ev.person_id, ev.occurred_date, ev.event_type
+    FROM ev
+    CROSS JOIN obs
+    WHERE ev.event_type IN ('basic_orientation', 'pact_signed', 'measure_started',
+                            'candidate_proposed', 'hired')
+      AND ev.occurred_date <= obs.obs_end
+)
+SELECT s.person_id, s.start_at, s.start_date, s.province, s.cpi_code,
+       max(CASE WHEN e.event_type = 'basic_orientation' THEN 1 ELSE 0 END) AS s_basic_orientation,
+       max(CASE WHEN e.event_type = 'pact_signed' THEN 1 ELSE 0 END) AS s_pact_signed,
+       max(CASE WHEN e.event_type IN ('measure_started', 'candidate_proposed') THEN 1 ELSE 0 END)
+           AS s_measure_or_proposal,
+       max(CASE WHEN e.event_type = 'hired' THEN 1 ELSE 0 END) AS s_hired
+FROM spells s
+LEFT JOIN e ON e.person_id = s.person_id
+    AND e.occurred_date >= s.start_date
+    AND (s.end_date IS NULL OR e.occurred_date <= s.end_date)
+GROUP BY s.person_id, s.start_at, s.start_date, s.province, s.cpi_code;
+
 -- The longest contact frequency given on any pact (0 when none): overdue_reviews only reads the
 -- reviews of the last this-many days before `to`, since an older review cannot make anyone's
 -- contact recent enough. A `param_` view: bound as a literal, so files and row groups prune.
