@@ -309,6 +309,34 @@ LEFT JOIN e ON e.person_id = s.person_id
     AND (s.end_date IS NULL OR e.occurred_date <= s.end_date)
 GROUP BY s.person_id, s.start_at, s.start_date, s.province, s.cpi_code;
 
+-- Each pact_signed and pact_updated with the dates of the person's next pact event, next
+-- pact_signed and next event giving a contact frequency (in (occurred_at, event_id) order, whose
+-- dates follow; null when none). The person's latest event of a kind up to `to` is then the one
+-- dated on or before `to` whose next one of that kind is not: overdue_reviews filters this view
+-- instead of ordering every pact event of every person for each query.
+CREATE VIEW pact_events AS
+WITH p AS (
+    SELECT person_id, occurred_at, event_id, occurred_date, event_type,
+           contact_frequency_days AS f, province, cpi_code
+    FROM ev
+    WHERE event_type IN ('pact_signed', 'pact_updated')
+),
+nexts AS (
+    SELECT x.event_id,
+           min(y.occurred_date) AS next_date,
+           min(y.occurred_date) FILTER (WHERE y.event_type = 'pact_signed') AS next_signed_date,
+           min(y.occurred_date) FILTER (WHERE y.f IS NOT NULL) AS next_f_date
+    FROM p x
+    JOIN p y ON y.person_id = x.person_id
+        AND (y.occurred_at > x.occurred_at
+             OR (y.occurred_at = x.occurred_at AND y.event_id > x.event_id))
+    GROUP BY x.event_id
+)
+SELECT p.person_id, p.occurred_date, p.event_type = 'pact_signed' AS signed, p.f, p.province,
+       p.cpi_code, n.next_date, n.next_signed_date, n.next_f_date
+FROM p
+LEFT JOIN nexts n ON n.event_id = p.event_id;
+
 -- The longest contact frequency given on any pact (0 when none): overdue_reviews only reads the
 -- reviews of the last this-many days before `to`, since an older review cannot make anyone's
 -- contact recent enough. A `param_` view: bound as a literal, so files and row groups prune.

@@ -20,25 +20,25 @@ WITH open_spells AS (
     FROM spells
     WHERE start_date <= $to AND (end_date IS NULL OR end_date > $to)
 ),
-pacts AS (
-    -- Per person, up to `to`: the latest pact_signed (territory, date), the latest frequency
-    -- given (pact_signed or pact_updated) with its date, and the latest of either, by filtered
-    -- ordered aggregates.
-    SELECT person_id,
-           first_value(province ORDER BY occurred_at DESC, event_id DESC)
-               FILTER (WHERE event_type = 'pact_signed') AS province,
-           first_value(cpi_code ORDER BY occurred_at DESC, event_id DESC)
-               FILTER (WHERE event_type = 'pact_signed') AS cpi_code,
-           max(occurred_date) FILTER (WHERE event_type = 'pact_signed') AS pact_date,
-           first_value(contact_frequency_days ORDER BY occurred_at DESC, event_id DESC)
-               FILTER (WHERE contact_frequency_days IS NOT NULL) AS f,
-           max(occurred_date) FILTER (WHERE contact_frequency_days IS NOT NULL) AS f_date,
-           max(occurred_date) AS last_date
-    FROM ev
-    WHERE event_type IN ('pact_signed', 'pact_updated')
-      AND occurred_date <= $to
-      AND year <= CAST(date_part('year', $to) AS INT)
-    GROUP BY person_id
+-- Per person, up to `to`: the latest pact_signed (territory, date), the latest frequency given
+-- (pact_signed or pact_updated) with its date, and the latest of either: each the row of the
+-- shared view pact_events dated on or before `to` whose next one of its kind is not.
+sig AS (
+    SELECT person_id, province, cpi_code, occurred_date AS pact_date
+    FROM pact_events
+    WHERE signed AND occurred_date <= $to
+      AND (next_signed_date IS NULL OR next_signed_date > $to)
+),
+fr AS (
+    SELECT person_id, f, occurred_date AS f_date
+    FROM pact_events
+    WHERE f IS NOT NULL AND occurred_date <= $to
+      AND (next_f_date IS NULL OR next_f_date > $to)
+),
+la AS (
+    SELECT person_id, occurred_date AS last_date
+    FROM pact_events
+    WHERE occurred_date <= $to AND (next_date IS NULL OR next_date > $to)
 ),
 reviews AS (
     -- Only the reviews of the last `param_max_contact_days` days up to `to`: an older review
@@ -57,14 +57,16 @@ reviews AS (
     GROUP BY person_id
 ),
 c AS (
-    SELECT p.province, p.cpi_code, p.person_id, p.f,
-           CASE WHEN r.last_date IS NOT NULL AND r.last_date > p.last_date THEN r.last_date
-                ELSE p.last_date END AS last_contact
-    FROM pacts p
-    JOIN open_spells s ON s.person_id = p.person_id
-    LEFT JOIN reviews r ON r.person_id = p.person_id
-    WHERE p.pact_date >= s.start_date
-      AND p.f_date >= s.start_date
+    SELECT g.province, g.cpi_code, g.person_id, fr.f,
+           CASE WHEN r.last_date IS NOT NULL AND r.last_date > la.last_date THEN r.last_date
+                ELSE la.last_date END AS last_contact
+    FROM sig g
+    JOIN open_spells s ON s.person_id = g.person_id
+    JOIN fr ON fr.person_id = g.person_id
+    JOIN la ON la.person_id = g.person_id
+    LEFT JOIN reviews r ON r.person_id = g.person_id
+    WHERE g.pact_date >= s.start_date
+      AND fr.f_date >= s.start_date
 )
 SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id
 FROM c

@@ -281,8 +281,22 @@ fn pair_first_event_on_a_day_with_two_proposals() {
         &[
             opened("vo", "2025-05-01", "V9", "1", "numerica", false),
             // p7 on V9: 10/06 at 09:00 in Roma, 10/06 at 15:00 in Milano, 20/06 in Roma.
-            proposed("a", "2025-06-10T09:00:00+02:00", 7, "V9", "pes_proposal", true),
-            proposed("b", "2025-06-10T15:00:00+02:00", 7, "V9", "pes_proposal", false),
+            proposed(
+                "a",
+                "2025-06-10T09:00:00+02:00",
+                7,
+                "V9",
+                "pes_proposal",
+                true,
+            ),
+            proposed(
+                "b",
+                "2025-06-10T15:00:00+02:00",
+                7,
+                "V9",
+                "pes_proposal",
+                false,
+            ),
             proposed("c", "2025-06-20", 7, "V9", "pes_proposal", true),
             step("candidate_preselected", "p", "2025-06-25", 7, "V9"),
         ],

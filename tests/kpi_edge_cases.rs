@@ -753,3 +753,57 @@ fn overdue_reviews_window_across_a_new_year() {
         json!([{"value": 1}])
     );
 }
+
+/// Pact events of one person on the same day at different instants: the latest frequency and
+/// the latest pact are those of the later instant, and an update without a frequency is still a
+/// contact.
+#[test]
+fn overdue_reviews_same_day_pact_events() {
+    // to = 2025-12-31. Person 1: accepted 2025-01-02; pact signed 2025-06-01 in Milano with F 30;
+    // updated 2025-06-01 at 18:00 with F 365 (the later instant: F = 365); no review.
+    //   last contact 2025-06-01, 213 days before `to`: 213 > 365? no -> not overdue.
+    // Person 2: the same two events in the other order of instants (F 365 at 09:00, F 30 at
+    // 18:00): F = 30, 213 > 30 -> overdue.
+    // Person 3: pact signed 2025-06-01 with F 30 at 09:00; an update without a frequency on
+    // 2025-12-20 at 10:00 (a contact: 11 days before `to`) -> not overdue, F stays 30.
+    let day = |h: &str| format!("2025-06-01T{h}:00:00+02:00");
+    let pact = |who: u32, id: &str, at: &str, kind: &str, f: Option<&str>| {
+        let mut extra = vec![("pact_id", "P")];
+        if let Some(f) = f {
+            extra.push(("contact_frequency_days", f));
+        }
+        ev(kind, id, at, Some(who), &extra)
+    };
+    let env = Env::new();
+    env.load(
+        "same_day.csv",
+        &[
+            accepted("a1", "2025-01-02", 1, &[]),
+            pact(1, "s1", &day("09"), "pact_signed", Some("30")),
+            pact(1, "u1", &day("18"), "pact_updated", Some("365")),
+            accepted("a2", "2025-01-02", 2, &[]),
+            pact(2, "s2", &day("09"), "pact_signed", Some("365")),
+            pact(2, "u2", &day("18"), "pact_updated", Some("30")),
+            accepted("a3", "2025-01-02", 3, &[]),
+            pact(3, "s3", &day("09"), "pact_signed", Some("30")),
+            pact(3, "u3", "2025-12-20T10:00:00+01:00", "pact_updated", None),
+        ],
+    );
+    assert_eq!(env.rows("overdue_reviews", &Y), json!([{"value": 1}]));
+    // On 2025-06-01 itself nobody is overdue (0 days since the pact).
+    assert_eq!(
+        env.rows(
+            "overdue_reviews",
+            &[("from", "2025-06-01"), ("to", "2025-06-01")]
+        ),
+        json!([{"value": 0}])
+    );
+    // On 2025-08-01 (61 days): person 2 (F 30) and person 3 (F 30, no contact since) -> 2.
+    assert_eq!(
+        env.rows(
+            "overdue_reviews",
+            &[("from", "2025-08-01"), ("to", "2025-08-01")]
+        ),
+        json!([{"value": 2}])
+    );
+}

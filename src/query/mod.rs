@@ -327,8 +327,8 @@ struct Materialized {
 /// The ledger as read, with the folder's mtime then.
 type LedgerSnapshot = (std::time::SystemTime, Arc<Vec<crate::store::LedgerEntry>>);
 
-/// How many materialised views are kept (the thirteen shared views for four `as_of` instants).
-const VIEW_CACHE_ENTRIES: usize = 52;
+/// How many materialised views are kept (the fourteen shared views for four `as_of` instants).
+const VIEW_CACHE_ENTRIES: usize = 56;
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
