@@ -327,8 +327,9 @@ struct Materialized {
 /// The ledger as read, with the folder's mtime then.
 type LedgerSnapshot = (std::time::SystemTime, Arc<Vec<crate::store::LedgerEntry>>);
 
-/// How many materialised views are kept (the fourteen shared views for four `as_of` instants).
-const VIEW_CACHE_ENTRIES: usize = 56;
+/// How many materialised views are kept: the thirteen shared views for three `as_of` instants (the
+/// published data, newer data warming up, and one more for a query with an older `as_of`).
+const VIEW_CACHE_ENTRIES: usize = 39;
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
@@ -526,7 +527,9 @@ impl Engine {
                     let df = ctx.table(name.as_str()).await?;
                     let schema: datafusion::arrow::datatypes::SchemaRef =
                         Arc::new(df.schema().as_arrow().clone());
-                    let parts = views::two_parts(df.collect().await?);
+                    let parts = views::two_parts(
+                        views::tight(&schema, df.collect().await?).map_err(DataFusionError::from)?,
+                    );
                     let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
                     tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
                     if let Some(path) = copy.clone().filter(|_| store_copy) {
