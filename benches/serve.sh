@@ -5,8 +5,9 @@
 #   PERSONS=100000 benches/serve.sh  # a smaller store
 #   LOAD=0 benches/serve.sh          # the cold pages only, no wrk load
 #
-# 1. Cold: a fresh server, every page fetched once in turn (nothing cached): time per page; then
-#    a restart, which reads the shared views the first server stored.
+# 1. Cold: a fresh server, every page fetched once in turn (nothing cached): its time to ready
+#    (building the shared views) and the time per page; then a restart, which reads the shared
+#    views the first server stored.
 # 2. Warm: wrk, 50 connections for 60 s over all pages with their default filters; p50/p95/p99
 #    latency from wrk's own histogram, errors, and the server's peak RSS sampled every 0.2 s.
 # Needs wrk (Debian package). Not a timed test: run it by hand on an idle machine.
@@ -41,7 +42,16 @@ PAGES="panoramica iscrizione orientamento patto specialistico accompagnamento in
 start_server() {
   MIRATO_JOBS_WARMUP_AT_START=$1 "$BIN" serve --addr "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
+  local t0
+  t0=$(date +%s.%N)
+  # The server readies its data (shared views, Parquet footers) before it answers: curl waits.
+  for _ in $(seq 100); do
+    if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; then
+      echo "ready $(python3 -c "import time; print(round(time.time() - $t0, 1))") s after start"
+      return
+    fi
+    sleep 0.1
+  done
   echo "server did not start" >&2; exit 1
 }
 trap 'kill $SERVER 2>/dev/null || true' EXIT

@@ -237,6 +237,17 @@ FROM ended e
 LEFT JOIN typed t ON t.event_id = e.event_id AND t.rn = 1
 LEFT JOIN tut n ON n.measure_id = e.measure_id AND n.person_id = e.person_id;
 
+-- Each (vacancy, person) pair's first candidate_preselected and first candidate_selected date
+-- (null when none): the pair rates read the pairs that reached the next step by `to` off it
+-- instead of collecting them from all events for each query.
+CREATE VIEW pair_steps AS
+SELECT vacancy_id, person_id,
+       min(occurred_date) FILTER (WHERE event_type = 'candidate_preselected') AS preselected_date,
+       min(occurred_date) FILTER (WHERE event_type = 'candidate_selected') AS selected_date
+FROM ev
+WHERE event_type IN ('candidate_preselected', 'candidate_selected')
+GROUP BY vacancy_id, person_id;
+
 -- Each registration spell with the stages of the service funnel it reached: an event of the
 -- person dated on or after the spell's start date, not after its end date (the cancellation's
 -- date) and not after obs_end. service_funnel reads the spells starting in its period off it.

@@ -18,11 +18,10 @@ WITH pre AS (
     GROUP BY vacancy_id, person_id
 ),
 hit AS (
-    SELECT DISTINCT vacancy_id, person_id
-    FROM ev
-    WHERE event_type = 'candidate_selected'
-      AND occurred_date <= $to
-      AND year <= CAST(date_part('year', $to) AS INT)
+    -- The pairs that reached the next step by `to` (shared view pair_steps).
+    SELECT vacancy_id, person_id
+    FROM pair_steps
+    WHERE selected_date <= $to
 )
 SELECT p.province, p.cpi_code AS cpi, p.occurred_date AS d, p.person_id,
        CASE WHEN h.person_id IS NULL THEN 0 ELSE 1 END AS num

@@ -327,9 +327,9 @@ struct Materialized {
 /// The ledger as read, with the folder's mtime then.
 type LedgerSnapshot = (std::time::SystemTime, Arc<Vec<crate::store::LedgerEntry>>);
 
-/// How many materialised views are kept: the thirteen shared views for three `as_of` instants (the
+/// How many materialised views are kept: the fourteen shared views for three `as_of` instants (the
 /// published data, newer data warming up, and one more for a query with an older `as_of`).
-const VIEW_CACHE_ENTRIES: usize = 39;
+const VIEW_CACHE_ENTRIES: usize = 42;
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
