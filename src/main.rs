@@ -632,6 +632,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 std::slice::from_ref(&sample_dir),
                 ReportFormat::Text,
             )?;
+            // The sample comes as 100 files with a few events in every month each: merged as
+            // the nightly compaction would, the figures and the server's shared views read
+            // some 60 files instead of 1,200 (the server readies its views in about 1 s
+            // instead of 15).
+            {
+                let store = mirato::store::Store::open(&data_dir)?;
+                let r = mirato::compact::compact(
+                    &store,
+                    &mirato::compact::CompactOptions {
+                        min_files: config.jobs.compact.min_files,
+                    },
+                )?;
+                if r.files_before > r.files_after {
+                    println!(
+                        "compacted: {} files merged into {}",
+                        r.files_before, r.files_after
+                    );
+                }
+            }
             println!();
             print!("{}", status::render(&data_dir)?);
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -699,3 +699,56 @@ fn batch_summaries_agree_with_a_scan_of_the_events() {
     assert_eq!((facts.latest, &facts.cpis), (seen[0].latest, &seen[0].cpis));
     assert_eq!(to_of(&old), expected);
 }
+
+/// `demo --no-serve` on the shipped sample: everything stored, the month partitions merged (the
+/// sample's 100 files put a few events in every month each), and the headline figures shown. A
+/// second run stores nothing new and leaves the figures as they were.
+#[test]
+fn demo_ingests_compacts_and_shows_the_figures() {
+    let env = Env::new();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let run = || {
+        let out = env
+            .cli()
+            .args(["demo", "--no-serve", "--sample-dir"])
+            .arg(&sample)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert!(first.contains("compacted: "), "{first}");
+    for id in [
+        "registered_stock",
+        "acceptance_rate",
+        "hires",
+        "placement_rate_180",
+    ] {
+        assert!(first.contains(id), "{id} missing:\n{first}");
+    }
+    // One file per month partition after the merge.
+    let mut months = std::collections::BTreeMap::new();
+    for f in mirato::store::parquet_files(&env.data.join("events")).unwrap() {
+        *months.entry(f.parent().unwrap().to_path_buf()).or_insert(0) += 1;
+    }
+    assert!(!months.is_empty());
+    assert!(months.values().all(|&n| n == 1), "{months:?}");
+    let stored = env.event_count();
+    let second = run();
+    assert_eq!(env.event_count(), stored, "a second run stores nothing new");
+    // The figures, without the lines naming the instant (the second run's empty batches move
+    // the store's `as_of` on, not its data).
+    let figures = |s: &str| {
+        s[s.find("registered_stock").unwrap()..]
+            .lines()
+            .filter(|l| !l.contains("as of"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(figures(&first), figures(&second));
+}
