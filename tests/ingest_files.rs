@@ -530,27 +530,21 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
 fn accounting_holds_on_generated_data() {
     let env = Env::new();
     let out_dir = env.dir.path().join("gen");
-    let out = env
-        .cli()
-        .args([
-            "generate",
-            "--persons",
-            "400",
-            "--seed",
-            "7",
-            "--error-rate",
-            "0.01",
-            "--duplicate-rate",
-            "0.01",
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    stdout_of(
+        env.cli()
+            .args([
+                "generate",
+                "--persons",
+                "400",
+                "--seed",
+                "7",
+                "--error-rate",
+                "0.01",
+                "--duplicate-rate",
+                "0.01",
+                "--out",
+            ])
+            .arg(&out_dir),
     );
     let summary = mirato::generate::generate(&mirato::generate::GenerateOptions {
         persons: 400,
@@ -566,19 +560,9 @@ fn accounting_holds_on_generated_data() {
     })
     .unwrap();
     // CSV run through the CLI.
-    let out = env
-        .cli()
-        .args(["ingest", "--format", "json"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = stdout_of(env.cli().args(["ingest", "--format", "json"]).arg(&out_dir));
     let (mut read, mut stored, mut dups, mut rej) = (0, 0, 0, 0);
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in report.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let n = |k: &str| v[k].as_u64().unwrap();
         assert_eq!(
@@ -708,18 +692,11 @@ fn demo_ingests_compacts_and_shows_the_figures() {
     let env = Env::new();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
     let run = || {
-        let out = env
-            .cli()
-            .args(["demo", "--no-serve", "--sample-dir"])
-            .arg(&sample)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        stdout_of(
+            env.cli()
+                .args(["demo", "--no-serve", "--sample-dir"])
+                .arg(&sample),
+        )
     };
     let first = run();
     assert!(first.contains("compacted: "), "{first}");

@@ -89,6 +89,18 @@ impl Env {
     }
 }
 
+/// Runs a command that must succeed (its standard error is the failure message) and returns
+/// its standard output.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 pub fn read_all(files: &[PathBuf]) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     for f in files {
