@@ -634,7 +634,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )?;
             // The sample comes as 100 files with a few events in every month each: merged as
             // the nightly compaction would, the figures and the server's shared views read
-            // some 60 files instead of 1,200 (the server readies its views in about 1 s
+            // some 60 files instead of 1,200 (the server readies its views in about 2 s
             // instead of 15).
             {
                 let store = mirato::store::Store::open(&data_dir)?;

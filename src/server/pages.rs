@@ -592,7 +592,8 @@ async fn render_fresh(
     f: Filters,
     who: &Principal,
 ) -> Result<String, NotKept> {
-    // The filters' facts (one scan) and the panels run together.
+    // The filters' facts (from the ledger, or one scan of an older store) and the panels run
+    // together.
     let (facts, data) = tokio::join!(state.facts(), compute(state, &state.pages()[idx], &f, who));
     let facts = facts.map_err(AppError::from)?;
     let failed = data.iter().any(|d| matches!(d, PanelData::Error(_)));
