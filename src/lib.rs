@@ -7,6 +7,7 @@ pub mod codes;
 pub mod cohort;
 pub mod compact;
 pub mod config;
+pub mod csvfile;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;

@@ -306,6 +306,9 @@ enum ReportFormat {
 }
 
 fn main() -> ExitCode {
+    // Store, quarantine, ledger, views, reports and exports hold person-level data: owner only.
+    // SAFETY: umask only sets this process's file-creation mask; no other thread runs yet.
+    unsafe { libc::umask(0o077) };
     tune_libc_malloc();
     tracing_subscriber::fmt()
         .with_env_filter(

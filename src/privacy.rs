@@ -276,6 +276,64 @@ pub fn mask_identifiers(text: &str) -> String {
     out
 }
 
+/// How many characters from the start of `b` follow the shape of a codice fiscale (letters for
+/// the name and month, digits or omocodia letters for the year, day and town), up to 16.
+fn cf_shape_len(b: &[u8]) -> usize {
+    b.iter()
+        .take(16)
+        .enumerate()
+        .take_while(|&(i, c)| {
+            let c = c.to_ascii_uppercase();
+            match i {
+                8 => crate::codes::MONTH_LETTERS.contains(&c),
+                0..=5 | 11 | 15 => c.is_ascii_uppercase(),
+                _ => c.is_ascii_digit() || crate::codes::OMOCODIA.contains(&c),
+            }
+        })
+        .count()
+}
+
+/// Masks the identifiers in a file name or path before it is stored (ledger, quarantine) or
+/// shown (reports, pages, logs). Stricter than [`mask_identifiers`] about where a code may sit,
+/// since names glue words together (`cv_RSSMRA85T10F205Y.csv`, `rossiRSSMRA85T10F205Y`): any
+/// stretch of a codice fiscale's shape through the birth day (11 characters or more) is masked
+/// wherever it starts, and so is a run of exactly 11 digits (a temporary code or partita IVA).
+/// Shorter runs, such as a temporary folder's `.tmpAb3xYz`, are left as they are.
+pub fn mask_file_name(name: &str) -> String {
+    let b = name.as_bytes();
+    let mut out = String::with_capacity(name.len());
+    let (mut i, mut last) = (0, 0);
+    while i < b.len() {
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let len = if digits == 11 && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            11
+        } else if cf_shape_len(&b[i..]) >= 11 {
+            // Letters before the code can start an earlier, misaligned match: mask up to the
+            // end of the longest match starting within the next few characters too.
+            (i..(i + 6).min(b.len()))
+                .filter_map(|j| Some(j + cf_shape_len(&b[j..])).filter(|e| e - j >= 11))
+                .max()
+                .map_or(0, |end| end - i)
+        } else {
+            0
+        };
+        if len > 0 {
+            out.push_str(&name[last..i]);
+            out.push_str(MASK);
+            i += len;
+            last = i;
+        } else {
+            // A digit run of another length is a date or a counter: skip it whole.
+            i += digits.max(1);
+            while !name.is_char_boundary(i) {
+                i += 1;
+            }
+        }
+    }
+    out.push_str(&name[last..]);
+    out
+}
+
 fn looks_like_cf16(b: &[u8]) -> bool {
     if b.len() < 16 {
         return false;
@@ -340,6 +398,33 @@ mod tests {
         assert_eq!(mask_identifiers("123456789012"), "123456789012");
         assert_eq!(mask_identifiers("x RSSMRA85T10F205"), format!("x {MASK}"));
         assert_eq!(mask_identifiers("basic_orientation"), "basic_orientation");
+    }
+
+    #[test]
+    fn file_names_are_masked_wherever_the_code_sits() {
+        let m = |s: &str| mask_file_name(s);
+        assert_eq!(m("/in/RSSMRA85T10F205Y.csv"), format!("/in/{MASK}.csv"));
+        assert_eq!(
+            m("cv_rssmra85t10f205y_2024.csv"),
+            format!("cv_{MASK}_2024.csv")
+        );
+        // Glued to a name: what precedes may be masked too, never less than the code.
+        assert_eq!(
+            m("rossiRSSMRA85T10F205Ymario.csv"),
+            format!("ro{MASK}mario.csv")
+        );
+        assert_eq!(m("rossiRSSMRA85T10F205.csv"), format!("ro{MASK}.csv"));
+        assert_eq!(m("RSSMRA85T10.csv"), format!("{MASK}.csv"));
+        assert_eq!(m("piva-00743110157.csv"), format!("piva-{MASK}.csv"));
+        assert_eq!(m("x00743110157y.jsonl"), format!("x{MASK}y.jsonl"));
+        for kept in [
+            "/tmp/.tmpAbC4L2/in/events-03-2024.csv.gz",
+            "/tmp/.tmpabcL4B/batch.csv",
+            "export-20240105123456.csv",
+            "évènements-MI-01.csv",
+        ] {
+            assert_eq!(m(kept), kept);
+        }
     }
 
     #[test]

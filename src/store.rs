@@ -54,6 +54,49 @@ pub enum StoreError {
     Locked(PathBuf),
 }
 
+/// Creates a folder and its missing parents for the owner only (0700): the store holds
+/// person-level data. `main` also sets the umask to 077; this covers the library used alone.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(path)
+}
+
+/// Creates (or truncates) a file readable and writable by the owner only (0600).
+pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    private_options().truncate(true).open(path)
+}
+
+fn private_options() -> fs::OpenOptions {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o
+}
+
+/// Restricts an existing folder to its owner (a store made before modes were enforced); best
+/// effort, since the folder may belong to someone else.
+fn restrict_dir(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = fs::metadata(path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+        }
+    }
+}
+
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         action,
@@ -336,12 +379,13 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let layout = Layout::new(root);
         for d in [layout.root.clone(), layout.quarantine(), layout.ledger()] {
-            fs::create_dir_all(&d).map_err(io("cannot create", &d))?;
+            create_private_dir(&d).map_err(io("cannot create", &d))?;
+            restrict_dir(&d);
         }
         // A new store starts with its first generation, so that compaction can swap it.
         if fs::symlink_metadata(layout.events()).is_err() {
             let first = layout.generations().join("g00000000T000000000000Z");
-            fs::create_dir_all(&first).map_err(io("cannot create", &first))?;
+            create_private_dir(&first).map_err(io("cannot create", &first))?;
             let next = layout.root.join("events.next");
             let _ = fs::remove_file(&next);
             std::os::unix::fs::symlink(
@@ -352,10 +396,8 @@ impl Store {
             fs::rename(&next, layout.events()).map_err(io("cannot create", &layout.events()))?;
         }
         let lock_path = layout.lock();
-        let lock = fs::OpenOptions::new()
-            .create(true)
+        let lock = private_options()
             .truncate(false)
-            .write(true)
             .open(&lock_path)
             .map_err(io("cannot open", &lock_path))?;
         lock.try_lock_exclusive()
@@ -459,7 +501,7 @@ impl Store {
     /// Starts writing a batch under `staging/`.
     pub fn begin(&self, batch_id: &str) -> Result<BatchWriter, StoreError> {
         let staging = self.layout.staging().join(batch_id);
-        fs::create_dir_all(&staging).map_err(io("cannot create", &staging))?;
+        create_private_dir(&staging).map_err(io("cannot create", &staging))?;
         Ok(BatchWriter {
             layout: self.layout.clone(),
             batch_id: batch_id.to_owned(),
@@ -483,7 +525,7 @@ fn write_ledger_entry(layout: &Layout, entry: &LedgerEntry) -> Result<(), StoreE
     let text = serde_json::to_string_pretty(entry).expect("ledger entries serialise");
     {
         use std::io::Write;
-        let mut f = File::create(&tmp).map_err(io("cannot write", &tmp))?;
+        let mut f = create_private_file(&tmp).map_err(io("cannot write", &tmp))?;
         f.write_all(text.as_bytes())
             .map_err(io("cannot write", &tmp))?;
         f.sync_all().map_err(io("cannot sync", &tmp))?;
@@ -609,7 +651,7 @@ impl BatchWriter {
             "{}.parquet",
             self.staged.len() + self.writers.len()
         ));
-        let file = File::create(&staged).map_err(io("cannot create", &staged))?;
+        let file = create_private_file(&staged).map_err(io("cannot create", &staged))?;
         let writer =
             ArrowWriter::try_new(file, schema, Some(writer_props())).map_err(|source| {
                 StoreError::Parquet {
@@ -682,7 +724,7 @@ impl BatchWriter {
             let dst = self.layout.root.join(rel);
             let dir = dst.parent().expect("store files live in folders");
             if dirs.insert(dir.to_path_buf()) {
-                fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+                create_private_dir(dir).map_err(io("cannot create", dir))?;
             }
             fs::rename(staged, &dst).map_err(io("cannot move into place", &dst))?;
         }

@@ -526,6 +526,152 @@ fn no_raw_cf_in_store_quarantine_ledger_or_logs() {
     }
 }
 
+/// Every file and folder under `dir` (links are not followed: `events` links to its
+/// generation, which is walked as itself), with its mode.
+fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&d).unwrap();
+        out.push((d.clone(), meta.permissions().mode() & 0o777, meta.is_dir()));
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                if !std::fs::symlink_metadata(&path).unwrap().is_symlink() {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The real binary run through `sh` with umask 022 (the usual default, which would leave files
+/// readable by every user), this environment's data folder and key.
+fn cli_under_umask_022(env: &Env, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_mirato"))
+        .args(args)
+        .env("MIRATO_DATA_DIR", &env.data)
+        .env("MIRATO_KEY_FILE", &env.key)
+        .env_remove("MIRATO_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_store_is_private_whatever_the_umask() {
+    let env = Env::new();
+    let rows = vec![
+        base_row("basic_orientation", "b1"),
+        with(
+            base_row("basic_orientation", "b2"),
+            &[("cpi_code", Some("=1+2*3"))],
+        ),
+    ];
+    let good = env.write("a.csv", csv_of(&rows));
+    let bad = env.write("b.csv", b"not,a,contract\n1,2,3\n");
+    let out = cli_under_umask_022(
+        &env,
+        &["ingest".as_ref(), good.as_os_str(), bad.as_os_str()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cohort = env.data.join("cohort.parquet");
+    let out = cli_under_umask_022(
+        &env,
+        &[
+            "export".as_ref(),
+            "cohort".as_ref(),
+            "--out".as_ref(),
+            cohort.as_os_str(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = walk(&env.data);
+    // Events, quarantine, ledger (a committed and a rejected file), lock, the cohort file.
+    assert!(
+        all.iter().filter(|(_, _, dir)| !dir).count() >= 6,
+        "{all:?}"
+    );
+    assert!(env.layout().quarantine().read_dir().unwrap().count() > 0);
+    for (path, mode, dir) in all {
+        let want = if dir { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+    }
+}
+
+#[test]
+fn a_codice_fiscale_in_a_file_name_is_masked_everywhere() {
+    let env = Env::new();
+    let person = cf("BNCLRA90A41H501");
+    let other = cf("VRDGNN70A01H501");
+    let rows = vec![
+        base_row("basic_orientation", "b1"),
+        with(
+            base_row("basic_orientation", "b2"),
+            &[("province", Some("XX"))],
+        ),
+    ];
+    // Read with a rejected row (quarantine), and rejected whole (ledger only).
+    let read = env.write(&format!("domanda_{person}.csv"), csv_of(&rows));
+    let refused = env.write(&format!("{}-2024.csv", other.to_lowercase()), b"");
+    let out = env
+        .cli()
+        .env("MIRATO_LOG", "debug")
+        .args(["ingest"])
+        .arg(&read)
+        .arg(&refused)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("domanda_[masked].csv"), "{shown}");
+    assert!(shown.contains("[masked]-2024.csv"), "{shown}");
+    // The quarantine's source file, decoded, and the raw bytes of every file under the data
+    // folder (ledger, lock, Parquet footers), and every name.
+    let q = env.quarantine();
+    assert_eq!(
+        column(&q, "source_file")[0].as_deref(),
+        Some(read.to_str().unwrap().replace(&person, "[masked]").as_str())
+    );
+    let mut text = all_text(&q) + &all_text(&env.events()) + &shown;
+    for (path, _, dir) in walk(&env.data) {
+        text.push_str(&path.to_string_lossy());
+        if !dir {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    let text = text.to_uppercase();
+    for secret in [&person, &other] {
+        assert!(!text.contains(secret.as_str()), "{secret} found");
+    }
+    let ledger = std::fs::read_dir(env.layout().ledger())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert_eq!(ledger.matches("[masked]").count(), 2, "{ledger}");
+}
+
 #[test]
 fn accounting_holds_on_generated_data() {
     let env = Env::new();

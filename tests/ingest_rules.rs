@@ -76,6 +76,14 @@ rules! {
     event_id_holding_a_cf: "event_id.identifier", "basic_orientation", [("event_id", Some("RSSMRA85T10F205Y"))];
     pact_id_holding_a_cf: "pact_id.identifier", "pact_signed", [("pact_id", Some("rssmra85t10f205y"))];
     cpi_code_too_long: "cpi_code.length", "basic_orientation", [("cpi_code", Some("CPI-MILANO-CENTRO"))];
+    // Codes are letters, digits, '_', '.' and '-', starting with a letter or digit: no formula
+    // reaches a spreadsheet, no markup a page.
+    cpi_code_formula: "cpi_code.format", "basic_orientation", [("cpi_code", Some("=1+2*3"))];
+    cpi_code_leading_dash: "cpi_code.format", "basic_orientation", [("cpi_code", Some("-MI01"))];
+    cpi_code_markup: "cpi_code.format", "basic_orientation", [("cpi_code", Some("<b>MI</b>"))];
+    pact_id_formula: "pact_id.format", "pact_signed", [("pact_id", Some("@SUM(A1)"))];
+    measure_id_space: "measure_id.format", "measure_started", [("measure_id", Some("M 1"))];
+    vacancy_id_formula: "vacancy_id.format", "candidate_proposed", [("vacancy_id", Some("+V1"))];
     person_cf_missing: "person_cf.missing", "basic_orientation", [("person_cf", None)];
     person_cf_bad_check_char: "person_cf.invalid", "basic_orientation", [("person_cf", Some("RSSMRA85T10F205A"))];
     person_cf_bad_shape: "person_cf.invalid", "basic_orientation", [("person_cf", Some("RSSMRA85T10F20"))];

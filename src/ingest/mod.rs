@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::{Event, Field, REQUIRED_COLUMNS};
-use crate::privacy::{Key, MASK, Pseudonymiser, mask_identifiers};
+use crate::privacy::{Key, MASK, Pseudonymiser, mask_file_name, mask_identifiers};
 use crate::store::{
     BatchStatus, BatchSummary, BatchWriter, DedupeIndex, LedgerEntry, PartitionBatch,
     QuarantineRow, Seen, Store, StoreError, SummaryBuilder, partition_batches,
@@ -46,14 +46,14 @@ pub enum FileError {
 pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", mask_file_name(&.path.display().to_string()))]
     Input {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("the Parquet writer stopped without an error; nothing of the file was stored")]
     WriterStopped,
-    #[error("no CSV or JSONL files found in {0}")]
+    #[error("no CSV or JSONL files found in {}", mask_file_name(&.0.display().to_string()))]
     NoFiles(PathBuf),
 }
 
@@ -381,7 +381,8 @@ fn write_stage(
     let mut current: Option<(BatchWriter, String, i64)> = None;
     for msg in rx.iter() {
         let path = &paths[reports.len()];
-        let shown = path.display().to_string();
+        // The name is stored (ledger, quarantine) and shown (reports, pages, logs): masked.
+        let shown = mask_file_name(&path.display().to_string());
         let report = match msg {
             Msg::Begin { batch_id, now_us } => {
                 current = Some((store.begin(&batch_id)?, batch_id, now_us));
@@ -528,7 +529,9 @@ impl Reader<'_> {
     /// Reads one file and sends its messages. `Err` only when the writer has stopped.
     fn read_one(&mut self, path: &Path, now_us: i64, progress: bool) -> Result<(), ()> {
         let ts = chrono::DateTime::from_timestamp_micros(now_us).expect("valid now");
-        let tag = xxhash_rust::xxh3::xxh3_64(path.to_string_lossy().as_bytes()) as u32;
+        // An unkeyed hash of the raw name would let a guessed identifier be confirmed.
+        let shown = mask_file_name(&path.display().to_string());
+        let tag = xxhash_rust::xxh3::xxh3_64(shown.as_bytes()) as u32;
         let batch_id = format!("{}-{tag:08x}", ts.format("%Y%m%dT%H%M%S%6fZ"));
         self.send(Msg::Begin { batch_id, now_us })?;
         self.validator.set_now(now_us);
@@ -541,7 +544,7 @@ impl Reader<'_> {
             let format = Format::from_path(path).ok_or(Failure::File(FileError::UnknownFormat))?;
             let file = File::open(path).map_err(|e| Failure::File(FileError::Io(e)))?;
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let pb = progress_bar(progress, size, &path.display().to_string());
+            let pb = progress_bar(progress, size, &shown);
             let r = self.read_file(file, format, &pb);
             pb.finish_and_clear();
             r

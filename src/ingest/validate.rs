@@ -189,6 +189,25 @@ fn is_profession_code(s: &str) -> bool {
         .all(|l| (1..=2).contains(&l.len()) && is_plain_digits(l))
 }
 
+/// Codes (`cpi_code`, `pact_id`, `measure_id`, `vacancy_id`) are shown in pages and exported to
+/// CSV and spreadsheets: they are kept to letters, digits, `_`, `.` and `-`, starting with a
+/// letter or digit, so that no code can carry markup or a spreadsheet formula (`=1+2`, `-cmd`).
+/// Every code the regional systems (and the generator) send fits.
+pub fn is_code(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The rule's sentence; `{field}` is the field's name.
+const CODE_FORMAT: &str =
+    "{field} must be letters, digits, '_', '.' or '-', starting with a letter or a digit";
+
+/// The type-specific fields held to [`is_code`].
+fn is_code_field(f: Field) -> bool {
+    matches!(f, Field::PactId | Field::MeasureId | Field::VacancyId)
+}
+
 fn is_event_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
@@ -339,6 +358,13 @@ impl Validator {
                 ));
                 None
             }
+            Some(s) if !is_code(s) => {
+                errs.push(Violation::new(
+                    "cpi_code.format",
+                    CODE_FORMAT.replace("{field}", "cpi_code"),
+                ));
+                None
+            }
             Some(s) => Some(match self.cpis.get(s) {
                 Some(c) => std::sync::Arc::clone(c),
                 None => {
@@ -417,6 +443,10 @@ impl Validator {
                             ),
                         ))
                     }
+                    Some(s) if is_code_field(field) && !is_code(s) => errs.push(Violation::new(
+                        rule_code(field, "format"),
+                        CODE_FORMAT.replace("{field}", field.name()),
+                    )),
                     Some(s) => match parse_kind(t.kind_of(field), s) {
                         Ok(v) => vals[field as usize] = v,
                         Err(why) => errs.push(Violation::new(
@@ -852,6 +882,18 @@ mod tests {
         );
         assert!(parse_occurred_at("2024-3-5").is_none());
         assert!(parse_occurred_at("2024-03-05T10:00:00").is_none());
+    }
+
+    #[test]
+    fn codes_keep_to_a_safe_set() {
+        for ok in ["MI-01", "RM_03", "cpi.2", "P1", "VAC-03-0000001"] {
+            assert!(is_code(ok), "{ok}");
+        }
+        for bad in [
+            "=1+2*3", "-MI", "+39", "@x", "MI 01", "MI;01", "", "MI/01", "è1",
+        ] {
+            assert!(!is_code(bad), "{bad}");
+        }
     }
 
     #[test]

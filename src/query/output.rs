@@ -123,19 +123,14 @@ fn plain(v: &Value) -> String {
     }
 }
 
-/// The result as CSV: the same columns as JSON, a header, plain numbers.
+/// The result as CSV: the same columns as JSON, a header, plain numbers, text cells neutralised
+/// against formulas (the project's one CSV writer, `crate::csvfile`).
 pub fn to_csv(r: &KpiResult) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&r.columns).expect("in-memory write");
-    for row in &r.rows {
-        let rec: Vec<String> = r
-            .columns
-            .iter()
-            .map(|c| row.get(c).map(plain).unwrap_or_default())
-            .collect();
-        w.write_record(&rec).expect("in-memory write");
-    }
-    String::from_utf8(w.into_inner().expect("flush")).expect("utf-8")
+    crate::csvfile::write::<&str, &str, _>(
+        &[],
+        &r.columns,
+        crate::csvfile::from_objects(&r.columns, &r.rows),
+    )
 }
 
 /// Italian number format: `1.234.567` and `0,9123`; what people in the offices read.

@@ -176,27 +176,14 @@ impl Meta {
 }
 
 /// `# name: value` lines, then the table with a header and plain numbers (pandas reads it with
-/// `comment='#'`).
+/// `comment='#'`); text cells neutralised against formulas by the project's one CSV writer.
 fn csv_bytes(meta: &Meta, t: &Table) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (k, v) in &meta.lines {
-        out.extend_from_slice(format!("# {k}: {}\n", v.replace('\n', " ")).as_bytes());
-    }
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(&t.columns).expect("in-memory write");
-    for r in &t.rows {
-        let rec: Vec<String> = t
-            .columns
-            .iter()
-            .map(|c| match r.get(c) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            })
-            .collect();
-        w.write_record(&rec).expect("in-memory write");
-    }
-    w.into_inner().expect("flush")
+    crate::csvfile::write(
+        &meta.lines,
+        &t.columns,
+        crate::csvfile::from_objects(&t.columns, &t.rows),
+    )
+    .into_bytes()
 }
 
 fn json_value(meta: &Meta, r: &KpiResult, t: &Table) -> Value {
