@@ -24,8 +24,9 @@ users_file = ""              # empty: ~/.config/mirato/users.toml (managed by `m
 suppression_threshold = 5    # counts, and rates' denominators, below this show as "<5"; never below 3
 secure_cookies = false       # true when served over TLS (a reverse proxy); X-Forwarded-Proto: https also sets it
 session_hours = 8            # idle time after which a session ends
-login_attempts = 5           # failed logins per client or user name within the window, then 429
-login_window_seconds = 900
+session_max_hours = 12       # time after login at which a session ends, however active
+login_attempts = 5           # failed logins per user name and address, then each try waits (429),
+login_window_seconds = 900   # 1 s doubling up to this; forgotten after twice this without one
 
 # Cron expressions have six fields (second minute hour day month weekday) and are read in
 # Europe/Rome time. An empty schedule disables a job's timer; `mirato jobs run NAME` still runs it.
@@ -92,6 +93,7 @@ pub struct AuthConfig {
     pub suppression_threshold: u64,
     pub secure_cookies: bool,
     pub session_hours: u64,
+    pub session_max_hours: u64,
     pub login_attempts: usize,
     pub login_window_seconds: u64,
 }
@@ -353,6 +355,7 @@ impl Config {
             threshold: self.auth.suppression_threshold,
             secure_cookies: self.auth.secure_cookies,
             session_ttl: Duration::from_secs(self.auth.session_hours * 3600),
+            session_max: Duration::from_secs(self.auth.session_max_hours.max(1) * 3600),
             login_attempts: self.auth.login_attempts.max(1),
             login_window: Duration::from_secs(self.auth.login_window_seconds),
             audit_file: data_dir.join("audit").join("audit.jsonl"),

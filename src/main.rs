@@ -270,12 +270,23 @@ enum UsersAction {
     Remove {
         name: String,
     },
-    /// Create an API token for a user (`Authorization: Bearer TOKEN`); printed once.
+    /// Create an API token for a user (`Authorization: Bearer TOKEN`); printed once. Its label
+    /// names it for `mirato users token revoke NAME LABEL`.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Token {
-        name: String,
+        #[command(subcommand)]
+        revoke: Option<TokenAction>,
+        #[arg(required = true)]
+        name: Option<String>,
         #[arg(long, default_value = "api")]
         label: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenAction {
+    /// Revoke a user's token by its label: the server refuses it from its next request.
+    Revoke { name: String, label: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -767,7 +778,25 @@ fn users(config: &mirato::config::Config, action: UsersAction) -> anyhow::Result
                 Ok(ExitCode::from(2))
             }
         }
-        UsersAction::Token { name, label } => match store.add_token(&name, &label) {
+        UsersAction::Token {
+            revoke: Some(TokenAction::Revoke { name, label }),
+            ..
+        } => match store.revoke_token(&name, &label) {
+            Ok(_) => {
+                println!("token '{label}' of '{name}' revoked");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(mirato::auth::users::UserError::Bad(m)) => {
+                eprintln!("error: {m}");
+                Ok(ExitCode::from(2))
+            }
+            Err(e) => Err(e.into()),
+        },
+        UsersAction::Token { name, label, .. } => match store.add_token(
+            name.as_deref()
+                .expect("clap requires a name without a subcommand"),
+            &label,
+        ) {
             Ok(t) => {
                 println!("{t}");
                 Ok(ExitCode::SUCCESS)

@@ -739,3 +739,518 @@ async fn the_anpal_report_downloads_within_scope() {
     // MI: 6 hires, numerica, open-ended contract class: shown (not below 5).
     assert!(hires.iter().any(|r| r[0] == "MI" && r[3] == 6), "{hires:?}");
 }
+
+/// Logs `user` in through the form, asking to go to `next` afterwards; returns the reply.
+async fn log_in(s: &AppState, user: &str, password: &str, next: &str) -> Reply {
+    let (cookie, token) = login_form(s).await;
+    let mut body = form_urlencoded::Serializer::new(String::new());
+    body.append_pair("user", user)
+        .append_pair("password", password)
+        .append_pair("csrf", &token)
+        .append_pair("next", next);
+    send(
+        s,
+        Method::POST,
+        "/login",
+        &[("cookie", cookie)],
+        &body.finish(),
+    )
+    .await
+}
+
+/// A session cookie for `user`.
+async fn session_for(s: &AppState, user: &str, password: &str) -> String {
+    let r = log_in(s, user, password, "/").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{user}: {}", r.text());
+    session_of(&r)
+}
+
+async fn get_with_cookie(s: &AppState, cookie: &str, uri: &str) -> Reply {
+    send(s, Method::GET, uri, &[("cookie", cookie.to_owned())], "").await
+}
+
+/// Whether a session cookie still opens a page (a dead one is sent to the login page).
+async fn alive(s: &AppState, cookie: &str) -> bool {
+    let r = get_with_cookie(s, cookie, "/logout").await;
+    match r.status {
+        StatusCode::OK => true,
+        StatusCode::SEE_OTHER | StatusCode::UNAUTHORIZED => false,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test]
+async fn changing_a_user_ends_their_sessions_and_tokens() {
+    use mirato::auth::{Role, Scope, UserStore};
+    let (env, a, s) = fixture();
+    let store = UserStore::new(&a.users_file);
+    let role_of = |r: Reply| r.text();
+
+    // Removed, then added again with another role: the old cookie and token are worthless, and
+    // the old cookie never gets the new role.
+    let viewer = session_for(&s, "viewer", &a.passwords["viewer"]).await;
+    assert!(alive(&s, &viewer).await);
+    assert!(role_of(get_with_cookie(&s, &viewer, "/logout").await).contains("viewer"));
+    assert!(store.remove("viewer").unwrap());
+    assert!(!alive(&s, &viewer).await);
+    store
+        .add(
+            "viewer",
+            Role::Admin,
+            &Scope::default(),
+            Some("a-new-password-456"),
+        )
+        .unwrap();
+    assert!(
+        !alive(&s, &viewer).await,
+        "the old cookie does not come back"
+    );
+    let r = get_with_cookie(&s, &viewer, "/admin/audit").await;
+    assert_ne!(r.status, StatusCode::OK);
+    assert_eq!(
+        get_as(&s, &a.tokens["viewer"], "/api/kpis").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The new account logs in afresh.
+    let new = session_for(&s, "viewer", "a-new-password-456").await;
+    assert_eq!(
+        get_with_cookie(&s, &new, "/admin/audit").await.status,
+        StatusCode::OK
+    );
+
+    // A new password (the same role) ends the sessions and tokens too.
+    let admin = session_for(&s, "admin", &a.passwords["admin"]).await;
+    assert!(alive(&s, &admin).await);
+    store
+        .add(
+            "admin",
+            Role::Admin,
+            &Scope::default(),
+            Some("another-password-789"),
+        )
+        .unwrap();
+    assert!(!alive(&s, &admin).await);
+    assert_eq!(
+        get_as(&s, &a.tokens["admin"], "/api/kpis").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A new role with the same password: the same.
+    let manager = session_for(&s, "manager", &a.passwords["manager"]).await;
+    store
+        .add(
+            "manager",
+            Role::Viewer,
+            &Scope::default(),
+            Some(&a.passwords["manager"]),
+        )
+        .unwrap();
+    assert!(!alive(&s, &manager).await);
+
+    // Other users are untouched.
+    assert_eq!(
+        get_as(&s, &a.tokens["evaluator"], "/api/kpis").await.status,
+        StatusCode::OK
+    );
+    drop(env);
+}
+
+#[tokio::test]
+async fn one_token_is_revoked_by_its_label() {
+    let (env, a, s) = fixture();
+    let cli = |args: &[&str]| {
+        env.cli()
+            .arg("users")
+            .args(args)
+            .env("MIRATO_AUTH_USERS_FILE", &a.users_file)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["token", "evaluator", "--label", "script"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(script.starts_with("mrt_"));
+    // A second token with the same label is refused: the label names one token.
+    let out = cli(&["token", "evaluator", "--label", "script"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        get_as(&s, &script, "/api/kpis").await.status,
+        StatusCode::OK
+    );
+
+    let out = cli(&["token", "revoke", "evaluator", "script"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        get_as(&s, &script, "/api/kpis").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The user's other token still works; revoking an unknown label says so.
+    assert_eq!(
+        get_as(&s, &a.tokens["evaluator"], "/api/kpis").await.status,
+        StatusCode::OK
+    );
+    let out = cli(&["token", "revoke", "evaluator", "script"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token labelled 'script'"));
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_active() {
+    let (env, a, _s) = fixture();
+    let mut settings = env.auth_settings();
+    settings.session_max = std::time::Duration::from_millis(1500);
+    let s = AppState::new(
+        mirato::query::Engine::open(&env.data).unwrap(),
+        mirato::server::dashboards::load(None).unwrap(),
+        mirato::auth::Auth::new(settings),
+    );
+    let r = log_in(&s, "viewer", &a.passwords["viewer"], "/").await;
+    // The cookie says so too.
+    let set = r.header("set-cookie");
+    assert!(
+        set.lines()
+            .any(|c| c.starts_with("mirato_session=") && c.contains("Max-Age=1")),
+        "{set}"
+    );
+    let cookie = session_of(&r);
+    let started = std::time::Instant::now();
+    // Active all along (the idle limit is an hour), yet over after 1.5 s.
+    while started.elapsed() < std::time::Duration::from_millis(1200) {
+        assert!(alive(&s, &cookie).await);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(!alive(&s, &cookie).await);
+}
+
+#[tokio::test]
+async fn authenticated_responses_are_no_store_and_tls_gets_hsts() {
+    let (_env, a, s) = fixture();
+    let session = session_for(&s, "viewer", &a.passwords["viewer"]).await;
+    for uri in ["/p/panoramica", "/p/qualita", "/logout", "/api/kpis"] {
+        let r = get_with_cookie(&s, &session, uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert_eq!(r.header("cache-control"), "no-store", "{uri}");
+    }
+    for uri in [
+        "/api/kpi/hires",
+        "/api/kpi/hires?format=csv",
+        "/export/panoramica/11.csv",
+        "/report/anpal?year=2025",
+    ] {
+        let r = get_as(&s, &a.tokens["viewer"], uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert_eq!(r.header("cache-control"), "no-store", "{uri}");
+    }
+    // A revalidation (304) is no-store as well.
+    let r = get_as(&s, &a.tokens["viewer"], "/api/kpi/hires").await;
+    if !r.header("etag").is_empty() {
+        let again = send(
+            &s,
+            Method::GET,
+            "/api/kpi/hires",
+            &[
+                ("authorization", format!("Bearer {}", a.tokens["viewer"])),
+                ("if-none-match", r.header("etag")),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(again.header("cache-control"), "no-store");
+    }
+
+    // HSTS over TLS only (a proxy says so), on every response.
+    let plain = send(&s, Method::GET, "/login", &[], "").await;
+    assert!(plain.header("strict-transport-security").is_empty());
+    for uri in ["/login", "/healthz", "/p/panoramica"] {
+        let r = send(
+            &s,
+            Method::GET,
+            uri,
+            &[
+                ("x-forwarded-proto", "https".into()),
+                ("cookie", session.clone()),
+            ],
+            "",
+        )
+        .await;
+        assert!(
+            r.header("strict-transport-security")
+                .starts_with("max-age="),
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_next_falls_back_to_the_home_page() {
+    let (_env, a, s) = fixture();
+    for bad in [
+        "/\t/evil.example/x",
+        "/\n/x",
+        "/\r\n/x",
+        "//evil",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https://evil",
+        "javascript:alert(1)",
+        "/x\u{7f}",
+        "/\u{0}x",
+        "/é",
+        "/a b",
+        "",
+    ] {
+        // The form keeps only a safe value.
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("next", bad);
+        let r = send(&s, Method::GET, &format!("/login?{}", q.finish()), &[], "").await;
+        assert_eq!(r.status, StatusCode::OK, "{bad:?}");
+        assert!(r.text().contains("name=\"next\" value=\"/\""), "{bad:?}");
+        // A login with it goes home, never a 500.
+        let r = log_in(&s, "viewer", &a.passwords["viewer"], bad).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{bad:?}: {}", r.text());
+        assert_eq!(r.header("location"), "/", "{bad:?}");
+    }
+    // A query string that does not decode is no error either.
+    let r = send(&s, Method::GET, "/login?next=%ZZ&%%", &[], "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    // A same-site path with its filters is kept.
+    let good = "/p/esiti?from=2025-01-01&region=Lazio";
+    let r = log_in(&s, "viewer", &a.passwords["viewer"], good).await;
+    assert_eq!(r.header("location"), good);
+}
+
+#[tokio::test]
+async fn the_login_form_token_is_signed_by_this_server() {
+    let (env, a, s) = fixture();
+    let form = |csrf: &str| {
+        let mut b = form_urlencoded::Serializer::new(String::new());
+        b.append_pair("user", "viewer")
+            .append_pair("password", &a.passwords["viewer"])
+            .append_pair("csrf", csrf)
+            .append_pair("next", "/");
+        b.finish()
+    };
+    // A token the attacker made up (cookie and form agree: a plain double submit would pass).
+    for forged in [
+        "0123456789abcdef0123456789abcdef".to_owned(),
+        format!(
+            "{}.{}.{}",
+            "ab".repeat(16),
+            1_900_000_000u64,
+            "cd".repeat(32)
+        ),
+        String::new(),
+    ] {
+        let r = send(
+            &s,
+            Method::POST,
+            "/login",
+            &[("cookie", format!("mirato_login_csrf={forged}"))],
+            &form(&forged),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{forged}");
+        assert!(!r.header("set-cookie").contains("mirato_session="));
+    }
+    // One another server signed is no good here either.
+    let other = env.app_state();
+    let (cookie, token) = login_form(&other).await;
+    let r = send(
+        &s,
+        Method::POST,
+        "/login",
+        &[("cookie", cookie)],
+        &form(&token),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // This server's own token, in cookie and form, opens the session.
+    let (cookie, token) = login_form(&s).await;
+    let r = send(
+        &s,
+        Method::POST,
+        "/login",
+        &[("cookie", cookie)],
+        &form(&token),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // Its token in the form but another in the cookie: refused.
+    let (_, token) = login_form(&s).await;
+    let (cookie, _) = login_form(&s).await;
+    let r = send(
+        &s,
+        Method::POST,
+        "/login",
+        &[("cookie", cookie)],
+        &form(&token),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// A login POST from the address `ip`.
+async fn login_from(s: &AppState, ip: [u8; 4], user: &str, password: &str) -> StatusCode {
+    use axum::extract::ConnectInfo;
+    let (cookie, token) = login_form(s).await;
+    let mut body = form_urlencoded::Serializer::new(String::new());
+    body.append_pair("user", user)
+        .append_pair("password", password)
+        .append_pair("csrf", &token);
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri("/login")
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(body.finish()))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(std::net::SocketAddr::from((ip, 40000))));
+    router(s.clone()).oneshot(req).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn failed_logins_slow_down_one_user_at_one_address_only() {
+    let (_env, a, s) = fixture();
+    let office = [10, 0, 0, 1];
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(&s, office, "evaluator", "wrong-password!").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The evaluator, from the office, now waits even with the right password...
+    assert_eq!(
+        login_from(&s, office, "evaluator", &a.passwords["evaluator"]).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...but the colleagues behind the same address do not (the admin included)...
+    for user in ["admin", "viewer"] {
+        assert_eq!(
+            login_from(&s, office, user, &a.passwords[user]).await,
+            StatusCode::SEE_OTHER,
+            "{user}"
+        );
+    }
+    // ...nor an unknown name's failures there, nor the evaluator from elsewhere.
+    assert_eq!(
+        login_from(&s, office, "nobody", "wrong-password!").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&s, [10, 0, 0, 2], "evaluator", &a.passwords["evaluator"]).await,
+        StatusCode::SEE_OTHER
+    );
+    // The wait is a backoff: after the first (about a second) one more try is allowed, and a
+    // right password then clears the count.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        login_from(&s, office, "evaluator", &a.passwords["evaluator"]).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        login_from(&s, office, "evaluator", "wrong-password!").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn unknown_users_take_as_long_as_known_ones() {
+    let (env, a, _s) = fixture();
+    let auth = mirato::auth::Auth::new(env.auth_settings());
+    let time = |name: &str, password: &str| {
+        // The fastest of a few: the least disturbed by other work on the machine.
+        (0..3)
+            .map(|i| {
+                let t = std::time::Instant::now();
+                let r = auth.login(name, password, &format!("10.0.0.{i}"));
+                assert!(r.is_err());
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let _ = &a;
+    let known = time("admin", "wrong-password!");
+    let unknown = time("nobody-at-all", "wrong-password!");
+    assert!(
+        unknown * 2 > known && known * 2 > unknown,
+        "known {known:?}, unknown {unknown:?}"
+    );
+}
+
+#[tokio::test]
+async fn healthz_tells_anonymous_callers_only_ok() {
+    let (_env, a, s) = fixture();
+    let r = send(&s, Method::GET, "/healthz", &[], "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "ok");
+    // Nor more to a viewer, or with a bad token.
+    assert_eq!(
+        get_as(&s, &a.tokens["viewer"], "/healthz").await.text(),
+        "ok"
+    );
+    assert_eq!(get_as(&s, "mrt_forged", "/healthz").await.text(), "ok");
+    // An administrator gets the details.
+    let j = get_as(&s, &a.tokens["admin"], "/healthz").await.json();
+    assert_eq!(j["status"], "ok");
+    assert!(j["data_version"].is_string(), "{j}");
+}
+
+#[tokio::test]
+async fn rejected_rows_are_for_administrators_only() {
+    let (env, a, s) = fixture();
+    // A row refused by ingest, with its CPI.
+    let bad = env.write(
+        "bad.csv",
+        csv_of(&[ev(
+            "no_such_type",
+            "x1",
+            "2025-04-01",
+            Some(99),
+            &[("province", "RM"), ("cpi_code", "RM-01")],
+        )]),
+    );
+    env.ingest_one(&bad);
+    let panel = |html: &str, n: usize| {
+        let p = &html[html.find(&format!("id=\"panel-{n}\"")).unwrap()..];
+        p[..p.find("</article>").unwrap()].to_owned()
+    };
+    for role in ["viewer", "evaluator", "manager"] {
+        let html = get_as(&s, &a.tokens[role], "/p/qualita").await.text();
+        for n in 1..=3 {
+            let p = panel(&html, n);
+            assert!(
+                p.contains("Riservato agli amministratori"),
+                "{role} {n}: {p}"
+            );
+            assert!(!p.contains("RM-01"), "{role} {n}");
+        }
+        for n in 1..=3 {
+            assert_eq!(
+                get_as(&s, &a.tokens[role], &format!("/export/qualita/{n}.csv"))
+                    .await
+                    .status,
+                StatusCode::FORBIDDEN,
+                "{role} {n}"
+            );
+        }
+    }
+    let html = get_as(&s, &a.tokens["admin"], "/p/qualita").await.text();
+    assert!(panel(&html, 3).contains("RM-01"), "{}", panel(&html, 3));
+    assert_eq!(
+        get_as(&s, &a.tokens["admin"], "/export/qualita/3.csv")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -1,6 +1,12 @@
 //! Users, roles, territorial scopes and API tokens, kept in one TOML file (mode 0600) that
 //! `mirato users` manages. Passwords are argon2id hashes; API tokens are random 256-bit values
 //! stored as SHA-256 (a token is a secret with full entropy, so a fast hash is enough).
+//!
+//! Each user carries a random credential stamp, new whenever the user is added again (a new
+//! password or role included): the server's sessions remember the stamp they began under and
+//! end when it changes, and the tokens, kept in the user's record, go with the old record. So
+//! removing, re-adding or changing a user ends every session and token they had, even though
+//! the CLI and the server are different processes sharing only this file.
 
 use std::path::{Path, PathBuf};
 
@@ -146,6 +152,10 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Scope::is_empty")]
     pub scope: Scope,
     pub password_hash: String,
+    /// Random, new on every add: sessions begun under another stamp are over (see the module
+    /// comment). Empty in files written before stamps existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stamp: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<Token>,
 }
@@ -177,6 +187,14 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// A hash of a random password nobody knows, made once per process with the same parameters as
+/// real ones: checking an unknown user's password against it takes as long as a known user's,
+/// so the answer's time does not tell whether a name exists.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_secret(16)))
 }
 
 /// A random secret as URL-safe text (`bytes` of entropy).
@@ -250,7 +268,8 @@ impl UserStore {
     }
 
     /// Adds a user (or replaces one of the same name); returns the password, generated when
-    /// `password` is None.
+    /// `password` is None. The user gets a new credential stamp and no tokens: whatever
+    /// sessions and tokens a user of this name had end here.
     pub fn add(
         &self,
         name: &str,
@@ -289,18 +308,14 @@ impl UserStore {
             None => random_secret(12),
         };
         let mut users = self.load()?;
-        let tokens = users
-            .iter()
-            .find(|u| u.name == name)
-            .map(|u| u.tokens.clone())
-            .unwrap_or_default();
         users.retain(|u| u.name != name);
         users.push(User {
             name: name.to_owned(),
             role,
             scope,
             password_hash: hash_password(&password),
-            tokens,
+            stamp: random_secret(16),
+            tokens: Vec::new(),
         });
         users.sort_by(|a, b| a.name.cmp(&b.name));
         self.save(users)?;
@@ -318,13 +333,22 @@ impl UserStore {
         Ok(removed)
     }
 
-    /// A new API token for `name`; the token is shown once and stored hashed.
+    /// A new API token for `name`; the token is shown once and stored hashed. Its label names
+    /// it for [`UserStore::revoke_token`], so it must be new for this user.
     pub fn add_token(&self, name: &str, label: &str) -> Result<String, UserError> {
+        if label.trim().is_empty() {
+            return Err(UserError::Bad("a token needs a label".into()));
+        }
         let mut users = self.load()?;
         let u = users
             .iter_mut()
             .find(|u| u.name == name)
             .ok_or_else(|| UserError::Bad(format!("no user '{name}'")))?;
+        if u.tokens.iter().any(|t| t.label == label) {
+            return Err(UserError::Bad(format!(
+                "'{name}' already has a token labelled '{label}': revoke it first, or choose another label"
+            )));
+        }
         let token = format!("mrt_{}", random_secret(32));
         u.tokens.push(Token {
             label: label.to_owned(),
@@ -333,6 +357,26 @@ impl UserStore {
         });
         self.save(users)?;
         Ok(token)
+    }
+
+    /// Revokes `name`'s token labelled `label` (every one so labelled, in files from before
+    /// labels were unique); the server refuses it from its next request.
+    pub fn revoke_token(&self, name: &str, label: &str) -> Result<usize, UserError> {
+        let mut users = self.load()?;
+        let u = users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| UserError::Bad(format!("no user '{name}'")))?;
+        let before = u.tokens.len();
+        u.tokens.retain(|t| t.label != label);
+        let revoked = before - u.tokens.len();
+        if revoked == 0 {
+            return Err(UserError::Bad(format!(
+                "'{name}' has no token labelled '{label}'"
+            )));
+        }
+        self.save(users)?;
+        Ok(revoked)
     }
 }
 
@@ -369,6 +413,21 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let t = store.add_token("anna", "script").unwrap();
         assert_eq!(store.load().unwrap()[0].tokens[0].sha256, token_digest(&t));
+        assert!(
+            store.add_token("anna", "script").is_err(),
+            "labels are unique"
+        );
+        store.add_token("anna", "other").unwrap();
+        assert_eq!(store.revoke_token("anna", "script").unwrap(), 1);
+        assert_eq!(store.load().unwrap()[0].tokens.len(), 1);
+        assert!(store.revoke_token("anna", "script").is_err());
+        // Adding the user again (a new password, say) gives a new stamp and no tokens.
+        let stamp = store.load().unwrap()[0].stamp.clone();
+        assert!(!stamp.is_empty());
+        store.add("anna", Role::Manager, &scope, None).unwrap();
+        let again = &store.load().unwrap()[0];
+        assert_ne!(again.stamp, stamp);
+        assert!(again.tokens.is_empty());
         assert!(
             store
                 .add("bob", Role::Manager, &Scope::default(), None)

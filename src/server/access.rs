@@ -1,6 +1,9 @@
 //! Authentication, authorisation, CSRF and audit at the HTTP edge: the login page and session
 //! cookie, API tokens, admin-only routes, and one audit line per data request. Who may see which
 //! figures is decided below, in [`AppState::kpi_for`], not here.
+//!
+//! Every authenticated response is `Cache-Control: no-store` (figures and pages are per role and
+//! scope: no browser or proxy keeps them); `/healthz` tells anonymous callers only `ok`.
 
 use std::net::SocketAddr;
 
@@ -14,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use crate::auth::{LoginError, Principal, Role, audit, constant_eq, users};
+use crate::auth::{LoginError, Principal, Role, audit, constant_eq};
 
 const SESSION: &str = "mirato_session";
 const LOGIN_CSRF: &str = "mirato_login_csrf";
@@ -54,7 +57,8 @@ fn wants_json(path: &str) -> bool {
         || path.starts_with("/report/")
 }
 
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+/// Whether the client reached us over TLS: configured so, or a proxy says so.
+pub(crate) fn secure(state: &AppState, headers: &HeaderMap) -> bool {
     state.auth().settings.secure_cookies
         || headers
             .get("x-forwarded-proto")
@@ -95,52 +99,75 @@ fn denied(path: &str, status: StatusCode, message: &str) -> Response {
     }
 }
 
-/// Every request passes here. Open routes pass; others need a session or a token; admin routes
-/// need an admin; a state-changing request with a session cookie needs its CSRF token.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    if is_open(&path) {
-        return next.run(req).await;
-    }
-    let params = req.uri().query().unwrap_or("").to_owned();
-    let headers = req.headers().clone();
+/// Who the request comes from: `Some(Err(()))` for a bearer token that is not valid, `None`
+/// for no token and no live session.
+fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<Result<(Principal, Option<String>), ()>> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let (who, csrf) = if let Some(t) = bearer {
-        match state.auth().token(t.trim()) {
-            Some(p) => (p, None),
-            None => return denied(&path, StatusCode::UNAUTHORIZED, "invalid API token"),
+    if let Some(t) = bearer {
+        return Some(state.auth().token(t.trim()).map(|p| (p, None)).ok_or(()));
+    }
+    cookie(headers, SESSION)
+        .and_then(|sid| state.auth().session(sid))
+        .map(|(p, c)| Ok((p, Some(c))))
+}
+
+/// Every request passes here. Open routes pass (`/healthz` learns who asks, if anyone); others
+/// need a session or a token; admin routes need an admin; a state-changing request with a
+/// session cookie needs its CSRF token. What passes is answered `no-store`.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path == "/healthz" {
+        let mut req = req;
+        if let Some(Ok((who, _))) = identify(&state, req.headers()) {
+            req.extensions_mut().insert(who);
         }
-    } else if let Some((p, c)) = cookie(&headers, SESSION).and_then(|sid| state.auth().session(sid))
-    {
-        (p, Some(c))
-    } else {
-        let _ = state.auth().audit.record(&audit::Entry {
-            at: now(),
-            user: "-",
-            role: "-",
-            action: "denied",
-            path: &path,
-            params: &params,
-            status: 401,
-        });
-        if wants_json(&path) {
-            return denied(
-                &path,
-                StatusCode::UNAUTHORIZED,
-                "authentication required: log in, or send Authorization: Bearer TOKEN",
-            );
+        return no_store(next.run(req).await);
+    }
+    if is_open(&path) {
+        return next.run(req).await;
+    }
+    no_store(guarded(state, path, req, next).await)
+}
+
+/// [`guard`] for the routes that need authentication.
+async fn guarded(state: AppState, path: String, req: Request, next: Next) -> Response {
+    let params = req.uri().query().unwrap_or("").to_owned();
+    let headers = req.headers().clone();
+    let (who, csrf) = match identify(&state, &headers) {
+        Some(Ok(found)) => found,
+        Some(Err(())) => return denied(&path, StatusCode::UNAUTHORIZED, "invalid API token"),
+        None => {
+            let _ = state.auth().audit.record(&audit::Entry {
+                at: now(),
+                user: "-",
+                role: "-",
+                action: "denied",
+                path: &path,
+                params: &params,
+                status: 401,
+            });
+            if wants_json(&path) {
+                return denied(
+                    &path,
+                    StatusCode::UNAUTHORIZED,
+                    "authentication required: log in, or send Authorization: Bearer TOKEN",
+                );
+            }
+            let next_url = if params.is_empty() {
+                path.clone()
+            } else {
+                format!("{path}?{params}")
+            };
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            s.append_pair("next", &next_url);
+            return Redirect::to(&format!("/login?{}", s.finish())).into_response();
         }
-        let next_url = if params.is_empty() {
-            path.clone()
-        } else {
-            format!("{path}?{params}")
-        };
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        s.append_pair("next", &next_url);
-        return Redirect::to(&format!("/login?{}", s.finish())).into_response();
     };
     let mut req = req;
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
@@ -199,6 +226,35 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+/// Marks a response as kept by nobody: not the browser's cache, not a proxy's (whatever the
+/// handler said, e.g. `private, no-cache` with an ETag).
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `GET /healthz`: `ok` (or `unavailable`, 503) and nothing more for anyone but an
+/// administrator, who gets the details (the data version).
+pub async fn healthz(
+    State(state): State<AppState>,
+    who: Option<axum::Extension<Principal>>,
+) -> Response {
+    if who.is_some_and(|w| w.is_admin()) {
+        return super::api::healthz(State(state)).await;
+    }
+    let (status, body) = match state.version().await {
+        Ok(_) => (StatusCode::OK, "ok"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -243,15 +299,20 @@ pub fn small_page(title: &str, body: Markup) -> String {
     .into_string()
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    next: Option<String>,
-}
-
-/// Only same-site paths, never `//host` or a scheme: no open redirect.
-fn safe_next(next: Option<&str>) -> String {
+/// Where to go after login: a path on this site, else `/`. Only printable ASCII without
+/// spaces or backslashes, starting with one `/`: no `//host` or `/\\host` (browsers read a
+/// backslash as a slash), no scheme, and no control characters (browsers drop tabs and newlines,
+/// so `/\t/host` would become `//host`; nor could such a value be a header).
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.len() <= 2048
+                && n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_owned()
+        }
         _ => "/".into(),
     }
 }
@@ -272,19 +333,28 @@ fn login_form(next: &str, token: &str, message: Option<&str>) -> String {
     )
 }
 
-/// `GET /login`: the form, with a fresh double-submit CSRF token in a cookie.
+/// `GET /login`: the form, with a fresh CSRF token signed by this server, also in a cookie
+/// (double submit). A `next` that does not parse or is not a same-site path becomes `/`.
 pub async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
 ) -> Response {
-    let token = users::random_secret(16);
-    let next = safe_next(q.next.as_deref());
+    let token = state.auth().login_token();
+    let next = form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| v.into_owned());
+    let next = safe_next(next.as_deref());
     (
         [
             (
                 header::SET_COOKIE,
-                set_cookie(LOGIN_CSRF, &token, Some(3600), secure(&state, &headers)),
+                set_cookie(
+                    LOGIN_CSRF,
+                    &token,
+                    Some(crate::auth::LOGIN_FORM_TTL.as_secs()),
+                    secure(&state, &headers),
+                ),
             ),
             (
                 header::CONTENT_TYPE,
@@ -319,7 +389,9 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
     };
     let next = safe_next(f.next.as_deref());
     let sec = secure(&state, &headers);
-    if !cookie(&headers, LOGIN_CSRF).is_some_and(|c| constant_eq(c, &f.csrf)) {
+    let form_ok = state.auth().check_login_token(&f.csrf)
+        && cookie(&headers, LOGIN_CSRF).is_some_and(|c| constant_eq(c, &f.csrf));
+    if !form_ok {
         return (
             StatusCode::FORBIDDEN,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -343,7 +415,8 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
     match state.auth().login(&f.user, &f.password, &client) {
         Ok((sid, _)) => {
             let _ = state.auth().audit.record(&entry("login", 303));
-            let ttl = state.auth().settings.session_ttl.as_secs();
+            // The cookie lasts as long as the session can (its absolute end).
+            let ttl = state.auth().settings.session_max.as_secs();
             let mut r = Redirect::to(&next).into_response();
             r.headers_mut().append(
                 header::SET_COOKIE,
@@ -358,17 +431,13 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
             (
                 StatusCode::TOO_MANY_REQUESTS,
                 [
-                    (header::RETRY_AFTER, wait.as_secs().max(1).to_string()),
+                    (
+                        header::RETRY_AFTER,
+                        (wait.as_secs_f64().ceil().max(1.0) as u64).to_string(),
+                    ),
                     (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
                 ],
-                login_form(
-                    &next,
-                    &f.csrf,
-                    Some(&format!(
-                        "Troppi tentativi falliti: riprovare tra {} minuti.",
-                        wait.as_secs().div_ceil(60).max(1)
-                    )),
-                ),
+                login_form(&next, &f.csrf, Some(&retry_message(wait))),
             )
                 .into_response()
         }
@@ -385,6 +454,18 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Response {
 }
 
 use axum::extract::FromRequest;
+
+fn retry_message(wait: std::time::Duration) -> String {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    if secs < 60 {
+        format!("Troppi tentativi falliti: riprovare tra {secs} secondi.")
+    } else {
+        format!(
+            "Troppi tentativi falliti: riprovare tra {} minuti.",
+            secs.div_ceil(60)
+        )
+    }
+}
 
 /// `GET /logout`: who is logged in, and the button (a POST with the session's CSRF token).
 pub async fn logout_page(

@@ -488,7 +488,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/kpis", get(api::kpis))
         .route("/api/kpi/{id}", get(api::kpi))
         .route("/api/openapi.json", get(api::openapi))
-        .route("/healthz", get(api::healthz))
+        .route("/healthz", get(access::healthz))
         .route("/jobs", get(jobs_page::page))
         .route("/jobs/{name}/run", axum::routing::post(access::run_job))
         .route("/api/jobs", get(jobs_page::api))
@@ -511,8 +511,10 @@ async fn not_found() -> AppError {
     AppError::NotFound("no such page or route".into())
 }
 
-/// Records each request in the metrics and sets the security headers every response carries.
+/// Records each request in the metrics and sets the security headers every response carries
+/// (HSTS too when the client came over TLS).
 async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let tls = access::secure(&state, req.headers());
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -524,6 +526,12 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .metrics()
         .observe_request(&route, resp.status().as_u16(), started.elapsed());
     set_security_headers(resp.headers_mut());
+    if tls {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     resp
 }
 

@@ -329,8 +329,11 @@ async fn panel_result(
                 previous: None,
             })
         }
-        // Ingest batches and rules are about every territory's files: administrators only.
-        Figure::Source(Source::Batches | Source::RejectedByRule) if !who.is_admin() => {
+        // Ingest batches and rejected rows are about the files sent, not about the figures:
+        // administrators only (the rows by CPI would also count people too few to show).
+        Figure::Source(Source::Batches | Source::RejectedByRule | Source::RejectedByCpi)
+            if !who.is_admin() =>
+        {
             Ok(PanelData::Restricted)
         }
         Figure::Source(s) => Ok(PanelData::Kpi {

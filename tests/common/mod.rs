@@ -478,6 +478,7 @@ impl Env {
             threshold: 5,
             secure_cookies: false,
             session_ttl: std::time::Duration::from_secs(3600),
+            session_max: std::time::Duration::from_secs(12 * 3600),
             login_attempts: 5,
             login_window: std::time::Duration::from_secs(900),
             audit_file: self.data.join("audit").join("audit.jsonl"),
