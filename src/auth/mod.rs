@@ -355,3 +355,62 @@ pub fn check_key_file(path: &std::path::Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Auth {
+        Auth::new(AuthSettings {
+            users_file: "/nonexistent/users.toml".into(),
+            threshold: 5,
+            secure_cookies: false,
+            session_ttl: Duration::from_secs(3600),
+            session_max: Duration::from_secs(12 * 3600),
+            login_attempts: 5,
+            login_window: Duration::from_secs(900),
+            audit_file: "/nonexistent/audit.jsonl".into(),
+        })
+    }
+
+    #[test]
+    fn the_wait_doubles_past_the_attempts_up_to_the_window() {
+        let a = auth();
+        let now = Instant::now();
+        let wait = |count| a.wait(&Failures { count, last: now }, now);
+        assert_eq!(wait(4), None);
+        assert_eq!(wait(5), Some(Duration::from_secs(1)));
+        assert_eq!(wait(7), Some(Duration::from_secs(4)));
+        assert_eq!(wait(40), Some(Duration::from_secs(900)));
+        assert_eq!(wait(u32::MAX), Some(Duration::from_secs(900)));
+        let later = now + Duration::from_secs(2);
+        assert_eq!(
+            a.wait(
+                &Failures {
+                    count: 6,
+                    last: now
+                },
+                later
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn login_tokens_are_this_servers_and_expire() {
+        use hmac::Mac;
+        let a = auth();
+        let t = a.login_token();
+        assert!(a.check_login_token(&t));
+        assert!(!auth().check_login_token(&t), "another server's");
+        assert!(!a.check_login_token(&t.replace('.', "")));
+        assert!(!a.check_login_token(&format!("{t}.x")));
+        let old = unix_now() - LOGIN_FORM_TTL.as_secs() - 10;
+        let mac = hex::encode(a.login_mac("abc", old).finalize().into_bytes());
+        assert!(!a.check_login_token(&format!("abc.{old}.{mac}")), "expired");
+        let now = unix_now();
+        let mac = hex::encode(a.login_mac("abc", now).finalize().into_bytes());
+        assert!(a.check_login_token(&format!("abc.{now}.{mac}")));
+        assert!(!a.check_login_token(&format!("abd.{now}.{mac}")));
+    }
+}
