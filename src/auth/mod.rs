@@ -195,7 +195,9 @@ impl Auth {
         password: &str,
         client: &str,
     ) -> Result<(String, String), LoginError> {
-        let key = (name.to_owned(), client.to_owned());
+        // A name longer than any user's counts under its start: a flood of long made-up names
+        // cannot make the limiter's memory large.
+        let key = (name.chars().take(64).collect(), client.to_owned());
         {
             let now = Instant::now();
             let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
