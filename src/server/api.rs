@@ -1,5 +1,6 @@
 //! The JSON/CSV API: `/api/kpi/{id}`, `/api/kpis`, `/api/openapi.json`, `/healthz`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,12 @@ pub const PARAMS: [&str; 8] = [
 pub async fn kpi(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<crate::auth::Principal>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    // An id that does not decode (not UTF-8) names no KPI either: 404, in JSON like the rest.
+    let id = id.map(|Path(id)| id).unwrap_or_default();
     let def = query::find(&id).ok_or_else(|| {
         AppError::NotFound(format!("unknown KPI '{id}'; GET /api/kpis lists them all"))
     })?;
@@ -112,98 +115,284 @@ pub async fn openapi() -> impl IntoResponse {
     axum::Json(openapi_doc())
 }
 
+/// A JSON response with a schema from `components/schemas`.
+fn json_response(description: &str, schema: &str) -> Value {
+    json!({"description": description,
+           "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+/// The reusable query parameters: the filters every data route takes, as
+/// [`query::Params::parse`] checks them (after the query string is decoded, repeated names
+/// joined with commas and each value trimmed; an empty value means the default).
+fn filter_parameters() -> Value {
+    let regions = crate::reference::regions();
+    let mut region_values: Vec<&str> = regions.iter().map(|(code, _)| *code).collect();
+    region_values.extend(regions.iter().map(|(_, name)| *name));
+    let siglas: Vec<&str> = crate::reference::provinces()
+        .iter()
+        .map(|p| p.sigla)
+        .collect();
+    // A list travels comma-separated (`region=Lazio,Umbria`; `region=Lazio&region=Umbria` too).
+    let list = |name: &str, desc: &str, items: Value| {
+        json!({"name": name, "in": "query", "required": false, "description": desc,
+               "style": "form", "explode": false,
+               "schema": {"type": "array", "items": items}})
+    };
+    let date = |name: &str, desc: &str| {
+        json!({"name": name, "in": "query", "required": false, "allowEmptyValue": true,
+               "description": desc, "schema": {"type": "string", "format": "date"}})
+    };
+    json!({
+        "from": date("from", "First day of the period (YYYY-MM-DD, a calendar date; Europe/Rome). Default: 1 January of the year of `to`. Not after `to`, given or default (else 400)."),
+        "to": date("to", "Last day of the period (YYYY-MM-DD). Default: the latest event's date."),
+        "region": list("region", "Regions: ISTAT code (01-20) or name, exactly as listed; several comma-separated.",
+            json!({"type": "string", "enum": region_values})),
+        "province": list("province", "Provinces: sigla in capitals (MI, RM, ...); several comma-separated.",
+            json!({"type": "string", "enum": siglas})),
+        "cpi": list("cpi", "CPI codes (1 to 16 characters each); several comma-separated.",
+            json!({"type": "string", "minLength": 1, "maxLength": 16, "pattern": "^[^,]*$"})),
+        "as_of": {"name": "as_of", "in": "query", "required": false, "allowEmptyValue": true,
+            "description": "Only events ingested at or before this instant: RFC 3339 (2025-06-30T12:00:00Z), or a date meaning the end of that day in Rome. Default: now. The result states the effective value.",
+            "schema": {"type": "string", "anyOf": [{"format": "date-time"}, {"format": "date"}]}}
+    })
+}
+
 pub fn openapi_doc() -> Value {
     let ids: Vec<&str> = catalog().iter().map(|d| d.id).collect();
     let mut dims: Vec<&str> = catalog().iter().flat_map(|d| d.allowed_dims()).collect();
     dims.sort_unstable();
     dims.dedup();
-    let text = |name: &str, desc: &str| {
-        json!({"name": name, "in": "query", "required": false, "description": desc,
-               "schema": {"type": "string"}})
+    let breakdowns: serde_json::Map<String, Value> = catalog()
+        .iter()
+        .map(|d| (d.id.to_owned(), json!(d.allowed_dims())))
+        .collect();
+    let filter = |name: &str| json!({"$ref": format!("#/components/parameters/{name}")});
+    let filters = || -> Vec<Value> {
+        ["from", "to", "region", "province", "cpi", "as_of"]
+            .iter()
+            .map(|n| filter(n))
+            .collect()
     };
-    let error = json!({"description": "A parameter is wrong: the body names it and the allowed values",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut kpi_params = vec![json!({"name": "id", "in": "path", "required": true,
+        "description": "The KPI (unknown: 404)", "schema": {"type": "string", "enum": ids}})];
+    kpi_params.extend(filters());
+    kpi_params.insert(3, json!({"name": "by", "in": "query", "required": false, "style": "form", "explode": false,
+        "description": format!("At most two different breakdowns, comma-separated, among: {} (each KPI takes a subset: see `x-breakdowns` or /api/kpis)", dims.join(", ")),
+        "schema": {"type": "array", "maxItems": 2, "uniqueItems": true, "items": {"type": "string", "enum": dims}}}));
+    kpi_params.push(
+        json!({"name": "format", "in": "query", "required": false, "allowEmptyValue": true,
+        "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}),
+    );
+    let mut eval_params = filters();
+    eval_params.extend([
+        json!({"name": "by", "in": "query", "required": false, "allowEmptyValue": true,
+            "schema": {"type": "string", "enum": super::evaluation::DIMS, "default": "gender"}}),
+        json!({"name": "a", "in": "query", "required": false, "allowEmptyValue": true,
+            "description": "First subgroup of the log-rank test: one of the `group` values of the answer (a subgroup of `by` with data in the period, else 400); default the first",
+            "schema": {"type": "string"}}),
+        json!({"name": "b", "in": "query", "required": false, "allowEmptyValue": true,
+            "description": "Second subgroup of the log-rank test, as `a`; default the second",
+            "schema": {"type": "string"}}),
+    ]);
+    let mut cohort_params = vec![json!({"name": "entry", "in": "query", "required": false,
+        "schema": {"type": "string", "enum": ["registration", "pact"], "default": "registration"}})];
+    // The file leaves the CPI out, so it is not selected by CPI either (`cpi` is a 400).
+    cohort_params.extend(
+        ["from", "to", "region", "province", "as_of"]
+            .iter()
+            .map(|n| filter(n)),
+    );
+    let region_values = filter_parameters()["region"]["schema"]["items"]["enum"].clone();
+    let report_params = json!([
+        {"name": "year", "in": "query", "required": true,
+            "schema": {"type": "integer", "minimum": REPORT_YEARS.0, "maximum": REPORT_YEARS.1}},
+        {"name": "quarter", "in": "query", "required": false, "allowEmptyValue": true,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 4}},
+        {"name": "region", "in": "query", "required": false, "allowEmptyValue": true,
+            "description": "One region: ISTAT code or name (any case); default Italy. Ignored for a caller with a territorial scope.",
+            "schema": {"type": "string", "enum": region_values}},
+        filter("as_of")
+    ]);
+    let bad = json_response(
+        "A parameter is wrong: the body names it (`param`) and, where there is a list, the allowed values",
+        "BadRequest",
+    );
+    let unauthorized = json_response(
+        "No valid credentials: send `Authorization: Bearer TOKEN` (or log in)",
+        "Error",
+    );
+    let forbidden = |why: &str| json_response(why, "Error");
+    let unavailable = json_response(
+        "The store cannot be read (nothing ingested yet, or a broken data folder)",
+        "Error",
+    );
+    let kpi_headers = json!({
+        "ETag": {"required": true, "description": "Changes with the parameters, the data version and the format", "schema": {"type": "string"}},
+        "X-Mirato-As-Of": {"required": true, "description": "The effective as_of (RFC 3339)", "schema": {"type": "string"}},
+        "X-Mirato-Data-Version": {"required": true, "description": "The latest committed batch", "schema": {"type": "string"}}
+    });
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "mirato API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Outputs and outcomes of the collocamento mirato (L. 68/1999), as defined by the KPI catalogue. Every result states its parameters, its as_of and the data version."
+            "description": "Outputs and outcomes of the collocamento mirato (L. 68/1999), as defined by the KPI catalogue. Every result states its parameters, its as_of and the data version.\n\nQuery strings: a parameter the route does not take is a 400; a name given twice has its values joined with commas (lists: `region=Lazio,Umbria`); values are trimmed; an empty value means the default where the parameter allows one (`allowEmptyValue`), and empty list items are ignored. Every 400 names the parameter (`param`) and, where there is a list, the allowed values (`allowed`).\n\nFor roles below admin, counts are perturbed and small cells suppressed: a count may then be a string such as `<5`."
         },
+        "security": [{"bearer": []}],
         "paths": {
             "/api/kpi/{id}": {"get": {
                 "summary": "One KPI",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "enum": ids}},
-                    {"name": "from", "in": "query", "required": false, "description": "First day of the period (YYYY-MM-DD, Europe/Rome); default 1 January of the latest event's year", "schema": {"type": "string", "format": "date"}},
-                    {"name": "to", "in": "query", "required": false, "description": "Last day of the period; default the latest event's date", "schema": {"type": "string", "format": "date"}},
-                    {"name": "by", "in": "query", "required": false, "description": format!("One or two breakdowns, comma-separated, among: {} (each KPI takes a subset: see /api/kpis)", dims.join(", ")), "schema": {"type": "string"}},
-                    text("region", "Region ISTAT code or name; several comma-separated"),
-                    text("province", "Province sigla; several comma-separated"),
-                    text("cpi", "CPI code; several comma-separated"),
-                    {"name": "as_of", "in": "query", "required": false, "description": "Only events ingested at or before this instant (RFC 3339, or a date meaning the end of that day in Rome)", "schema": {"type": "string"}},
-                    {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}
-                ],
+                "description": "The KPI's rows in the shape of KPIS.md (JSON), or CSV with `format=csv`. `x-breakdowns` lists the breakdowns each KPI takes (also in /api/kpis); another one is a 400.",
+                "x-breakdowns": breakdowns,
+                "parameters": kpi_params,
                 "responses": {
-                    "200": {"description": "The KPI's rows", "headers": {"ETag": {"schema": {"type": "string"}}},
+                    "200": {"description": "The KPI's rows", "headers": kpi_headers,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KpiResult"}},
                                     "text/csv": {"schema": {"type": "string"}}}},
                     "304": {"description": "Not modified since the ETag given in If-None-Match"},
-                    "400": error,
-                    "404": {"description": "Unknown KPI", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                    "400": bad,
+                    "401": unauthorized,
+                    "404": json_response("Unknown KPI", "Error"),
+                    "503": unavailable
                 }
             }},
-            "/api/kpis": {"get": {"summary": "The KPI catalogue", "responses": {"200": {"description": "Every KPI with its label, kind and breakdowns"}}}},
+            "/api/kpis": {"get": {
+                "summary": "The KPI catalogue",
+                "responses": {
+                    "200": json_response("Every KPI with its label, kind, section and breakdowns", "Catalogue"),
+                    "401": unauthorized
+                }
+            }},
             "/api/evaluation": {"get": {
                 "summary": "Placement rates at 90/180/365 days by subgroup with Wilson 95% intervals, Kaplan-Meier summaries by subgroup, and a log-rank test between two subgroups",
-                "parameters": [
-                    text("from", "First pact date of the cohort (YYYY-MM-DD)"),
-                    text("to", "Last pact date of the cohort"),
-                    {"name": "by", "in": "query", "required": false, "schema": {"type": "string", "enum": super::evaluation::DIMS, "default": "gender"}},
-                    text("a", "First subgroup of the log-rank test (a value of `by`); default the first"),
-                    text("b", "Second subgroup of the log-rank test; default the second"),
-                    text("region", "Region ISTAT code or name; several comma-separated"),
-                    text("province", "Province sigla; several comma-separated"),
-                    text("cpi", "CPI code; several comma-separated"),
-                    text("as_of", "Only events ingested at or before this instant")
-                ],
-                "responses": {"200": {"description": "The figures of the evaluation page"}, "400": error}
+                "description": "`from` and `to` bound the pact dates of the cohort.",
+                "parameters": eval_params,
+                "responses": {
+                    "200": json_response("The figures of the evaluation page", "Evaluation"),
+                    "400": bad,
+                    "401": unauthorized,
+                    "503": unavailable
+                }
             }},
             "/export/cohort.parquet": {"get": {
                 "summary": "The cohort file: one row per person and registration spell (pseudonymised); evaluator and admin only",
-                "parameters": [
-                    {"name": "entry", "in": "query", "required": false, "schema": {"type": "string", "enum": ["registration", "pact"], "default": "registration"}},
-                    text("from", "First entry date"), text("to", "Last entry date"),
-                    text("region", "Region of the entry event"), text("province", "Province of the entry event"),
-                    text("cpi", "CPI of the entry event"), text("as_of", "Only events ingested at or before this instant")
-                ],
-                "responses": {"200": {"description": "Parquet", "content": {"application/vnd.apache.parquet": {}}}, "400": error, "403": {"description": "Not an evaluator or admin"}}
+                "description": "`from`, `to` and the territory apply to the entry event. The file is not selected by CPI: a `cpi` value is a 400.",
+                "parameters": cohort_params,
+                "responses": {
+                    "200": {"description": "Parquet", "content": {"application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": bad,
+                    "401": unauthorized,
+                    "403": forbidden("Not an evaluator or admin"),
+                    "503": json_response("The store cannot be read, or this server has no pseudonymisation key", "Error")
+                }
             }},
             "/report/anpal": {"get": {
                 "summary": "The ANPAL / Relazione al Parlamento workbook (XLSX), suppressed, within the caller's scope",
-                "parameters": [
-                    {"name": "year", "in": "query", "required": true, "schema": {"type": "integer"}},
-                    {"name": "quarter", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 4}},
-                    text("region", "Region name or ISTAT code; default Italy"),
-                    text("as_of", "Regenerate a published report: only events ingested at or before this instant")
-                ],
-                "responses": {"200": {"description": "XLSX"}, "400": error}
+                "parameters": report_params,
+                "responses": {
+                    "200": {"description": "XLSX", "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": bad,
+                    "401": unauthorized,
+                    "503": unavailable
+                }
             }},
-            "/healthz": {"get": {"summary": "Liveness and the data version", "responses": {"200": {"description": "OK"}, "503": {"description": "The store cannot be read"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OpenMetrics text"}}}}
+            "/api/jobs": {"get": {
+                "summary": "The scheduled jobs and their last runs; admin only",
+                "responses": {"200": json_response("The jobs", "Jobs"), "401": unauthorized, "403": forbidden("Not an admin")}
+            }},
+            "/api/audit": {"get": {
+                "summary": "The latest 1000 lines of the audit; admin only",
+                "responses": {"200": json_response("The audit lines, oldest first", "Audit"), "401": unauthorized, "403": forbidden("Not an admin")}
+            }},
+            "/api/openapi.json": {"get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": unauthorized}
+            }},
+            "/healthz": {"get": {
+                "summary": "Liveness and the data version",
+                "security": [],
+                "responses": {
+                    "200": json_response("OK", "Health"),
+                    "503": json_response("The store cannot be read", "Health")
+                }
+            }},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics; admin only",
+                "responses": {
+                    "200": {"description": "OpenMetrics text", "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}},
+                    "401": unauthorized,
+                    "403": forbidden("Not an admin")
+                }
+            }}
         },
-        "components": {"schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {
-                "error": {"type": "string"}, "param": {"type": "string"},
-                "allowed": {"type": "array", "items": {"type": "string"}}}},
-            "KpiResult": {"type": "object", "required": ["kpi", "params", "rows"], "properties": {
-                "kpi": {"type": "string"},
-                "params": {"type": "object", "properties": {
-                    "from": {"type": "string"}, "to": {"type": "string"},
-                    "by": {"type": "array", "items": {"type": "string"}},
-                    "as_of": {"type": "string"}, "data_version": {"type": "string"}}},
-                "rows": {"type": "array", "items": {"type": "object"}},
-                "median_days": {"type": ["number", "null"]}}}
-        }}
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An API token: `mirato users token NAME`"}},
+            "parameters": filter_parameters(),
+            "schemas": schemas()
+        }
+    })
+}
+
+/// The years `/report/anpal` takes: those of a calendar date (chrono's range).
+const REPORT_YEARS: (i32, i32) = (-262_143, 262_142);
+
+fn schemas() -> Value {
+    // A count, rate or measure: a number; null when there is nothing to measure; for roles
+    // below admin a suppressed count is a string such as "<5".
+    let figure = json!({"type": ["number", "string", "null"]});
+    let params = json!({"type": "object", "required": ["from", "to", "by", "as_of", "data_version"], "properties": {
+        "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+        "by": {"type": "array", "items": {"type": "string"}},
+        "region": {"type": "array", "items": {"type": "string"}},
+        "province": {"type": "array", "items": {"type": "string"}},
+        "cpi": {"type": "array", "items": {"type": "string"}},
+        "as_of": {"type": "string", "format": "date-time"}, "data_version": {"type": "string"},
+        "scope": {"type": "object", "properties": {
+            "provinces": {"type": "array", "items": {"type": "string"}},
+            "cpis": {"type": "array", "items": {"type": "string"}}}}}});
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "BadRequest": {"type": "object", "required": ["error", "param", "allowed"], "properties": {
+            "error": {"type": "string"}, "param": {"type": "string"},
+            "allowed": {"type": "array", "items": {"type": "string"}}}},
+        "Params": params,
+        "KpiResult": {"type": "object", "required": ["kpi", "params", "rows"], "properties": {
+            "kpi": {"type": "string"},
+            "params": {"$ref": "#/components/schemas/Params"},
+            "rows": {"type": "array", "items": {"type": "object",
+                "description": "One row per cell: the breakdowns' values, then the measures of the KPI's kind (KPIS.md)",
+                "properties": {
+                    "value": figure, "numerator": figure, "denominator": figure, "n": figure,
+                    "persons": figure, "share_of_accepted": figure, "at_risk": figure, "events": figure,
+                    "censored": figure, "survival": figure, "lower": figure, "upper": figure,
+                    "median_days": figure},
+                "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}},
+            "median_days": figure}},
+        "Catalogue": {"type": "object", "required": ["kpis"], "properties": {"kpis": {"type": "array", "items": {
+            "type": "object", "required": ["id", "label", "kind", "section", "breakdowns"], "properties": {
+                "id": {"type": "string"}, "label": {"type": "string"}, "kind": {"type": "string"},
+                "section": {"type": "string"}, "breakdowns": {"type": "array", "items": {"type": "string"}}}}}}},
+        "Evaluation": {"type": "object", "required": ["by", "params", "threshold", "groups", "log_rank"], "properties": {
+            "by": {"type": "string"},
+            "params": {"$ref": "#/components/schemas/Params"},
+            "threshold": {"type": ["integer", "null"], "description": "The suppression threshold, for roles below admin"},
+            "groups": {"type": "array", "items": {"type": "object", "required": ["group", "label", "persons", "placements", "median_days", "rates"], "properties": {
+                "group": {"type": "string"}, "label": {"type": "string"},
+                "persons": figure, "placements": figure, "median_days": figure,
+                "rates": {"type": "array", "items": {"type": "object", "required": ["horizon", "numerator", "denominator", "value", "lower", "upper"], "properties": {
+                    "horizon": {"type": "integer"}, "numerator": figure, "denominator": figure, "value": figure,
+                    "lower": {"type": ["number", "null"]}, "upper": {"type": ["number", "null"]}}}}}}},
+            "log_rank": {"type": "object", "required": ["a", "b", "test", "note"], "properties": {
+                "a": {"type": "string"}, "b": {"type": "string"},
+                "test": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["chi2", "df", "p_value", "n", "observed", "expected"], "properties": {
+                    "chi2": {"type": ["number", "null"]}, "df": {"type": "integer"}, "p_value": {"type": ["number", "null"]},
+                    "n": {"type": "array", "items": {"type": "integer"}}, "observed": {"type": "array", "items": {"type": "integer"}},
+                    "expected": {"type": "array", "items": {"type": ["number", "null"]}}}}]},
+                "note": {"type": ["string", "null"]}}}}},
+        "Jobs": {"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": {"type": "object"}}}},
+        "Audit": {"type": "object", "required": ["entries"], "properties": {"entries": {"type": "array", "items": {"type": "object"}}}},
+        "Health": {"type": "object", "required": ["status"], "properties": {
+            "status": {"type": "string", "enum": ["ok", "unavailable"]},
+            "data_version": {"type": "string"}, "error": {"type": "string"}}}
     })
 }
