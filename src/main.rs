@@ -223,9 +223,9 @@ enum ReportKind {
 #[derive(Subcommand, Debug)]
 enum ExportKind {
     /// The cohort file: one row per person and registration spell entering in the period, with
-    /// the export pseudonym, the attributes, the date of each stage, days to placement and the
-    /// censoring flag (Parquet; its metadata holds the parameters and the command that
-    /// regenerates it).
+    /// the export pseudonym, the attributes, the entry month, the days to each stage, days to
+    /// placement and the censoring flag, k-anonymous at the suppression threshold (Parquet; its
+    /// metadata holds the parameters and the command that regenerates it).
     Cohort {
         /// First entry date (YYYY-MM-DD) [default: 1 January of the latest event's year].
         #[arg(long)]
@@ -552,7 +552,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let raw = filter.raw(from, to, None);
-            export_cohort(&data_dir, &key_file, &entry, &raw, &out)
+            let k = config.auth.suppression_threshold;
+            export_cohort(&data_dir, &key_file, &entry, &raw, &out, k)
         }
         Command::Config => {
             print!("{}", mirato::config::DEFAULTS);
@@ -948,6 +949,7 @@ fn export_cohort(
     entry: &str,
     raw: &RawParams,
     out: &Path,
+    k: u64,
 ) -> anyhow::Result<ExitCode> {
     use mirato::cohort;
     // The cohort takes the filters of the outcome KPIs (and no breakdown).
@@ -981,10 +983,11 @@ fn export_cohort(
         }
         Err(e) => return Err(e.into()),
     };
-    let prov = cohort::Provenance::for_cohort(&c);
-    let rows = cohort::write_file(&c, &key, &prov, out)?;
+    let prov = cohort::Provenance::for_cohort(&c).with_k(k);
+    let written = cohort::write_file(&c, &key, &prov, out)?;
     eprintln!(
-        "{rows} spells ({} entry {} to {}, as of {}, data version {}) written to {} in {:.1} s",
+        "{} spells ({} entry {} to {}, as of {}, data version {}) written to {} in {:.1} s",
+        written.rows,
         entry.as_str(),
         c.params.from,
         c.params.to,
@@ -993,6 +996,8 @@ fn export_cohort(
         out.display(),
         started.elapsed().as_secs_f64()
     );
+    eprintln!("{}", written.anonymity.summary());
+    eprintln!("{}", written.anonymity.detail());
     eprintln!("regenerate with: {}", prov.command);
     Ok(ExitCode::SUCCESS)
 }

@@ -398,24 +398,8 @@ pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> 
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let path = out.with_extension(format!("{slug}.csv"));
-        let mut text = String::new();
-        for (k, v) in &s.header {
-            text.push_str(&format!("# {k}: {v}\n"));
-        }
-        let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(&s.columns).expect("in-memory write");
-        for r in &s.rows {
-            let rec: Vec<String> = r
-                .iter()
-                .map(|v| match v {
-                    Value::Null => String::new(),
-                    Value::String(t) => t.clone(),
-                    o => o.to_string(),
-                })
-                .collect();
-            w.write_record(&rec).expect("in-memory write");
-        }
-        text.push_str(&String::from_utf8(w.into_inner().expect("flush")).expect("utf-8"));
+        // The project's one CSV writer: formula cells neutralised (`crate::csvfile`).
+        let text = crate::csvfile::write(&s.header, &s.columns, &s.rows);
         std::fs::write(&path, text).map_err(|e| werr(&path, &e))?;
         written.push(path);
     }

@@ -1,6 +1,6 @@
 //! The evaluators' cohort: one row per person and registration spell (`queries/_cohort.sql`),
-//! selected by entry date and territory. The rows still carry the store's pseudonym; whoever
-//! writes them out replaces it (see `crate::cohort`).
+//! selected by entry date and territory. The rows still carry the store's pseudonym and exact
+//! dates; whoever writes them out replaces the one and coarsens the other (see `crate::cohort`).
 
 use std::collections::HashMap;
 
@@ -78,6 +78,15 @@ impl Engine {
                 &[],
             ));
         }
+        if !p.cpi.is_empty() {
+            // The file leaves the CPI out (it made rows unique); selecting by it would put it
+            // back, for every row, through the file's parameters.
+            return Err(QueryError::bad(
+                "cpi",
+                "the cohort file is not selected by CPI: filter by region or province",
+                &[],
+            ));
+        }
         let (as_of_us, data_version) = self.as_of(p.as_of)?;
         let mut values: HashMap<String, ScalarValue> = HashMap::new();
         let (date, province, cpi) = entry.columns();
@@ -91,26 +100,27 @@ impl Engine {
         ));
         // The attributes are taken at the entry date `d`, as the KPIs of the same cohort take
         // them (the breakdown expressions are theirs); names come from fixed lists only.
+        // The attributes are taken at the entry date `d`, as the KPIs of the same cohort take
+        // them (the breakdown expressions are theirs); names come from fixed lists only. The
+        // territory is the entry event's. Exact dates stay here: `crate::cohort` turns them into
+        // months and durations before anything is written.
         let sql = format!(
             "WITH k0 AS (\n{body}\n),\nk AS (SELECT k0.*, k0.{date} AS d FROM k0)\n\
-             SELECT k.person_id, k.spell_no, rp.region_name AS region, k.province, k.cpi,\n\
+             SELECT k.person_id, k.spell_no, rpe.region_name AS region,\n\
+               k.{province} AS province, k.d AS entry_date,\n\
                {gender} AS gender,\n\
-               CAST(date_part('year', k.d) AS INT) - a.birth_year AS age_at_entry,\n\
                {age_band} AS age_band,\n\
                {category} AS category,\n\
                {list_type} AS list_type,\n\
                {disability} AS disability_band,\n\
-               a.naspi, a.app_date AS application_date,\n\
+               a.naspi,\n\
                k.spell_start, k.basic_orientation_date, k.pact_date,\n\
-               rpp.region_name AS pact_region, k.pact_province, k.pact_cpi,\n\
                k.specialist_orientation_date, k.measure_start_date, k.proposal_date, k.hire_date,\n\
                k.spell_end, k.end_reason, k.days_to_first_hire, k.followup_days,\n\
                k.days_to_placement, k.censored, k.censoring\n\
              FROM k\n\
              LEFT JOIN apps a ON a.person_id = k.person_id AND a.app_date <= k.d\n\
                AND (a.next_app_date IS NULL OR a.next_app_date > k.d)\n\
-             LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n\
-             LEFT JOIN ref_provinces rpp ON rpp.sigla = k.pact_province\n\
              LEFT JOIN ref_provinces rpe ON rpe.sigla = k.{province}\n\
              WHERE {}\n\
              ORDER BY k.d, k.person_id, k.spell_no",

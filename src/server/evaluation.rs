@@ -715,10 +715,11 @@ pub async fn cohort_file(
         c.params.from,
         c.params.to
     );
-    let bytes = tokio::task::spawn_blocking(move || {
-        let prov = crate::cohort::Provenance::for_cohort(&c);
+    let k = state.auth().threshold();
+    let (bytes, written) = tokio::task::spawn_blocking(move || {
+        let prov = crate::cohort::Provenance::for_cohort(&c).with_k(k);
         let mut buf = Vec::new();
-        crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|_| buf)
+        crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|w| (buf, w))
     })
     .await
     .map_err(|e| AppError::Internal(format!("the cohort file could not be written: {e}")))?
@@ -737,6 +738,10 @@ pub async fn cohort_file(
                 format!("attachment; filename=\"{name}\""),
             ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
+            (
+                header::HeaderName::from_static("x-mirato-anonymity"),
+                written.anonymity.summary(),
+            ),
         ],
         bytes,
     )
