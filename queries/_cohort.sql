@@ -1,7 +1,8 @@
 -- The evaluators' analysis file (`mirato export cohort`): one row per person and registration
 -- spell (view spells), every spell of the store. The engine keeps the rows whose entry date
 -- (spell_start, or pact_date with --entry pact) is in the period and whose entry territory is in
--- the filters, and replaces person_id by an export pseudonym.
+-- the filters; `crate::cohort` then replaces person_id by an export pseudonym, the dates by the
+-- entry month and days from the spell start or the pact, and makes the file k-anonymous.
 --
 -- The engine adds the person's attributes from the latest application_submitted on or before
 -- the entry date, as the KPIs take them on their counted event's date (the spell start for the

@@ -24,7 +24,7 @@ first_hire AS (
     WHERE event_type = 'hired' AND vacancy_id IS NOT NULL
     GROUP BY vacancy_id
 )
-SELECT c.province, c.cpi_code AS cpi, c.occurred_date AS d,
+SELECT c.province, c.cpi_code AS cpi, c.occurred_date AS d, c.vacancy_id,
        CASE WHEN h.hire_date IS NOT NULL AND h.hire_date <= c.occurred_date
             THEN 1 ELSE 0 END AS num
 FROM closed c

@@ -61,6 +61,8 @@ by = "region"
 anpal_quarterly = true       # also the ANPAL workbook of the last completed quarter, once:
                              # reports/anpal/<year>-Q<n>/mirato-anpal-<year>-q<n>.xlsx (+ CSVs)
 anpal_regions = []           # and one per region listed here (names or ISTAT codes)
+admins_only = false          # true: exact figures, for a folder only admins can read; otherwise
+                             # perturbed like the web's (see README, Confidentiality)
 retries = 3
 backoff_seconds = 300
 "#;
@@ -167,6 +169,8 @@ pub struct ExportJob {
     pub by: String,
     pub anpal_quarterly: bool,
     pub anpal_regions: Vec<String>,
+    /// Exact figures, for a folder only admins read; otherwise perturbed as the web's.
+    pub admins_only: bool,
     #[serde(flatten)]
     pub retry: Retry,
 }

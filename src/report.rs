@@ -167,7 +167,7 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
         };
         async move {
             let r = engine.run(def, &p).await?;
-            Ok::<_, QueryError>((def, disclosure::suppress(&r, def.kind, threshold)))
+            Ok::<_, QueryError>((def, disclosure::protect(&r, def.kind, threshold)))
         }
     };
     // The first result fixes as_of and the data version for the header of every sheet.
@@ -211,10 +211,8 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             ("Versione dei dati".into(), version.clone()),
             ("Generato il".into(), generated.clone()),
             (
-                "Soglia di riservatezza".into(),
-                format!(
-                    "valori inferiori a {threshold} oscurati (<{threshold}), con soppressione secondaria"
-                ),
+                "Protezione delle celle".into(),
+                disclosure::describe(&disclosure::protection(threshold)),
             ),
             ("Per rigenerarlo".into(), command.clone()),
         ]

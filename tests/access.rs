@@ -1,13 +1,13 @@
 //! Access control and confidentiality through the real router: authentication on every route,
-//! CSRF, the login rate limit, a role × route × territory matrix, small-cell suppression
-//! (primary and secondary, the same in HTML, API and CSV), the audit, and hardening.
+//! CSRF, the login rate limit, a role × route × territory matrix, small-cell protection
+//! (the same in HTML, API and CSV), the audit, and hardening.
 //!
 //! Fixture (hand-built, through the real ingest), hires in 2025:
 //!   Campania (NA) 7, Lazio (RM) 2, Lombardia (MI) 6; total 15.
-//! Suppression at 5 for every role but admin, by region: Lazio 2 < 5 is suppressed (primary);
-//! alone it would be 15 − 7 − 6, so the smallest other cell, Lombardia 6, is suppressed too
-//! (secondary): 15 − 7 = 8 = Lazio + Lombardia cannot be split. Campania 7 and the total 15 show.
-//! A Lombardia manager sees 6 (nothing below 5 in their scope) whatever territory they ask for.
+//! Below admin every count is perturbed (cell-key noise within ±3, never shown between 1 and 4):
+//! Lazio 2 shows as `<5`; Campania 7, Lombardia 6 and the total 15 show near their values, and
+//! 15 − 7 − 6 gives Lazio only up to three noises (tests/attack.rs plays that attack at scale).
+//! A Lombardia manager sees one perturbed 6 whatever territory they ask for.
 
 mod common;
 use common::*;
@@ -348,18 +348,24 @@ async fn role_route_territory_matrix() {
     };
     assert_eq!(api("admin", "").await["rows"][0]["value"], 15);
     assert_eq!(api("admin", "&region=Lazio").await["rows"][0]["value"], 2);
+    // Below admin every count is perturbed by at most 3 and never shown between 1 and 4.
+    let near = |v: &Value, exact: i64| {
+        let n = v.as_i64().unwrap_or_else(|| panic!("a number: {v}"));
+        assert!(n >= 5 && (n - exact).abs() <= 3, "{n} is not near {exact}");
+    };
     for role in ["evaluator", "viewer"] {
-        assert_eq!(api(role, "").await["rows"][0]["value"], 15);
-        assert_eq!(
-            values_by_region(&api(role, "&by=region").await["rows"]),
-            [
-                ("Campania".into(), json!(7)),
-                ("Lazio".into(), json!("<5")),
-                ("Lombardia".into(), json!("<5"))
-            ]
-        );
+        near(&api(role, "").await["rows"][0]["value"], 15);
+        let by = values_by_region(&api(role, "&by=region").await["rows"]);
+        assert_eq!(by[0].0, "Campania");
+        near(&by[0].1, 7);
+        assert_eq!(by[1], ("Lazio".into(), json!("<5")));
+        assert_eq!(by[2].0, "Lombardia");
+        near(&by[2].1, 6);
     }
-    // The manager of Lombardia: Lombardia only, whatever they ask.
+    // The manager of Lombardia: Lombardia only, whatever they ask, and always the same
+    // perturbed value (the same records, the same noise).
+    let mine = api("manager", "").await["rows"][0]["value"].clone();
+    near(&mine, 6);
     for q in [
         "",
         "&region=Lazio",
@@ -368,7 +374,7 @@ async fn role_route_territory_matrix() {
         "&cpi=RM-01",
     ] {
         let j = api("manager", q).await;
-        assert_eq!(j["rows"][0]["value"], 6, "{q}: {j}");
+        assert_eq!(j["rows"][0]["value"], mine, "{q}: {j}");
         assert!(
             j["params"]["scope"]["provinces"]
                 .as_array()
@@ -378,10 +384,10 @@ async fn role_route_territory_matrix() {
     }
     assert_eq!(
         values_by_region(&api("manager", "&by=region").await["rows"]),
-        [("Lombardia".into(), json!(6))]
+        [("Lombardia".into(), mine.clone())]
     );
     let j = api("manager", "&by=province").await;
-    assert_eq!(j["rows"], json!([{"province": "MI", "value": 6}]));
+    assert_eq!(j["rows"], json!([{"province": "MI", "value": mine}]));
 
     // Pages and every export: no figure of another territory reaches the manager.
     for uri in [
@@ -478,9 +484,12 @@ async fn suppression_is_identical_in_html_api_and_csv() {
     )
     .await
     .text();
+    // Perturbed (see the role matrix); the JSON, the CSV, the exports and the page agree.
+    let campania = api["rows"][0]["value"].as_i64().unwrap();
+    let lombardia = api["rows"][2]["value"].as_i64().unwrap();
     assert_eq!(
         api_csv,
-        "region,value\nCampania,7\nLazio,<5\nLombardia,<5\n"
+        format!("region,value\nCampania,{campania}\nLazio,<5\nLombardia,{lombardia}\n")
     );
     let export = get_as(&s, &tok, &format!("/export/panoramica/11.csv?{Y}"))
         .await
@@ -495,9 +504,9 @@ async fn suppression_is_identical_in_html_api_and_csv() {
     let panel = &html[html.find("id=\"panel-11\"").unwrap()..];
     let panel = &panel[..panel.find("</article>").unwrap()];
     for (region, value) in [
-        ("Campania", "7"),
-        ("Lazio", "&lt;5"),
-        ("Lombardia", "&lt;5"),
+        ("Campania", campania.to_string()),
+        ("Lazio", "&lt;5".to_owned()),
+        ("Lombardia", lombardia.to_string()),
     ] {
         assert!(
             panel.contains(&format!(">{region}</td><td class=\"num\""))
@@ -510,16 +519,23 @@ async fn suppression_is_identical_in_html_api_and_csv() {
     }
     // The chart labels say the same.
     assert!(panel.contains("&lt;5"), "{panel}");
-    // The total (the tile of the same page) shows 15; 15 − 7 leaves two cells hidden together.
+    // The total (the tile of the same page) is perturbed on its own: total minus the shown
+    // cells is Lazio plus three noises, never Lazio for sure.
+    let total = get_as(&s, &tok, &format!("/api/kpi/hires?{Y}"))
+        .await
+        .json()["rows"][0]["value"]
+        .as_i64()
+        .unwrap();
     let tile = &html[html.find("Inserimenti lavorativi").unwrap()..];
-    assert!(tile.contains("<p class=\"value\">15</p>"));
+    assert!(tile.contains(&format!("<p class=\"value\">{total}</p>")));
     let hidden = api["rows"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|r| r["value"] == "<5")
         .count();
-    assert_eq!(hidden, 2);
+    assert_eq!(hidden, 1);
+    assert!(html.contains("Valori perturbati"), "the page says so");
     // The admin sees every cell.
     let admin = get_as(
         &s,

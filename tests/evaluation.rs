@@ -285,10 +285,9 @@ async fn only_evaluators_and_admins_download_the_cohort_file() {
 /// - 9–14 born 1990 (30-54), women; 9–11 hired (days 18, 19, 20);
 /// - 15–19 born 1960 (55+); 15 and 16 men, the others women; 15 hired (day 25).
 ///
-/// By age band, below admin: persons 8, 6, 5 are all shown; placements 6, 3, 1: the two small
-/// ones are hidden (two, so no secondary cell is needed). The default test, 15-29 against 30-54,
-/// would print 3 placements: it is not shown. By gender: men 2 persons, hidden; alone it would be
-/// the total minus the women's 17, so the women are hidden too (secondary suppression).
+/// By age band, below admin: persons 8, 6, 5 are all shown, perturbed; placements 6, 3, 1: the
+/// two small ones are hidden. The default test, 15-29 against 30-54, compares the perturbed
+/// curves. By gender: men 2 persons, hidden; women 17, shown perturbed.
 #[tokio::test]
 async fn small_subgroups_are_hidden_below_admin() {
     let env = Env::new();
@@ -361,21 +360,28 @@ async fn small_subgroups_are_hidden_below_admin() {
         .iter()
         .map(|g| (g["persons"].clone(), g["placements"].clone()))
         .collect();
-    assert_eq!(
-        shown,
-        [
-            (json!(8), json!(6)),
-            (json!(6), json!("<5")),
-            (json!(5), json!("<5"))
-        ]
-    );
-    assert!(viewer["log_rank"]["test"].is_null());
-    assert!(
-        viewer["log_rank"]["note"]
-            .as_str()
-            .unwrap()
-            .contains("meno di 5 assunzioni")
-    );
+    // Perturbed within ±3 and never below 5; the small placements hidden.
+    let near = |v: &Value, exact: i64| {
+        let n = v.as_i64().unwrap_or_else(|| panic!("a number: {v}"));
+        assert!(n >= 5 && (n - exact).abs() <= 3, "{n} is not near {exact}");
+    };
+    near(&shown[0].0, 8);
+    near(&shown[0].1, 6);
+    near(&shown[1].0, 6);
+    assert_eq!(shown[1].1, json!("<5"));
+    near(&shown[2].0, 5);
+    assert_eq!(shown[2].1, json!("<5"));
+    // The test compares the perturbed curves: shown only if neither side's (perturbed)
+    // placements fall between 1 and 4.
+    match viewer["log_rank"]["test"]["observed"].as_array() {
+        Some(obs) => assert!(obs.iter().all(|o| o.as_i64().unwrap() >= 5), "{viewer}"),
+        None => assert!(
+            viewer["log_rank"]["note"]
+                .as_str()
+                .unwrap()
+                .contains("meno di 5 assunzioni")
+        ),
+    }
 
     let by_gender = get_as(
         &s,
@@ -384,10 +390,12 @@ async fn small_subgroups_are_hidden_below_admin() {
     )
     .await
     .json();
-    for g in by_gender["groups"].as_array().unwrap() {
-        assert_eq!(g["persons"], "<5", "{g}");
-        assert!(g["median_days"].is_null());
-    }
+    let groups = by_gender["groups"].as_array().unwrap();
+    // Women 17, shown perturbed; men 2, hidden. No secondary cell: the total minus the women
+    // gives the men only up to two noises.
+    near(&groups[0]["persons"], 17);
+    assert_eq!(groups[1]["persons"], "<5", "{}", groups[1]);
+    assert!(groups[1]["median_days"].is_null());
     assert!(by_gender["log_rank"]["test"].is_null());
     assert!(
         by_gender["log_rank"]["note"]

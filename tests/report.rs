@@ -86,7 +86,7 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
     let r = rt
         .block_on(async { mirato::query::Engine::open(&env.data)?.run(def, &p).await })
         .unwrap();
-    let s = mirato::auth::disclosure::suppress(&r, def.kind, 5);
+    let s = mirato::auth::disclosure::protect(&r, def.kind, 5);
     let cols: Vec<&str> = by.split(',').chain(["value"]).collect();
     s.rows
         .iter()
@@ -125,7 +125,7 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
     for (name, sheet) in wb.as_object().unwrap() {
         assert_eq!(header(sheet, "Territorio"), "Italia", "{name}");
         assert_eq!(header(sheet, "Periodo"), "01/01/2024 – 31/12/2024");
-        assert!(header(sheet, "Soglia di riservatezza").contains("<5"));
+        assert!(header(sheet, "Protezione delle celle").contains("<5"));
         assert!(header(sheet, "Versione dei dati").starts_with("20"));
         assert!(
             header(sheet, "Per rigenerarlo")

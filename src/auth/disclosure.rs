@@ -1,25 +1,70 @@
-//! Small-cell suppression (KPIS.md, Confidentiality; Sistan rules): for every role but admin, a
-//! count below the threshold, or a rate whose denominator is below it, shows as `<T`. Applied to
-//! the result itself, so pages, charts, API and exports show exactly the same cells.
+//! Disclosure control for every role but admin: cell-key perturbation with a threshold on top
+//! (KPIS.md, version 2, "Confidentiality that holds"; the method of the ABS TableBuilder and
+//! of the ONS census 2021 tables). Suppression alone cannot hold where anyone may choose any
+//! period, territory and breakdown: a small cell comes back as a difference of two allowed
+//! answers. Perturbation makes every published count carry noise, so differences carry noise.
 //!
-//! - Primary: counts (and sums, stocks, distinct persons) in 1..T-1; rates with a denominator in
-//!   1..T-1 (value, numerator and denominator); medians and means of fewer than T cases;
-//!   survival rows with fewer than T at risk; funnel stages with fewer than T persons. A zero is
-//!   shown: it discloses no one.
-//! - Secondary: totals can always be had (the same KPI without breakdown, or a table's total
-//!   row), so along every line of a table (the whole table for one breakdown; each row and each
-//!   column for two) a lone suppressed cell is joined by the smallest other cell, until no line
-//!   has exactly one. Then no suppressed cell equals a total minus visible cells.
+//! - Every counted record has a fixed random key (`query::cellkey`); a cell's key is the sum of
+//!   its records' keys modulo 2³². The noise is a function of the cell key alone: the same
+//!   records always give the same noise, so asking again, or under another name, averages
+//!   nothing away.
+//! - The noise `d` is drawn from [`NOISE`] (−3..=3, mean 0, variance [`NOISE_VARIANCE`]).
+//! - A zero stays zero (it discloses no one). A true count between 1 and T−1 shows as `<T`. Any
+//!   other count shows as `max(T, n + d)`: no value between 1 and T−1 is ever shown.
+//! - Rates are the ratio of the perturbed numerator and denominator, withheld when the
+//!   denominator is below T; medians and means are withheld when their n is below T; funnel
+//!   shares come from perturbed stage counts; survival curves are rebuilt below admin as life
+//!   tables of 30-day intervals from perturbed counts, and end where fewer than T remain at risk.
+//!
+//! Admins see exact figures. Totals need not equal the sum of the shown cells.
 
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
 
-use serde_json::Value;
-
+use crate::query::cells::{LIFE_INTERVAL_DAYS, LifeGroup, Protection, RowKeys};
+use crate::query::survival::{KmCurve, from_steps};
 use crate::query::{Kind, KpiResult};
 
 /// The default threshold, and the legal minimum (Sistan, art. 5).
 pub const DEFAULT_THRESHOLD: u64 = 5;
 pub const MIN_THRESHOLD: u64 = 3;
+
+/// The noise and its probability: a discrete bell on −3..=3. Most cells move by at most one;
+/// one in fifty moves by three, which keeps an attacker who reasons from the bounds of the
+/// noise from pinning a cell except with that small probability.
+pub const NOISE: [(i64, f64); 7] = [
+    (-3, 0.02),
+    (-2, 0.08),
+    (-1, 0.20),
+    (0, 0.40),
+    (1, 0.20),
+    (2, 0.08),
+    (3, 0.02),
+];
+
+/// Σ p·d² over [`NOISE`]: the published variance of the noise.
+pub const NOISE_VARIANCE: f64 = 1.4;
+
+/// The protection of perturbed results at this threshold.
+pub fn protection(threshold: u64) -> Protection {
+    Protection {
+        method: "cell_key_perturbation".into(),
+        threshold: threshold.max(MIN_THRESHOLD),
+        noise_max: NOISE[NOISE.len() - 1].0,
+        noise_variance: NOISE_VARIANCE,
+    }
+}
+
+/// The protection in Italian, for the pages and the report.
+pub fn describe(p: &Protection) -> String {
+    format!(
+        "Valori perturbati (rumore casuale fisso tra −{m} e +{m}, varianza {v}); i conteggi \
+         tra 1 e {t1} sono oscurati (<{t}); i totali possono non coincidere con la somma delle celle.",
+        m = p.noise_max,
+        v = crate::query::output::italian_number(&Value::from(p.noise_variance)),
+        t1 = p.threshold - 1,
+        t = p.threshold,
+    )
+}
 
 pub fn mark(threshold: u64) -> Value {
     Value::String(format!("<{threshold}"))
@@ -29,103 +74,220 @@ pub fn is_suppressed(v: &Value) -> bool {
     matches!(v, Value::String(s) if s.starts_with('<'))
 }
 
-/// The columns a suppressed cell hides, and the one that decides it, per kind.
-fn columns(kind: Kind) -> (&'static str, &'static [&'static str]) {
-    match kind {
-        Kind::Count | Kind::CountDistinct | Kind::Sum | Kind::Stock => ("value", &["value"]),
-        Kind::Rate => ("denominator", &["value", "numerator", "denominator"]),
-        Kind::Median | Kind::Mean => ("n", &["value", "n"]),
-        Kind::Survival => (
-            "at_risk",
-            &[
-                "at_risk", "events", "censored", "survival", "lower", "upper",
-            ],
-        ),
-        Kind::Funnel => ("persons", &["persons", "share_of_accepted"]),
+/// The noise of a cell with this key.
+pub fn noise(key: u32) -> i64 {
+    let u = key as f64 / 4_294_967_296.0;
+    let mut acc = 0.0;
+    for (d, p) in NOISE {
+        acc += p;
+        if u < acc {
+            return d;
+        }
+    }
+    NOISE[NOISE.len() - 1].0
+}
+
+/// The perturbed count, for what is derived from it: 0 stays 0; a small count stays at least 1
+/// (it is never shown, only used in ratios); any other is at least the threshold.
+pub fn perturbed(n: u64, key: u32, threshold: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let p = (n as i64 + noise(key)).max(1) as u64;
+    if n >= threshold { p.max(threshold) } else { p }
+}
+
+/// The count as shown: 0, `<T`, or its perturbed value (at least T).
+pub fn shown(n: u64, key: u32, threshold: u64) -> Value {
+    if n > 0 && n < threshold {
+        mark(threshold)
+    } else {
+        Value::from(perturbed(n, key, threshold))
     }
 }
 
-fn additive(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Count | Kind::CountDistinct | Kind::Sum | Kind::Stock | Kind::Rate
-    )
+fn count(row: &Map<String, Value>, col: &str) -> Option<u64> {
+    row.get(col).and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_f64().map(|x| x.max(0.0).round() as u64))
+    })
+}
+
+fn key(keys: Option<&RowKeys>, col: &str) -> u32 {
+    keys.and_then(|k| k.get(col)).copied().unwrap_or(0)
+}
+
+fn ratio(num: u64, den: u64) -> Value {
+    if den == 0 {
+        return Value::Null;
+    }
+    serde_json::Number::from_f64(num.min(den) as f64 / den as f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// The result as a role below admin may see it.
-pub fn suppress(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
-    let threshold = threshold.max(MIN_THRESHOLD);
-    let (decider, hidden) = columns(kind);
-    let m = mark(threshold);
+pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
+    let t = threshold.max(MIN_THRESHOLD);
     let mut out = r.clone();
-    let small = |v: Option<&Value>| {
-        v.and_then(Value::as_f64)
-            .is_some_and(|x| x > 0.0 && x < threshold as f64)
-    };
-    let hide = |row: &mut serde_json::Map<String, Value>| {
-        for c in hidden {
-            if row.contains_key(*c) {
-                row.insert((*c).to_owned(), m.clone());
-            }
-        }
-    };
-    for row in &mut out.rows {
-        if small(row.get(decider)) {
-            hide(row);
-        }
+    out.keys = Vec::new();
+    out.life = Vec::new();
+    out.protection = Some(protection(t));
+    if kind == Kind::Survival {
+        let (rows, median) = survival(&r.params.by, &r.life, t);
+        out.rows = rows;
+        out.median_days = r.median_days.as_ref().map(|_| median);
+        return out;
     }
-    if additive(kind) && !out.params.by.is_empty() {
-        let by = out.params.by.clone();
-        loop {
-            let mut changed = false;
-            for d in 0..by.len() {
-                // Lines along dimension d: rows sharing every other breakdown key.
-                let mut lines: BTreeMap<Vec<String>, Vec<usize>> = BTreeMap::new();
-                for (i, row) in out.rows.iter().enumerate() {
-                    let key: Vec<String> = by
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| *j != d)
-                        .map(|(_, b)| row.get(b).map(Value::to_string).unwrap_or_default())
-                        .collect();
-                    lines.entry(key).or_default().push(i);
-                }
-                for idx in lines.values() {
-                    let hidden_n = idx
-                        .iter()
-                        .filter(|&&i| out.rows[i].get(decider).is_some_and(is_suppressed))
-                        .count();
-                    if hidden_n != 1 {
-                        continue;
-                    }
-                    // The smallest other cell, preferring non-zero ones (a zero is a weak cover).
-                    let pick = idx
-                        .iter()
-                        .copied()
-                        .filter(|&i| !out.rows[i].get(decider).is_some_and(is_suppressed))
-                        .filter_map(|i| {
-                            out.rows[i]
-                                .get(decider)
-                                .and_then(Value::as_f64)
-                                .map(|x| (i, x))
-                        })
-                        .min_by(|a, b| {
-                            (a.1 == 0.0, a.1)
-                                .partial_cmp(&(b.1 == 0.0, b.1))
-                                .unwrap_or(std::cmp::Ordering::Equal)
-                        });
-                    if let Some((i, _)) = pick {
-                        hide(&mut out.rows[i]);
-                        changed = true;
-                    }
+    // A funnel's accepted persons: its first stage, the row before the group's others.
+    let mut accepted = 0;
+    for (i, row) in out.rows.iter_mut().enumerate() {
+        let k = r.keys.get(i);
+        match kind {
+            Kind::Count | Kind::CountDistinct | Kind::Sum | Kind::Stock => {
+                if let Some(n) = count(row, "value") {
+                    row.insert("value".into(), shown(n, key(k, "value"), t));
                 }
             }
-            if !changed {
-                break;
+            Kind::Rate => {
+                let num = count(row, "numerator").unwrap_or(0);
+                let den = count(row, "denominator").unwrap_or(0);
+                let (kn, kd) = (key(k, "numerator"), key(k, "denominator"));
+                let value = if den > 0 && den < t {
+                    mark(t)
+                } else {
+                    ratio(perturbed(num, kn, t), perturbed(den, kd, t))
+                };
+                row.insert("value".into(), value);
+                let shown_num = if den > 0 && den < t {
+                    mark(t)
+                } else {
+                    shown(num, kn, t)
+                };
+                row.insert("numerator".into(), shown_num);
+                row.insert("denominator".into(), shown(den, kd, t));
             }
+            Kind::Median | Kind::Mean => {
+                let n = count(row, "n").unwrap_or(0);
+                if n < t {
+                    let v = if n == 0 { Value::Null } else { mark(t) };
+                    row.insert("value".into(), v);
+                }
+                row.insert("n".into(), shown(n, key(k, "n"), t));
+            }
+            Kind::Funnel => {
+                let persons = count(row, "persons").unwrap_or(0);
+                let p = perturbed(persons, key(k, "persons"), t);
+                let accepted_key = key(k, "accepted");
+                if row.get("stage").and_then(Value::as_str) == Some("accepted") {
+                    accepted = persons;
+                }
+                let pa = perturbed(accepted, accepted_key, t);
+                let share = if accepted < t {
+                    if accepted == 0 { Value::Null } else { mark(t) }
+                } else if persons > 0 && persons < t {
+                    mark(t)
+                } else {
+                    ratio(p, pa)
+                };
+                row.insert("persons".into(), shown(persons, key(k, "persons"), t));
+                row.insert("share_of_accepted".into(), share);
+            }
+            Kind::Survival => {}
         }
     }
     out
+}
+
+/// Survival rows below admin: per group, the curve of its life table with every count
+/// perturbed, ending before the first interval with fewer than T at risk. A group of fewer than
+/// T members shows one row with its size as `<T`. Returns the rows and, without breakdown, the
+/// median (at interval resolution).
+fn survival(by: &[String], life: &[LifeGroup], t: u64) -> (Vec<Map<String, Value>>, Value) {
+    let mut rows = Vec::new();
+    let mut overall = Value::Null;
+    for g in life {
+        let curve = perturbed_curve(g, t);
+        let median = match &curve {
+            Some(c) => c
+                .median_days
+                .and_then(serde_json::Number::from_f64)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        if by.is_empty() {
+            overall = median.clone();
+        }
+        let Some(curve) = curve else {
+            let mut m = g.keys.clone();
+            m.insert("day".into(), Value::from(0));
+            for c in ["at_risk", "events", "censored"] {
+                m.insert(c.into(), mark(t));
+            }
+            for c in ["survival", "lower", "upper", "median_days"] {
+                m.insert(c.into(), Value::Null);
+            }
+            rows.push(m);
+            continue;
+        };
+        for r in curve.rows.iter().take_while(|r| r.at_risk >= t) {
+            let mut m = g.keys.clone();
+            let small = |x: u64| {
+                if x > 0 && x < t {
+                    mark(t)
+                } else {
+                    Value::from(x)
+                }
+            };
+            m.insert("day".into(), Value::from(r.day));
+            m.insert("at_risk".into(), Value::from(r.at_risk));
+            m.insert("events".into(), small(r.events));
+            m.insert("censored".into(), small(r.censored));
+            let f = |x: f64| {
+                serde_json::Number::from_f64(x)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null)
+            };
+            m.insert("survival".into(), f(r.survival));
+            m.insert("lower".into(), r.lower.map(f).unwrap_or(Value::Null));
+            m.insert("upper".into(), r.upper.map(f).unwrap_or(Value::Null));
+            m.insert("median_days".into(), median.clone());
+            rows.push(m);
+        }
+    }
+    (rows, overall)
+}
+
+/// A group's curve from its perturbed life table; `None` for a group of fewer than T members.
+/// Each interval's events and censorings happen at its end (day 30, 60, …).
+pub fn perturbed_curve(g: &LifeGroup, t: u64) -> Option<KmCurve> {
+    if g.n < t {
+        return None;
+    }
+    let n = perturbed(g.n, g.ck_n, t);
+    let steps: Vec<(i64, u64, u64)> = g
+        .intervals
+        .iter()
+        .map(|i| {
+            (
+                i.start + LIFE_INTERVAL_DAYS,
+                perturbed(i.events, i.ck_events, t),
+                perturbed(i.censored, i.ck_censored, t),
+            )
+        })
+        .collect();
+    Some(from_steps(n, &steps))
+}
+
+/// A survival group's size and placements as shown below admin.
+pub fn group_totals(g: &LifeGroup, t: u64) -> (Value, Value) {
+    let placed: u64 = g.intervals.iter().map(|i| i.events).sum();
+    let key = g
+        .intervals
+        .iter()
+        .fold(0u32, |k, i| k.wrapping_add(i.ck_events));
+    (shown(g.n, g.ck_n, t), shown(placed, key, t))
 }
 
 #[cfg(test)]
@@ -133,7 +295,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn result(by: &[&str], rows: Value) -> KpiResult {
+    fn result(by: &[&str], rows: Value, keys: Vec<RowKeys>) -> KpiResult {
         KpiResult {
             kpi: "x".into(),
             params: crate::query::Resolved {
@@ -150,72 +312,139 @@ mod tests {
             columns: vec![],
             rows: serde_json::from_value(rows).unwrap(),
             median_days: None,
+            keys,
+            life: vec![],
+            protection: None,
         }
     }
 
+    /// A cell key whose noise is `d`: the middle of `d`'s slice of [0, 2³²).
+    fn key_for(d: i64) -> u32 {
+        let mut lo = 0.0;
+        for (x, p) in NOISE {
+            if x == d {
+                return ((lo + p / 2.0) * 4_294_967_296.0) as u32;
+            }
+            lo += p;
+        }
+        unreachable!()
+    }
+
     #[test]
-    fn primary_and_secondary_on_one_breakdown() {
-        // 2 is below 5: suppressed. Alone, it would be total - 10 - 7 - 0: the smallest other
-        // non-zero cell (7) is suppressed too. The zero stays.
+    fn the_noise_table_is_a_distribution_with_the_published_variance() {
+        let total: f64 = NOISE.iter().map(|(_, p)| p).sum();
+        assert!((total - 1.0).abs() < 1e-12);
+        let mean: f64 = NOISE.iter().map(|(d, p)| *d as f64 * p).sum();
+        assert!(mean.abs() < 1e-12);
+        let var: f64 = NOISE.iter().map(|(d, p)| (*d * *d) as f64 * p).sum();
+        assert!((var - NOISE_VARIANCE).abs() < 1e-12);
+        for d in -3..=3 {
+            assert_eq!(noise(key_for(d)), d);
+        }
+        assert_eq!(noise(0), -3);
+        assert_eq!(noise(u32::MAX), 3);
+    }
+
+    #[test]
+    fn zeros_stay_small_counts_hide_others_move_but_never_below_the_threshold() {
+        // 0 → 0 whatever the key; 1..4 → "<5"; 5 with noise −3 → max(5, 2) = 5;
+        // 10 with +2 → 12; 10 with −1 → 9.
+        assert_eq!(shown(0, key_for(3), 5), json!(0));
+        for n in 1..5 {
+            assert_eq!(shown(n, key_for(3), 5), json!("<5"));
+        }
+        assert_eq!(shown(5, key_for(-3), 5), json!(5));
+        assert_eq!(shown(10, key_for(2), 5), json!(12));
+        assert_eq!(shown(10, key_for(-1), 5), json!(9));
+    }
+
+    #[test]
+    fn rates_derive_from_perturbed_counts_and_hide_small_denominators() {
+        // Row 1: 30 of 40, numerator noise +1, denominator −2 → 31 / 38.
+        // Row 2: 1 of 3: denominator below 5, all three hidden.
+        // Row 3: 2 of 20, numerator noise 0 → "<5" shown, value 2/20 (from perturbed counts).
+        let keys = vec![
+            RowKeys::from([
+                ("numerator".into(), key_for(1)),
+                ("denominator".into(), key_for(-2)),
+            ]),
+            RowKeys::new(),
+            RowKeys::from([
+                ("numerator".into(), key_for(0)),
+                ("denominator".into(), key_for(0)),
+            ]),
+        ];
         let r = result(
             &["region"],
-            json!([{"region": "A", "value": 10}, {"region": "B", "value": 2},
-                   {"region": "C", "value": 7}, {"region": "D", "value": 0}]),
+            json!([{"region": "A", "value": 0.75, "numerator": 30, "denominator": 40},
+                   {"region": "B", "value": 0.3333, "numerator": 1, "denominator": 3},
+                   {"region": "C", "value": 0.1, "numerator": 2, "denominator": 20}]),
+            keys,
         );
-        let s = suppress(&r, Kind::Count, 5);
-        let v: Vec<&Value> = s.rows.iter().map(|r| &r["value"]).collect();
-        assert_eq!(v, [&json!(10), &json!("<5"), &json!("<5"), &json!(0)]);
+        let s = protect(&r, Kind::Rate, 5);
+        assert_eq!(s.rows[0]["numerator"], json!(31));
+        assert_eq!(s.rows[0]["denominator"], json!(38));
+        assert!((s.rows[0]["value"].as_f64().unwrap() - 31.0 / 38.0).abs() < 1e-12);
+        for c in ["value", "numerator", "denominator"] {
+            assert_eq!(s.rows[1][c], json!("<5"), "{c}");
+        }
+        assert_eq!(s.rows[2]["numerator"], json!("<5"));
+        assert!((s.rows[2]["value"].as_f64().unwrap() - 0.1).abs() < 1e-12);
+        // The threshold never goes below 3: a denominator of 3 then shows.
+        let s = protect(&r, Kind::Rate, 1);
+        assert_eq!(s.protection.as_ref().unwrap().threshold, 3);
+        assert_eq!(s.rows[1]["denominator"], json!(3));
+        assert_eq!(s.rows[1]["numerator"], json!("<3"));
     }
 
     #[test]
-    fn rates_hide_all_three_and_threshold_has_a_floor() {
+    fn medians_of_few_are_withheld() {
         let r = result(
             &[],
-            json!([{"value": 0.5, "numerator": 1, "denominator": 2}]),
+            json!([{"value": 12.0, "n": 4}]),
+            vec![RowKeys::from([("n".into(), key_for(0))])],
         );
-        let s = suppress(&r, Kind::Rate, 1);
-        // The threshold never goes below 3.
-        assert_eq!(s.rows[0]["value"], json!("<3"));
-        assert_eq!(s.rows[0]["numerator"], json!("<3"));
-        assert_eq!(s.rows[0]["denominator"], json!("<3"));
+        let s = protect(&r, Kind::Median, 5);
+        assert_eq!(s.rows[0]["value"], json!("<5"));
+        assert_eq!(s.rows[0]["n"], json!("<5"));
     }
 
     #[test]
-    fn two_breakdowns_protect_rows_and_columns() {
-        //        x    y    z
-        //  a    20    3   30     3 is primary; row a needs a second cell: 20;
-        //  b    40   50   60     then column x has one (20): 40; column y has one (3): 50;
-        //                        then row b has two (40, 50): done.
-        let mut rows = vec![];
-        for (a, vals) in [("a", [20, 3, 30]), ("b", [40, 50, 60])] {
-            for (b, v) in ["x", "y", "z"].iter().zip(vals) {
-                rows.push(json!({"p": a, "q": b, "value": v}));
-            }
-        }
-        let s = suppress(&result(&["p", "q"], Value::Array(rows)), Kind::Count, 5);
-        let hidden: Vec<(String, String)> = s
-            .rows
-            .iter()
-            .filter(|r| is_suppressed(&r["value"]))
-            .map(|r| {
-                (
-                    r["p"].as_str().unwrap().into(),
-                    r["q"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        assert_eq!(hidden.len(), 4, "{hidden:?}");
-        // No line has exactly one suppressed cell.
-        for d in ["p", "q"] {
-            let other = if d == "p" { "q" } else { "p" };
-            let mut per: BTreeMap<String, usize> = BTreeMap::new();
-            for r in &s.rows {
-                if is_suppressed(&r["value"]) {
-                    *per.entry(r[other].as_str().unwrap().to_owned())
-                        .or_default() += 1;
-                }
-            }
-            assert!(per.values().all(|&n| n != 1), "{d}: {per:?}");
-        }
+    fn survival_below_admin_is_a_perturbed_life_table_cut_at_the_threshold() {
+        use crate::query::cells::LifeInterval;
+        // 12 members, all keys with noise 0: intervals [0,30) 2 placed, [30,60) 3 placed and
+        // 1 censored, [60,90) 1 placed. Curve: day 30, 12 at risk, S = 10/12; day 60, 10 at
+        // risk, S = 10/12 · 7/10 = 7/12; day 90: 6 at risk, 1 event ("<5"), S = 7/12 · 5/6.
+        let iv = |start, events, censored| LifeInterval {
+            start,
+            events,
+            ck_events: key_for(0),
+            censored,
+            ck_censored: key_for(0),
+        };
+        let g = LifeGroup {
+            keys: Map::new(),
+            n: 12,
+            ck_n: key_for(0),
+            intervals: vec![iv(0, 2, 0), iv(30, 3, 1), iv(60, 1, 0)],
+        };
+        let mut r = result(&[], json!([]), vec![]);
+        r.life = vec![g.clone()];
+        r.median_days = Some(json!(null));
+        let s = protect(&r, Kind::Survival, 5);
+        let days: Vec<i64> = s.rows.iter().map(|r| r["day"].as_i64().unwrap()).collect();
+        assert_eq!(days, [30, 60, 90]);
+        assert!((s.rows[1]["survival"].as_f64().unwrap() - 7.0 / 12.0).abs() < 1e-12);
+        assert_eq!(s.rows[2]["events"], json!("<5"));
+        assert_eq!(s.rows[2]["at_risk"], json!(6));
+        // A group of 4 shows only that it is small.
+        let mut small = g.clone();
+        small.n = 4;
+        r.life = vec![small];
+        let s = protect(&r, Kind::Survival, 5);
+        assert_eq!(s.rows.len(), 1);
+        assert_eq!(s.rows[0]["at_risk"], json!("<5"));
+        assert_eq!(s.rows[0]["survival"], json!(null));
+        assert_eq!(group_totals(&g, 5), (json!(12), json!(6)));
     }
 }

@@ -220,9 +220,21 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
             .run_raw(id, &raw)
             .await
             .map_err(|e| format!("{id}: {e}"))?;
+        // Perturbed like the web's, unless the folder is configured for admins only.
+        let r = if cfg.admins_only {
+            r
+        } else {
+            let def = crate::query::find(id).ok_or_else(|| format!("unknown KPI {id}"))?;
+            let t = jobs.config().auth.suppression_threshold;
+            crate::auth::disclosure::protect(&r, def.kind, t)
+        };
+        let protection = match &r.protection {
+            Some(p) => crate::auth::disclosure::describe(p),
+            None => "valori esatti (solo amministratori)".to_owned(),
+        };
         let p = &r.params;
         let mut text = format!(
-            "# kpi: {id}\n# from: {}\n# to: {}\n# by: {}\n# as_of: {}\n# data_version: {}\n# generated_at: {}\n",
+            "# kpi: {id}\n# from: {}\n# to: {}\n# by: {}\n# as_of: {}\n# data_version: {}\n# generated_at: {}\n# protection: {protection}\n",
             p.from,
             p.to,
             p.by.join(","),

@@ -4,6 +4,8 @@
 //! read, [`Engine::run`] validates them and answers a [`KpiResult`] in the shape of KPIS.md.
 
 pub mod catalog;
+pub mod cellkey;
+pub mod cells;
 pub mod cohort;
 pub mod output;
 pub mod survival;
@@ -55,6 +57,11 @@ pub enum QueryError {
     Store(#[from] StoreError),
     #[error("query engine error: {0}")]
     Engine(#[from] DataFusionError),
+    #[error("cannot read or create the cell-key secret in {path}: {source}")]
+    CellKey {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl QueryError {
@@ -298,6 +305,15 @@ pub struct KpiResult {
     /// For a survival curve without breakdown: the median days to placement.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_days: Option<Value>,
+    /// The cell keys of the rows' counts, for perturbation; never shown (see [`cells`]).
+    #[serde(skip)]
+    pub keys: Vec<cells::RowKeys>,
+    /// For a survival curve: its life tables with cell keys, for perturbation; never shown.
+    #[serde(skip)]
+    pub life: Vec<cells::LifeGroup>,
+    /// How the cells are protected, when they are not exact (see `auth::disclosure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protection: Option<cells::Protection>,
 }
 
 /// The engine: a shared DataFusion runtime (its caches) over one data folder.
@@ -315,6 +331,8 @@ pub struct Engine {
     /// Whether shared views are also written to `views/` and read back from there (the server:
     /// a restart then reads a view of unchanged data instead of rebuilding it).
     persist: std::sync::atomic::AtomicBool,
+    /// The secret of the record keys (see [`cellkey`]).
+    cell_seed: u64,
 }
 
 /// One shared view at one `as_of`, as an in-memory table once built.
@@ -342,6 +360,11 @@ impl Engine {
                 CacheManagerConfig::default().with_list_files_cache_ttl(Some(LIST_FILES_TTL)),
             )
             .build_arc()?;
+        let cell_seed =
+            cellkey::load_or_create(data_dir).map_err(|source| QueryError::CellKey {
+                path: data_dir.to_path_buf(),
+                source,
+            })?;
         Ok(Engine {
             layout,
             runtime,
@@ -349,6 +372,7 @@ impl Engine {
             seen_batch: std::sync::Mutex::new(String::new()),
             ledger: std::sync::Mutex::new(None),
             persist: std::sync::atomic::AtomicBool::new(false),
+            cell_seed,
         })
     }
 
@@ -382,6 +406,7 @@ impl Engine {
             .with_information_schema(false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
         let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        ctx.register_udf(cellkey::udf(self.cell_seed));
         let events_dir = self.layout.events();
         std::fs::create_dir_all(&events_dir).map_err(|source| StoreError::Io {
             action: "cannot create",
@@ -800,6 +825,9 @@ impl Engine {
             columns: ["cpi", "province", "value"].map(String::from).to_vec(),
             rows,
             median_days: None,
+            keys: Vec::new(),
+            life: Vec::new(),
+            protection: None,
         })
     }
 
@@ -862,8 +890,14 @@ impl Engine {
         let mut rows = to_json_rows(&batches);
         let by = p.by.clone();
         let mut median_days = None;
+        let mut life = Vec::new();
+        let mut keys = Vec::new();
+        if def.kind != Kind::Survival {
+            keys = cells::take_keys(&mut rows);
+        }
         let columns = match def.kind {
             Kind::Survival => {
+                life = cells::life_tables(&by, &rows);
                 let (r, m) = output::survival_rows(&by, rows);
                 rows = r;
                 median_days = m;
@@ -884,6 +918,21 @@ impl Engine {
                 c
             }
             Kind::Funnel => {
+                // Each group's row becomes one row per stage, in the same order.
+                keys = keys
+                    .iter()
+                    .flat_map(|k| {
+                        catalog::FUNNEL_STAGES.iter().map(move |(_, c)| {
+                            cells::RowKeys::from([
+                                ("persons".to_owned(), k.get(*c).copied().unwrap_or(0)),
+                                (
+                                    "accepted".to_owned(),
+                                    k.get("s_accepted").copied().unwrap_or(0),
+                                ),
+                            ])
+                        })
+                    })
+                    .collect();
                 rows = output::funnel_rows(&by, rows);
                 let mut c = by.clone();
                 c.extend(["stage", "persons", "share_of_accepted"].map(String::from));
@@ -919,6 +968,9 @@ impl Engine {
             columns,
             rows,
             median_days,
+            keys,
+            life,
+            protection: None,
         })
     }
 
@@ -1154,59 +1206,120 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
         p.by.iter()
             .any(|d| catalog::PERSON_DIMS.contains(&d.as_str()));
     let filters = territory_filters(p, "k.province", "k.cpi", "rp", &mut values);
+    // The record key of each row's unit, for perturbation (see `cellkey`): summed per cell.
+    let unit = if def.person {
+        "k.person_id"
+    } else {
+        "k.vacancy_id"
+    };
+    let key = format!("{}({unit})", cellkey::UDF_NAME);
+    let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
     let aggs: Vec<String> = match def.kind {
-        Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],
-        Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
-        Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
+        Kind::Count | Kind::Stock => vec![
+            "count(*) AS value".into(),
+            format!("coalesce(sum({key}), 0) AS _ck_value"),
+        ],
+        // Counted over one row per (cell, person) below, so the key sums each person once.
+        Kind::CountDistinct => vec![
+            "count(*) AS value".into(),
+            "coalesce(sum(unit_key), 0) AS _ck_value".into(),
+        ],
+        Kind::Sum => vec![
+            "coalesce(sum(k.x), 0) AS value".into(),
+            format!("coalesce(sum({key}), 0) AS _ck_value"),
+        ],
         Kind::Rate => vec![
             "CASE WHEN count(*) = 0 THEN CAST(NULL AS DOUBLE) \
              ELSE CAST(coalesce(sum(k.num), 0) AS DOUBLE) / CAST(count(*) AS DOUBLE) END AS value"
                 .into(),
             "coalesce(sum(k.num), 0) AS numerator".into(),
             "count(*) AS denominator".into(),
+            format!("{} AS _ck_numerator", keyed("k.num > 0")),
+            format!("coalesce(sum({key}), 0) AS _ck_denominator"),
         ],
         Kind::Median => vec![
             "median(CAST(k.x AS DOUBLE)) AS value".into(),
             "count(k.x) AS n".into(),
+            format!("{} AS _ck_n", keyed("k.x IS NOT NULL")),
         ],
         Kind::Mean => vec![
             "avg(CAST(k.x AS DOUBLE)) AS value".into(),
             "count(k.x) AS n".into(),
+            format!("{} AS _ck_n", keyed("k.x IS NOT NULL")),
         ],
-        Kind::Survival => vec!["k.duration AS duration".into(), "k.event AS event".into()],
+        Kind::Survival => vec![
+            "k.duration AS duration".into(),
+            "k.event AS event".into(),
+            format!("{key} AS _ck"),
+        ],
         Kind::Funnel => catalog::FUNNEL_STAGES
             .iter()
-            .map(|(_, c)| format!("coalesce(sum(k.{c}), 0) AS {c}"))
+            .flat_map(|(_, c)| {
+                [
+                    format!("coalesce(sum(k.{c}), 0) AS {c}"),
+                    format!("{} AS _ck_{c}", keyed(&format!("k.{c} > 0"))),
+                ]
+            })
             .collect(),
     };
-    let select: Vec<String> = dims
+    let distinct = def.kind == Kind::CountDistinct;
+    let dim_cols: Vec<String> = dims
         .iter()
         .map(|(name, e)| format!("{e} AS \"{name}\""))
-        .chain(aggs)
         .collect();
-    let mut sql = format!(
-        "WITH k AS (\n{}\n)\nSELECT {}\nFROM k\n",
-        kpi_body(def.sql),
-        select.join(",\n       ")
-    );
+    // For distinct persons: one row per (cell, person) first, then counted per cell.
+    let select: Vec<String> = if distinct {
+        dims.iter()
+            .map(|(name, _)| format!("\"{name}\""))
+            .chain(aggs)
+            .collect()
+    } else {
+        dim_cols.iter().cloned().chain(aggs).collect()
+    };
+    let mut sql = format!("WITH k AS (\n{}\n)\n", kpi_body(def.sql));
+    let mut from = String::from("FROM k\n");
     // The regions come from the provinces table: joined only when a region is asked for, since
     // DataFusion keeps even an unused left join, a hash probe per row.
     if !p.region.is_empty() || p.by.iter().any(|d| d == "region") {
-        sql.push_str("LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n");
+        from.push_str("LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n");
     }
     if needs_person {
-        sql.push_str(
+        from.push_str(
             "LEFT JOIN apps a ON a.person_id = k.person_id AND a.app_date <= k.d \
              AND (a.next_app_date IS NULL OR a.next_app_date > k.d)\n",
         );
     }
-    if !filters.is_empty() {
-        sql.push_str(&format!("WHERE {}\n", filters.join(" AND ")));
+    let mut filters = filters;
+    if distinct {
+        filters.push(format!("{unit} IS NOT NULL"));
     }
-    let grouped = def.kind != Kind::Survival;
-    if grouped && !dims.is_empty() {
-        let g: Vec<&str> = dims.iter().map(|(_, e)| e.as_str()).collect();
-        sql.push_str(&format!("GROUP BY {}\n", g.join(", ")));
+    if !filters.is_empty() {
+        from.push_str(&format!("WHERE {}\n", filters.join(" AND ")));
+    }
+    if distinct {
+        let g: Vec<&str> = dims.iter().map(|(_, e)| e.as_str()).chain([unit]).collect();
+        sql.push_str(&format!(
+            ", u AS (\nSELECT {}\n{from}GROUP BY {}\n)\nSELECT {}\nFROM u\n",
+            dim_cols
+                .iter()
+                .cloned()
+                .chain([format!("{key} AS unit_key")])
+                .collect::<Vec<_>>()
+                .join(", "),
+            g.join(", "),
+            select.join(",\n       ")
+        ));
+        if !dims.is_empty() {
+            let g: Vec<String> = dims.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            sql.push_str(&format!("GROUP BY {}\n", g.join(", ")));
+        }
+    } else {
+        sql.push_str(&format!("SELECT {}\n{from}", select.join(",\n       ")));
+        let grouped = def.kind != Kind::Survival;
+        if grouped && !dims.is_empty() {
+            let g: Vec<&str> = dims.iter().map(|(_, e)| e.as_str()).collect();
+            sql.push_str(&format!("GROUP BY {}\n", g.join(", ")));
+        }
     }
     if !dims.is_empty() {
         let o: Vec<String> = dims

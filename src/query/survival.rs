@@ -50,7 +50,25 @@ pub fn kaplan_meier(obs: &[(i64, bool)]) -> KmCurve {
     let n = obs.len() as u64;
     let mut sorted: Vec<(i64, bool)> = obs.to_vec();
     sorted.sort_unstable_by_key(|&(day, _)| day);
+    let mut steps: Vec<(i64, u64, u64)> = Vec::new();
+    for (day, placed) in sorted {
+        if steps.last().is_none_or(|s| s.0 != day) {
+            steps.push((day, 0, 0));
+        }
+        let last = steps.last_mut().expect("pushed above");
+        if placed {
+            last.1 += 1;
+        } else {
+            last.2 += 1;
+        }
+    }
+    from_steps(n, &steps)
+}
 
+/// The product-limit curve of `n` members from (day, events, censored) steps in day order.
+/// Steps that ask for more members than remain are cut to those at risk, so that counts which
+/// do not add up exactly (perturbed ones, see `auth::disclosure`) still give a valid curve.
+pub fn from_steps(n: u64, steps: &[(i64, u64, u64)]) -> KmCurve {
     let mut rows = Vec::new();
     let mut at_risk = n;
     let mut survival = 1.0_f64;
@@ -59,20 +77,12 @@ pub fn kaplan_meier(obs: &[(i64, bool)]) -> KmCurve {
     let mut greenwood_sum = 0.0_f64;
     let mut any_event = false;
 
-    let mut i = 0;
-    while i < sorted.len() {
-        let day = sorted[i].0;
-        let mut events = 0_u64;
-        let mut censored = 0_u64;
-        while i < sorted.len() && sorted[i].0 == day {
-            if sorted[i].1 {
-                events += 1;
-            } else {
-                censored += 1;
-            }
-            i += 1;
+    for &(day, events, censored) in steps {
+        if at_risk == 0 {
+            break;
         }
-
+        let events = events.min(at_risk);
+        let censored = censored.min(at_risk - events);
         if events > 0 {
             any_event = true;
             if events == at_risk {

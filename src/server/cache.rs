@@ -125,6 +125,9 @@ mod tests {
             columns: vec![],
             rows: vec![],
             median_days: None,
+            keys: vec![],
+            life: vec![],
+            protection: None,
         }
     }
 

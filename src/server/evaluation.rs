@@ -4,8 +4,10 @@
 //! (`/export/cohort.parquet`, evaluator and admin only).
 //!
 //! Every figure comes from the KPI engine (placement_rate_N and time_to_placement broken down by
-//! the subgroup), so it equals what the dashboards and the API show. Below admin, a subgroup
-//! with fewer persons than the threshold is shown as "<T" and enters no curve or test.
+//! the subgroup), so it equals what the dashboards and the API show. Below admin, every figure
+//! is perturbed (see `auth::disclosure`): a subgroup's persons and placements, its curve (a
+//! life table of 30-day intervals) and the log-rank test, which compares those perturbed curves;
+//! a subgroup with fewer persons than the threshold is shown as "<T" and enters no test.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,7 +23,8 @@ use super::charts::{self, SurvPoint, fmt_decimal, fmt_number};
 use super::filters::{self, Filters};
 use super::pages::{self, EVALUATION_NAV};
 use super::{AppError, AppState};
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Role, disclosure};
+use crate::query::cells::LifeGroup;
 use crate::query::survival::{KmRow, LogRank, log_rank, wilson_interval};
 use crate::query::{KpiResult, Resolved, find};
 
@@ -180,54 +183,58 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     }
     keys.sort();
     let small = |x: u64| threshold.is_some_and(|t| x > 0 && x < t);
-    // Each group's persons (the curve's first at-risk count) and placements.
-    let sizes: BTreeMap<&String, (u64, u64)> = keys
+    // Below admin, each group's figures come from its perturbed life table.
+    let life: BTreeMap<String, &LifeGroup> = full
+        .life
         .iter()
-        .map(|k| {
-            let rows = by_group.get(k).map(Vec::as_slice).unwrap_or(&[]);
-            let n = rows
-                .first()
-                .and_then(|r| r.get("at_risk"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let placed: u64 = rows
-                .iter()
-                .filter_map(|r| r.get("events").and_then(Value::as_u64))
-                .sum();
-            (k, (n, placed))
-        })
+        .map(|g| (key_of(g.keys.get(&q.by)), g))
         .collect();
-    // Primary and secondary suppression over the groups, as for a table of one breakdown: the
-    // totals are public, so a lone small group is joined by the smallest other one.
-    let cover = |value: &dyn Fn(&(u64, u64)) -> u64| -> Vec<String> {
-        let mut hidden: Vec<String> = sizes
-            .iter()
-            .filter(|(_, v)| small(value(v)))
-            .map(|(k, _)| (*k).clone())
-            .collect();
-        if threshold.is_some()
-            && hidden.len() == 1
-            && let Some((k, _)) = sizes
-                .iter()
-                .filter(|(k, v)| !hidden.contains(k) && value(v) > 0)
-                .min_by_key(|(_, v)| value(v))
-        {
-            hidden.push((*k).clone());
-        }
-        hidden
-    };
-    let hidden_groups = cover(&|v| v.0);
-    let hidden_placements = cover(&|v| v.1);
-    let t = threshold.unwrap_or(0);
-    let sizes: BTreeMap<String, (u64, u64)> =
-        sizes.into_iter().map(|(k, v)| (k.clone(), v)).collect();
     let groups: Vec<Group> = keys
         .into_iter()
         .map(|k| {
             let rows = by_group.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-            let (n, placed) = sizes[&k];
-            let hidden = hidden_groups.contains(&k);
-            let shown = n > 0 && !hidden;
+            let (persons, placements, shown) = match threshold {
+                Some(t) => match life.get(&k) {
+                    Some(g) if g.n >= t => {
+                        let (p, placed) = disclosure::group_totals(g, t);
+                        (p, placed, true)
+                    }
+                    Some(g) => (disclosure::shown(g.n, g.ck_n, t), Value::Null, false),
+                    None => (Value::from(0), Value::Null, false),
+                },
+                None => {
+                    // Exact: the curve's first at-risk count and its placements.
+                    let n = rows
+                        .first()
+                        .and_then(|r| r.get("at_risk"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    let placed: u64 = rows
+                        .iter()
+                        .filter_map(|r| r.get("events").and_then(Value::as_u64))
+                        .sum();
+                    let placements = if n > 0 {
+                        Value::from(placed)
+                    } else {
+                        Value::Null
+                    };
+                    (Value::from(n), placements, n > 0)
+                }
+            };
+            let median_days = if !shown {
+                Value::Null
+            } else {
+                let source = if threshold.is_some() {
+                    curves
+                        .rows
+                        .iter()
+                        .find(|r| key_of(r.get(&q.by)) == k)
+                        .and_then(|r| r.get("median_days"))
+                } else {
+                    rows.first().and_then(|r| r.get("median_days"))
+                };
+                source.cloned().unwrap_or(Value::Null)
+            };
             let label_value = if q.by == "year" {
                 k.clone()
             } else if k.is_empty() {
@@ -238,26 +245,9 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
             let mut rs = rates.remove(&k).unwrap_or_default();
             rs.sort_by_key(|r| r.horizon);
             Group {
-                persons: if hidden {
-                    Value::from(format!("<{t}"))
-                } else {
-                    Value::from(n)
-                },
-                placements: if !shown {
-                    Value::Null
-                } else if hidden_placements.contains(&k) {
-                    Value::from(format!("<{t}"))
-                } else {
-                    Value::from(placed)
-                },
-                median_days: if shown {
-                    rows.first()
-                        .and_then(|r| r.get("median_days"))
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                } else {
-                    Value::Null
-                },
+                persons,
+                placements,
+                median_days,
                 group: k,
                 label: label_value,
                 rates: rs,
@@ -265,6 +255,17 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
             }
         })
         .collect();
+    // The curves the test compares: exact for admins, the perturbed life tables below.
+    let test_rows = |g: &str| -> Vec<KmRow> {
+        match threshold {
+            Some(t) => life
+                .get(g)
+                .and_then(|lg| disclosure::perturbed_curve(lg, t))
+                .map(|c| c.rows)
+                .unwrap_or_default(),
+            None => km_rows(by_group.get(g).map(Vec::as_slice).unwrap_or(&[])),
+        }
+    };
     // The test: the two groups asked for, or the first two that can be shown.
     // Groups that can be shown first, so that the default pair is testable when possible.
     let mut order: Vec<&Group> = groups.iter().filter(|g| g.shown).collect();
@@ -306,9 +307,7 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                 None
             };
             let test = if note.is_none() {
-                let ra = km_rows(by_group.get(&a).map(Vec::as_slice).unwrap_or(&[]));
-                let rb = km_rows(by_group.get(&b).map(Vec::as_slice).unwrap_or(&[]));
-                log_rank(&ra, &rb)
+                log_rank(&test_rows(&a), &test_rows(&b))
             } else {
                 None
             };
@@ -523,7 +522,7 @@ fn render(
             p.scope { "Dati limitati al territorio di competenza: " (who.scope.describe()) " (" (t.provinces.len()) " province, " (t.cpis.len()) " CPI)." }
         }
         @if let Some(t) = e.threshold {
-            p.meta { "I sottogruppi con meno di " (t) " persone sono oscurati (" code { "<" (t) } ") e non entrano in curve e test." }
+            p.meta.protection { (crate::auth::disclosure::describe(&crate::auth::disclosure::protection(t))) " Le curve sono tavole di sopravvivenza a intervalli di 30 giorni, calcolate sui conteggi perturbati; il test log-rank le confronta. I sottogruppi con meno di " (t) " persone non entrano in curve e test." }
         }
         p.meta {
             "Periodo dei patti: " strong { (pages::it_date(&e.params.from)) " – " (pages::it_date(&e.params.to)) }

@@ -266,8 +266,8 @@ impl AppState {
         let (r, how, key) = self.kpi_unsuppressed(who, def, raw).await?;
         if who.suppressed() {
             let t = self.auth().threshold();
-            let shown = crate::auth::disclosure::suppress(&r, def.kind, t);
-            Ok((Arc::new(shown), how, format!("{key}|suppressed<{t}")))
+            let shown = crate::auth::disclosure::protect(&r, def.kind, t);
+            Ok((Arc::new(shown), how, format!("{key}|perturbed<{t}")))
         } else {
             Ok((r, how, key))
         }

@@ -403,6 +403,9 @@ pub async fn source_result(
         columns: columns.iter().map(|c| (*c).to_owned()).collect(),
         rows,
         median_days: None,
+        keys: Vec::new(),
+        life: Vec::new(),
+        protection: None,
     };
     let ledger = layout
         .read_ledger()
@@ -737,7 +740,7 @@ fn render_page(
             p.scope { "Dati limitati al territorio di competenza: " (who.scope.describe()) " (" (t.provinces.len()) " province, " (t.cpis.len()) " CPI)." }
         }
         @if who.suppressed() {
-            p.meta { "I valori inferiori a " (state.auth().threshold()) " sono oscurati (" code { "<" (state.auth().threshold()) } "), e con essi quanto basterebbe a ricavarli dai totali." }
+            p.meta.protection { (crate::auth::disclosure::describe(&crate::auth::disclosure::protection(state.auth().threshold()))) " Gli amministratori vedono i valori esatti." }
         }
         p.meta {
             @if !from.is_empty() { "Periodo: " strong { (it_date(&from)) " – " (it_date(&to)) } " · " }
