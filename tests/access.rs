@@ -1198,10 +1198,7 @@ fn unknown_users_take_as_long_as_known_ones() {
     // Without the dummy check an unknown name answered in microseconds. (One-sided: on a
     // loaded machine either side can come out slower, but not an unknown name ten thousand
     // times faster.)
-    assert!(
-        unknown * 2 > known,
-        "known {known:?}, unknown {unknown:?}"
-    );
+    assert!(unknown * 2 > known, "known {known:?}, unknown {unknown:?}");
 }
 
 #[tokio::test]
