@@ -24,7 +24,10 @@ use datafusion::arrow::compute::{
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::store::{Layout, Store, StoreError, batch_of, events_schema, parquet_files};
+use crate::store::{
+    Layout, Store, StoreError, batch_of, create_private_dir, create_private_file, events_schema,
+    parquet_files,
+};
 
 /// How long an old generation is kept after it stopped being current.
 pub const GENERATION_GRACE: Duration = Duration::from_secs(15 * 60);
@@ -98,7 +101,7 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
         return Ok(report);
     }
     let gens = layout.generations();
-    fs::create_dir_all(&gens).map_err(io("cannot create", &gens))?;
+    create_private_dir(&gens).map_err(io("cannot create", &gens))?;
     let name = format!("g{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%6fZ"));
     let building = gens.join(format!("{name}.building"));
     if building.exists() {
@@ -106,7 +109,7 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
     }
     for (rel, files) in &parts {
         let dir = building.join(rel);
-        fs::create_dir_all(&dir).map_err(io("cannot create", &dir))?;
+        create_private_dir(&dir).map_err(io("cannot create", &dir))?;
         if to_merge.contains(&rel) {
             let rows = merge(files, &dir)?;
             report.partitions_merged += 1;
@@ -181,7 +184,7 @@ fn merge(files: &[PathBuf], dir: &Path) -> Result<u64, StoreError> {
     let sorted = take_record_batch(&all, &order)?;
     drop(all);
     let path = dir.join(format!("{newest}-p9000.parquet"));
-    let file = File::create(&path).map_err(io("cannot create", &path))?;
+    let file = create_private_file(&path).map_err(io("cannot create", &path))?;
     let props = crate::store::writer_props_with_row_groups(ROW_GROUP_ROWS);
     let perr = |source| StoreError::Parquet {
         path: path.clone(),

@@ -556,6 +556,9 @@ fn cli_under_umask_022(env: &Env, args: &[&std::ffi::OsStr]) -> std::process::Ou
         .args(args)
         .env("MIRATO_DATA_DIR", &env.data)
         .env("MIRATO_KEY_FILE", &env.key)
+        .env("MIRATO_JOBS_COMPACT_MIN_FILES", "2")
+        .env("MIRATO_JOBS_EXPORT_DIR", env.data.join("reports"))
+        .env("MIRATO_JOBS_EXPORT_ANPAL_QUARTERLY", "false")
         .env_remove("MIRATO_LOG")
         .output()
         .unwrap()
@@ -573,9 +576,15 @@ fn the_store_is_private_whatever_the_umask() {
     ];
     let good = env.write("a.csv", csv_of(&rows));
     let bad = env.write("b.csv", b"not,a,contract\n1,2,3\n");
+    let more = env.write("c.csv", csv_of(&[base_row("basic_orientation", "b3")]));
     let out = cli_under_umask_022(
         &env,
-        &["ingest".as_ref(), good.as_os_str(), bad.as_os_str()],
+        &[
+            "ingest".as_ref(),
+            good.as_os_str(),
+            bad.as_os_str(),
+            more.as_os_str(),
+        ],
     );
     assert_eq!(
         out.status.code(),
@@ -598,10 +607,21 @@ fn the_store_is_private_whatever_the_umask() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The nightly compaction (a new generation) and the scheduled export (reports).
+    for job in ["compact", "export"] {
+        let out = cli_under_umask_022(&env, &["jobs".as_ref(), "run".as_ref(), job.as_ref()]);
+        assert!(
+            out.status.success(),
+            "{job}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(env.data.join("reports").exists());
     let all = walk(&env.data);
-    // Events, quarantine, ledger (a committed and a rejected file), lock, the cohort file.
+    // Events, quarantine, ledger (two committed files, a rejected one), lock, the cohort file,
+    // the reports.
     assert!(
-        all.iter().filter(|(_, _, dir)| !dir).count() >= 6,
+        all.iter().filter(|(_, _, dir)| !dir).count() >= 10,
         "{all:?}"
     );
     assert!(env.layout().quarantine().read_dir().unwrap().count() > 0);
