@@ -2,11 +2,12 @@
 //! `/api/openapi.json` from the real `mirato serve` over a small generated store, generates
 //! requests from it (valid and invalid ones) with an admin's API token, and checks every answer
 //! with `--checks all`: no 500, every status, content type, header and body as documented,
-//! invalid input refused, valid input accepted, and no route answering without the token.
+//! invalid input refused, valid input accepted, and no route answering without the token. Then
+//! the data routes again with a viewer's token: suppressed and perturbed figures, and a 403.
 //!
 //! `.ci/run` installs Schemathesis; in CI (`CI=true`) or with `MIRATO_REQUIRE_SCHEMATHESIS=1` a
 //! missing Schemathesis fails the test, elsewhere the test says what to install and passes.
-//! `MIRATO_SCHEMATHESIS_EXAMPLES` (default 20) and `MIRATO_SCHEMATHESIS_SEED` tune the run.
+//! `MIRATO_SCHEMATHESIS_EXAMPLES` (default 10) and `MIRATO_SCHEMATHESIS_SEED` tune the run.
 //!
 //! OpenAPI cannot say that `from` must not be after `to`, that each KPI takes its own subset of
 //! the breakdowns, or that `a` and `b` must be subgroups present in the data: the document says
@@ -50,7 +51,7 @@ fn schemathesis() -> Option<Command> {
 
 #[test]
 fn schemathesis_reports_no_failure() {
-    let Some(mut st) = schemathesis() else {
+    if schemathesis().is_none() {
         let msg = "the OpenAPI test needs Schemathesis: python3 -m pip install schemathesis";
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
         if ci || std::env::var_os("MIRATO_REQUIRE_SCHEMATHESIS").is_some() {
@@ -58,7 +59,7 @@ fn schemathesis_reports_no_failure() {
         }
         eprintln!("SKIPPED: {msg}");
         return;
-    };
+    }
 
     // A small generated store: every event type, so every KPI kind has rows to show.
     let env = Env::new();
@@ -71,8 +72,7 @@ fn schemathesis_reports_no_failure() {
     );
     let reports = env.ingest(&[gen_dir]);
     assert!(!reports.is_empty(), "the generated files were ingested");
-    let token = env.access().tokens["admin"].clone();
-
+    let tokens = env.access().tokens;
     let mut child = env
         .cli()
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -110,38 +110,52 @@ fn schemathesis_reports_no_failure() {
         s
     });
 
-    let examples = std::env::var("MIRATO_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "20".into());
+    let examples = std::env::var("MIRATO_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "10".into());
     let seed = std::env::var("MIRATO_SCHEMATHESIS_SEED").unwrap_or_else(|_| "20261204".into());
     let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let started = Instant::now();
-    let out = st
-        .arg("run")
-        .arg(format!("{url}/api/openapi.json"))
-        .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--checks", "all"])
-        .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--max-examples", &examples])
-        .args(["--seed", &seed])
-        .args(["--workers", "2"])
-        .args(["--request-timeout", "120"])
-        .args(["--generation-database", "none"])
-        .args(["--output-truncate", "false"])
-        .arg("--no-color")
-        .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
-        .env("PYTHONPATH", &hooks)
-        .current_dir(env.dir.path())
-        .output()
-        .expect("run schemathesis");
-    let took = started.elapsed();
-    drop(server);
-    let report = String::from_utf8_lossy(&out.stdout);
-    let errors = String::from_utf8_lossy(&out.stderr);
-    eprintln!(
-        "{report}\n{errors}\nschemathesis took {took:.1?} (seed {seed}, {examples} examples per operation)"
+    let run = |token: &str, only: &[&str]| {
+        let mut st = schemathesis().expect("found above");
+        st.arg("run")
+            .arg(format!("{url}/api/openapi.json"))
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(["--checks", "all"])
+            .args(["--phases", "examples,coverage,fuzzing"])
+            .args(["--max-examples", &examples])
+            .args(["--seed", &seed])
+            .args(["--workers", "2"])
+            .args(["--request-timeout", "120"])
+            .args(["--generation-database", "none"])
+            .args(["--output-truncate", "false"])
+            .arg("--no-color")
+            .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
+            .env("PYTHONPATH", &hooks)
+            .current_dir(env.dir.path());
+        for path in only {
+            st.args(["--include-path", path]);
+        }
+        let started = Instant::now();
+        let out = st.output().expect("run schemathesis");
+        eprintln!(
+            "{}\n{}\nschemathesis took {:.1?} (seed {seed}, {examples} examples per operation)",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            started.elapsed()
+        );
+        out.status.success()
+    };
+    // Every route as an admin; then the data routes as a viewer, who sees suppressed and
+    // perturbed figures (strings such as "<5" among the numbers) and no cohort file (403).
+    let admin = run(&tokens["admin"], &[]);
+    let viewer = run(
+        &tokens["viewer"],
+        &["/api/kpi/{id}", "/api/evaluation", "/export/cohort.parquet"],
     );
-    if !out.status.success() {
+    drop(server);
+    if !(admin && viewer) {
         panic!(
-            "schemathesis reports failures (see above); the server's log:\n{}",
+            "schemathesis reports failures (see above: admin {}, viewer {}); the server's log:\n{}",
+            if admin { "none" } else { "some" },
+            if viewer { "none" } else { "some" },
             log.join().unwrap_or_default()
         );
     }
