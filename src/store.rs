@@ -154,11 +154,13 @@ impl Layout {
                 continue;
             }
             let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-            let entry: LedgerEntry =
+            let mut entry: LedgerEntry =
                 serde_json::from_str(&text).map_err(|source| StoreError::Ledger {
                     path: path.clone(),
                     source,
                 })?;
+            // Entries written before file names were masked at ingest are masked when read.
+            entry.file = crate::privacy::mask_file_name(&entry.file);
             out.push(entry);
         }
         out.sort_by(|a, b| a.batch_id.cmp(&b.batch_id));
