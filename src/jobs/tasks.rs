@@ -104,7 +104,10 @@ fn move_into(file: &Path, dir: &Path) -> Result<PathBuf, String> {
     if to.exists() {
         to = dir.join(format!("{}-{name}", Utc::now().format("%Y%m%dT%H%M%S%6f")));
     }
-    fs::rename(file, &to).map_err(|e| format!("cannot move {}: {e}", file.display()))?;
+    fs::rename(file, &to).map_err(|e| {
+        let name = crate::privacy::mask_file_name(&file.display().to_string());
+        format!("cannot move {name}: {e}")
+    })?;
     Ok(to)
 }
 
@@ -144,7 +147,8 @@ pub async fn ingest_inbox(jobs: &Jobs) -> Result<InboxRun, String> {
                     reason.push(".reason.txt");
                     fs::write(PathBuf::from(reason), format!("{error}\n"))
                         .map_err(|e| format!("cannot write the reason: {e}"))?;
-                    tracing::warn!(file = %path.display(), %error, "inbox: file rejected whole");
+                    let file = crate::privacy::mask_file_name(&path.display().to_string());
+                    tracing::warn!(%file, %error, "inbox: file rejected whole");
                 }
             }
         }
