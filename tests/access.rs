@@ -755,8 +755,14 @@ async fn the_anpal_report_downloads_within_scope() {
         !text.contains("\"RM\"") && !text.contains("\"NA\""),
         "no other province"
     );
-    // MI: 6 hires, numerica, open-ended contract class: shown (not below 5).
-    assert!(hires.iter().any(|r| r[0] == "MI" && r[3] == 6), "{hires:?}");
+    // MI: 6 hires, numerica, open-ended contract class: shown (not below 5), perturbed by at
+    // most 3 and never below 5.
+    assert!(
+        hires
+            .iter()
+            .any(|r| r[0] == "MI" && r[3].as_i64().is_some_and(|n| (5..=9).contains(&n))),
+        "{hires:?}"
+    );
 }
 
 /// Logs `user` in through the form, asking to go to `next` afterwards; returns the reply.

@@ -171,7 +171,7 @@ async fn truth(w: &World, kpi: &str, query: &str, keys: &[&str]) -> BTreeMap<Str
         .collect()
 }
 
-/// 1. Complements across KPIs: rejected = decisions − accepted, from the acceptance rate.
+/// Attack 1, complements across KPIs: rejected = decisions − accepted, from the acceptance rate.
 async fn complement(w: &World, token: &str) -> Score {
     let mut s = Score::default();
     for period in PERIODS {
@@ -193,11 +193,11 @@ async fn complement(w: &World, token: &str) -> Score {
     s
 }
 
-/// 2. and 3. Totals that force hidden cells: a region's total (asked alone) minus its
+/// Attacks 2 and 3, totals that force hidden cells: a region's total (asked alone) minus its
 /// provinces' shown cells gives the sum of the hidden ones: one hidden cell exactly, or, when
 /// the sum equals their number, each of them as 1 (the review's "11 hidden CPIs and a total of
-/// 11"). Exact answers hide nothing: there the
-/// attack takes the region's smallest small cell as the one to derive.
+/// 11"). Exact answers hide nothing: there the attack takes the region's smallest small cell as
+/// the one to derive.
 async fn forced_by_totals(w: &World, token: &str) -> Score {
     let mut s = Score::default();
     for kpi in [
@@ -266,7 +266,7 @@ async fn forced_in(w: &World, token: &str, kpi: &str, s: &mut Score) {
 /// How many days the differencing attack tries.
 const DAYS: u64 = 120;
 
-/// 4. Differencing periods: the period to day D minus the period to day D − 1 is day D.
+/// Attack 4, differencing periods: the period to day D minus the period to day D − 1 is day D.
 async fn differencing(w: &World, token: &str) -> Vec<(String, i64)> {
     let days: Vec<chrono::NaiveDate> = (0..DAYS)
         .map(|i| chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap() + chrono::Days::new(i))
@@ -321,8 +321,8 @@ async fn a_hostile_viewer_recovers_no_small_cell() {
     Score::check(&scores[0], &scores[1], "4. differencing periods");
 }
 
-/// Every count a viewer or an evaluator can get, in every kind of KPI, is 0, `<5` or at least
-/// 5; survival rows show only 30-day steps with at least 5 at risk; medians of fewer than 5
+/// Every count a viewer or an evaluator can get, in every kind of KPI, is 0, `<5` or 5 and
+/// more; survival rows show only 30-day steps with at least 5 at risk; medians of fewer than 5
 /// cases and rates of fewer than 5 are withheld.
 #[tokio::test]
 async fn no_count_between_one_and_the_threshold_is_ever_shown() {
@@ -393,10 +393,10 @@ async fn no_count_between_one_and_the_threshold_is_ever_shown() {
     assert!(checked > 1000, "{checked}");
 }
 
-/// 5. Survival: one person's days to placement, and censoring days, came back from
+/// Attack 5, survival: one person's days to placement, and censoring days, came back from
 /// `time_to_placement` by subgroup. Below admin no row falls on a day that is not a multiple
-/// of 30, and no median on a person's day; the admin still sees the exact curve.
-/// 7. The log-rank test's observed placements are perturbed, not the exact ones.
+/// of 30, and no median on a person's day; the admin still sees the exact curve. Attack 7: the
+/// log-rank test's observed placements are perturbed, never 1..4.
 #[tokio::test]
 async fn survival_and_the_log_rank_test_show_no_persons_day() {
     let w = world();

@@ -144,16 +144,20 @@ pub fn parse_as_of(s: &str) -> Result<DateTime<Utc>, QueryError> {
         return Ok(dt.with_timezone(&Utc));
     }
     if let Some(d) = crate::ingest::validate::parse_date(s) {
-        let next = d.succ_opt().expect("dates before 9999");
-        let local = next.and_hms_opt(0, 0, 0).expect("midnight");
         use chrono::TimeZone;
-        let end = Rome
-            .from_local_datetime(&local)
-            .earliest()
-            .expect("midnight exists in Rome")
-            .with_timezone(&Utc)
-            - chrono::Duration::microseconds(1);
-        return Ok(end);
+        // The first instant of the next day in Rome. In the years when Italy moved its clocks at
+        // midnight (1966–1979 and some 1940s), that midnight did not exist: the day then began
+        // at 01:00.
+        let start_of_next = d.succ_opt().and_then(|next| {
+            let local = next.and_hms_opt(0, 0, 0)?;
+            Rome.from_local_datetime(&local).earliest().or_else(|| {
+                Rome.from_local_datetime(&(local + chrono::Duration::hours(1)))
+                    .earliest()
+            })
+        });
+        if let Some(start) = start_of_next {
+            return Ok(start.with_timezone(&Utc) - chrono::Duration::microseconds(1));
+        }
     }
     Err(QueryError::bad(
         "as_of",
@@ -1443,4 +1447,23 @@ pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_of_dates_whose_next_midnight_did_not_exist_in_rome() {
+        // 1966-05-22 began at 01:00 CEST (clocks moved at midnight), which is 23:00 UTC of the
+        // 21st: 1966-05-21 ends a microsecond before.
+        let end = parse_as_of("1966-05-21").unwrap();
+        assert_eq!(
+            end.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "1966-05-21T22:59:59.999999Z"
+        );
+        for d in ["1967-05-27", "1979-05-26", "1940-06-14", "2025-06-30"] {
+            assert!(parse_as_of(d).is_ok(), "{d}");
+        }
+    }
 }

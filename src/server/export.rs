@@ -149,6 +149,13 @@ impl Meta {
         lines.push(("as_of", p.as_of.clone()));
         lines.push(("Versione dei dati", p.data_version.clone()));
         lines.push((
+            "Protezione",
+            match &r.protection {
+                Some(pr) => crate::auth::disclosure::describe(pr),
+                None => "valori esatti".to_owned(),
+            },
+        ));
+        lines.push((
             "Generato il",
             Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ));

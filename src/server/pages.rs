@@ -741,6 +741,8 @@ fn render_page(
         }
         @if who.suppressed() {
             p.meta.protection { (crate::auth::disclosure::describe(&crate::auth::disclosure::protection(state.auth().threshold()))) " Gli amministratori vedono i valori esatti." }
+        } @else {
+            p.meta.protection { "Valori esatti (amministratore): non pubblicarli senza la protezione delle celle." }
         }
         p.meta {
             @if !from.is_empty() { "Periodo: " strong { (it_date(&from)) " – " (it_date(&to)) } " · " }

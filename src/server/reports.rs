@@ -21,7 +21,15 @@ pub async fn anpal(
     let year: i32 = get("year")
         .ok_or_else(|| AppError::bad("year", "year is required, e.g. year=2025", vec![]))?
         .parse()
-        .map_err(|_| AppError::bad("year", "year must be a year, e.g. 2025", vec![]))?;
+        .ok()
+        .filter(|y| (1900..=2100).contains(y))
+        .ok_or_else(|| {
+            AppError::bad(
+                "year",
+                "year must be a year from 1900 to 2100, e.g. 2025",
+                vec![],
+            )
+        })?;
     let quarter = get("quarter")
         .map(|q| q.parse::<u32>())
         .transpose()
