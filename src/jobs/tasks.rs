@@ -11,7 +11,7 @@ use crate::compact::{self, CompactOptions};
 use crate::config::Ready;
 use crate::ingest::{self, FileReport, Ingester};
 use crate::privacy::Key;
-use crate::query::{Engine, RawParams, output};
+use crate::query::{Engine, RawParams};
 use crate::store::Store;
 
 /// An inbox file as an earlier scan saw it.
@@ -213,7 +213,8 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
         }
     };
     let dir = cfg.dir.join(Utc::now().format("%Y-%m-%d").to_string());
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::store::create_private_dir(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut rows = 0;
     for id in &cfg.kpis {
         let raw = RawParams {
@@ -237,19 +238,29 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
             None => "valori esatti (solo amministratori)".to_owned(),
         };
         let p = &r.params;
-        let mut text = format!(
-            "# kpi: {id}\n# from: {}\n# to: {}\n# by: {}\n# as_of: {}\n# data_version: {}\n# generated_at: {}\n# protection: {protection}\n",
-            p.from,
-            p.to,
-            p.by.join(","),
-            p.as_of,
-            p.data_version,
-            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        let header = [
+            ("kpi", id.clone()),
+            ("from", p.from.clone()),
+            ("to", p.to.clone()),
+            ("by", p.by.join(",")),
+            ("as_of", p.as_of.clone()),
+            ("data_version", p.data_version.clone()),
+            (
+                "generated_at",
+                Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+            ("protection", protection),
+        ];
+        let text = crate::csvfile::write(
+            &header,
+            &r.columns,
+            crate::csvfile::from_objects(&r.columns, &r.rows),
         );
-        text.push_str(&output::to_csv(&r));
         let path = dir.join(format!("{id}.csv"));
         let tmp = dir.join(format!(".{id}.csv.tmp"));
-        fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        crate::store::create_private_file(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         rows += r.rows.len() as u64;
     }

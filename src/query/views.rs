@@ -82,13 +82,13 @@ pub fn write(
 ) -> Result<(), ParquetError> {
     let io = |e: std::io::Error| ParquetError::External(Box::new(e));
     let dir = path.parent().expect("a view's folder");
-    fs::create_dir_all(dir).map_err(io)?;
+    crate::store::create_private_dir(dir).map_err(io)?;
     let tmp = path.with_extension("parquet.tmp");
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .build();
     let mut w = ArrowWriter::try_new(
-        fs::File::create(&tmp).map_err(io)?,
+        crate::store::create_private_file(&tmp).map_err(io)?,
         Arc::clone(schema),
         Some(props),
     )?;

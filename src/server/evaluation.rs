@@ -493,6 +493,19 @@ fn render(
             format!("{qs}&{more}")
         }
     };
+    // The cohort file takes no CPI (it would put the CPI back on every row): its links drop it.
+    let cohort_qs = Filters {
+        cpi: None,
+        ..q.f.clone()
+    }
+    .query_string();
+    let cohort_link = |entry: &str| {
+        if cohort_qs.is_empty() {
+            format!("/export/cohort.parquet?entry={entry}")
+        } else {
+            format!("/export/cohort.parquet{cohort_qs}&entry={entry}")
+        }
+    };
     let by_label = pages::column_label(&e.by);
     let shown: Vec<&Group> = e.groups.iter().filter(|g| g.shown).collect();
     let may_download = matches!(who.role, Role::Evaluator | Role::Admin);
@@ -655,8 +668,8 @@ fn render(
             "Scarica: "
             a href={ "/api/evaluation" (join(&format!("by={}", e.by))) } { "JSON" }
             @if may_download {
-                " · " a href={ "/export/cohort.parquet" (join("entry=pact")) } download { "file di coorte per patto (Parquet)" }
-                " · " a href={ "/export/cohort.parquet" (join("entry=registration")) } download { "file di coorte per iscrizione (Parquet)" }
+                " · " a href=(cohort_link("pact")) download { "file di coorte per patto (Parquet)" }
+                " · " a href=(cohort_link("registration")) download { "file di coorte per iscrizione (Parquet)" }
             }
         }
         @if !may_download {

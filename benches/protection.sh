@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# What cell-key perturbation costs: two release binaries (OLD_BIN before it, NEW_BIN with it) on
+# the same generated store, with DuckDB (from PyPI) on the same files as the peer of the run.
+#
+#   OLD_BIN=/tmp/mirato-old NEW_BIN=target/release/mirato benches/protection.sh
+#   PERSONS=50000 ... benches/protection.sh        # a smaller store
+#
+# 1. The KPI catalogue (`kpi --all --passes 2`, the warm pass), each binary twice in turn; the
+#    best of its two runs per KPI. The engine computes the record keys for every caller, so this
+#    is the cost for admins too.
+# 2. Warm pages and API as a viewer (perturbed; suppressed before): a server per binary, every
+#    page and a few API calls fetched once, then wrk -c10 over them; p50/p95/p99.
+# Not a timed test: run it by hand on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${OLD_BIN:?set OLD_BIN to the binary to compare against}"
+: "${NEW_BIN:?set NEW_BIN to the binary with the protection}"
+PERSONS=${PERSONS:-100000}
+WORK=${WORK:-/tmp/mirato-bench-protection-$PERSONS}
+FROM=${FROM:-2025-01-01}
+TO=${TO:-2025-12-31}
+PORT=${PORT:-8182}
+DURATION=${DURATION:-20s}
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
+python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
+
+export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
+if [ ! -f "$WORK/ingested" ]; then
+  rm -rf "$WORK"; mkdir -p "$WORK"
+  "$NEW_BIN" generate --persons "$PERSONS" --seed 1 --out "$WORK/in" >/dev/null
+  "$NEW_BIN" ingest "$WORK/in" | tail -n 1
+  "$NEW_BIN" jobs run compact >/dev/null
+  touch "$WORK/ingested"
+fi
+AS_OF=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+echo "== KPI catalogue, warm pass, $FROM..$TO"
+for round in 1 2; do
+  for which in old new; do
+    bin=OLD_BIN; [ "$which" = new ] && bin=NEW_BIN
+    "${!bin}" kpi --all --passes 2 --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json \
+      > "$WORK/kpi-$which-$round.json"
+  done
+done
+python3 benches/kpi_duckdb.py queries "$WORK/data" "$FROM" "$TO" "$AS_OF" 2 > "$WORK/duckdb.json"
+python3 - "$WORK" <<'PY'
+import json, sys
+w = sys.argv[1]
+def best(which):
+    runs = [json.load(open(f"{w}/kpi-{which}-{r}.json")) for r in (1, 2)]
+    out = {}
+    for run in runs:
+        for k in run["kpis"]:
+            out[k["kpi"]] = min(out.get(k["kpi"], float("inf")), k["ms"])
+    return out
+old, new = best("old"), best("new")
+duck = {k["kpi"]: k["ms"] for k in json.load(open(f"{w}/duckdb.json"))["kpis"]}
+print("| KPI | before ms | with keys ms | new/before | DuckDB ms |")
+print("|---|---|---|---|---|")
+worst = ("", 0.0)
+for kpi in new:
+    o, n = old.get(kpi), new[kpi]
+    r = n / max(o, 0.5) if o is not None else float("nan")
+    # Below 5 ms a ratio measures noise: report it, judge the rest.
+    if o is not None and o >= 5 and r > worst[1]:
+        worst = (kpi, r)
+    d = duck.get(kpi)
+    print(f"| {kpi} | {o:.0f} | {n:.0f} | {r:.2f} | {'–' if d is None else f'{d:.0f}'} |")
+to, tn, td = sum(old.values()), sum(new.values()), sum(duck.values())
+print(f"| **catalogue** | **{to:.0f}** | **{tn:.0f}** | **{tn/to:.2f}** | **{td:.0f}** |")
+print(f"\nworst KPI over 5 ms: {worst[0]} {worst[1]:.2f}x; catalogue vs DuckDB: before {to/td:.2f}x, with keys {tn/td:.2f}x")
+PY
+
+PAGES="panoramica iscrizione orientamento patto specialistico accompagnamento incontro esiti scadenze"
+APIS="/api/kpi/hires?by=region /api/kpi/placement_rate_180?by=province /api/kpi/time_to_placement?by=gender /api/kpi/service_funnel?by=region /api/evaluation?by=age_band"
+for which in old new; do
+  bin=OLD_BIN; [ "$which" = new ] && bin=NEW_BIN
+  export MIRATO_AUTH_USERS_FILE="$WORK/users-$which.toml"
+  rm -f "$MIRATO_AUTH_USERS_FILE"
+  echo "bench-password-0123" | "${!bin}" users add viewer --role viewer --password-stdin >/dev/null
+  TOKEN=$("${!bin}" users token viewer --label bench)
+  MIRATO_JOBS_WARMUP_AT_START=false "${!bin}" serve --addr "127.0.0.1:$PORT" > "$WORK/serve-$which.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+  URLS=""
+  for p in $PAGES; do URLS="$URLS /p/$p"; done
+  URLS="$URLS $APIS"
+  for u in $URLS; do curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$u"; done
+  cat > "$WORK/urls.lua" <<LUA
+local urls = {}
+for u in string.gmatch("$URLS", "%S+") do urls[#urls + 1] = u end
+local i = 0
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+request = function()
+  i = i + 1
+  return wrk.format("GET", urls[(i % #urls) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("requests %d, non-2xx or errors %d; ", summary.requests,
+    summary.errors.status + summary.errors.read + summary.errors.timeout))
+  io.write(string.format("p50 %.2f ms, p95 %.2f ms, p99 %.2f ms\n", latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+LUA
+  echo "== $which: warm pages and API as a viewer, wrk -c10 -d$DURATION"
+  wrk -t2 -c10 -d"$DURATION" --timeout 10s -s "$WORK/urls.lua" "http://127.0.0.1:$PORT" | tail -n 1
+  kill $SERVER; wait $SERVER 2>/dev/null || true
+done
