@@ -485,8 +485,14 @@ async fn suppression_is_identical_in_html_api_and_csv() {
         &tok,
         &format!("/api/kpi/hires?{Y}&by=region&format=csv"),
     )
-    .await
-    .text();
+    .await;
+    // Each output says what protects its cells.
+    assert_eq!(
+        api_csv.header("x-mirato-protection"),
+        "cell_key_perturbation; threshold=5; noise_max=3; noise_variance=1.4"
+    );
+    assert_eq!(api["protection"]["method"], "cell_key_perturbation");
+    let api_csv = api_csv.text();
     // Perturbed (see the role matrix); the JSON, the CSV, the exports and the page agree.
     let campania = api["rows"][0]["value"].as_i64().unwrap();
     let lombardia = api["rows"][2]["value"].as_i64().unwrap();
@@ -545,9 +551,12 @@ async fn suppression_is_identical_in_html_api_and_csv() {
         &a.tokens["admin"],
         &format!("/api/kpi/hires?{Y}&by=region&format=csv"),
     )
-    .await
-    .text();
-    assert_eq!(admin, "region,value\nCampania,7\nLazio,2\nLombardia,6\n");
+    .await;
+    assert_eq!(admin.header("x-mirato-protection"), "exact");
+    assert_eq!(
+        admin.text(),
+        "region,value\nCampania,7\nLazio,2\nLombardia,6\n"
+    );
     // A rate with a small denominator hides value, numerator and denominator.
     let r = get_as(
         &s,

@@ -68,6 +68,17 @@ pub async fn kpi(
             header::HeaderName::from_static("x-mirato-data-version"),
             result.params.data_version.clone(),
         ),
+        // What protects the cells, for the CSV too (the JSON also says it in `protection`).
+        (
+            header::HeaderName::from_static("x-mirato-protection"),
+            match &result.protection {
+                Some(p) => format!(
+                    "{}; threshold={}; noise_max={}; noise_variance={}",
+                    p.method, p.threshold, p.noise_max, p.noise_variance
+                ),
+                None => "exact".to_owned(),
+            },
+        ),
     ];
     if csv {
         Ok((
@@ -229,7 +240,8 @@ pub fn openapi_doc() -> Value {
     let kpi_headers = json!({
         "ETag": {"required": true, "description": "Changes with the parameters, the data version and the format", "schema": {"type": "string"}},
         "X-Mirato-As-Of": {"required": true, "description": "The effective as_of (RFC 3339)", "schema": {"type": "string"}},
-        "X-Mirato-Data-Version": {"required": true, "description": "The latest committed batch", "schema": {"type": "string"}}
+        "X-Mirato-Data-Version": {"required": true, "description": "The latest committed batch", "schema": {"type": "string"}},
+        "X-Mirato-Protection": {"required": true, "description": "What protects the cells: `exact` (admins), or `cell_key_perturbation; threshold=T; noise_max=M; noise_variance=V`", "schema": {"type": "string"}}
     });
     json!({
         "openapi": "3.1.0",
