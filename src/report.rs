@@ -163,6 +163,7 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             region: region.map(|r| vec![r.to_owned()]).unwrap_or_default(),
             as_of,
             scope: o.scope.as_ref().map(|(t, _)| t.clone()),
+            cell_keys: true,
             ..Params::default()
         };
         async move {

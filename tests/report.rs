@@ -77,6 +77,7 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
         to: Some("2024-12-31".parse().unwrap()),
         by: by.split(',').map(str::to_owned).collect(),
         as_of: Some(mirato::query::parse_as_of(as_of).unwrap()),
+        cell_keys: true,
         ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()

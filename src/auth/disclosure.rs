@@ -129,6 +129,13 @@ fn ratio(num: u64, den: u64) -> Value {
 /// The result as a role below admin may see it.
 pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
     let t = threshold.max(MIN_THRESHOLD);
+    // A result computed without cell keys cannot be perturbed: then nothing small or large is
+    // shown but zeros, rather than noise that would depend on the count alone.
+    let keyed = r.rows.is_empty() || !r.life.is_empty() || r.keys.iter().any(|k| !k.is_empty());
+    if !keyed {
+        tracing::error!(kpi = %r.kpi, "a result without cell keys was asked for below admin");
+        return withheld(r, t);
+    }
     let mut out = r.clone();
     out.keys = Vec::new();
     out.life = Vec::new();
@@ -194,6 +201,26 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
                 row.insert("share_of_accepted".into(), share);
             }
             Kind::Survival => {}
+        }
+    }
+    out
+}
+
+/// Every non-zero figure withheld: for a result that carries no cell keys.
+fn withheld(r: &KpiResult, t: u64) -> KpiResult {
+    let mut out = r.clone();
+    out.keys = Vec::new();
+    out.life = Vec::new();
+    out.protection = Some(protection(t));
+    out.median_days = out.median_days.map(|_| Value::Null);
+    for row in &mut out.rows {
+        for (name, v) in row.iter_mut() {
+            if r.params.by.contains(name) || name == "stage" {
+                continue;
+            }
+            if v.as_f64().is_some_and(|x| x != 0.0) {
+                *v = mark(t);
+            }
         }
     }
     out
@@ -395,6 +422,20 @@ mod tests {
         assert_eq!(s.protection.as_ref().unwrap().threshold, 3);
         assert_eq!(s.rows[1]["denominator"], json!(3));
         assert_eq!(s.rows[1]["numerator"], json!("<3"));
+    }
+
+    #[test]
+    fn a_result_without_keys_shows_only_zeros() {
+        // Without cell keys there is no noise to add: every non-zero figure is withheld.
+        let r = result(
+            &["region"],
+            json!([{"region": "A", "value": 40}, {"region": "B", "value": 0}]),
+            vec![RowKeys::new(), RowKeys::new()],
+        );
+        let s = protect(&r, Kind::Count, 5);
+        assert_eq!(s.rows[0]["value"], json!("<5"));
+        assert_eq!(s.rows[1]["value"], json!(0));
+        assert_eq!(s.rows[0]["region"], json!("A"));
     }
 
     #[test]

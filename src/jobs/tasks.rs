@@ -221,15 +221,18 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
             by: (!cfg.by.is_empty()).then(|| cfg.by.clone()),
             ..RawParams::default()
         };
+        let def = crate::query::find(id).ok_or_else(|| format!("unknown KPI {id}"))?;
+        let mut params =
+            crate::query::Params::parse(def, &raw).map_err(|e| format!("{id}: {e}"))?;
+        params.cell_keys = !cfg.admins_only;
         let r = engine
-            .run_raw(id, &raw)
+            .run(def, &params)
             .await
             .map_err(|e| format!("{id}: {e}"))?;
         // Perturbed like the web's, unless the folder is configured for admins only.
         let r = if cfg.admins_only {
             r
         } else {
-            let def = crate::query::find(id).ok_or_else(|| format!("unknown KPI {id}"))?;
             let t = jobs.config().auth.suppression_threshold;
             crate::auth::disclosure::protect(&r, def.kind, t)
         };

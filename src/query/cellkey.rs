@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray, StringViewArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -96,20 +96,21 @@ pub fn udf(seed: u64) -> ScalarUDF {
                     Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(key))))
                 }
                 ColumnarValue::Array(a) => {
-                    let strings: ArrayRef = cast(a, &DataType::Utf8)?;
-                    let s = strings
-                        .as_any()
-                        .downcast_ref::<StringArray>()
-                        .ok_or_else(|| DataFusionError::Plan(format!("{UDF_NAME}: not text")))?;
-                    let keys: Int64Array = (0..s.len())
-                        .map(|i| {
-                            Some(if s.is_null(i) {
-                                0
-                            } else {
-                                record_key(seed, s.value(i).as_bytes())
-                            })
-                        })
-                        .collect();
+                    // The store's strings arrive as views: hash them in place, without a copy.
+                    let keys: Int64Array =
+                        if let Some(v) = a.as_any().downcast_ref::<StringViewArray>() {
+                            v.iter()
+                                .map(|s| Some(s.map_or(0, |s| record_key(seed, s.as_bytes()))))
+                                .collect()
+                        } else {
+                            let strings: ArrayRef = cast(a, &DataType::Utf8)?;
+                            let s = strings.as_any().downcast_ref::<StringArray>().ok_or_else(
+                                || DataFusionError::Plan(format!("{UDF_NAME}: not text")),
+                            )?;
+                            s.iter()
+                                .map(|s| Some(s.map_or(0, |s| record_key(seed, s.as_bytes()))))
+                                .collect()
+                        };
                     Ok(ColumnarValue::Array(Arc::new(keys)))
                 }
             }
@@ -117,7 +118,7 @@ pub fn udf(seed: u64) -> ScalarUDF {
     );
     create_udf(
         UDF_NAME,
-        vec![DataType::Utf8],
+        vec![DataType::Utf8View],
         DataType::Int64,
         Volatility::Immutable,
         fun,

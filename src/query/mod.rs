@@ -108,6 +108,9 @@ pub struct Params {
     /// Rows outside this territory never count, whatever was asked: set by the caller from
     /// who is asking, never from user input.
     pub scope: Option<TerritoryScope>,
+    /// Whether to compute the cell keys that perturbation needs (see [`cells`]): for results
+    /// that may be shown below admin. Exact-only callers (the command line) skip their cost.
+    pub cell_keys: bool,
 }
 
 /// A territorial restriction: rows of these provinces, or of these CPIs.
@@ -261,6 +264,7 @@ impl Params {
             cpi,
             as_of,
             scope: None,
+            cell_keys: false,
         })
     }
 }
@@ -901,7 +905,9 @@ impl Engine {
         }
         let columns = match def.kind {
             Kind::Survival => {
-                life = cells::life_tables(&by, &rows);
+                if p.cell_keys {
+                    life = cells::life_tables(&by, &rows);
+                }
                 let (r, m) = output::survival_rows(&by, rows);
                 rows = r;
                 median_days = m;
@@ -1218,7 +1224,7 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
     };
     let key = format!("{}({unit})", cellkey::UDF_NAME);
     let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
-    let aggs: Vec<String> = match def.kind {
+    let mut aggs: Vec<String> = match def.kind {
         Kind::Count | Kind::Stock => vec![
             "count(*) AS value".into(),
             format!("coalesce(sum({key}), 0) AS _ck_value"),
@@ -1266,7 +1272,14 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
             })
             .collect(),
     };
-    let distinct = def.kind == Kind::CountDistinct;
+    if !p.cell_keys {
+        // Exact only: no key columns, and distinct persons counted directly.
+        aggs.retain(|a| !a.contains(cellkey::UDF_NAME) && !a.contains("unit_key"));
+        if def.kind == Kind::CountDistinct {
+            aggs = vec!["count(DISTINCT k.person_id) AS value".into()];
+        }
+    }
+    let distinct = p.cell_keys && def.kind == Kind::CountDistinct;
     let dim_cols: Vec<String> = dims
         .iter()
         .map(|(name, e)| format!("{e} AS \"{name}\""))

@@ -288,6 +288,8 @@ impl AppState {
         };
         let mut params = Params::parse(def, &raw)?;
         params.scope = who.territory();
+        // Keyed for every role: one cached result serves admins and the perturbed views alike.
+        params.cell_keys = true;
         let (version, as_of) = self.shown()?;
         // The key names the version; without an `as_of` of its own a query runs at the shown
         // version's instant.
