@@ -95,6 +95,10 @@ enum Command {
         /// pass (the shared views are then warm, as in a running server).
         #[arg(long, default_value_t = 1, requires = "all")]
         passes: u32,
+        /// With --all: also compute the cell keys of perturbation, as the server does for every
+        /// figure it may show below admin (for benchmarks; the figures stay exact).
+        #[arg(long, requires = "all")]
+        cell_keys: bool,
         /// Print the query plan with each operator's measured time and rows (EXPLAIN ANALYZE)
         /// instead of the result, after one run that builds the shared views: for tuning.
         #[arg(long, conflicts_with_all = ["list", "all"])]
@@ -431,6 +435,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             list,
             all,
             passes,
+            cell_keys,
             explain,
             query_file,
             from,
@@ -452,7 +457,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the query runtime")?;
             if all {
-                return runtime.block_on(run_catalogue(&data_dir, &raw, format, passes));
+                return runtime.block_on(run_catalogue(&data_dir, &raw, format, passes, cell_keys));
             }
             if explain {
                 let sql = query_file
@@ -842,6 +847,7 @@ async fn run_catalogue(
     raw: &RawParams,
     format: KpiFormat,
     passes: u32,
+    cell_keys: bool,
 ) -> anyhow::Result<ExitCode> {
     let engine = Engine::open(data_dir)?;
     let mut started = std::time::Instant::now();
@@ -856,7 +862,13 @@ async fn run_catalogue(
             timings.clear();
         }
         let t = std::time::Instant::now();
-        let r = engine.run_raw(def.id, raw).await;
+        let r = match mirato::query::Params::parse(def, raw) {
+            Ok(mut p) => {
+                p.cell_keys = cell_keys;
+                engine.run(def, &p).await
+            }
+            Err(e) => Err(e),
+        };
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         match r {
             Ok(r) => {
