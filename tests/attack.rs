@@ -33,31 +33,7 @@ struct World {
 
 /// A store of generated persons, 2024–2025, in one batch, with one user per role.
 fn world() -> World {
-    let env = Env::new();
-    let gen_dir = env.dir.path().join("gen");
-    stdout_of(
-        env.cli()
-            .args(["generate", "--persons", "1500", "--seed", "14"])
-            .args(["--start", FROM, "--end", TO, "--out"])
-            .arg(&gen_dir),
-    );
-    let mut files: Vec<_> = std::fs::read_dir(&gen_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let mut merged = String::new();
-    for (i, f) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(f).unwrap();
-        let mut lines = text.split_inclusive('\n');
-        let header = lines.next().unwrap();
-        if i == 0 {
-            merged.push_str(header);
-        }
-        merged.extend(lines);
-    }
-    let path = env.write("all.csv", merged);
-    env.ingest(&[path]);
+    let env = generated_store(1500, 14, FROM, TO);
     let access = env.access();
     let state = env.app_state();
     World {

@@ -4,45 +4,9 @@
 mod common;
 use common::*;
 
-/// Generated events (2024-2025) merged into one batch, so the store has few files: the debug
-/// build pays for every file a query opens.
+/// 300 generated persons, 2024-2025, in one batch.
 fn generated_store() -> Env {
-    let env = Env::new();
-    let gen_dir = env.dir.path().join("gen");
-    let out = env
-        .cli()
-        .args([
-            "generate",
-            "--persons",
-            "300",
-            "--seed",
-            "11",
-            "--start",
-            "2024-01-01",
-        ])
-        .args(["--end", "2025-12-31", "--out"])
-        .arg(&gen_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let mut files: Vec<_> = std::fs::read_dir(&gen_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    let mut merged = String::new();
-    for (i, f) in files.iter().enumerate() {
-        let text = std::fs::read_to_string(f).unwrap();
-        let mut lines = text.split_inclusive('\n');
-        let header = lines.next().unwrap();
-        if i == 0 {
-            merged.push_str(header);
-        }
-        merged.extend(lines);
-    }
-    let path = env.write("all.csv", merged);
-    env.ingest(&[path]);
-    env
+    common::generated_store(300, 11, "2024-01-01", "2025-12-31")
 }
 
 fn run(env: &Env, args: &[&str]) -> std::process::Output {

@@ -425,6 +425,45 @@ pub fn raw_params(params: &[(&str, &str)]) -> mirato::query::RawParams {
     }
 }
 
+/// Generated events of `persons` persons from `start` to `end`, merged into one batch, so the
+/// store has few files: the debug build pays for every file a query opens.
+pub fn generated_store(persons: u32, seed: u32, start: &str, end: &str) -> Env {
+    let env = Env::new();
+    let gen_dir = env.dir.path().join("gen");
+    stdout_of(
+        env.cli()
+            .args(["generate", "--persons", &persons.to_string()])
+            .args([
+                "--seed",
+                &seed.to_string(),
+                "--start",
+                start,
+                "--end",
+                end,
+                "--out",
+            ])
+            .arg(&gen_dir),
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&gen_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut merged = String::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut lines = text.split_inclusive('\n');
+        let header = lines.next().unwrap();
+        if i == 0 {
+            merged.push_str(header);
+        }
+        merged.extend(lines);
+    }
+    let path = env.write("all.csv", merged);
+    env.ingest(&[path]);
+    env
+}
+
 /// Users for the access tests: one per role, each with an API token, in the env's own users
 /// file. The manager's scope is Lombardia.
 pub struct Access {
