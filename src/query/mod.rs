@@ -1222,64 +1222,38 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
     } else {
         "k.vacancy_id"
     };
-    let key = format!("{}({unit})", cellkey::UDF_NAME);
-    let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
+    // With cell keys, distinct persons are counted over one row per (cell, person), so that
+    // the key sums each person once.
+    let distinct = p.cell_keys && def.kind == Kind::CountDistinct;
     let mut aggs: Vec<String> = match def.kind {
-        Kind::Count | Kind::Stock => vec![
-            "count(*) AS value".into(),
-            format!("coalesce(sum({key}), 0) AS _ck_value"),
-        ],
-        // Counted over one row per (cell, person) below, so the key sums each person once.
-        Kind::CountDistinct => vec![
-            "count(*) AS value".into(),
-            "coalesce(sum(unit_key), 0) AS _ck_value".into(),
-        ],
-        Kind::Sum => vec![
-            "coalesce(sum(k.x), 0) AS value".into(),
-            format!("coalesce(sum({key}), 0) AS _ck_value"),
-        ],
+        Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],
+        Kind::CountDistinct if distinct => vec!["count(*) AS value".into()],
+        Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
+        Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
         Kind::Rate => vec![
             "CASE WHEN count(*) = 0 THEN CAST(NULL AS DOUBLE) \
              ELSE CAST(coalesce(sum(k.num), 0) AS DOUBLE) / CAST(count(*) AS DOUBLE) END AS value"
                 .into(),
             "coalesce(sum(k.num), 0) AS numerator".into(),
             "count(*) AS denominator".into(),
-            format!("{} AS _ck_numerator", keyed("k.num > 0")),
-            format!("coalesce(sum({key}), 0) AS _ck_denominator"),
         ],
         Kind::Median => vec![
             "median(CAST(k.x AS DOUBLE)) AS value".into(),
             "count(k.x) AS n".into(),
-            format!("{} AS _ck_n", keyed("k.x IS NOT NULL")),
         ],
         Kind::Mean => vec![
             "avg(CAST(k.x AS DOUBLE)) AS value".into(),
             "count(k.x) AS n".into(),
-            format!("{} AS _ck_n", keyed("k.x IS NOT NULL")),
         ],
-        Kind::Survival => vec![
-            "k.duration AS duration".into(),
-            "k.event AS event".into(),
-            format!("{key} AS _ck"),
-        ],
+        Kind::Survival => vec!["k.duration AS duration".into(), "k.event AS event".into()],
         Kind::Funnel => catalog::FUNNEL_STAGES
             .iter()
-            .flat_map(|(_, c)| {
-                [
-                    format!("coalesce(sum(k.{c}), 0) AS {c}"),
-                    format!("{} AS _ck_{c}", keyed(&format!("k.{c} > 0"))),
-                ]
-            })
+            .map(|(_, c)| format!("coalesce(sum(k.{c}), 0) AS {c}"))
             .collect(),
     };
-    if !p.cell_keys {
-        // Exact only: no key columns, and distinct persons counted directly.
-        aggs.retain(|a| !a.contains(cellkey::UDF_NAME) && !a.contains("unit_key"));
-        if def.kind == Kind::CountDistinct {
-            aggs = vec!["count(DISTINCT k.person_id) AS value".into()];
-        }
+    if p.cell_keys {
+        aggs.extend(key_aggregates(def, unit));
     }
-    let distinct = p.cell_keys && def.kind == Kind::CountDistinct;
     let dim_cols: Vec<String> = dims
         .iter()
         .map(|(name, e)| format!("{e} AS \"{name}\""))
@@ -1320,7 +1294,7 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
             dim_cols
                 .iter()
                 .cloned()
-                .chain([format!("{key} AS unit_key")])
+                .chain([format!("{}({unit}) AS unit_key", cellkey::UDF_NAME)])
                 .collect::<Vec<_>>()
                 .join(", "),
             g.join(", "),
@@ -1346,6 +1320,28 @@ fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue
         sql.push_str(&format!("ORDER BY {}\n", o.join(", ")));
     }
     (sql, values)
+}
+
+/// The key sum of each count a cell publishes, as `_ck_<column>` (see [`cells`]): what
+/// perturbation needs beside the exact figures.
+fn key_aggregates(def: &KpiDef, unit: &str) -> Vec<String> {
+    let key = format!("{}({unit})", cellkey::UDF_NAME);
+    let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
+    let all = format!("coalesce(sum({key}), 0)");
+    match def.kind {
+        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("{all} AS _ck_value")],
+        Kind::CountDistinct => vec!["coalesce(sum(unit_key), 0) AS _ck_value".into()],
+        Kind::Rate => vec![
+            format!("{} AS _ck_numerator", keyed("k.num > 0")),
+            format!("{all} AS _ck_denominator"),
+        ],
+        Kind::Median | Kind::Mean => vec![format!("{} AS _ck_n", keyed("k.x IS NOT NULL"))],
+        Kind::Survival => vec![format!("{key} AS _ck")],
+        Kind::Funnel => catalog::FUNNEL_STAGES
+            .iter()
+            .map(|(_, c)| format!("{} AS _ck_{c}", keyed(&format!("k.{c} > 0"))))
+            .collect(),
+    }
 }
 
 /// The territorial filters (asked for, and the caller's scope) over a province column, a CPI
