@@ -95,9 +95,9 @@ enum Command {
         /// pass (the shared views are then warm, as in a running server).
         #[arg(long, default_value_t = 1, requires = "all")]
         passes: u32,
-        /// With --all: also compute the cell keys of perturbation, as the server does for every
-        /// figure it may show below admin (for benchmarks; the figures stay exact).
-        #[arg(long, requires = "all")]
+        /// With --all or --explain: also compute the cell keys of perturbation, as the server
+        /// does for every figure it may show below admin (for tuning; the figures stay exact).
+        #[arg(long)]
         cell_keys: bool,
         /// Print the query plan with each operator's measured time and rows (EXPLAIN ANALYZE)
         /// instead of the result, after one run that builds the shared views: for tuning.
@@ -468,7 +468,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .transpose()?;
                 let plan = runtime.block_on(async {
                     let engine = Engine::open(&data_dir)?;
-                    engine.explain_raw(&id, &raw, sql).await
+                    engine.explain_raw(&id, &raw, sql, cell_keys).await
                 })?;
                 print!("{plan}");
                 return Ok(ExitCode::SUCCESS);

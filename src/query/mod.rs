@@ -854,6 +854,7 @@ impl Engine {
         id: &str,
         raw: &RawParams,
         sql: Option<String>,
+        cell_keys: bool,
     ) -> Result<String, QueryError> {
         let mut def = find(id)
             .ok_or_else(|| QueryError::UnknownKpi { id: id.to_owned() })?
@@ -862,7 +863,8 @@ impl Engine {
             // A command-line run: the one string lives until the process ends.
             def.sql = Box::leak(sql.into_boxed_str());
         }
-        let p = Params::parse(&def, raw)?;
+        let mut p = Params::parse(&def, raw)?;
+        p.cell_keys = cell_keys;
         let result = self.run(&def, &p).await?;
         // Timings here are noisy: the best and the median of five runs.
         let mut ms = Vec::new();
