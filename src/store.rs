@@ -28,6 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Event;
 
+pub mod ledger;
+pub use ledger::{Ledger, LedgerCache, Snapshot};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{action} {path}: {source}")]
@@ -181,15 +184,9 @@ impl Layout {
             .collect())
     }
 
-    /// The data version: the id of the latest committed batch, or `empty`.
+    /// The data version now: the id of the latest committed batch with events, or `empty`.
     pub fn data_version(&self) -> Result<String, StoreError> {
-        Ok(self
-            .read_ledger()?
-            .into_iter()
-            .rev()
-            .find(|e| e.status == BatchStatus::Committed && e.stored > 0)
-            .map(|e| e.batch_id)
-            .unwrap_or_else(|| "empty".to_owned()))
+        Ok(Ledger::read(self)?.snapshot(None).data_version)
     }
 }
 

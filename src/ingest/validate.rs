@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use chrono_tz::Europe::Rome;
 
 use crate::codes;
-use crate::model::{Event, EventType, Field, Kind, Need};
+use crate::model::{Event, EventType, Field, Kind, Need, parse_date};
 use crate::privacy::{Pseudonymiser, contains_identifier, mask_identifiers};
 use crate::reference;
 
@@ -148,20 +148,6 @@ fn char_len(s: &str) -> usize {
     } else {
         s.chars().count()
     }
-}
-
-/// `YYYY-MM-DD`, strictly; faster than a format-string parse on the hot path.
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
-        })
-    };
-    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
 }
 
 fn is_plain_digits(s: &str) -> bool {

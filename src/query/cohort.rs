@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 
-use super::{Engine, Params, QueryError, Resolved, catalog, first_date, territory_filters};
+use super::session::first_date;
+use super::sql::{bound, dim_expr, kpi_body, territory_filters};
+use super::{Engine, Params, QueryError, Resolved, catalog};
 
 /// Which date puts a spell in the cohort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -87,7 +89,7 @@ impl Engine {
                 &[],
             ));
         }
-        let (as_of_us, data_version) = self.as_of(p.as_of)?;
+        let snap = self.snapshot(p.as_of)?;
         let mut values: HashMap<String, ScalarValue> = HashMap::new();
         let (date, province, cpi) = entry.columns();
         let mut filters = vec!["k.d BETWEEN $from AND $to".to_owned()];
@@ -125,15 +127,15 @@ impl Engine {
              WHERE {}\n\
              ORDER BY k.d, k.person_id, k.spell_no",
             filters.join(" AND "),
-            body = super::kpi_body(catalog::cohort_sql()),
-            gender = super::dim_expr("gender"),
-            age_band = super::dim_expr("age_band"),
-            category = super::dim_expr("category"),
-            list_type = super::dim_expr("list_type"),
-            disability = super::dim_expr("disability_band"),
+            body = kpi_body(catalog::cohort_sql()),
+            gender = dim_expr("gender"),
+            age_band = dim_expr("age_band"),
+            category = dim_expr("category"),
+            list_type = dim_expr("list_type"),
+            disability = dim_expr("disability_band"),
         );
-        let (ctx, from, to) = self.prepare(&sql, as_of_us, p, &mut values).await?;
-        let df = super::bound(&ctx, &sql, values).await?;
+        let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
+        let df = bound(&ctx, &sql, values).await?;
         let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
         let obs_end = first_date(&ctx.sql("SELECT obs_end FROM obs").await?.collect().await?);
@@ -146,10 +148,8 @@ impl Engine {
                 region: p.region.clone(),
                 province: p.province.clone(),
                 cpi: p.cpi.clone(),
-                as_of: DateTime::from_timestamp_micros(as_of_us)
-                    .expect("valid instant")
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                data_version,
+                as_of: snap.as_of_text(),
+                data_version: snap.data_version,
                 scope: p.scope.clone(),
             },
             obs_end,

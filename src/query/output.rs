@@ -1,7 +1,9 @@
-//! Shaping and rendering KPI results: survival curves and funnels from their rows, and the
-//! table, JSON and CSV renderings.
+//! Shaping and rendering KPI results: DataFusion's batches as rows, survival curves and funnels
+//! from their rows, and the table, JSON and CSV renderings.
 
 use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, RecordBatch};
 
 use serde_json::{Map, Value};
 
@@ -210,6 +212,53 @@ pub fn to_table(r: &KpiResult) -> String {
     ));
     if let Some(m) = &r.median_days {
         out.push_str(&format!("median_days: {}\n", italian_number(m)));
+    }
+    out
+}
+
+/// Record batches as JSON objects, numbers kept as numbers and NaN as null.
+pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
+    use datafusion::arrow::array::{
+        BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
+        StringViewArray, UInt64Array,
+    };
+    use datafusion::arrow::util::display::array_value_to_string;
+    let mut out = Vec::new();
+    for b in batches {
+        let schema = b.schema();
+        for i in 0..b.num_rows() {
+            let mut row = Map::new();
+            for (j, field) in schema.fields().iter().enumerate() {
+                let c = b.column(j);
+                let v = if c.is_null(i) {
+                    Value::Null
+                } else if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<Int32Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<UInt64Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
+                    serde_json::Number::from_f64(a.value(i))
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null)
+                } else if let Some(a) = c.as_any().downcast_ref::<BooleanArray>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<StringArray>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<StringViewArray>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<Date32Array>() {
+                    a.value_as_date(i)
+                        .map(|d| Value::from(d.to_string()))
+                        .unwrap_or(Value::Null)
+                } else {
+                    Value::from(array_value_to_string(c, i).unwrap_or_default())
+                };
+                row.insert(field.name().clone(), v);
+            }
+            out.push(row);
+        }
     }
     out
 }

@@ -1,0 +1,142 @@
+//! A DataFusion session over the store: `events`, `ev` (the events as of an instant), the
+//! reference tables and the shared views a query needs. Sessions are cheap: the runtime and its
+//! caches are the engine's.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
+
+use super::{Engine, QueryError, cellkey};
+use crate::reference;
+use crate::store::{StoreError, events_schema};
+
+impl Engine {
+    /// A fresh session per query (cheap: the runtime and its caches are shared), with `ev`
+    /// registered as the events as of `as_of`, and the shared views.
+    pub(super) async fn session(
+        &self,
+        as_of_us: i64,
+        needed: &[&str],
+    ) -> Result<SessionContext, QueryError> {
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        ctx.register_udf(cellkey::udf(self.cell_seed));
+        let events_dir = self.layout.events();
+        std::fs::create_dir_all(&events_dir).map_err(|source| StoreError::Io {
+            action: "cannot create",
+            path: events_dir.clone(),
+            source,
+        })?;
+        let url = ListingTableUrl::parse(format!(
+            "{}/",
+            events_dir
+                .canonicalize()
+                .map_err(|source| StoreError::Io {
+                    action: "cannot open",
+                    path: events_dir.clone(),
+                    source
+                })?
+                .display()
+        ))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![
+                ("year".to_owned(), DataType::Int32),
+                ("month".to_owned(), DataType::Int32),
+            ]);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(events_schema());
+        ctx.register_table("events", Arc::new(ListingTable::try_new(config)?))?;
+        let ts = ScalarValue::TimestampMicrosecond(Some(as_of_us), Some("UTC".into()));
+        let ev = ctx
+            .table("events")
+            .await?
+            .filter(col("ingested_at").lt_eq(lit(ts)))?;
+        ctx.register_table("ev", ev.into_view())?;
+        register_reference(&ctx)?;
+        self.register_views(&ctx, as_of_us, needed).await?;
+        Ok(ctx)
+    }
+}
+
+/// The first row's first column as a date (a `SELECT max(date)` answer), if any.
+pub(super) fn first_date(batches: &[RecordBatch]) -> Option<NaiveDate> {
+    batches.first().and_then(|b| {
+        b.column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Date32Array>()
+            .and_then(|a| {
+                (!a.is_empty() && !a.is_null(0))
+                    .then(|| a.value_as_date(0))
+                    .flatten()
+            })
+    })
+}
+
+/// Reference tables: provinces with their regions.
+fn register_reference(ctx: &SessionContext) -> Result<(), QueryError> {
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+    let ps = reference::provinces();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sigla", DataType::Utf8, false),
+        Field::new("province_name", DataType::Utf8, false),
+        Field::new("region_code", DataType::Utf8, false),
+        Field::new("region_name", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| p.sigla))),
+            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| p.name))),
+            Arc::new(StringArray::from_iter_values(
+                ps.iter().map(|p| p.region_code),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                ps.iter().map(|p| p.region_name),
+            )),
+        ],
+    )
+    .map_err(DataFusionError::from)?;
+    ctx.register_table(
+        "ref_provinces",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    // Contract codes of the Comunicazioni Obbligatorie with their class.
+    let rows: Vec<Vec<&str>> = reference::CONTRACT_CODES_CSV
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("code", DataType::Utf8, false),
+        Field::new("contract_class", DataType::Utf8, false),
+        Field::new("stable", DataType::Utf8, false),
+        Field::new("meaning", DataType::Utf8, false),
+    ]));
+    let cols = (0..4)
+        .map(|i| {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r[i])))
+                as datafusion::arrow::array::ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).map_err(DataFusionError::from)?;
+    ctx.register_table(
+        "ref_contract_codes",
+        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+    )?;
+    Ok(())
+}

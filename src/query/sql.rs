@@ -1,0 +1,259 @@
+//! The SQL text of a query: a KPI's row query wrapped with its breakdowns, territorial filters
+//! and the aggregation of its kind (with the cell keys when asked for). Only names from fixed
+//! lists enter the text; user values go through placeholders, bound by [`bound`].
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::prelude::SessionContext;
+
+use super::{Kind, KpiDef, Params, QueryError, catalog, cellkey};
+
+/// `sql` with its placeholders bound to `values` (user input never enters the text).
+pub(super) async fn bound(
+    ctx: &SessionContext,
+    sql: &str,
+    values: HashMap<String, ScalarValue>,
+) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+    Ok(ctx.sql(sql).await?.with_param_values(ParamValues::Map(
+        values.into_iter().map(|(k, v)| (k, v.into())).collect(),
+    ))?)
+}
+
+/// Days since 1970-01-01: a date as a `Date32` placeholder value.
+pub(super) fn days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// The SQL expression of a breakdown over the KPI's rows `k`, applications `a` and provinces `rp`.
+pub(super) fn dim_expr(dim: &str) -> String {
+    match dim {
+        "region" => "rp.region_name".into(),
+        "province" => "k.province".into(),
+        "cpi" => "k.cpi".into(),
+        "month" => "to_char(k.d, '%Y-%m')".into(),
+        "quarter" => "concat(CAST(CAST(date_part('year', k.d) AS INT) AS VARCHAR), '-Q', CAST(CAST(date_part('quarter', k.d) AS INT) AS VARCHAR))".into(),
+        "year" => "CAST(date_part('year', k.d) AS INT)".into(),
+        "gender" => "coalesce(a.gender, 'unknown')".into(),
+        "category" => "coalesce(a.category, 'unknown')".into(),
+        "list_type" => "coalesce(a.list_type, 'unknown')".into(),
+        "age_band" => "CASE WHEN a.birth_year IS NULL THEN 'unknown' \
+             WHEN CAST(date_part('year', k.d) AS INT) - a.birth_year < 15 THEN 'unknown' \
+             WHEN CAST(date_part('year', k.d) AS INT) - a.birth_year <= 29 THEN '15-29' \
+             WHEN CAST(date_part('year', k.d) AS INT) - a.birth_year <= 54 THEN '30-54' \
+             ELSE '55+' END"
+            .into(),
+        "disability_band" => "CASE WHEN a.disability_pct IS NULL THEN 'n/a' \
+             WHEN a.disability_pct < 46 THEN '<46' \
+             WHEN a.disability_pct <= 66 THEN '46-66' \
+             WHEN a.disability_pct <= 79 THEN '67-79' \
+             ELSE '80-100' END"
+            .into(),
+        own => format!("k.{own}"),
+    }
+}
+
+/// Wraps a KPI's row query with breakdowns, territorial filters and the aggregation of its kind.
+/// Only names from fixed lists enter the text; user values go through placeholders.
+pub(super) fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue>) {
+    let mut values = HashMap::new();
+    let dims: Vec<(String, String)> = p.by.iter().map(|d| (d.clone(), dim_expr(d))).collect();
+    let needs_person =
+        p.by.iter()
+            .any(|d| catalog::PERSON_DIMS.contains(&d.as_str()));
+    let filters = territory_filters(p, "k.province", "k.cpi", "rp", &mut values);
+    // The record key of each row's unit, for perturbation (see `cellkey`): summed per cell.
+    let unit = if def.person {
+        "k.person_id"
+    } else {
+        "k.vacancy_id"
+    };
+    // With cell keys, distinct persons are counted over one row per (cell, person), so that
+    // the key sums each person once.
+    let distinct = p.cell_keys && def.kind == Kind::CountDistinct;
+    let mut aggs: Vec<String> = match def.kind {
+        Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],
+        Kind::CountDistinct if distinct => vec!["count(*) AS value".into()],
+        Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
+        Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
+        Kind::Rate => vec![
+            "CASE WHEN count(*) = 0 THEN CAST(NULL AS DOUBLE) \
+             ELSE CAST(coalesce(sum(k.num), 0) AS DOUBLE) / CAST(count(*) AS DOUBLE) END AS value"
+                .into(),
+            "coalesce(sum(k.num), 0) AS numerator".into(),
+            "count(*) AS denominator".into(),
+        ],
+        Kind::Median => vec![
+            "median(CAST(k.x AS DOUBLE)) AS value".into(),
+            "count(k.x) AS n".into(),
+        ],
+        Kind::Mean => vec![
+            "avg(CAST(k.x AS DOUBLE)) AS value".into(),
+            "count(k.x) AS n".into(),
+        ],
+        Kind::Survival => vec!["k.duration AS duration".into(), "k.event AS event".into()],
+        Kind::Funnel => catalog::FUNNEL_STAGES
+            .iter()
+            .map(|(_, c)| format!("coalesce(sum(k.{c}), 0) AS {c}"))
+            .collect(),
+    };
+    if p.cell_keys {
+        aggs.extend(key_aggregates(def, unit));
+    }
+    let dim_cols: Vec<String> = dims
+        .iter()
+        .map(|(name, e)| format!("{e} AS \"{name}\""))
+        .collect();
+    // For distinct persons: one row per (cell, person) first, then counted per cell.
+    let select: Vec<String> = if distinct {
+        dims.iter()
+            .map(|(name, _)| format!("\"{name}\""))
+            .chain(aggs)
+            .collect()
+    } else {
+        dim_cols.iter().cloned().chain(aggs).collect()
+    };
+    let mut sql = format!("WITH k AS (\n{}\n)\n", kpi_body(def.sql));
+    let mut from = String::from("FROM k\n");
+    // The regions come from the provinces table: joined only when a region is asked for, since
+    // DataFusion keeps even an unused left join, a hash probe per row.
+    if !p.region.is_empty() || p.by.iter().any(|d| d == "region") {
+        from.push_str("LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n");
+    }
+    if needs_person {
+        from.push_str(
+            "LEFT JOIN apps a ON a.person_id = k.person_id AND a.app_date <= k.d \
+             AND (a.next_app_date IS NULL OR a.next_app_date > k.d)\n",
+        );
+    }
+    let mut filters = filters;
+    if distinct {
+        filters.push(format!("{unit} IS NOT NULL"));
+    }
+    if !filters.is_empty() {
+        from.push_str(&format!("WHERE {}\n", filters.join(" AND ")));
+    }
+    if distinct {
+        let g: Vec<&str> = dims.iter().map(|(_, e)| e.as_str()).chain([unit]).collect();
+        sql.push_str(&format!(
+            ", u AS (\nSELECT {}\n{from}GROUP BY {}\n)\nSELECT {}\nFROM u\n",
+            dim_cols
+                .iter()
+                .cloned()
+                .chain([format!("{}({unit}) AS unit_key", cellkey::UDF_NAME)])
+                .collect::<Vec<_>>()
+                .join(", "),
+            g.join(", "),
+            select.join(",\n       ")
+        ));
+        if !dims.is_empty() {
+            let g: Vec<String> = dims.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            sql.push_str(&format!("GROUP BY {}\n", g.join(", ")));
+        }
+    } else {
+        sql.push_str(&format!("SELECT {}\n{from}", select.join(",\n       ")));
+        let grouped = def.kind != Kind::Survival;
+        if grouped && !dims.is_empty() {
+            let g: Vec<&str> = dims.iter().map(|(_, e)| e.as_str()).collect();
+            sql.push_str(&format!("GROUP BY {}\n", g.join(", ")));
+        }
+    }
+    if !dims.is_empty() {
+        let o: Vec<String> = dims
+            .iter()
+            .map(|(n, _)| format!("\"{n}\" NULLS LAST"))
+            .collect();
+        sql.push_str(&format!("ORDER BY {}\n", o.join(", ")));
+    }
+    (sql, values)
+}
+
+/// The key sum of each count a cell publishes, as `_ck_<column>` (see [`cells`]): what
+/// perturbation needs beside the exact figures.
+fn key_aggregates(def: &KpiDef, unit: &str) -> Vec<String> {
+    let key = format!("{}({unit})", cellkey::UDF_NAME);
+    let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
+    let all = format!("coalesce(sum({key}), 0)");
+    match def.kind {
+        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("{all} AS _ck_value")],
+        Kind::CountDistinct => vec!["coalesce(sum(unit_key), 0) AS _ck_value".into()],
+        Kind::Rate => vec![
+            format!("{} AS _ck_numerator", keyed("k.num > 0")),
+            format!("{all} AS _ck_denominator"),
+        ],
+        Kind::Median | Kind::Mean => vec![format!("{} AS _ck_n", keyed("k.x IS NOT NULL"))],
+        Kind::Survival => vec![format!("{key} AS _ck")],
+        Kind::Funnel => catalog::FUNNEL_STAGES
+            .iter()
+            .map(|(_, c)| format!("{} AS _ck_{c}", keyed(&format!("k.{c} > 0"))))
+            .collect(),
+    }
+}
+
+/// The territorial filters (asked for, and the caller's scope) over a province column, a CPI
+/// column and a joined `ref_provinces` alias. Values go through placeholders added to `values`.
+pub(super) fn territory_filters(
+    p: &Params,
+    province: &str,
+    cpi: &str,
+    rp: &str,
+    values: &mut HashMap<String, ScalarValue>,
+) -> Vec<String> {
+    let mut filters: Vec<String> = Vec::new();
+    let mut placeholders = |prefix: &str, vals: &[String]| -> String {
+        let names: Vec<String> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let name = format!("{prefix}_{i}");
+                values.insert(name.clone(), ScalarValue::Utf8(Some(v.clone())));
+                format!("${name}")
+            })
+            .collect();
+        names.join(", ")
+    };
+    if !p.region.is_empty() {
+        let list = placeholders("region", &p.region);
+        filters.push(format!(
+            "({rp}.region_code IN ({list}) OR {rp}.region_name IN ({list}))"
+        ));
+    }
+    if !p.province.is_empty() {
+        filters.push(format!(
+            "{province} IN ({})",
+            placeholders("province", &p.province)
+        ));
+    }
+    if !p.cpi.is_empty() {
+        filters.push(format!("{cpi} IN ({})", placeholders("cpi", &p.cpi)));
+    }
+    // The caller's territorial restriction (a manager's scope), on top of what was asked.
+    if let Some(scope) = &p.scope {
+        let mut any: Vec<String> = Vec::new();
+        if !scope.provinces.is_empty() {
+            any.push(format!(
+                "{province} IN ({})",
+                placeholders("scope_province", &scope.provinces)
+            ));
+        }
+        if !scope.cpis.is_empty() {
+            any.push(format!(
+                "{cpi} IN ({})",
+                placeholders("scope_cpi", &scope.cpis)
+            ));
+        }
+        filters.push(if any.is_empty() {
+            "FALSE".into()
+        } else {
+            format!("({})", any.join(" OR "))
+        });
+    }
+    filters
+}
+
+/// A KPI file's query, ready to nest as a CTE: no trailing semicolon (the header comments stay,
+/// harmless inside the CTE).
+pub(super) fn kpi_body(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';')
+}
