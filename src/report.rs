@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::disclosure;
 use crate::query::{Engine, Kind, KpiResult, Params, QueryError, find};
-use crate::reference;
+use crate::{reference, vocabulary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -90,20 +90,6 @@ const OUTCOMES: [&str; 4] = [
     "stable_hire_rate",
     "retention_180",
 ];
-
-fn label(c: &str) -> &str {
-    match c {
-        "province" => "Provincia",
-        "gender" => "Genere",
-        "age_band" => "Classe di età",
-        "category" => "Categoria",
-        "reason" => "Motivo",
-        "hiring_mode" => "Modalità di assunzione",
-        "contract_class" => "Classe di contratto",
-        "value" => "Valore",
-        other => other,
-    }
-}
 
 impl AnpalOptions {
     fn period(&self) -> Result<(NaiveDate, NaiveDate), ReportError> {
@@ -229,7 +215,12 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
                     .collect()
             })
             .collect();
-        (cols.iter().map(|c| label(c).to_owned()).collect(), rows)
+        (
+            cols.iter()
+                .map(|c| vocabulary::column_label(c).to_owned())
+                .collect(),
+            rows,
+        )
     };
     let mut sheets = Vec::new();
     let by1 = ["province", "gender", "age_band", "category"];

@@ -1,19 +1,44 @@
 //! The JSON/CSV API: `/api/kpi/{id}`, `/api/kpis`, `/api/openapi.json`, `/healthz`.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::filters::{self, Filters};
+use std::collections::BTreeMap;
+
+use super::filters::{Checked, Extra};
 use super::{AppError, AppState};
 use crate::query::{self, catalog, output};
 
-/// The query parameters of `/api/kpi/{id}`: KPIS.md's, plus the format.
-pub const PARAMS: [&str; 8] = [
-    "from", "to", "by", "region", "province", "cpi", "as_of", "format",
-];
+/// What `/api/kpi/{id}` takes besides the filters (KPIS.md's `by`) and the format.
+pub struct KpiQuery {
+    by: Vec<String>,
+    csv: bool,
+}
+
+impl Extra for KpiQuery {
+    const NAMES: &'static [&'static str] = &["by", "format"];
+
+    fn read(q: &BTreeMap<String, String>) -> Result<Self, AppError> {
+        let csv = match q.get("format").map(String::as_str) {
+            None | Some("") | Some("json") => false,
+            Some("csv") => true,
+            Some(other) => {
+                return Err(AppError::bad(
+                    "format",
+                    format!("unknown format '{other}'; use json or csv"),
+                    vec!["json".into(), "csv".into()],
+                ));
+            }
+        };
+        Ok(KpiQuery {
+            by: crate::list::parse(q.get("by").map(String::as_str)),
+            csv,
+        })
+    }
+}
 
 /// `GET /api/kpi/{id}`: JSON in the shape of KPIS.md, or CSV with `format=csv`. `as_of` and the
 /// data version travel in the JSON `params` and, for CSV, in headers.
@@ -21,7 +46,7 @@ pub async fn kpi(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<crate::auth::Principal>,
     id: Result<Path<String>, PathRejection>,
-    RawQuery(q): RawQuery,
+    q: Result<Checked<KpiQuery>, AppError>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     // An id that does not decode (not UTF-8) names no KPI either: 404, in JSON like the rest.
@@ -29,29 +54,10 @@ pub async fn kpi(
     let def = query::find(&id).ok_or_else(|| {
         AppError::NotFound(format!("unknown KPI '{id}'; GET /api/kpis lists them all"))
     })?;
-    let query = filters::parse_query(q.as_deref());
-    filters::check_names(&query, &PARAMS)?;
-    let csv = match query.get("format").map(String::as_str) {
-        None | Some("") | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(AppError::bad(
-                "format",
-                format!("unknown format '{other}'; use json or csv"),
-                vec!["json".into(), "csv".into()],
-            ));
-        }
-    };
-    let f = Filters::from_query(&query);
-    let by: Vec<String> = query
-        .get("by")
-        .map(|b| {
-            b.split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let Checked {
+        filters: f,
+        extra: KpiQuery { by, csv },
+    } = q?;
     let (result, _, key) = state.kpi_for(&who, def, &f.raw(&by)).await?;
     let tag = super::etag(&[&key, if csv { "csv" } else { "json" }]);
     if let Some(r) = super::not_modified(&headers, &tag) {

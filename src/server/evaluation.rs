@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
@@ -20,13 +20,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::charts::{self, SurvPoint, fmt_decimal, fmt_number};
-use super::filters::{self, Filters};
-use super::pages::{self, EVALUATION_NAV};
+use super::filters::{self, Checked, Extra, Filters};
+use super::layout::{self, EVALUATION_NAV};
 use super::{AppError, AppState};
 use crate::auth::{Principal, Role, disclosure};
 use crate::query::cells::LifeGroup;
 use crate::query::survival::{KmRow, LogRank, log_rank, wilson_interval};
-use crate::query::{KpiResult, Resolved, find};
+use crate::query::{Entry, KpiResult, Resolved, find};
+use crate::vocabulary;
 
 /// The subgroups an evaluator can compare.
 pub const DIMS: [&str; 7] = [
@@ -41,36 +42,35 @@ pub const DIMS: [&str; 7] = [
 
 const HORIZONS: [u32; 3] = [90, 180, 365];
 
-struct Query {
-    f: Filters,
+/// The evaluation's parameters besides the filters: the subgroup and the two compared.
+#[derive(Debug, Clone)]
+pub struct Subgroups {
     by: String,
     a: Option<String>,
     b: Option<String>,
 }
 
-fn parse(q: Option<&str>) -> Result<Query, AppError> {
-    let query = filters::parse_query(q);
-    let mut names: Vec<&str> = Filters::NAMES.to_vec();
-    names.extend(["by", "a", "b"]);
-    filters::check_names(&query, &names)?;
-    let f = Filters::from_query(&query);
-    pages::check_filters(&f)?;
-    let get = |k: &str| query.get(k).filter(|v| !v.is_empty()).cloned();
-    let by = get("by").unwrap_or_else(|| "gender".into());
-    if !DIMS.contains(&by.as_str()) {
-        return Err(AppError::bad(
-            "by",
-            format!("by '{by}' is not a subgroup; allowed: {}", DIMS.join(", ")),
-            DIMS.iter().map(|s| (*s).to_owned()).collect(),
-        ));
+impl Extra for Subgroups {
+    const NAMES: &'static [&'static str] = &["by", "a", "b"];
+
+    fn read(q: &BTreeMap<String, String>) -> Result<Self, AppError> {
+        let by = filters::value(q, "by").unwrap_or_else(|| "gender".into());
+        if !DIMS.contains(&by.as_str()) {
+            return Err(AppError::bad(
+                "by",
+                format!("by '{by}' is not a subgroup; allowed: {}", DIMS.join(", ")),
+                DIMS.iter().map(|s| (*s).to_owned()).collect(),
+            ));
+        }
+        Ok(Subgroups {
+            by,
+            a: filters::value(q, "a"),
+            b: filters::value(q, "b"),
+        })
     }
-    Ok(Query {
-        f,
-        by,
-        a: get("a"),
-        b: get("b"),
-    })
 }
+
+type Query = Checked<Subgroups>;
 
 /// A placement rate at one horizon: counts as shown (numbers, or "<T" when suppressed) and the
 /// Wilson interval when both counts are shown.
@@ -144,7 +144,7 @@ fn km_rows(rows: &[&Map<String, Value>]) -> Vec<KmRow> {
 }
 
 async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evaluation, AppError> {
-    let raw = q.f.raw(std::slice::from_ref(&q.by));
+    let raw = q.filters.raw(std::slice::from_ref(&q.extra.by));
     let threshold = who.suppressed().then(|| state.auth().threshold());
     let def = find("time_to_placement").expect("in the catalogue");
     // Unsuppressed for the statistics; what is shown is checked against the threshold below.
@@ -152,7 +152,10 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     let (curves, _, _) = state.kpi_for(who, def, &raw).await?;
     let mut by_group: BTreeMap<String, Vec<&Map<String, Value>>> = BTreeMap::new();
     for r in &full.rows {
-        by_group.entry(key_of(r.get(&q.by))).or_default().push(r);
+        by_group
+            .entry(key_of(r.get(&q.extra.by)))
+            .or_default()
+            .push(r);
     }
     let mut rates: BTreeMap<String, Vec<Rate>> = BTreeMap::new();
     for h in HORIZONS {
@@ -165,14 +168,17 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                 (Some(k), Some(n)) => wilson_interval(k, n),
                 _ => None,
             };
-            rates.entry(key_of(row.get(&q.by))).or_default().push(Rate {
-                horizon: h,
-                numerator: num,
-                denominator: den,
-                value: row.get("value").cloned().unwrap_or(Value::Null),
-                lower: ci.map(|c| c.0),
-                upper: ci.map(|c| c.1),
-            });
+            rates
+                .entry(key_of(row.get(&q.extra.by)))
+                .or_default()
+                .push(Rate {
+                    horizon: h,
+                    numerator: num,
+                    denominator: den,
+                    value: row.get("value").cloned().unwrap_or(Value::Null),
+                    lower: ci.map(|c| c.0),
+                    upper: ci.map(|c| c.1),
+                });
         }
     }
     let mut keys: Vec<String> = by_group.keys().cloned().collect();
@@ -187,7 +193,7 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     let life: BTreeMap<String, &LifeGroup> = full
         .life
         .iter()
-        .map(|g| (key_of(g.keys.get(&q.by)), g))
+        .map(|g| (key_of(g.keys.get(&q.extra.by)), g))
         .collect();
     let groups: Vec<Group> = keys
         .into_iter()
@@ -228,19 +234,19 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                     curves
                         .rows
                         .iter()
-                        .find(|r| key_of(r.get(&q.by)) == k)
+                        .find(|r| key_of(r.get(&q.extra.by)) == k)
                         .and_then(|r| r.get("median_days"))
                 } else {
                     rows.first().and_then(|r| r.get("median_days"))
                 };
                 source.cloned().unwrap_or(Value::Null)
             };
-            let label_value = if q.by == "year" {
+            let label_value = if q.extra.by == "year" {
                 k.clone()
             } else if k.is_empty() {
                 "n.d.".into()
             } else {
-                pages::value_label(&q.by, &Value::String(k.clone()))
+                vocabulary::value_label(&q.extra.by, &Value::String(k.clone()))
             };
             let mut rs = rates.remove(&k).unwrap_or_default();
             rs.sort_by_key(|r| r.horizon);
@@ -270,14 +276,18 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     // Groups that can be shown first, so that the default pair is testable when possible.
     let mut order: Vec<&Group> = groups.iter().filter(|g| g.shown).collect();
     order.extend(groups.iter().filter(|g| !g.shown));
-    let a =
-        q.a.clone()
-            .or_else(|| order.first().map(|g| g.group.clone()));
-    let b =
-        q.b.clone()
-            .or_else(|| order.get(1).map(|g| g.group.clone()));
+    let a = q
+        .extra
+        .a
+        .clone()
+        .or_else(|| order.first().map(|g| g.group.clone()));
+    let b = q
+        .extra
+        .b
+        .clone()
+        .or_else(|| order.get(1).map(|g| g.group.clone()));
     let allowed: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
-    for (param, v) in [("a", &q.a), ("b", &q.b)] {
+    for (param, v) in [("a", &q.extra.a), ("b", &q.extra.b)] {
         if let Some(v) = v
             && !allowed.contains(v)
         {
@@ -285,7 +295,7 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                 param,
                 format!(
                     "{param} '{v}' is not a subgroup of {} in this period; allowed: {}",
-                    q.by,
+                    q.extra.by,
                     allowed.join(", ")
                 ),
                 allowed.clone(),
@@ -337,7 +347,7 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
         },
     };
     Ok(Evaluation {
-        by: q.by.clone(),
+        by: q.extra.by.clone(),
         params: full.params.clone(),
         threshold,
         groups,
@@ -350,9 +360,8 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
 pub async fn api(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<Principal>,
-    RawQuery(q): RawQuery,
+    q: Query,
 ) -> Result<Response, AppError> {
-    let q = parse(q.as_deref())?;
     let e = evaluate(&state, &who, &q).await?;
     Ok(axum::Json(e).into_response())
 }
@@ -361,10 +370,10 @@ pub async fn api(
 pub async fn page(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<Principal>,
-    RawQuery(q): RawQuery,
+    q: Result<Query, AppError>,
 ) -> Response {
     let result = async {
-        let q = parse(q.as_deref())?;
+        let q = q?;
         let facts = state.facts().await?;
         let e = evaluate(&state, &who, &q).await?;
         Ok::<_, AppError>((q, facts, e))
@@ -373,14 +382,14 @@ pub async fn page(
     let (q, facts, e) = match result {
         Ok(x) => x,
         Err(err) => {
-            let body = pages::layout(
+            let body = layout::layout(
                 &state,
                 Some(EVALUATION_NAV),
                 &Filters::default(),
                 "Errore",
                 html! {
                     h1 { "Errore" }
-                    p.error role="alert" { (pages::italian_error(&err)) }
+                    p.error role="alert" { (layout::italian_error(&err)) }
                     p { a href="/valutazione" { "Torna alla pagina senza filtri" } }
                 },
                 who.is_admin(),
@@ -395,7 +404,7 @@ pub async fn page(
     };
     // The survival chart is drawn off the async threads (plotters is synchronous).
     let curves = curve_points(&e);
-    let by_label = pages::column_label(&e.by).to_owned();
+    let by_label = vocabulary::column_label(&e.by).to_owned();
     let svg = tokio::task::spawn_blocking(move || {
         charts::survival(
             "km",
@@ -413,10 +422,10 @@ pub async fn page(
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "private, no-cache"),
         ],
-        pages::layout(
+        layout::layout(
             &state,
             Some(EVALUATION_NAV),
-            &q.f,
+            &q.filters,
             "Valutazione",
             main,
             who.is_admin(),
@@ -476,16 +485,16 @@ fn render(
     svg: &str,
 ) -> Markup {
     let extra = {
-        let mut v = vec![("by", q.by.clone())];
-        if let Some(a) = &q.a {
+        let mut v = vec![("by", q.extra.by.clone())];
+        if let Some(a) = &q.extra.a {
             v.push(("a", a.clone()));
         }
-        if let Some(b) = &q.b {
+        if let Some(b) = &q.extra.b {
             v.push(("b", b.clone()));
         }
         v
     };
-    let qs = q.f.query_string();
+    let qs = q.filters.query_string();
     let join = |more: &str| {
         if qs.is_empty() {
             format!("?{more}")
@@ -496,7 +505,7 @@ fn render(
     // The cohort file takes no CPI (it would put the CPI back on every row): its links drop it.
     let cohort_qs = Filters {
         cpi: None,
-        ..q.f.clone()
+        ..q.filters.clone()
     }
     .query_string();
     let cohort_link = |entry: &str| {
@@ -506,7 +515,7 @@ fn render(
             format!("/export/cohort.parquet{cohort_qs}&entry={entry}")
         }
     };
-    let by_label = pages::column_label(&e.by);
+    let by_label = vocabulary::column_label(&e.by);
     let shown: Vec<&Group> = e.groups.iter().filter(|g| g.shown).collect();
     let may_download = matches!(who.role, Role::Evaluator | Role::Admin);
     html! {
@@ -516,15 +525,15 @@ fn render(
             "Il tasso di inserimento a N giorni conta chi ha un'assunzione entro N giorni dal patto, tra chi è osservabile per almeno N giorni; "
             "l'intervallo di confidenza al 95% è quello di Wilson. Le curve di Kaplan–Meier tengono conto di chi è ancora in attesa (censura)."
         }
-        (pages::filter_form("/valutazione", &q.f, facts, &e.params.from, &e.params.to, who, &extra))
+        (layout::filter_form("/valutazione", &q.filters, facts, &e.params.from, &e.params.to, who, &extra))
         form.filters method="get" action="/valutazione" {
-            @for (k, v) in filter_pairs(&q.f) { input type="hidden" name=(k) value=(v); }
+            @for (k, v) in filter_pairs(&q.filters) { input type="hidden" name=(k) value=(v); }
             fieldset {
                 legend { "Sottogruppi" }
                 label { "Confronta per "
                     select name="by" id="f-by" {
                         @for d in DIMS {
-                            option value=(d) selected[d == e.by] { (pages::column_label(d)) }
+                            option value=(d) selected[d == e.by] { (vocabulary::column_label(d)) }
                         }
                     }
                 }
@@ -538,8 +547,8 @@ fn render(
             p.meta.protection { (crate::auth::disclosure::describe(&crate::auth::disclosure::protection(t))) " Le curve sono tavole di sopravvivenza a intervalli di 30 giorni, calcolate sui conteggi perturbati; il test log-rank le confronta. I sottogruppi con meno di " (t) " persone non entrano in curve e test." }
         }
         p.meta {
-            "Periodo dei patti: " strong { (pages::it_date(&e.params.from)) " – " (pages::it_date(&e.params.to)) }
-            " · Dati aggiornati al " (pages::it_instant(&e.params.as_of)) " · versione dei dati " code { (e.params.data_version) }
+            "Periodo dei patti: " strong { (vocabulary::it_date(&e.params.from)) " – " (vocabulary::it_date(&e.params.to)) }
+            " · Dati aggiornati al " (vocabulary::it_instant(&e.params.as_of)) " · versione dei dati " code { (e.params.data_version) }
         }
         section.panels {
             article.panel.wide id="eval-rates" data-chart="table" aria-labelledby="eval-rates-h" {
@@ -616,7 +625,7 @@ fn render(
                 h2 id="eval-logrank-h" { "Test log-rank tra due sottogruppi" }
                 p.explain { "Verifica se le curve di due sottogruppi differiscono più di quanto il caso spiegherebbe (χ² con 1 grado di libertà)." }
                 form.filters method="get" action="/valutazione" {
-                    @for (k, v) in filter_pairs(&q.f) { input type="hidden" name=(k) value=(v); }
+                    @for (k, v) in filter_pairs(&q.filters) { input type="hidden" name=(k) value=(v); }
                     input type="hidden" name="by" value=(e.by);
                     label { "Gruppo A "
                         select name="a" id="f-a" {
@@ -694,24 +703,31 @@ fn p_value(p: f64) -> String {
     }
 }
 
+impl Extra for Entry {
+    const NAMES: &'static [&'static str] = &["entry"];
+
+    fn read(q: &BTreeMap<String, String>) -> Result<Self, AppError> {
+        Ok(crate::cohort::parse_entry(
+            q.get("entry").map(String::as_str),
+        )?)
+    }
+}
+
 /// `GET /export/cohort.parquet`: the cohort file, for evaluators and administrators only.
 pub async fn cohort_file(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<Principal>,
-    RawQuery(q): RawQuery,
+    q: Result<Checked<Entry>, AppError>,
 ) -> Result<Response, AppError> {
     if !matches!(who.role, Role::Evaluator | Role::Admin) {
         return Err(AppError::Forbidden(
             "the cohort file holds person-level records: only the evaluator and admin roles may download it".into(),
         ));
     }
-    let query = filters::parse_query(q.as_deref());
-    let mut names: Vec<&str> = Filters::NAMES.to_vec();
-    names.push("entry");
-    filters::check_names(&query, &names)?;
-    let f = Filters::from_query(&query);
-    pages::check_filters(&f)?;
-    let entry = crate::cohort::parse_entry(query.get("entry").map(String::as_str))?;
+    let Checked {
+        filters: f,
+        extra: entry,
+    } = q?;
     let def = find("time_to_placement").expect("in the catalogue");
     let mut params = crate::query::Params::parse(def, &f.raw(&[]))?;
     params.scope = who.territory();

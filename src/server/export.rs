@@ -1,7 +1,7 @@
 //! Exports of a panel as CSV, XLSX or JSON. Each states its parameters, `as_of` and data version,
 //! and the API call that gives the same figures again, so a published number can be reproduced.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -9,10 +9,11 @@ use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde_json::{Value, json};
 
 use super::dashboards::{Figure, Page, Panel};
-use super::filters::{self, Filters};
-use super::pages::{self, PanelData, Table, column_label, table_of};
+use super::filters::Checked;
+use super::panels::{self, PanelData, Table, table_of};
 use super::{AppError, AppState};
 use crate::query::KpiResult;
+use crate::vocabulary::{column_label, it_date};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExportFormat {
@@ -26,7 +27,7 @@ pub async fn panel_export(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<crate::auth::Principal>,
     Path((slug, file)): Path<(String, String)>,
-    RawQuery(q): RawQuery,
+    q: Result<Checked, AppError>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (n, ext) = file.rsplit_once('.').ok_or_else(|| {
@@ -47,19 +48,16 @@ pub async fn panel_export(
     let n: usize = n
         .parse()
         .map_err(|_| AppError::NotFound(format!("no panel '{n}' on page '{slug}'")))?;
-    let (idx, panel) = pages::panel_at(&state, &slug, n)
+    let (idx, panel) = panels::panel_at(&state, &slug, n)
         .ok_or_else(|| AppError::NotFound(format!("no panel {n} on page '{slug}'")))?;
-    let query = filters::parse_query(q.as_deref());
-    filters::check_names(&query, &Filters::NAMES)?;
-    let f = Filters::from_query(&query);
-    pages::check_filters(&f)?;
+    let f = q?.filters;
     let version = state.version().await?;
     let class = who.view_class(state.auth().threshold());
     let tag = super::etag(&["export", &slug, &file, &f.query_string(), &version, &class]);
     if let Some(r) = super::not_modified(&headers, &tag) {
         return Ok(r);
     }
-    let result = match pages::panel_data(&state, &panel, &f, &who).await {
+    let result = match panels::panel_data(&state, &panel, &f, &who).await {
         PanelData::Kpi { result, .. } => result,
         PanelData::Error(msg) => return Err(AppError::Internal(msg)),
         PanelData::Restricted => {
@@ -123,7 +121,7 @@ impl Meta {
         if !p.from.is_empty() {
             lines.push((
                 "Periodo",
-                format!("{} – {}", pages::it_date(&p.from), pages::it_date(&p.to)),
+                format!("{} – {}", it_date(&p.from), it_date(&p.to)),
             ));
             lines.push(("from", p.from.clone()));
             lines.push(("to", p.to.clone()));

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use chrono::{Datelike, Months, NaiveDate};
 
 use super::AppError;
-use crate::query::RawParams;
+use crate::query::{Params, RawParams, catalog};
 
 /// The query string as name → value. A name given twice has its values joined with commas, as
 /// a multi-value filter (`region=Lazio&region=Umbria` = `region=Lazio,Umbria`). Decoding never
@@ -61,7 +63,7 @@ impl Filters {
     pub const NAMES: [&'static str; 6] = ["from", "to", "region", "province", "cpi", "as_of"];
 
     pub fn from_query(q: &BTreeMap<String, String>) -> Filters {
-        let get = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+        let get = |k: &str| value(q, k);
         Filters {
             from: get("from"),
             to: get("to"),
@@ -111,6 +113,14 @@ impl Filters {
         format!("?{}", s.finish())
     }
 
+    /// Checks the filters once, before any panel runs: dates (a period that runs forward),
+    /// territory and `as_of`, as the engine reads them.
+    pub fn check(&self) -> Result<(), AppError> {
+        let def = catalog().first().expect("the catalogue is not empty");
+        Params::parse(def, &self.raw(&[]))?;
+        Ok(())
+    }
+
     pub fn with_period(&self, from: NaiveDate, to: NaiveDate) -> Filters {
         Filters {
             from: Some(from.to_string()),
@@ -118,6 +128,58 @@ impl Filters {
             ..self.clone()
         }
     }
+}
+
+/// What a route takes besides the filters, and how it reads it from the decoded query.
+pub trait Extra: Sized {
+    /// The parameter names, besides [`Filters::NAMES`].
+    const NAMES: &'static [&'static str];
+    fn read(q: &BTreeMap<String, String>) -> Result<Self, AppError>;
+}
+
+/// Nothing besides the filters (pages and exports).
+impl Extra for () {
+    const NAMES: &'static [&'static str] = &[];
+    fn read(_: &BTreeMap<String, String>) -> Result<(), AppError> {
+        Ok(())
+    }
+}
+
+/// A route's query string, checked: an axum extractor (as axum's `ValidatedForm` example) that
+/// decodes it, refuses unknown names, checks the filters and reads the route's [`Extra`], so a
+/// handler only ever sees good input. A bad value is a 400 naming the parameter (a page takes
+/// `Result<Checked, AppError>` to answer in HTML instead).
+#[derive(Debug, Clone)]
+pub struct Checked<E = ()> {
+    pub filters: Filters,
+    pub extra: E,
+}
+
+impl<E: Extra> Checked<E> {
+    pub fn parse(raw: Option<&str>) -> Result<Checked<E>, AppError> {
+        let q = parse_query(raw);
+        let names: Vec<&str> = Filters::NAMES.iter().chain(E::NAMES).copied().collect();
+        check_names(&q, &names)?;
+        let filters = Filters::from_query(&q);
+        filters.check()?;
+        Ok(Checked {
+            filters,
+            extra: E::read(&q)?,
+        })
+    }
+}
+
+impl<S: Send + Sync, E: Extra + Send> FromRequestParts<S> for Checked<E> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        Checked::parse(parts.uri.query())
+    }
+}
+
+/// A parameter's value, `None` when absent or empty (an empty value means the default).
+pub fn value(q: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    q.get(name).filter(|v| !v.is_empty()).cloned()
 }
 
 /// The period presets offered beside the date fields, relative to the latest event.

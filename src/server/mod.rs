@@ -3,15 +3,19 @@
 
 pub mod access;
 pub mod api;
+pub mod assets;
 pub mod cache;
+pub mod chart_map;
 pub mod charts;
 pub mod dashboards;
 pub mod evaluation;
 pub mod export;
 pub mod filters;
 pub mod jobs_page;
+pub mod layout;
 pub mod metrics;
 pub mod pages;
+pub mod panels;
 pub mod reports;
 
 use std::future::Future;
@@ -354,12 +358,8 @@ fn clamp(raw: &RawParams, who: &crate::auth::Principal, facts: &StoreFacts) -> R
         return raw.clone();
     };
     let keep = |list: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Option<String> {
-        let kept: Vec<&str> = list
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && ok(v))
+        let kept: Vec<&str> = crate::list::items(list.as_deref().unwrap_or(""))
+            .filter(|v| ok(v))
             .collect();
         (!kept.is_empty()).then(|| kept.join(","))
     };
@@ -485,8 +485,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/p/{slug}", get(pages::page))
         .route("/export/{slug}/{file}", get(export::panel_export))
-        .route("/static/{file}", get(pages::static_file))
-        .route("/favicon.ico", get(pages::favicon))
+        .route("/static/{file}", get(assets::static_file))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/api/kpis", get(api::kpis))
         .route("/api/kpi/{id}", get(api::kpi))
         .route("/api/openapi.json", get(api::openapi))
@@ -559,9 +559,7 @@ fn set_security_headers(h: &mut HeaderMap) {
 /// Answers 304 when the client already holds this version (`If-None-Match`).
 pub fn not_modified(req_headers: &HeaderMap, etag: &str) -> Option<Response> {
     let inm = req_headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
-    inm.split(',')
-        .map(str::trim)
-        .any(|t| t == etag || t == "*")
+    crate::list::items(inm).any(|t| t == etag || t == "*")
         .then(|| {
             (
                 StatusCode::NOT_MODIFIED,

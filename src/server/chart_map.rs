@@ -1,0 +1,148 @@
+//! From a panel's table to its chart: which column is the category, the series and the value
+//! for each kind of chart, labelled as the table labels them. [`super::charts`] draws.
+
+use serde_json::{Map, Value};
+
+use super::charts::{self, SurvPoint};
+use super::dashboards::{Chart, Figure, Panel, Source};
+use super::layout::cell;
+use super::panels::Table;
+use crate::vocabulary::value_label;
+
+fn key_label(col: &str, r: &Map<String, Value>) -> String {
+    value_label(col, r.get(col).unwrap_or(&Value::Null))
+}
+
+/// Distinct values in first-seen order.
+fn distinct(labels: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in labels {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    out
+}
+
+fn num(r: &Map<String, Value>, c: &str) -> f64 {
+    r.get(c).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// The panel's SVG, from the same rows as its table.
+pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
+    let title = &panel.title;
+    let desc = &panel.explain;
+    let single = || vec!["Valore".to_owned()];
+    match panel.chart {
+        Chart::Bar => {
+            let (cat_col, val_col) = match &panel.figure {
+                Figure::Source(Source::RejectedByRule) => ("rule", "value"),
+                Figure::Source(Source::RejectedByCpi) => ("cpi", "value"),
+                Figure::Source(Source::Batches) => ("file", "stored"),
+                Figure::Kpi(_) => (panel.by[0].as_str(), "value"),
+            };
+            let cats: Vec<String> = t.rows.iter().map(|r| key_label(cat_col, r)).collect();
+            let vals: Vec<f64> = t.rows.iter().map(|r| num(r, val_col)).collect();
+            let labels: Vec<String> = t
+                .rows
+                .iter()
+                .map(|r| cell(val_col, r.get(val_col).unwrap_or(&Value::Null), t.percent))
+                .collect();
+            charts::bars(
+                charts::Caption { id, title, desc },
+                &cats,
+                &single(),
+                &[vals],
+                t.percent,
+                Some(&labels),
+            )
+        }
+        Chart::StackedBar => {
+            let (a, b) = (panel.by[0].as_str(), panel.by[1].as_str());
+            let cats = distinct(t.rows.iter().map(|r| key_label(a, r)));
+            let series = distinct(t.rows.iter().map(|r| key_label(b, r)));
+            let mut values = vec![vec![0.0; cats.len()]; series.len()];
+            for r in &t.rows {
+                let c = cats.iter().position(|x| *x == key_label(a, r));
+                let s = series.iter().position(|x| *x == key_label(b, r));
+                if let (Some(c), Some(s)) = (c, s) {
+                    values[s][c] += num(r, "value");
+                }
+            }
+            charts::bars(
+                charts::Caption { id, title, desc },
+                &cats,
+                &series,
+                &values,
+                t.percent,
+                None,
+            )
+        }
+        Chart::Line => {
+            let months = distinct(t.rows.iter().map(|r| key_label("month", r)));
+            let series_col = panel.by.get(1).map(String::as_str);
+            let series = match series_col {
+                Some(c) => distinct(t.rows.iter().map(|r| key_label(c, r))),
+                None => vec![title.clone()],
+            };
+            let mut values = vec![vec![None; months.len()]; series.len()];
+            for r in &t.rows {
+                let m = months.iter().position(|x| *x == key_label("month", r));
+                let s = match series_col {
+                    Some(c) => series.iter().position(|x| *x == key_label(c, r)),
+                    None => Some(0),
+                };
+                if let (Some(m), Some(s)) = (m, s) {
+                    values[s][m] = r.get("value").and_then(Value::as_f64);
+                }
+            }
+            let series: Vec<(String, Vec<Option<f64>>)> = series.into_iter().zip(values).collect();
+            charts::lines(id, title, desc, &months, &series, t.percent)
+        }
+        Chart::Funnel => {
+            let cats: Vec<String> = t.rows.iter().map(|r| key_label("stage", r)).collect();
+            let vals: Vec<f64> = t.rows.iter().map(|r| num(r, "persons")).collect();
+            let labels: Vec<String> = t
+                .rows
+                .iter()
+                .map(|r| cell("persons", r.get("persons").unwrap_or(&Value::Null), false))
+                .collect();
+            charts::bars(
+                charts::Caption { id, title, desc },
+                &cats,
+                &single(),
+                &[vals],
+                false,
+                Some(&labels),
+            )
+        }
+        Chart::Survival => {
+            let group_col = panel.by.first().map(String::as_str);
+            let groups = match group_col {
+                Some(c) => distinct(t.rows.iter().map(|r| key_label(c, r))),
+                None => vec!["Tutti".to_owned()],
+            };
+            let curves: Vec<(String, Vec<SurvPoint>)> = groups
+                .into_iter()
+                .map(|g| {
+                    let pts = t
+                        .rows
+                        .iter()
+                        .filter(|r| group_col.is_none_or(|c| key_label(c, r) == g))
+                        // Suppressed rows (too few at risk) are not drawn.
+                        .filter_map(|r| Some((r, r.get("survival").and_then(Value::as_f64)?)))
+                        .map(|(r, survival)| SurvPoint {
+                            day: num(r, "day"),
+                            survival,
+                            lower: r.get("lower").and_then(Value::as_f64),
+                            upper: r.get("upper").and_then(Value::as_f64),
+                        })
+                        .collect();
+                    (g, pts)
+                })
+                .collect();
+            charts::survival(id, title, desc, &curves)
+        }
+        Chart::Tile | Chart::Table => String::new(),
+    }
+}

@@ -1,0 +1,422 @@
+//! The HTML of the pages, with maud (escaped by construction): the frame every page shares, the
+//! filter form, and each panel as a tile, a table or a chart with its table. Words and dates come
+//! from [`crate::vocabulary`], numbers from [`super::charts`].
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde_json::Value;
+
+use super::chart_map::chart_svg;
+use super::charts::{self, fmt_number};
+use super::dashboards::{Chart, Page, Panel};
+use super::filters::{self, Filters};
+use super::panels::{PanelData, Table, table_of};
+use super::{AppError, AppState};
+use crate::auth::Principal;
+use crate::query::{KpiResult, StoreFacts};
+use crate::reference;
+use crate::vocabulary::{column_label, it_date, it_instant, value_label};
+
+/// A user's error in Italian, naming what to fix.
+pub fn italian_error(e: &AppError) -> String {
+    match e {
+        AppError::BadParam { param, message, .. } => {
+            let what = match param.as_str() {
+                "from" if message.contains("after") => {
+                    return "La data di inizio è successiva alla data di fine: il periodo deve andare avanti nel tempo.".into();
+                }
+                "from" => "La data di inizio non è valida: usare il formato AAAA-MM-GG.",
+                "to" => "La data di fine non è valida: usare il formato AAAA-MM-GG.",
+                "region" => "Regione sconosciuta: scegliere una regione dall'elenco.",
+                "province" => "Provincia sconosciuta: usare la sigla, per esempio MI o RM.",
+                "cpi" => "Codice CPI non valido.",
+                "as_of" => {
+                    "Istante di riferimento (as_of) non valido: usare una data AAAA-MM-GG o un istante RFC 3339."
+                }
+                "by" => "Disaggregazione non prevista per questo indicatore.",
+                _ => "Parametro sconosciuto nell'indirizzo.",
+            };
+            format!("{what} ({message})")
+        }
+        AppError::NotFound(_) => "Pagina non trovata.".into(),
+        AppError::Forbidden(_) => "Riservato agli amministratori.".into(),
+        AppError::Unavailable(_) => {
+            "Non ci sono ancora dati: acquisire prima gli eventi (mirato ingest).".into()
+        }
+        AppError::Internal(_) => {
+            "Il calcolo non è riuscito; il registro del server riporta il dettaglio.".into()
+        }
+    }
+}
+
+/// A cell as shown: Italian numbers, percentages for ratios.
+pub(super) fn cell(column: &str, v: &Value, percent: bool) -> String {
+    let ratio = matches!(column, "survival" | "lower" | "upper" | "share_of_accepted")
+        || (percent && column == "value");
+    match v {
+        Value::Number(n) => fmt_number(n.as_f64().unwrap_or(f64::NAN), ratio),
+        Value::Null => "–".into(),
+        other => value_label(column, other),
+    }
+}
+
+/// `current` of the evaluation page in [`layout`]'s navigation (after the dashboard pages).
+pub(super) const EVALUATION_NAV: usize = usize::MAX;
+
+/// The frame every page shares: head, navigation with the filters carried, footer.
+pub(super) fn layout(
+    state: &AppState,
+    current: Option<usize>,
+    f: &Filters,
+    title: &str,
+    main: Markup,
+    admin: bool,
+) -> Markup {
+    let qs = f.query_string();
+    html! {
+        (DOCTYPE)
+        html lang="it" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · mirato" }
+                link rel="stylesheet" href="/static/style.css";
+                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                a.skip href="#contenuto" { "Vai al contenuto" }
+                header.top {
+                    a.brand href={ "/" (qs) } { "mirato" }
+                    span.sub { "Collocamento mirato · L. 68/1999" }
+                }
+                nav aria-label="Pagine" {
+                    ul {
+                        @for (i, p) in state.pages().iter().enumerate() {
+                            li {
+                                @if Some(i) == current {
+                                    a href={ "/p/" (p.slug) (qs) } aria-current="page" { (p.title) }
+                                } @else {
+                                    a href={ "/p/" (p.slug) (qs) } { (p.title) }
+                                }
+                            }
+                        }
+                        li {
+                            a href={ "/valutazione" (qs) } aria-current=[(current == Some(EVALUATION_NAV)).then_some("page")] { "Valutazione" }
+                        }
+                    }
+                }
+                main id="contenuto" { (main) }
+                footer {
+                    "mirato · dati pseudonimizzati · " a href="/api/openapi.json" { "API" }
+                    " · " a href="/logout" { "Il mio accesso" }
+                    @if admin {
+                        " · " a href="/jobs" { "Job" } " · " a href="/admin/audit" { "Registro accessi" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn render_page(
+    state: &AppState,
+    idx: usize,
+    f: &Filters,
+    facts: &StoreFacts,
+    data: &[PanelData],
+    who: &Principal,
+) -> Markup {
+    let page = &state.pages()[idx];
+    let resolved = data.iter().find_map(|d| match d {
+        PanelData::Kpi { result, .. } if !result.params.from.is_empty() => Some(&result.params),
+        _ => None,
+    });
+    let (from, to) = resolved
+        .map(|p| (p.from.clone(), p.to.clone()))
+        .unwrap_or_else(|| {
+            (
+                f.from.clone().unwrap_or_default(),
+                f.to.clone().unwrap_or_default(),
+            )
+        });
+    let base = format!("/p/{}", page.slug);
+    let tiles: Vec<(usize, &Panel)> = page
+        .panels
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.chart == Chart::Tile)
+        .collect();
+    let others: Vec<(usize, &Panel)> = page
+        .panels
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.chart != Chart::Tile)
+        .collect();
+    let main = html! {
+        h1 { (page.title) }
+        @if !page.description.is_empty() { p.lead { (page.description) } }
+        (filter_form(&base, f, facts, &from, &to, who, &[]))
+        @if let Some(t) = who.territory() {
+            p.scope { "Dati limitati al territorio di competenza: " (who.scope.describe()) " (" (t.provinces.len()) " province, " (t.cpis.len()) " CPI)." }
+        }
+        @if who.suppressed() {
+            p.meta.protection { (crate::auth::disclosure::describe(&crate::auth::disclosure::protection(state.auth().threshold()))) " Gli amministratori vedono i valori esatti." }
+        } @else {
+            p.meta.protection { "Valori esatti (amministratore): non pubblicarli senza la protezione delle celle." }
+        }
+        p.meta {
+            @if !from.is_empty() { "Periodo: " strong { (it_date(&from)) " – " (it_date(&to)) } " · " }
+            @if let Some(p) = resolved {
+                "Dati aggiornati al " (it_instant(&p.as_of)) " · versione dei dati " code { (p.data_version) }
+            }
+        }
+        @if !tiles.is_empty() {
+            section.tiles aria-label="Indicatori principali" {
+                @for (i, p) in &tiles { (panel_html(page, *i, p, &data[*i], f)) }
+            }
+        }
+        section.panels {
+            @for (i, p) in &others { (panel_html(page, *i, p, &data[*i], f)) }
+        }
+    };
+    layout(state, Some(idx), f, &page.title, main, who.is_admin())
+}
+
+/// The period and territory form; `extra` are other parameters of the page that the form keeps.
+pub(super) fn filter_form(
+    base: &str,
+    f: &Filters,
+    facts: &StoreFacts,
+    from: &str,
+    to: &str,
+    who: &Principal,
+    extra: &[(&str, String)],
+) -> Markup {
+    // A manager is offered only their own territory.
+    let scope = who.territory();
+    let cpi_scope = scope.as_ref().is_some_and(|t| !t.cpis.is_empty());
+    let in_scope = |sigla: &str, cpi: Option<&str>| {
+        scope.as_ref().is_none_or(|t| {
+            t.provinces.iter().any(|p| p == sigla)
+                || cpi.is_some_and(|c| t.cpis.iter().any(|x| x == c))
+        })
+    };
+    let extra_qs: String = extra
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "&{}",
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair(k, v)
+                    .finish()
+            )
+        })
+        .collect();
+    let region_sel = f.region.clone().unwrap_or_default();
+    let province_sel = f.province.clone().unwrap_or_default();
+    let cpi_sel = f.cpi.clone().unwrap_or_default();
+    let selected_region = reference::provinces()
+        .iter()
+        .find(|p| p.region_name == region_sel || p.region_code == region_sel)
+        .map(|p| p.region_name);
+    let mut regions: Vec<(&str, &str)> = reference::provinces()
+        .iter()
+        .filter(|p| cpi_scope || in_scope(p.sigla, None))
+        .map(|p| (p.region_code, p.region_name))
+        .collect();
+    regions.sort_by(|a, b| a.1.cmp(b.1));
+    regions.dedup();
+    let mut provinces: Vec<_> = reference::provinces()
+        .iter()
+        .filter(|p| cpi_scope || in_scope(p.sigla, None))
+        .collect();
+    let cpis: Vec<&(String, String)> = facts
+        .cpis
+        .iter()
+        .filter(|(p, c)| in_scope(p, Some(c)))
+        .collect();
+    provinces.sort_by(|a, b| a.name.cmp(b.name));
+    let region_of = |sigla: &str| {
+        reference::province(sigla)
+            .map(|p| p.region_name)
+            .unwrap_or("")
+    };
+    html! {
+        form.filters method="get" action=(base) {
+            fieldset {
+                legend { "Periodo" }
+                label { "Dal " input type="date" name="from" value=(from); }
+                label { "Al " input type="date" name="to" value=(to); }
+            }
+            fieldset {
+                legend { "Territorio" }
+                label { "Regione "
+                    select name="region" id="f-region" {
+                        option value="" { "Italia (tutte)" }
+                        @for (_, name) in &regions {
+                            option value=(name) selected[Some(*name) == selected_region] { (name) }
+                        }
+                    }
+                }
+                label { "Provincia "
+                    select name="province" id="f-province" {
+                        option value="" { "Tutte" }
+                        @for p in &provinces {
+                            option value=(p.sigla) data-region=(p.region_name)
+                                selected[p.sigla == province_sel]
+                                hidden[selected_region.is_some_and(|r| r != p.region_name)] { (p.name) " (" (p.sigla) ")" }
+                        }
+                    }
+                }
+                label { "CPI "
+                    select name="cpi" id="f-cpi" {
+                        option value="" { "Tutti" }
+                        @for (prov, cpi) in cpis.iter().map(|x| (&x.0, &x.1)) {
+                            option value=(cpi) data-province=(prov) data-region=(region_of(prov))
+                                selected[*cpi == cpi_sel]
+                                hidden[(!province_sel.is_empty() && *prov != province_sel) || selected_region.is_some_and(|r| r != region_of(prov))] { (cpi) " (" (prov) ")" }
+                        }
+                    }
+                }
+            }
+            @if let Some(a) = &f.as_of { input type="hidden" name="as_of" value=(a); }
+            @for (k, v) in extra { input type="hidden" name=(k) value=(v); }
+            div.actions {
+                button type="submit" { "Applica" }
+                a href=(base) { "Azzera i filtri" }
+            }
+        }
+        @if let Some(latest) = facts.latest {
+            p.presets {
+                "Periodi: "
+                @for (label, a, b) in filters::presets(latest) {
+                    a href={ (base) (f.with_period(a, b).query_string()) (extra_qs) } { (label) } " "
+                }
+            }
+        }
+    }
+}
+
+fn panel_html(page: &Page, idx: usize, panel: &Panel, data: &PanelData, f: &Filters) -> Markup {
+    let id = format!("panel-{}", idx + 1);
+    let qs = f.query_string();
+    let export = |ext: &str| format!("/export/{}/{}.{ext}{qs}", page.slug, idx + 1);
+    let class = if panel.chart == Chart::Tile {
+        "panel tile"
+    } else {
+        "panel"
+    };
+    html! {
+        article class=(class) id=(id) data-chart=(format!("{:?}", panel.chart).to_lowercase()) aria-labelledby={ (id) "-h" } {
+            h2 id={ (id) "-h" } { (panel.title) }
+            p.explain { (panel.explain) }
+            @match data {
+                PanelData::Error(msg) => { p.error role="alert" { (msg) } }
+                PanelData::Restricted => { p.empty { "Riservato agli amministratori." } }
+                PanelData::Kpi { result, previous } => {
+                    @let table = table_of(panel, result);
+                    @if panel.chart == Chart::Tile {
+                        (tile_html(result, previous.as_deref(), table.percent))
+                        details { summary { "Tabella" } (table_html(&table)) }
+                    } @else if panel.chart == Chart::Table {
+                        (table_html(&table))
+                    } @else {
+                        @if table.rows.is_empty() {
+                            p.empty { "Nessun dato per il periodo e il territorio scelti." }
+                        } @else {
+                            (PreEscaped(chart_svg(&id, panel, &table)))
+                        }
+                        details { summary { "Tabella dei dati" } (table_html(&table)) }
+                    }
+                    @if result.median_days.is_some() && panel.by.is_empty() {
+                        p.median { "Giorni mediani all'inserimento: " strong { (cell("median_days", result.median_days.as_ref().unwrap_or(&Value::Null), false)) } }
+                    }
+                }
+            }
+            p.exports {
+                "Scarica: "
+                a href=(export("csv")) download { "CSV" } " · "
+                a href=(export("xlsx")) download { "XLSX" } " · "
+                a href=(export("json")) download { "JSON" }
+            }
+        }
+    }
+}
+
+fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
+    let value = |r: &KpiResult| {
+        r.rows
+            .first()
+            .and_then(|m| m.get("value"))
+            .and_then(Value::as_f64)
+    };
+    let now = value(r);
+    let before = prev.and_then(value);
+    let change = match (now, before) {
+        (Some(a), Some(b)) if percent => Some(format!(
+            "{}{} punti percentuali",
+            if a >= b { "+" } else { "" },
+            charts::fmt_decimal((a - b) * 100.0, 1)
+        )),
+        (Some(a), Some(b)) if b != 0.0 => Some(format!(
+            "{}{}",
+            if a >= b { "+" } else { "" },
+            charts::fmt_number((a - b) / b, true)
+        )),
+        _ => None,
+    };
+    let detail = r.rows.first().and_then(|m| {
+        m.get("denominator")
+            .and_then(Value::as_f64)
+            .map(|d| format!("su {}", fmt_number(d, false)))
+            .or_else(|| {
+                m.get("n")
+                    .and_then(Value::as_f64)
+                    .map(|n| format!("{} casi", fmt_number(n, false)))
+            })
+    });
+    let shown = match r.rows.first().and_then(|m| m.get("value")) {
+        Some(Value::String(s)) => s.clone(),
+        _ => now
+            .map(|v| fmt_number(v, percent))
+            .unwrap_or_else(|| "–".into()),
+    };
+    html! {
+        p.value { (shown) }
+        @if let Some(d) = detail { p.detail { (d) } }
+        @if let (Some(c), Some(p)) = (change, prev) {
+            p.change { (c) " rispetto al periodo " (it_date(&p.params.from)) " – " (it_date(&p.params.to)) }
+        }
+    }
+}
+
+pub(super) fn table_html(t: &Table) -> Markup {
+    html! {
+        @if t.rows.is_empty() {
+            p.empty { "Nessun dato per il periodo e il territorio scelti." }
+        } @else {
+            div.table-wrap {
+                table.sortable {
+                    thead { tr {
+                        @for c in &t.columns {
+                            th scope="col" { button type="button" class="sort" { (column_label(c)) } }
+                        }
+                    } }
+                    tbody {
+                        @for r in &t.rows {
+                            tr {
+                                @for c in &t.columns {
+                                    @let v = r.get(c).unwrap_or(&Value::Null);
+                                    @match v {
+                                        Value::Number(n) => td.num data-v=(n.to_string()) { (cell(c, v, t.percent)) },
+                                        _ => td data-v=(value_label(c, v)) { (cell(c, v, t.percent)) },
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
