@@ -88,6 +88,7 @@ done
 
 if [ "$DRY_RUN" = 1 ]; then
   pick_commands "$REPO" "$REV"
+  # shellcheck disable=SC2016 # the placeholder is printed, not expanded
   WORK='$WORK'
   cat <<EOF
 first-run (dry run): nothing is cloned, built or started.
