@@ -184,7 +184,7 @@ impl FilterArgs {
         RawParams {
             from,
             to,
-            by,
+            by: mirato::list::parse(by.as_deref()),
             region: self.region,
             province: self.province,
             cpi: self.cpi,

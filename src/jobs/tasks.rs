@@ -218,7 +218,7 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
     let mut rows = 0;
     for id in &cfg.kpis {
         let raw = RawParams {
-            by: (!cfg.by.is_empty()).then(|| cfg.by.clone()),
+            by: crate::list::parse(Some(&cfg.by)),
             ..RawParams::default()
         };
         let def = crate::query::find(id).ok_or_else(|| format!("unknown KPI {id}"))?;

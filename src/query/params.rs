@@ -13,8 +13,10 @@ use crate::reference;
 pub struct RawParams {
     pub from: Option<String>,
     pub to: Option<String>,
-    /// Comma-separated, one or two breakdowns.
-    pub by: Option<String>,
+    /// The breakdowns, one name each (at most two): text is split once where it is read
+    /// (see [`crate::list`]), never joined again.
+    #[serde(default)]
+    pub by: Vec<String>,
     pub region: Option<String>,
     pub province: Option<String>,
     pub cpi: Option<String>,
@@ -44,16 +46,6 @@ pub struct Params {
 pub struct TerritoryScope {
     pub provinces: Vec<String>,
     pub cpis: Vec<String>,
-}
-
-fn split_list(s: &Option<String>) -> Vec<String> {
-    s.as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn parse_day(param: &'static str, s: &str) -> Result<NaiveDate, QueryError> {
@@ -116,7 +108,13 @@ impl Params {
             ));
         }
         let allowed = def.allowed_dims();
-        let by = split_list(&raw.by);
+        let by: Vec<String> = raw
+            .by
+            .iter()
+            .map(|b| b.trim())
+            .filter(|b| !b.is_empty())
+            .map(str::to_owned)
+            .collect();
         for b in &by {
             if !allowed.contains(&b.as_str()) {
                 return Err(QueryError::bad(
@@ -144,7 +142,7 @@ impl Params {
                 &allowed,
             ));
         }
-        let region = split_list(&raw.region);
+        let region = crate::list::parse(raw.region.as_deref());
         let regions = reference::regions();
         for r in &region {
             if !regions.iter().any(|(code, name)| code == r || name == r) {
@@ -159,7 +157,7 @@ impl Params {
                 ));
             }
         }
-        let province = split_list(&raw.province);
+        let province = crate::list::parse(raw.province.as_deref());
         for p in &province {
             if reference::province(p).is_none() {
                 let siglas: Vec<&str> = reference::provinces().iter().map(|p| p.sigla).collect();
@@ -170,7 +168,7 @@ impl Params {
                 ));
             }
         }
-        let cpi = split_list(&raw.cpi);
+        let cpi = crate::list::parse(raw.cpi.as_deref());
         for c in &cpi {
             if c.chars().count() > 16 {
                 return Err(QueryError::bad(

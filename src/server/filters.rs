@@ -79,7 +79,7 @@ impl Filters {
         RawParams {
             from: self.from.clone(),
             to: self.to.clone(),
-            by: (!by.is_empty()).then(|| by.join(",")),
+            by: by.to_vec(),
             region: self.region.clone(),
             province: self.province.clone(),
             cpi: self.cpi.clone(),

@@ -417,7 +417,7 @@ pub fn raw_params(params: &[(&str, &str)]) -> mirato::query::RawParams {
     mirato::query::RawParams {
         from: get("from"),
         to: get("to"),
-        by: get("by"),
+        by: mirato::list::parse(get("by").as_deref()),
         region: get("region"),
         province: get("province"),
         cpi: get("cpi"),
