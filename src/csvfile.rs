@@ -1,5 +1,6 @@
 //! The one CSV writer of the project: KPI results (`mirato kpi --format csv`, `/api/kpi`),
-//! panel exports, scheduled exports and the report's sheets all go through [`write`].
+//! panel exports, scheduled exports and the report's sheets all go through [`write`], and every
+//! exported file of KPI figures states where they come from with the same [`provenance`] lines.
 //!
 //! Every file may be opened in a spreadsheet, which runs a cell that starts with `=`, `+`, `-`
 //! or `@` (or a tab or carriage return before one) as a formula: CSV injection. Following the
@@ -18,7 +19,12 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 
-use serde_json::Value;
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use crate::auth::disclosure;
+use crate::query::{self, KpiResult};
+use crate::vocabulary::it_date;
 
 /// The characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
 const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
@@ -110,17 +116,83 @@ pub fn write<'r, K: Display, V: Display, R: IntoIterator<Item = &'r Value>>(
     out
 }
 
-/// The rows of JSON objects as records of `columns` (a missing value is an empty cell).
-pub fn from_objects<'a>(
-    columns: &'a [String],
-    rows: &'a [serde_json::Map<String, Value>],
-) -> impl Iterator<Item = Vec<&'a Value>> + 'a {
-    rows.iter().map(move |r| {
-        columns
-            .iter()
-            .map(|c| r.get(c).unwrap_or(&Value::Null))
-            .collect()
-    })
+/// Rows of JSON objects (a KPI's rows, a panel's table) under `header`: the cells of `columns`
+/// in order, a missing value an empty cell.
+pub fn objects<K: Display, V: Display>(
+    header: &[(K, V)],
+    columns: &[String],
+    rows: &[Map<String, Value>],
+) -> String {
+    write(
+        header,
+        columns,
+        rows.iter().map(|r| {
+            columns
+                .iter()
+                .map(|c| r.get(c).unwrap_or(&Value::Null))
+                .collect::<Vec<_>>()
+        }),
+    )
+}
+
+/// A KPI result as CSV: the same columns as its JSON, no header lines (`/api/kpi` states the
+/// provenance in HTTP headers; `mirato kpi` on the terminal).
+pub fn result(r: &KpiResult) -> String {
+    objects::<&str, &str>(&[], &r.columns, &r.rows)
+}
+
+/// What an exported file says about its figures, so that a published number can be
+/// reproduced: the indicator, the period, breakdowns and territory as resolved, `as_of`, the
+/// data version, how the cells are protected, when the file was made, and the API call that
+/// gives the same figures again (for a KPI of the catalogue).
+pub fn provenance(r: &KpiResult) -> Vec<(&'static str, String)> {
+    let p = &r.params;
+    let mut lines = vec![("Indicatore", r.kpi.clone())];
+    if !p.from.is_empty() {
+        lines.push((
+            "Periodo",
+            format!("{} – {}", it_date(&p.from), it_date(&p.to)),
+        ));
+        lines.push(("from", p.from.clone()));
+        lines.push(("to", p.to.clone()));
+    }
+    lines.push(("by", p.by.join(",")));
+    lines.push(("region", p.region.join(",")));
+    lines.push(("province", p.province.join(",")));
+    lines.push(("cpi", p.cpi.join(",")));
+    lines.push(("as_of", p.as_of.clone()));
+    lines.push(("Versione dei dati", p.data_version.clone()));
+    lines.push((
+        "Protezione",
+        match &r.protection {
+            Some(pr) => disclosure::describe(pr),
+            None => "valori esatti".to_owned(),
+        },
+    ));
+    lines.push((
+        "Generato il",
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    ));
+    if query::find(&r.kpi).is_some() {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("from", &p.from).append_pair("to", &p.to);
+        for (k, v) in [
+            ("by", &p.by),
+            ("region", &p.region),
+            ("province", &p.province),
+            ("cpi", &p.cpi),
+        ] {
+            if !v.is_empty() {
+                s.append_pair(k, &v.join(","));
+            }
+        }
+        s.append_pair("as_of", &p.as_of);
+        lines.push((
+            "Per riprodurre",
+            format!("GET /api/kpi/{}?{}", r.kpi, s.finish()),
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -158,13 +230,13 @@ mod tests {
             .iter()
             .map(|r| r.as_object().unwrap().clone())
             .collect();
-        let text = write(
+        let text = objects(
             &[
                 ("Pannello", "Tasso, =cmd|' /C calc'!A0"),
                 ("by", "region,gender"),
             ],
             &columns,
-            from_objects(&columns, &rows),
+            &rows,
         );
         assert_eq!(
             text,

@@ -482,7 +482,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     match format {
                         KpiFormat::Table => print!("{}", output::to_table(&r)),
                         KpiFormat::Json => println!("{}", output::to_json(&r)),
-                        KpiFormat::Csv => print!("{}", output::to_csv(&r)),
+                        KpiFormat::Csv => print!("{}", mirato::csvfile::result(&r)),
                     }
                     Ok(ExitCode::SUCCESS)
                 }

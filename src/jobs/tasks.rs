@@ -236,29 +236,9 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
             let t = jobs.config().auth.suppression_threshold;
             crate::auth::disclosure::protect(&r, def.kind, t)
         };
-        let protection = match &r.protection {
-            Some(p) => crate::auth::disclosure::describe(p),
-            None => "valori esatti (solo amministratori)".to_owned(),
-        };
-        let p = &r.params;
-        let header = [
-            ("kpi", id.clone()),
-            ("from", p.from.clone()),
-            ("to", p.to.clone()),
-            ("by", p.by.join(",")),
-            ("as_of", p.as_of.clone()),
-            ("data_version", p.data_version.clone()),
-            (
-                "generated_at",
-                Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            ),
-            ("protection", protection),
-        ];
-        let text = crate::csvfile::write(
-            &header,
-            &r.columns,
-            crate::csvfile::from_objects(&r.columns, &r.rows),
-        );
+        // The same provenance lines as the dashboards' exports.
+        let header = crate::csvfile::provenance(&r);
+        let text = crate::csvfile::objects(&header, &r.columns, &r.rows);
         let path = dir.join(format!("{id}.csv"));
         let tmp = dir.join(format!(".{id}.csv.tmp"));
         crate::store::create_private_file(&tmp)

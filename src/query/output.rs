@@ -1,5 +1,5 @@
 //! Shaping and rendering KPI results: DataFusion's batches as rows, survival curves and funnels
-//! from their rows, and the table, JSON and CSV renderings.
+//! from their rows, and the table and JSON renderings (CSV is `crate::csvfile`'s).
 
 use std::collections::BTreeMap;
 
@@ -123,16 +123,6 @@ fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// The result as CSV: the same columns as JSON, a header, plain numbers, text cells neutralised
-/// against formulas (the project's one CSV writer, `crate::csvfile`).
-pub fn to_csv(r: &KpiResult) -> String {
-    crate::csvfile::write::<&str, &str, _>(
-        &[],
-        &r.columns,
-        crate::csvfile::from_objects(&r.columns, &r.rows),
-    )
 }
 
 /// Italian number format: `1.234.567` and `0,9123`; what people in the offices read.

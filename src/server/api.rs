@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::filters::{Checked, Extra};
 use super::{AppError, AppState};
-use crate::query::{self, catalog, output};
+use crate::query::{self, catalog};
 
 /// What `/api/kpi/{id}` takes besides the filters (KPIS.md's `by`) and the format.
 pub struct KpiQuery {
@@ -90,7 +90,7 @@ pub async fn kpi(
         Ok((
             common,
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            output::to_csv(&result),
+            crate::csvfile::result(&result),
         )
             .into_response())
     } else {

@@ -4,16 +4,16 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use serde_json::{Value, json};
 
-use super::dashboards::{Figure, Page, Panel};
+use super::dashboards::{Page, Panel};
 use super::filters::Checked;
 use super::panels::{self, PanelData, Table, table_of};
 use super::{AppError, AppState};
+use crate::csvfile;
 use crate::query::KpiResult;
-use crate::vocabulary::{column_label, it_date};
+use crate::vocabulary::column_label;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExportFormat {
@@ -111,70 +111,33 @@ struct Meta {
 }
 
 impl Meta {
+    /// The page and panel, then the figures' [`csvfile::provenance`] with the panel's own
+    /// choice of rows after the territory.
     fn new(page: &Page, panel: &Panel, r: &KpiResult) -> Meta {
-        let p = &r.params;
         let mut lines = vec![
             ("Pagina", page.title.clone()),
             ("Pannello", panel.title.clone()),
-            ("Indicatore", panel.figure_id().to_owned()),
         ];
-        if !p.from.is_empty() {
-            lines.push((
-                "Periodo",
-                format!("{} – {}", it_date(&p.from), it_date(&p.to)),
-            ));
-            lines.push(("from", p.from.clone()));
-            lines.push(("to", p.to.clone()));
-        }
-        lines.push(("by", p.by.join(",")));
-        lines.push(("region", p.region.join(",")));
-        lines.push(("province", p.province.join(",")));
-        lines.push(("cpi", p.cpi.join(",")));
-        if !panel.keep.is_empty() {
-            lines.push((
-                "Righe tenute",
-                panel
-                    .keep
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ));
-        }
-        if let Some(l) = panel.limit {
-            lines.push(("Righe mostrate al massimo", l.to_string()));
-        }
-        lines.push(("as_of", p.as_of.clone()));
-        lines.push(("Versione dei dati", p.data_version.clone()));
-        lines.push((
-            "Protezione",
-            match &r.protection {
-                Some(pr) => crate::auth::disclosure::describe(pr),
-                None => "valori esatti".to_owned(),
-            },
-        ));
-        lines.push((
-            "Generato il",
-            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        ));
-        if let Figure::Kpi(def) = &panel.figure {
-            let mut s = form_urlencoded::Serializer::new(String::new());
-            s.append_pair("from", &p.from).append_pair("to", &p.to);
-            for (k, v) in [
-                ("by", &p.by),
-                ("region", &p.region),
-                ("province", &p.province),
-                ("cpi", &p.cpi),
-            ] {
-                if !v.is_empty() {
-                    s.append_pair(k, &v.join(","));
-                }
+        for line in csvfile::provenance(r) {
+            let territory_done = line.0 == "cpi";
+            lines.push(line);
+            if !territory_done {
+                continue;
             }
-            s.append_pair("as_of", &p.as_of);
-            lines.push((
-                "Per riprodurre",
-                format!("GET /api/kpi/{}?{}", def.id, s.finish()),
-            ));
+            if !panel.keep.is_empty() {
+                lines.push((
+                    "Righe tenute",
+                    panel
+                        .keep
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ));
+            }
+            if let Some(l) = panel.limit {
+                lines.push(("Righe mostrate al massimo", l.to_string()));
+            }
         }
         Meta { lines }
     }
@@ -183,12 +146,7 @@ impl Meta {
 /// `# name: value` lines, then the table with a header and plain numbers (pandas reads it with
 /// `comment='#'`); text cells neutralised against formulas by the project's one CSV writer.
 fn csv_bytes(meta: &Meta, t: &Table) -> Vec<u8> {
-    crate::csvfile::write(
-        &meta.lines,
-        &t.columns,
-        crate::csvfile::from_objects(&t.columns, &t.rows),
-    )
-    .into_bytes()
+    csvfile::objects(&meta.lines, &t.columns, &t.rows).into_bytes()
 }
 
 fn json_value(meta: &Meta, r: &KpiResult, t: &Table) -> Value {
