@@ -281,9 +281,7 @@ fn apply_env(
                 toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?)
             }
             toml::Value::Array(_) => toml::Value::Array(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
+                crate::list::items(raw)
                     .map(|s| toml::Value::String(s.to_owned()))
                     .collect(),
             ),

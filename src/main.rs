@@ -717,14 +717,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn users(config: &mirato::config::Config, action: UsersAction) -> anyhow::Result<ExitCode> {
     use mirato::auth::{Role, Scope, UserStore};
     let store = UserStore::new(config.users_file());
-    let list = |s: Option<String>| -> Vec<String> {
-        s.unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
+    let list = |s: Option<String>| mirato::list::parse(s.as_deref());
     match action {
         UsersAction::Add {
             name,

@@ -146,13 +146,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
             "label" => label = Some(v),
             "kind" => kind = Some(Kind::parse(v).ok_or(format!("unknown kind {v}"))?),
             "section" => section = Some(v),
-            "own" => {
-                own = v
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }
+            "own" => own = crate::list::items(v).collect(),
             "person" => person = v == "yes",
             _ => {}
         }
