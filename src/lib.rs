@@ -2,12 +2,14 @@
 //!
 //! One module per stage of the data flow; the binary in `main.rs` is a thin CLI over them.
 
+pub mod app;
 pub mod auth;
 pub mod codes;
 pub mod cohort;
 pub mod compact;
 pub mod config;
 pub mod csvfile;
+pub mod demo;
 pub mod generate;
 pub mod ingest;
 pub mod jobs;

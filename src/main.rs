@@ -1,19 +1,25 @@
-//! The `mirato` command: a thin layer over the library modules.
+//! The `mirato` command: clap, and one short `cmd_*` function per command over the library.
+//! One tokio runtime serves every command, and one mapping turns the outcome into the exit
+//! code: 0 done, 1 a file or a job failed (and was reported), 2 a mistake in the request (said
+//! in one sentence), 3 anything else.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::runtime::Runtime;
 
+use mirato::app::Setup;
+use mirato::config::Config;
 use mirato::generate::{self, GenerateOptions, OutputFormat};
 use mirato::ingest::{self, FileReport, Ingester};
 use mirato::privacy::{self, Key};
-use mirato::query::{Engine, RawParams, output};
-use mirato::status;
+use mirato::query::{Engine, QueryError, RawParams, output};
 use mirato::store::Store;
+use mirato::{demo, status};
 
 /// mimalloc: ingest allocates small strings on one thread and frees them on another, which the
 /// system allocator handles poorly.
@@ -46,32 +52,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Write synthetic case events (CSV or JSONL), one file per region and year.
-    Generate {
-        /// How many persons to simulate (about 25 events each).
-        #[arg(long)]
-        persons: u64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        #[arg(long, default_value = "generated")]
-        out: PathBuf,
-        #[arg(long, value_enum, default_value_t = FileFormat::Csv)]
-        format: FileFormat,
-        /// Compress the files with gzip.
-        #[arg(long)]
-        gzip: bool,
-        /// First day of the simulated period.
-        #[arg(long, default_value = "2021-01-01")]
-        start: NaiveDate,
-        /// Last day of the simulated period.
-        #[arg(long, default_value = "2025-12-31")]
-        end: NaiveDate,
-        /// Share of rows made deliberately invalid, to exercise the quarantine.
-        #[arg(long, default_value_t = 0.001)]
-        error_rate: f64,
-        /// Share of rows sent twice, to exercise deduplication.
-        #[arg(long, default_value_t = 0.001)]
-        duplicate_rate: f64,
-    },
+    Generate(GenerateArgs),
     /// Ingest CSV / JSONL files (or folders of them, gzip or not) into the store.
     Ingest {
         #[arg(required = true)]
@@ -81,45 +62,7 @@ enum Command {
         format: ReportFormat,
     },
     /// Compute a KPI of the catalogue (KPIS.md).
-    Kpi {
-        /// The KPI id, e.g. acceptance_rate.
-        #[arg(required_unless_present_any = ["list", "all"])]
-        id: Option<String>,
-        /// List every KPI with its label and kind.
-        #[arg(long)]
-        list: bool,
-        /// Run the whole catalogue with these parameters and report each KPI's time.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
-        /// With --all: run the catalogue this many times in one process and report the last
-        /// pass (the shared views are then warm, as in a running server).
-        #[arg(long, default_value_t = 1, requires = "all")]
-        passes: u32,
-        /// With --all or --explain: also compute the cell keys of perturbation, as the server
-        /// does for every figure it may show below admin (for tuning; the figures stay exact).
-        #[arg(long)]
-        cell_keys: bool,
-        /// Print the query plan with each operator's measured time and rows (EXPLAIN ANALYZE)
-        /// instead of the result, after one run that builds the shared views: for tuning.
-        #[arg(long, conflicts_with_all = ["list", "all"])]
-        explain: bool,
-        /// With --explain: this SQL file instead of the KPI's own row query.
-        #[arg(long, requires = "explain")]
-        query_file: Option<PathBuf>,
-        /// First day of the period (YYYY-MM-DD); default 1 January of the latest event's year.
-        #[arg(long)]
-        from: Option<String>,
-        /// Last day of the period (YYYY-MM-DD); default the latest event's date.
-        #[arg(long)]
-        to: Option<String>,
-        /// One or two breakdowns, comma-separated (e.g. region,gender).
-        #[arg(long)]
-        by: Option<String>,
-        #[command(flatten)]
-        filter: FilterArgs,
-        #[arg(long, value_enum, default_value_t = KpiFormat::Table)]
-        format: KpiFormat,
-    },
+    Kpi(KpiArgs),
     /// Show what the store holds.
     Status,
     /// The scheduled jobs: list them, or run one now.
@@ -151,18 +94,117 @@ enum Command {
     },
     /// Generate the sample data if `sample-data/` is empty, ingest it, show what was stored, and
     /// serve the dashboards.
-    Demo {
-        #[arg(long, default_value = "sample-data")]
-        sample_dir: PathBuf,
-        /// Stop after the ingest and the headline figures instead of serving.
-        #[arg(long)]
-        no_serve: bool,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Demo(DemoArgs),
 }
 
-/// The territorial filters and `as_of` that KPIs and the cohort file take.
+impl Command {
+    /// Whether the command serves (and so keeps freed memory: see [`keep_freed_memory`]).
+    fn serves(&self) -> bool {
+        matches!(self, Command::Serve { .. }) || matches!(self, Command::Demo(d) if !d.no_serve)
+    }
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    /// How many persons to simulate (about 25 events each).
+    #[arg(long)]
+    persons: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value = "generated")]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value_t = FileFormat::Csv)]
+    format: FileFormat,
+    /// Compress the files with gzip.
+    #[arg(long)]
+    gzip: bool,
+    /// First day of the simulated period.
+    #[arg(long, default_value = "2021-01-01")]
+    start: NaiveDate,
+    /// Last day of the simulated period.
+    #[arg(long, default_value = "2025-12-31")]
+    end: NaiveDate,
+    /// Share of rows made deliberately invalid, to exercise the quarantine.
+    #[arg(long, default_value_t = 0.001)]
+    error_rate: f64,
+    /// Share of rows sent twice, to exercise deduplication.
+    #[arg(long, default_value_t = 0.001)]
+    duplicate_rate: f64,
+}
+
+#[derive(Args, Debug)]
+struct KpiArgs {
+    /// The KPI id, e.g. acceptance_rate.
+    #[arg(required_unless_present_any = ["list", "all"])]
+    id: Option<String>,
+    /// List every KPI with its label and kind.
+    #[arg(long)]
+    list: bool,
+    /// Run the whole catalogue with these parameters and report each KPI's time.
+    #[arg(long, conflicts_with = "id")]
+    all: bool,
+    /// With --all: run the catalogue this many times in one process and report the last
+    /// pass (the shared views are then warm, as in a running server).
+    #[arg(long, default_value_t = 1, requires = "all")]
+    passes: u32,
+    /// With --all or --explain: also compute the cell keys of perturbation, as the server
+    /// does for every figure it may show below admin (for tuning; the figures stay exact).
+    #[arg(long)]
+    cell_keys: bool,
+    /// Print the query plan with each operator's measured time and rows (EXPLAIN ANALYZE)
+    /// instead of the result, after one run that builds the shared views: for tuning.
+    #[arg(long, conflicts_with_all = ["list", "all"])]
+    explain: bool,
+    /// With --explain: this SQL file instead of the KPI's own row query.
+    #[arg(long, requires = "explain")]
+    query_file: Option<PathBuf>,
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// One or two breakdowns, comma-separated (e.g. region,gender).
+    #[arg(long)]
+    by: Option<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[arg(long, value_enum, default_value_t = KpiFormat::Table)]
+    format: KpiFormat,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    #[arg(long, default_value = "sample-data")]
+    sample_dir: PathBuf,
+    /// Stop after the ingest and the headline figures instead of serving.
+    #[arg(long)]
+    no_serve: bool,
+    /// A line for each sample file ingested, instead of a progress bar.
+    #[arg(long)]
+    verbose: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// The instant the figures are counted at: shared by `kpi`, `report` and `export`.
+#[derive(Args, Debug, Clone)]
+struct AsOfArgs {
+    /// Count only events ingested at or before this instant (RFC 3339, or a date).
+    #[arg(long)]
+    as_of: Option<String>,
+}
+
+/// The period and instant of a KPI or a cohort file.
+#[derive(Args, Debug, Clone)]
+struct PeriodArgs {
+    /// First day of the period (YYYY-MM-DD) [default: 1 January of the latest event's year].
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day of the period [default: the latest event's date].
+    #[arg(long)]
+    to: Option<String>,
+    #[command(flatten)]
+    as_of: AsOfArgs,
+}
+
+/// The territorial filters that KPIs and the cohort file take.
 #[derive(Args, Debug, Clone)]
 struct FilterArgs {
     /// Region ISTAT codes or names, comma-separated.
@@ -174,22 +216,18 @@ struct FilterArgs {
     /// CPI codes, comma-separated.
     #[arg(long)]
     cpi: Option<String>,
-    /// Count only events ingested at or before this instant (RFC 3339, or a date).
-    #[arg(long)]
-    as_of: Option<String>,
 }
 
-impl FilterArgs {
-    fn raw(self, from: Option<String>, to: Option<String>, by: Option<String>) -> RawParams {
-        RawParams {
-            from,
-            to,
-            by: mirato::list::parse(by.as_deref()),
-            region: self.region,
-            province: self.province,
-            cpi: self.cpi,
-            as_of: self.as_of,
-        }
+/// The engine's raw parameters from the command line's.
+fn raw_params(period: PeriodArgs, by: Option<String>, filter: FilterArgs) -> RawParams {
+    RawParams {
+        from: period.from,
+        to: period.to,
+        by: mirato::list::parse(by.as_deref()),
+        region: filter.region,
+        province: filter.province,
+        cpi: filter.cpi,
+        as_of: period.as_of.as_of,
     }
 }
 
@@ -216,9 +254,8 @@ enum ReportKind {
         /// A region (name or ISTAT code); default Italy.
         #[arg(long)]
         region: Option<String>,
-        /// Count only events ingested at or before this instant (RFC 3339, or a date).
-        #[arg(long)]
-        as_of: Option<String>,
+        #[command(flatten)]
+        as_of: AsOfArgs,
         #[arg(long)]
         out: PathBuf,
     },
@@ -231,12 +268,9 @@ enum ExportKind {
     /// placement and the censoring flag, k-anonymous at the suppression threshold (Parquet; its
     /// metadata holds the parameters and the command that regenerates it).
     Cohort {
-        /// First entry date (YYYY-MM-DD) [default: 1 January of the latest event's year].
-        #[arg(long)]
-        from: Option<String>,
-        /// Last entry date [default: the latest event's date].
-        #[arg(long)]
-        to: Option<String>,
+        /// The period is that of the entry dates.
+        #[command(flatten)]
+        period: PeriodArgs,
         /// What enters a spell in the cohort: its start (`registration`) or its first pact
         /// (`pact`, the cohort of the placement KPIs).
         #[arg(long, default_value = "registration")]
@@ -332,14 +366,60 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match run(cli) {
+    match try_main(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(3)
+            ExitCode::from(exit_code(&e))
         }
     }
+}
+
+fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Ctx::new(&cli)?;
+    if cli.command.serves() {
+        keep_freed_memory();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    match cli.command {
+        Command::Generate(args) => cmd_generate(args),
+        Command::Ingest { paths, format } => cmd_ingest(&ctx, &paths, format),
+        Command::Kpi(args) => cmd_kpi(&ctx, &rt, args),
+        Command::Status => cmd_status(&ctx),
+        Command::Jobs { action } => cmd_jobs(&ctx, &rt, action),
+        Command::Config => cmd_config(),
+        Command::Report { kind } => cmd_report(&ctx, &rt, kind),
+        Command::Export { kind } => cmd_export(&ctx, &rt, kind),
+        Command::Users { action } => cmd_users(&ctx, action),
+        Command::Serve { server } => cmd_serve(&ctx, &rt, &server),
+        Command::Demo(args) => cmd_demo(&ctx, &rt, args),
+    }
+}
+
+/// A mistake in the request that no library error names (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Usage(String);
+
+/// The exit code of a failed command: 2 when the request was at fault (a parameter, a name),
+/// 3 otherwise.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use mirato::auth::users::UserError;
+    use mirato::report::ReportError;
+    let request = e.downcast_ref::<Usage>().is_some()
+        || e.downcast_ref::<mirato::jobs::UnknownJob>().is_some()
+        || e.downcast_ref::<QueryError>()
+            .is_some_and(QueryError::is_user_error)
+        || matches!(e.downcast_ref::<UserError>(), Some(UserError::Bad(_)))
+        || match e.downcast_ref::<ReportError>() {
+            Some(ReportError::Bad(_)) => true,
+            Some(ReportError::Query(q)) => q.is_user_error(),
+            _ => false,
+        };
+    if request { 2 } else { 3 }
 }
 
 /// zstd (C code, so the system allocator) creates and frees a compression context per Parquet
@@ -365,358 +445,249 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// peak: `kpi --all` 1.1-1.4 GiB against 1.6-2.1 GiB). `MIMALLOC_PURGE_DELAY` still overrides.
 fn keep_freed_memory() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets a plain integer option before the server's threads start.
+        // SAFETY: sets a plain integer option before the runtime's threads start.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
 }
 
-fn key(cli_key: &Option<PathBuf>, data_dir: &Path) -> anyhow::Result<Key> {
-    let path = cli_key.clone().unwrap_or_else(privacy::default_key_path);
-    Ok(Key::load_or_create(&path, data_dir)?)
+/// What every command works with: the configuration, the data folder and the key file.
+struct Ctx {
+    config: Config,
+    data_dir: PathBuf,
+    key_file: PathBuf,
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = mirato::config::load(cli.config.as_deref())?;
-    let data_dir = cli
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.clone());
-    let key_file = cli
-        .key_file
-        .clone()
-        .or_else(|| config.key_file())
-        .unwrap_or_else(privacy::default_key_path);
-    let cli_key = Some(key_file.clone());
-    match cli.command {
-        Command::Generate {
-            persons,
-            seed,
-            out,
-            format,
-            gzip,
-            start,
-            end,
-            error_rate,
-            duplicate_rate,
-        } => {
-            anyhow::ensure!(start <= end, "--start must not be after --end");
-            let summary = generate::generate(&GenerateOptions {
-                persons,
-                seed,
-                out: out.clone(),
-                format: match format {
-                    FileFormat::Csv => OutputFormat::Csv,
-                    FileFormat::Jsonl => OutputFormat::Jsonl,
-                },
-                gzip,
-                start,
-                end,
-                error_rate,
-                duplicate_rate,
-                progress: std::io::stderr().is_terminal(),
-            })?;
-            println!(
-                "wrote {} events for {} persons in {} files under {} ({} invalid and {} duplicate rows on purpose)",
-                summary.events,
-                summary.persons,
-                summary.files.len(),
-                out.display(),
-                summary.invalid_rows,
-                summary.duplicate_rows
-            );
-            Ok(ExitCode::SUCCESS)
+impl Ctx {
+    fn new(cli: &Cli) -> anyhow::Result<Ctx> {
+        let config = mirato::config::load(cli.config.as_deref())?;
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.clone());
+        let key_file = cli
+            .key_file
+            .clone()
+            .or_else(|| config.key_file())
+            .unwrap_or_else(privacy::default_key_path);
+        Ok(Ctx {
+            config,
+            data_dir,
+            key_file,
+        })
+    }
+
+    /// The application as configured, with the dashboards of `--dashboards` when given.
+    fn setup(&self, dashboards: Option<PathBuf>) -> Setup {
+        let mut setup = Setup::new(&self.config, self.data_dir.clone(), self.key_file.clone());
+        if dashboards.is_some() {
+            setup.dashboards = dashboards;
         }
-        Command::Ingest { paths, format } => {
-            let (code, _) = ingest_paths(&data_dir, &cli_key, &paths, format)?;
-            Ok(code)
-        }
-        Command::Kpi {
-            id,
-            list,
-            all,
-            passes,
-            cell_keys,
-            explain,
-            query_file,
-            from,
-            to,
-            by,
-            filter,
-            format,
-        } => {
-            if list {
-                for k in mirato::query::catalog() {
-                    println!("{:<28} {:<15} {}", k.id, k.kind.as_str(), k.label);
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let id = id.unwrap_or_default();
-            let raw = filter.raw(from, to, by);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the query runtime")?;
-            if all {
-                return runtime.block_on(run_catalogue(&data_dir, &raw, format, passes, cell_keys));
-            }
-            if explain {
-                let sql = query_file
-                    .map(|f| {
-                        std::fs::read_to_string(&f)
-                            .with_context(|| format!("cannot read {}", f.display()))
-                    })
-                    .transpose()?;
-                let plan = runtime.block_on(async {
-                    let engine = Engine::open(&data_dir)?;
-                    engine.explain_raw(&id, &raw, sql, cell_keys).await
-                })?;
-                print!("{plan}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let result = runtime.block_on(async {
-                let engine = Engine::open(&data_dir)?;
-                engine.run_raw(&id, &raw).await
-            });
-            match result {
-                Ok(r) => {
-                    match format {
-                        KpiFormat::Table => print!("{}", output::to_table(&r)),
-                        KpiFormat::Json => println!("{}", output::to_json(&r)),
-                        KpiFormat::Csv => print!("{}", mirato::csvfile::result(&r)),
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) if e.is_user_error() => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        Command::Status => {
-            print!("{}", status::render(&data_dir)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve { server } => {
-            serve(&data_dir, &key_file, &config, &server)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Users { action } => users(&config, action),
-        Command::Report {
-            kind:
-                ReportKind::Anpal {
-                    year,
-                    quarter,
-                    region,
-                    as_of,
-                    out,
-                },
-        } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the query runtime")?;
-            let opts = mirato::report::AnpalOptions {
-                year,
-                quarter,
-                region,
-                as_of,
-                threshold: config.auth.suppression_threshold,
-                scope: None,
-            };
-            let sheets = runtime.block_on(async {
-                let engine = Engine::open(&data_dir).map_err(mirato::report::ReportError::from)?;
-                mirato::report::anpal(&engine, &opts).await
-            });
-            match sheets {
-                Ok(sheets) => {
-                    for p in mirato::report::write(&sheets, &out)? {
-                        println!("{}", p.display());
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(mirato::report::ReportError::Bad(m)) => {
-                    eprintln!("error: {m}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(mirato::report::ReportError::Query(e)) if e.is_user_error() => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        Command::Export {
-            kind:
-                ExportKind::Cohort {
-                    from,
-                    to,
-                    entry,
-                    filter,
-                    out,
-                },
-        } => {
-            let raw = filter.raw(from, to, None);
-            let k = config.auth.suppression_threshold;
-            export_cohort(&data_dir, &key_file, &entry, &raw, &out, k)
-        }
-        Command::Config => {
-            print!("{}", mirato::config::DEFAULTS);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Jobs { action } => {
-            let jobs = mirato::jobs::Jobs::new(&config, data_dir.clone(), key_file.clone());
-            match action {
-                JobsAction::List => {
-                    for j in jobs.list() {
-                        let next = j
-                            .next_run
-                            .as_deref()
-                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                            .map(|t| {
-                                t.with_timezone(&chrono_tz::Europe::Rome)
-                                    .format("%d/%m/%Y %H:%M:%S")
-                                    .to_string()
-                            })
-                            .unwrap_or_else(|| "-".into());
-                        let schedule = if j.schedule.is_empty() {
-                            "-"
-                        } else {
-                            &j.schedule
-                        };
-                        println!(
-                            "{:<8} {:<16} next {:<19}  {}",
-                            j.name, schedule, next, j.description
-                        );
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                JobsAction::Run { name } => {
-                    let runtime = tokio::runtime::Builder::new_multi_thread()
-                        .enable_all()
-                        .build()
-                        .context("cannot start the job runtime")?;
-                    match runtime.block_on(jobs.run(&name)) {
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            Ok(ExitCode::from(2))
-                        }
-                        Ok(mirato::jobs::RunOutcome::Ok { rows, attempts }) => {
-                            println!("{name}: ok, {rows} rows, {attempts} attempt(s)");
-                            Ok(ExitCode::SUCCESS)
-                        }
-                        Ok(mirato::jobs::RunOutcome::Failed { error, attempts }) => {
-                            eprintln!("{name}: failed after {attempts} attempt(s): {error}");
-                            Ok(ExitCode::FAILURE)
-                        }
-                        Ok(mirato::jobs::RunOutcome::Skipped) => {
-                            println!("{name}: already running");
-                            Ok(ExitCode::SUCCESS)
-                        }
-                    }
-                }
-            }
-        }
-        Command::Demo {
-            sample_dir,
-            no_serve,
-            server,
-        } => {
-            let empty = std::fs::read_dir(&sample_dir)
-                .map(|mut d| {
-                    !d.any(|e| {
-                        e.ok()
-                            .and_then(|e| ingest::Format::from_path(&e.path()))
-                            .is_some()
-                    })
-                })
-                .unwrap_or(true);
-            if empty {
-                println!("generating sample data into {}", sample_dir.display());
-                generate::generate(&GenerateOptions {
-                    persons: 7_000,
-                    seed: 42,
-                    out: sample_dir.clone(),
-                    format: OutputFormat::Csv,
-                    gzip: true,
-                    start: NaiveDate::from_ymd_opt(2021, 1, 1).expect("date"),
-                    end: NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"),
-                    error_rate: 0.001,
-                    duplicate_rate: 0.001,
-                    progress: std::io::stderr().is_terminal(),
-                })?;
-            }
-            let (code, _) = ingest_paths(
-                &data_dir,
-                &cli_key,
-                std::slice::from_ref(&sample_dir),
-                ReportFormat::Text,
-            )?;
-            // The sample comes as 100 files with a few events in every month each: merged as
-            // the nightly compaction would, the figures and the server's shared views read
-            // some 60 files instead of 1,200 (the server readies its views in about 2 s
-            // instead of 15).
-            {
-                let store = mirato::store::Store::open(&data_dir)?;
-                let r = mirato::compact::compact(
-                    &store,
-                    &mirato::compact::CompactOptions {
-                        min_files: config.jobs.compact.min_files,
-                    },
-                )?;
-                if r.files_before > r.files_after {
-                    println!(
-                        "compacted: {} files merged into {}",
-                        r.files_before, r.files_after
-                    );
-                }
-            }
-            println!();
-            print!("{}", status::render(&data_dir)?);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the query runtime")?;
-            runtime.block_on(async {
-                let engine = Engine::open(&data_dir)?;
-                for id in [
-                    "registered_stock",
-                    "acceptance_rate",
-                    "hires",
-                    "placement_rate_180",
-                ] {
-                    let r = engine.run_raw(id, &RawParams::default()).await?;
-                    println!();
-                    print!("{}", output::to_table(&r));
-                }
-                anyhow::Ok(())
-            })?;
-            println!("\nmore: `mirato kpi --list`, then `mirato kpi ID --by region`");
-            if !no_serve {
-                println!();
-                let store = mirato::auth::UserStore::new(config.users_file());
-                if store.load()?.is_empty() {
-                    let pw = store.add(
-                        "admin",
-                        mirato::auth::Role::Admin,
-                        &Default::default(),
-                        None,
-                    )?;
-                    println!(
-                        "first start: created the user 'admin' with password {pw}\n(shown only now; kept as an argon2 hash in {}; more users: `mirato users add`)",
-                        store.path.display()
-                    );
-                }
-                serve(&data_dir, &key_file, &config, &server)?;
-            }
-            Ok(code)
-        }
+        setup
     }
 }
 
-fn users(config: &mirato::config::Config, action: UsersAction) -> anyhow::Result<ExitCode> {
+fn cmd_generate(a: GenerateArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(a.start <= a.end, "--start must not be after --end");
+    let summary = generate::generate(&GenerateOptions {
+        persons: a.persons,
+        seed: a.seed,
+        out: a.out.clone(),
+        format: match a.format {
+            FileFormat::Csv => OutputFormat::Csv,
+            FileFormat::Jsonl => OutputFormat::Jsonl,
+        },
+        gzip: a.gzip,
+        start: a.start,
+        end: a.end,
+        error_rate: a.error_rate,
+        duplicate_rate: a.duplicate_rate,
+        progress: std::io::stderr().is_terminal(),
+    })?;
+    println!(
+        "wrote {} events for {} persons in {} files under {} ({} invalid and {} duplicate rows on purpose)",
+        summary.events,
+        summary.persons,
+        summary.files.len(),
+        a.out.display(),
+        summary.invalid_rows,
+        summary.duplicate_rows
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_ingest(ctx: &Ctx, paths: &[PathBuf], format: ReportFormat) -> anyhow::Result<ExitCode> {
+    let shown = match format {
+        ReportFormat::Text => Shown::Lines,
+        ReportFormat::Json => Shown::Json,
+    };
+    ingest_paths(ctx, paths, shown)
+}
+
+fn cmd_kpi(ctx: &Ctx, rt: &Runtime, a: KpiArgs) -> anyhow::Result<ExitCode> {
+    if a.list {
+        for k in mirato::query::catalog() {
+            println!("{:<28} {:<15} {}", k.id, k.kind.as_str(), k.label);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let raw = raw_params(a.period, a.by, a.filter);
+    if a.all {
+        return rt.block_on(run_catalogue(ctx, &raw, a.format, a.passes, a.cell_keys));
+    }
+    let id = a.id.unwrap_or_default();
+    if a.explain {
+        let sql = a
+            .query_file
+            .map(|f| {
+                std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))
+            })
+            .transpose()?;
+        let plan = rt.block_on(async {
+            let engine = Engine::open(&ctx.data_dir)?;
+            engine.explain_raw(&id, &raw, sql, a.cell_keys).await
+        })?;
+        print!("{plan}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = rt.block_on(async {
+        let engine = Engine::open(&ctx.data_dir)?;
+        engine.run_raw(&id, &raw).await
+    })?;
+    match a.format {
+        KpiFormat::Table => print!("{}", output::to_table(&r)),
+        KpiFormat::Json => println!("{}", output::to_json(&r)),
+        KpiFormat::Csv => print!("{}", mirato::csvfile::result(&r)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    print!("{}", status::render(&ctx.data_dir)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_jobs(ctx: &Ctx, rt: &Runtime, action: JobsAction) -> anyhow::Result<ExitCode> {
+    use mirato::jobs::RunOutcome;
+    let jobs = ctx.setup(None).jobs(Vec::new());
+    match action {
+        JobsAction::List => {
+            for j in jobs.list() {
+                let next = j
+                    .next_run
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| {
+                        t.with_timezone(&chrono_tz::Europe::Rome)
+                            .format("%d/%m/%Y %H:%M:%S")
+                            .to_string()
+                    })
+                    .unwrap_or_else(|| "-".into());
+                let schedule = if j.schedule.is_empty() {
+                    "-"
+                } else {
+                    &j.schedule
+                };
+                println!(
+                    "{:<8} {:<16} next {:<19}  {}",
+                    j.name, schedule, next, j.description
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        JobsAction::Run { name } => match rt.block_on(jobs.run(&name))? {
+            RunOutcome::Ok { rows, attempts } => {
+                println!("{name}: ok, {rows} rows, {attempts} attempt(s)");
+                Ok(ExitCode::SUCCESS)
+            }
+            RunOutcome::Failed { error, attempts } => {
+                eprintln!("{name}: failed after {attempts} attempt(s): {error}");
+                Ok(ExitCode::FAILURE)
+            }
+            RunOutcome::Skipped => {
+                println!("{name}: already running");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn cmd_config() -> anyhow::Result<ExitCode> {
+    print!("{}", mirato::config::DEFAULTS);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_report(ctx: &Ctx, rt: &Runtime, kind: ReportKind) -> anyhow::Result<ExitCode> {
+    use mirato::report::{self, AnpalOptions, ReportError};
+    let ReportKind::Anpal {
+        year,
+        quarter,
+        region,
+        as_of,
+        out,
+    } = kind;
+    let opts = AnpalOptions {
+        year,
+        quarter,
+        region,
+        as_of: as_of.as_of,
+        threshold: ctx.config.auth.suppression_threshold,
+        scope: None,
+    };
+    let sheets = rt.block_on(async {
+        let engine = Engine::open(&ctx.data_dir).map_err(ReportError::from)?;
+        report::anpal(&engine, &opts).await
+    })?;
+    for p in report::write(&sheets, &out)? {
+        println!("{}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mirato export cohort`.
+fn cmd_export(ctx: &Ctx, rt: &Runtime, kind: ExportKind) -> anyhow::Result<ExitCode> {
+    use mirato::cohort;
+    let ExportKind::Cohort {
+        period,
+        entry,
+        filter,
+        out,
+    } = kind;
+    // The cohort takes the filters of the outcome KPIs (and no breakdown).
+    let def = mirato::query::find("time_to_placement").expect("in the catalogue");
+    let params = mirato::query::Params::parse(def, &raw_params(period, None, filter))?;
+    let entry = mirato::query::Entry::parse(&entry)?;
+    // The key is never created here: a new key would give pseudonyms that match no earlier
+    // export.
+    mirato::auth::check_key_file(&ctx.key_file).map_err(|e| anyhow::anyhow!(e))?;
+    let key = Key::load_or_create(&ctx.key_file, &ctx.data_dir)?;
+    let started = std::time::Instant::now();
+    let c = rt.block_on(async {
+        let engine = Engine::open(&ctx.data_dir)?;
+        engine.cohort(&params, entry).await
+    })?;
+    let k = ctx.config.auth.suppression_threshold;
+    let prov = cohort::Provenance::for_cohort(&c).with_k(k);
+    let written = cohort::write_file(&c, &key, &prov, &out)?;
+    eprintln!(
+        "{} spells ({} entry {} to {}, as of {}, data version {}) written to {} in {:.1} s",
+        written.rows,
+        entry.as_str(),
+        c.params.from,
+        c.params.to,
+        c.params.as_of,
+        c.params.data_version,
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("{}", written.anonymity.summary());
+    eprintln!("{}", written.anonymity.detail());
+    eprintln!("regenerate with: {}", prov.command);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_users(ctx: &Ctx, action: UsersAction) -> anyhow::Result<ExitCode> {
     use mirato::auth::{Role, Scope, UserStore};
-    let store = UserStore::new(config.users_file());
+    let store = UserStore::new(ctx.config.users_file());
     let list = |s: Option<String>| mirato::list::parse(s.as_deref());
     match action {
         UsersAction::Add {
@@ -740,20 +711,11 @@ fn users(config: &mirato::config::Config, action: UsersAction) -> anyhow::Result
             } else {
                 None
             };
-            match store.add(&name, role, &scope, given.as_deref()) {
-                Ok(pw) => {
-                    if given.is_none() {
-                        println!("user '{name}' ({}) added; password: {pw}", role.as_str());
-                    } else {
-                        println!("user '{name}' ({}) added", role.as_str());
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(mirato::auth::users::UserError::Bad(m)) => {
-                    eprintln!("error: {m}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(e) => Err(e.into()),
+            let pw = store.add(&name, role, &scope, given.as_deref())?;
+            if given.is_none() {
+                println!("user '{name}' ({}) added; password: {pw}", role.as_str());
+            } else {
+                println!("user '{name}' ({}) added", role.as_str());
             }
         }
         UsersAction::List => {
@@ -766,83 +728,81 @@ fn users(config: &mirato::config::Config, action: UsersAction) -> anyhow::Result
                     u.tokens.len()
                 );
             }
-            Ok(ExitCode::SUCCESS)
         }
         UsersAction::Remove { name } => {
-            if store.remove(&name)? {
-                println!("user '{name}' removed");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("error: no user '{name}'");
-                Ok(ExitCode::from(2))
+            if !store.remove(&name)? {
+                return Err(Usage(format!("no user '{name}'")).into());
             }
+            println!("user '{name}' removed");
         }
         UsersAction::Token {
             revoke: Some(TokenAction::Revoke { name, label }),
             ..
-        } => match store.revoke_token(&name, &label) {
-            Ok(_) => {
-                println!("token '{label}' of '{name}' revoked");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(mirato::auth::users::UserError::Bad(m)) => {
-                eprintln!("error: {m}");
-                Ok(ExitCode::from(2))
-            }
-            Err(e) => Err(e.into()),
-        },
-        UsersAction::Token { name, label, .. } => match store.add_token(
-            name.as_deref()
-                .expect("clap requires a name without a subcommand"),
-            &label,
-        ) {
-            Ok(t) => {
-                println!("{t}");
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(mirato::auth::users::UserError::Bad(m)) => {
-                eprintln!("error: {m}");
-                Ok(ExitCode::from(2))
-            }
-            Err(e) => Err(e.into()),
-        },
+        } => {
+            store.revoke_token(&name, &label)?;
+            println!("token '{label}' of '{name}' revoked");
+        }
+        UsersAction::Token { name, label, .. } => {
+            let name = name.expect("clap requires a name without a subcommand");
+            println!("{}", store.add_token(&name, &label)?);
+        }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-fn serve(
-    data_dir: &Path,
-    key_file: &Path,
-    config: &mirato::config::Config,
-    server: &ServerArgs,
-) -> anyhow::Result<()> {
-    keep_freed_memory();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the server runtime")?;
+fn cmd_serve(ctx: &Ctx, rt: &Runtime, server: &ServerArgs) -> anyhow::Result<ExitCode> {
     let addr = match server.addr {
         Some(a) => a,
-        None => config.server.addr.parse()?,
+        None => ctx.config.server.addr.parse()?,
     };
-    runtime.block_on(mirato::server::serve(mirato::server::ServeOptions {
-        data_dir: data_dir.to_path_buf(),
-        key_file: key_file.to_path_buf(),
-        dashboards: server.dashboards.clone().or_else(|| config.dashboards()),
-        addr,
-        config: config.clone(),
-    }))
+    rt.block_on(ctx.setup(server.dashboards.clone()).serve(addr))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_demo(ctx: &Ctx, rt: &Runtime, a: DemoArgs) -> anyhow::Result<ExitCode> {
+    if demo::sample_missing(&a.sample_dir) {
+        println!("generating sample data into {}", a.sample_dir.display());
+        demo::generate_sample(&a.sample_dir, std::io::stderr().is_terminal())?;
+    }
+    let shown = if a.verbose { Shown::Lines } else { Shown::Bar };
+    let code = ingest_paths(ctx, std::slice::from_ref(&a.sample_dir), shown)?;
+    let r = demo::compact(&ctx.data_dir, ctx.config.jobs.compact.min_files)?;
+    if r.files_before > r.files_after {
+        println!(
+            "compacted: {} files merged into {}",
+            r.files_before, r.files_after
+        );
+    }
+    println!();
+    print!("{}", status::render(&ctx.data_dir)?);
+    for r in rt.block_on(demo::headline(&ctx.data_dir))? {
+        println!();
+        print!("{}", output::to_table(&r));
+    }
+    println!("\nmore: `mirato kpi --list`, then `mirato kpi ID --by region`");
+    if !a.no_serve {
+        println!();
+        if let Some((pw, users)) = demo::first_admin(ctx.config.users_file())? {
+            println!(
+                "first start: created the user 'admin' with password {pw}\n(shown only now; kept as an argon2 hash in {}; more users: `mirato users add`)",
+                users.display()
+            );
+        }
+        cmd_serve(ctx, rt, &a.server)?;
+    }
+    Ok(code)
 }
 
 /// Runs every KPI once with the same parameters: a smoke test of the catalogue on real data and
 /// the timing source of `benches/kpi.sh`.
 async fn run_catalogue(
-    data_dir: &Path,
+    ctx: &Ctx,
     raw: &RawParams,
     format: KpiFormat,
     passes: u32,
     cell_keys: bool,
 ) -> anyhow::Result<ExitCode> {
-    let engine = Engine::open(data_dir)?;
+    let engine = Engine::open(&ctx.data_dir)?;
     let mut started = std::time::Instant::now();
     let mut timings = Vec::new();
     let order = mirato::query::catalog();
@@ -861,17 +821,10 @@ async fn run_catalogue(
                 engine.run(def, &p).await
             }
             Err(e) => Err(e),
-        };
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        match r {
-            Ok(r) => {
-                timings.push(serde_json::json!({"kpi": def.id, "ms": ms, "rows": r.rows.len()}))
-            }
-            Err(e) => {
-                eprintln!("error: {}: {e}", def.id);
-                return Ok(ExitCode::from(if e.is_user_error() { 2 } else { 3 }));
-            }
         }
+        .with_context(|| def.id)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        timings.push(serde_json::json!({"kpi": def.id, "ms": ms, "rows": r.rows.len()}));
     }
     let total = started.elapsed().as_secs_f64() * 1000.0;
     if format == KpiFormat::Json {
@@ -893,116 +846,96 @@ async fn run_catalogue(
     Ok(ExitCode::SUCCESS)
 }
 
-fn ingest_paths(
-    data_dir: &Path,
-    key_file: &Option<PathBuf>,
-    paths: &[PathBuf],
-    format: ReportFormat,
-) -> anyhow::Result<(ExitCode, Vec<FileReport>)> {
-    let key = key(key_file, data_dir)?;
-    let store = Store::open(data_dir)
-        .with_context(|| format!("the store in {} is unusable", data_dir.display()))?;
-    let files = ingest::collect_inputs(paths)?;
-    let mut ingester = Ingester::new(&store, key)?;
-    ingester.progress = std::io::stderr().is_terminal();
-    let started = std::time::Instant::now();
-    let reports = ingester.ingest_files(&files, |report| match (report, format) {
-        (_, ReportFormat::Json) => println!(
-            "{}",
-            serde_json::to_string(report).expect("reports serialise")
-        ),
-        (
-            FileReport::Read {
-                file,
-                read,
-                stored,
-                duplicates,
-                rejected,
-                ..
-            },
-            ReportFormat::Text,
-        ) => println!(
-            "{file}: read {read}, stored {stored}, duplicates {duplicates}, rejected {rejected}"
-        ),
-        (FileReport::Failed { file, error }, ReportFormat::Text) => {
-            println!("{file}: REJECTED WHOLE, nothing stored: {error}")
-        }
-    })?;
-    let failed = reports
-        .iter()
-        .any(|r| matches!(r, FileReport::Failed { .. }));
-    if format == ReportFormat::Text {
-        print!(
-            "{}",
-            status::ingest_summary(&reports, started.elapsed(), data_dir)
-        );
-    }
-    Ok((
-        if failed {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        },
-        reports,
-    ))
+/// How an ingest shows its files.
+#[derive(Clone, Copy, PartialEq)]
+enum Shown {
+    /// A line per file, then the summary (`mirato ingest`, `demo --verbose`).
+    Lines,
+    /// One JSON object per file.
+    Json,
+    /// A bar counting the files on a terminal (nothing elsewhere), then the summary (`demo`).
+    Bar,
 }
 
-/// `mirato export cohort`: user mistakes exit 2 with one sentence, like `mirato kpi`.
-fn export_cohort(
-    data_dir: &Path,
-    key_file: &Path,
-    entry: &str,
-    raw: &RawParams,
-    out: &Path,
-    k: u64,
-) -> anyhow::Result<ExitCode> {
-    use mirato::cohort;
-    // The cohort takes the filters of the outcome KPIs (and no breakdown).
-    let def = mirato::query::find("time_to_placement").expect("in the catalogue");
-    let params = mirato::query::Params::parse(def, raw);
-    let (params, entry) = match (params, mirato::query::Entry::parse(entry)) {
-        (Ok(p), Ok(e)) => (p, e),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    // The key is never created here: a new key would give pseudonyms that match no earlier
-    // export.
-    mirato::auth::check_key_file(key_file).map_err(|e| anyhow::anyhow!(e))?;
-    let key = mirato::privacy::Key::load_or_create(key_file, data_dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the query runtime")?;
+/// Ingests `paths`; exit code 1 when a file was rejected whole (it is reported either way).
+fn ingest_paths(ctx: &Ctx, paths: &[PathBuf], shown: Shown) -> anyhow::Result<ExitCode> {
+    let key = Key::load_or_create(&ctx.key_file, &ctx.data_dir)?;
+    let store = Store::open(&ctx.data_dir)
+        .with_context(|| format!("the store in {} is unusable", ctx.data_dir.display()))?;
+    let files = ingest::collect_inputs(paths)?;
+    let mut ingester = Ingester::new(&store, key)?;
+    let terminal = std::io::stderr().is_terminal();
+    // A bar per file (its bytes) for a listing; the count of files for the demo's bar.
+    ingester.progress = terminal && shown != Shown::Bar;
+    let bar = files_bar(terminal && shown == Shown::Bar, files.len());
     let started = std::time::Instant::now();
-    let result = runtime.block_on(async {
-        let engine = Engine::open(data_dir)?;
-        engine.cohort(&params, entry).await
-    });
-    let c = match result {
-        Ok(c) => c,
-        Err(e) if e.is_user_error() => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
+    let reports = ingester.ingest_files(&files, |report| {
+        bar.inc(1);
+        match (report, shown) {
+            (_, Shown::Bar) => {}
+            (_, Shown::Json) => println!(
+                "{}",
+                serde_json::to_string(report).expect("reports serialise")
+            ),
+            (
+                FileReport::Read {
+                    file,
+                    read,
+                    stored,
+                    duplicates,
+                    rejected,
+                    ..
+                },
+                Shown::Lines,
+            ) => println!(
+                "{file}: read {read}, stored {stored}, duplicates {duplicates}, rejected {rejected}"
+            ),
+            (FileReport::Failed { file, error }, Shown::Lines) => {
+                println!("{file}: REJECTED WHOLE, nothing stored: {error}")
+            }
         }
-        Err(e) => return Err(e.into()),
-    };
-    let prov = cohort::Provenance::for_cohort(&c).with_k(k);
-    let written = cohort::write_file(&c, &key, &prov, out)?;
-    eprintln!(
-        "{} spells ({} entry {} to {}, as of {}, data version {}) written to {} in {:.1} s",
-        written.rows,
-        entry.as_str(),
-        c.params.from,
-        c.params.to,
-        c.params.as_of,
-        c.params.data_version,
-        out.display(),
-        started.elapsed().as_secs_f64()
+    })?;
+    bar.finish_and_clear();
+    let failed: Vec<&FileReport> = reports
+        .iter()
+        .filter(|r| matches!(r, FileReport::Failed { .. }))
+        .collect();
+    if shown == Shown::Bar {
+        // Without the per-file lines, a file rejected whole must still be named.
+        for r in &failed {
+            if let FileReport::Failed { file, error } = r {
+                println!("{file}: REJECTED WHOLE, nothing stored: {error}");
+            }
+        }
+    }
+    if shown != Shown::Json {
+        print!(
+            "{}",
+            status::ingest_summary(&reports, started.elapsed(), &ctx.data_dir)
+        );
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A bar counting ingested files on stderr, or a hidden one.
+fn files_bar(enabled: bool, files: usize) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(files as u64),
+        indicatif::ProgressDrawTarget::stderr(),
     );
-    eprintln!("{}", written.anonymity.summary());
-    eprintln!("{}", written.anonymity.detail());
-    eprintln!("regenerate with: {}", prov.command);
-    Ok(ExitCode::SUCCESS)
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "ingesting [{bar:30}] {pos}/{len} files, {elapsed}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mirato::config::{Config, Retry};
-use mirato::jobs::{Jobs, RunOutcome, TaskFn};
+use mirato::jobs::{JobSpec, Jobs, RunOutcome, TaskFn};
 
 fn fixture() -> Env {
     let env = Env::new();
@@ -57,7 +57,12 @@ fn config(env: &Env, extra: &[(&str, &str)]) -> Config {
 }
 
 fn jobs(env: &Env, cfg: &Config) -> Jobs {
-    Jobs::new(cfg, env.data.clone(), env.key.clone())
+    env.setup_with(cfg).jobs(Vec::new())
+}
+
+/// A test job that runs only when triggered.
+fn test_job(name: &str, schedule: &str, retry: Retry, task: TaskFn) -> JobSpec {
+    JobSpec::new(name, "Job di prova", schedule, retry, task)
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -177,12 +182,9 @@ fn overlapping_triggers_make_one_run() {
         retries: 0,
         backoff_seconds: 0,
     };
-    let j = Jobs::with_custom(
-        &cfg,
-        env.data.clone(),
-        env.key.clone(),
-        vec![("slow".into(), String::new(), retry, slow)],
-    );
+    let j = env
+        .setup_with(&cfg)
+        .jobs(vec![test_job("slow", "", retry, slow)]);
     let outcomes = rt().block_on(async {
         let (a, b, c) = tokio::join!(j.run("slow"), j.run("slow"), j.run("slow"));
         [a.unwrap(), b.unwrap(), c.unwrap()]
@@ -234,18 +236,15 @@ async fn failing_jobs_are_retried_and_reported() {
         retries: n,
         backoff_seconds: 0,
     };
-    let j = Jobs::with_custom(
-        &cfg,
-        env.data.clone(),
-        env.key.clone(),
-        vec![
-            ("flaky".into(), String::new(), retry(3), flaky),
-            ("broken".into(), "0 0 3 * * *".into(), retry(1), broken),
-        ],
-    );
     let admin = env.access().tokens["admin"].clone();
-    let state = env.app_state();
-    state.attach_jobs(j.clone());
+    let app = env
+        .setup_with(&cfg)
+        .app(vec![
+            test_job("flaky", "", retry(3), flaky),
+            test_job("broken", "0 0 3 * * *", retry(1), broken),
+        ])
+        .unwrap();
+    let (j, state) = (app.jobs, app.state);
     assert_eq!(
         j.run("flaky").await.unwrap(),
         RunOutcome::Ok {
@@ -748,9 +747,8 @@ fn the_warm_up_waits_for_visitors_figures() {
     let env = fixture();
     let cfg = config(&env, &[]);
     rt().block_on(async {
-        let state = env.app_state();
-        let jobs = jobs(&env, &cfg);
-        state.attach_jobs(jobs.clone());
+        let app = env.setup_with(&cfg).app(Vec::new()).unwrap();
+        let (state, jobs) = (app.state, app.jobs);
         let visitor = state.visiting();
         let run = tokio::spawn({
             let jobs = jobs.clone();

@@ -33,6 +33,13 @@ pub enum FileError {
     NotUtf8 { line: u64 },
     #[error("no header row: {0}")]
     NoHeader(String),
+    /// The header names the contract's columns, but with another separator: what Excel writes
+    /// as "CSV" in an Italian locale (`;`, since `,` is the decimal mark there).
+    #[error(
+        "the header is separated by '{}', the contract expects ',': save the file with commas (in Excel, \"CSV UTF-8\" with ',' as the list separator)",
+        .0.escape_default()
+    )]
+    Separator(char),
     #[error("missing required column(s): {}", .0.join(", "))]
     MissingColumns(Vec<&'static str>),
     #[error("unknown file type: expected a name ending in .csv or .jsonl (optionally .gz)")]
@@ -668,6 +675,9 @@ impl Reader<'_> {
         }
         let map: Vec<Option<Field>> = names.iter().map(|n| Field::from_name(n)).collect();
         if map.iter().all(Option::is_none) {
+            if let Some(sep) = other_separator(&names) {
+                return Err(Failure::File(FileError::Separator(sep)));
+            }
             return Err(Failure::File(FileError::NoHeader(
                 "the first line names none of the contract's columns (event_id, event_type, ...)"
                     .into(),
@@ -899,6 +909,18 @@ fn rfc3339(us: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The separator a header that names none of the contract's columns with ',' uses instead, if
+/// splitting it by `;`, a tab or `|` names at least two of them.
+fn other_separator(names: &[String]) -> Option<char> {
+    let line = names.join(",");
+    [';', '\t', '|'].into_iter().find(|&sep| {
+        line.split(sep)
+            .filter(|n| Field::from_name(n.trim()).is_some())
+            .count()
+            >= 2
+    })
+}
+
 fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
@@ -927,4 +949,36 @@ fn progress_bar(enabled: bool, size: u64, name: &str) -> indicatif::ProgressBar 
         .unwrap_or_default();
     pb.set_message(short);
     pb
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file as Excel writes "CSV" in an Italian locale: the whole file is rejected, and the
+    /// reason names the separator found and the one the contract expects.
+    #[test]
+    fn a_semicolon_header_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        let mut ing = Ingester::new(&store, Key::from_bytes([7; 32])).unwrap();
+        let file = dir.path().join("excel.csv");
+        std::fs::write(
+            &file,
+            "event_id;event_type;occurred_at;person_cf\ne-1;hire;2025-03-05T10:00:00Z;X\n",
+        )
+        .unwrap();
+        match ing.ingest_file(&file).unwrap() {
+            FileReport::Failed { error, .. } => {
+                assert!(
+                    error.contains("separated by ';', the contract expects ','"),
+                    "{error}"
+                );
+                assert!(!error.contains("no header"), "{error}");
+            }
+            other => panic!("a ';' file must be rejected whole: {other:?}"),
+        }
+        assert_eq!(other_separator(&["a\tb".into()]), None);
+        assert_eq!(other_separator(&["event_id|event_type".into()]), Some('|'));
+    }
 }

@@ -1,14 +1,13 @@
-//! Scheduled jobs: inbox ingest, compaction, warm-up and scheduled export, fired by
-//! tokio-cron-scheduler in Europe/Rome time and run by [`Jobs::run`], which enforces the rules
-//! the scheduler does not: a job never overlaps itself (a trigger while it runs is counted and
-//! skipped), a failing job is retried with doubling backoff, and every run leaves its numbers
-//! for `/jobs` and `/metrics`.
+//! The job runner: named tasks fired by tokio-cron-scheduler in Europe/Rome time and run by
+//! [`Jobs::run`], which enforces the rules the scheduler does not: a job never overlaps itself
+//! (a trigger while it runs is counted and skipped), a failing job is retried with doubling
+//! backoff, and every run leaves its numbers for `/jobs` and, through the outcome callback the
+//! application installs, for `/metrics`. The runner knows nothing of what its tasks do: the
+//! standard ones are in [`tasks`], and `app` wires them (and the server's warm-up) together.
 
 pub mod tasks;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,28 +15,63 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, Retry};
-use crate::server::AppState;
+use crate::config::Retry;
 
 /// A job's work: returns the rows it handled, or why it failed.
 pub type TaskFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
 
-#[derive(Clone)]
-enum Task {
-    Ingest,
-    Compact,
-    Warmup,
-    Export,
-    Custom(TaskFn),
+/// A task from an async closure.
+pub fn task<F, Fut>(f: F) -> TaskFn
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64, String>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}
+
+/// Told of every run's outcome (a skipped trigger included) and how long it took.
+pub type OutcomeFn = Arc<dyn Fn(&str, &RunOutcome, Duration) + Send + Sync>;
+
+/// A job to register: what it is called, when it runs and what it does.
+pub struct JobSpec {
+    pub name: String,
+    /// For `/jobs` (Italian, as the UI).
+    pub description: String,
+    /// A six-field cron expression in Europe/Rome time; empty for a job only run on demand.
+    pub schedule: String,
+    pub retry: Retry,
+    pub task: TaskFn,
+    /// Whether it writes (a clean stop waits for it; a job that only reads is abandoned).
+    pub writes: bool,
+    /// A job started, without waiting for it, after a run that handled rows (the ingest starts
+    /// the warm-up: new figures are computed before a visitor asks).
+    pub then: Option<String>,
+}
+
+impl JobSpec {
+    /// A job that writes and starts no other.
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        schedule: impl Into<String>,
+        retry: Retry,
+        task: TaskFn,
+    ) -> JobSpec {
+        JobSpec {
+            name: name.into(),
+            description: description.into(),
+            schedule: schedule.into(),
+            retry,
+            task,
+            writes: true,
+            then: None,
+        }
+    }
 }
 
 struct Entry {
-    name: String,
-    description: &'static str,
-    schedule: String,
-    retry: Retry,
-    task: Task,
+    spec: JobSpec,
     running: tokio::sync::Mutex<()>,
     /// Whether a run holds `running`: read without touching the lock, which even a brief
     /// `try_lock` would make a run starting at that moment skip.
@@ -101,101 +135,41 @@ pub struct Jobs {
 }
 
 struct Inner {
-    config: Config,
-    data_dir: PathBuf,
-    key_file: PathBuf,
     entries: Vec<Entry>,
-    /// The server, once attached: warm-up fills its caches, ingest triggers warm-up.
-    app: OnceLock<AppState>,
-    /// Inbox files seen by earlier scans (size, mtime, first seen), for `ready = "stable_size"`.
-    inbox_seen: Mutex<HashMap<PathBuf, tasks::Seen>>,
+    /// Told of every outcome, once installed (the server's metrics).
+    on_outcome: OnceLock<OutcomeFn>,
 }
 
 impl Jobs {
-    pub fn new(config: &Config, data_dir: PathBuf, key_file: PathBuf) -> Jobs {
-        Jobs::with_custom(config, data_dir, key_file, Vec::new())
-    }
-
-    /// The standard jobs plus `custom` ones (name, schedule, retry, work): for tests.
-    pub fn with_custom(
-        config: &Config,
-        data_dir: PathBuf,
-        key_file: PathBuf,
-        custom: Vec<(String, String, Retry, TaskFn)>,
-    ) -> Jobs {
-        let j = &config.jobs;
-        let entry = |name: &str, description, schedule: &str, retry: &Retry, task| Entry {
-            name: name.to_owned(),
-            description,
-            schedule: schedule.to_owned(),
-            retry: retry.clone(),
-            task,
-            running: tokio::sync::Mutex::new(()),
-            busy: std::sync::atomic::AtomicBool::new(false),
-            stats: Mutex::new(JobStats::default()),
-        };
-        let mut entries = vec![
-            entry(
-                "ingest",
-                "Acquisisce i nuovi file dalla cartella inbox",
-                &j.ingest.schedule,
-                &j.ingest.retry,
-                Task::Ingest,
-            ),
-            entry(
-                "compact",
-                "Unisce i file Parquet piccoli di ogni mese",
-                &j.compact.schedule,
-                &j.compact.retry,
-                Task::Compact,
-            ),
-            entry(
-                "warmup",
-                "Precalcola la vista iniziale di ogni pagina",
-                &j.warmup.schedule,
-                &j.warmup.retry,
-                Task::Warmup,
-            ),
-            entry(
-                "export",
-                "Esporta in CSV gli indicatori configurati nella cartella reports",
-                &j.export.schedule,
-                &j.export.retry,
-                Task::Export,
-            ),
-        ];
-        for (name, schedule, retry, f) in custom {
-            entries.push(entry(
-                &name,
-                "Job di prova",
-                &schedule,
-                &retry,
-                Task::Custom(f),
-            ));
-        }
+    pub fn new(specs: Vec<JobSpec>) -> Jobs {
+        let entries = specs
+            .into_iter()
+            .map(|spec| Entry {
+                spec,
+                running: tokio::sync::Mutex::new(()),
+                busy: std::sync::atomic::AtomicBool::new(false),
+                stats: Mutex::new(JobStats::default()),
+            })
+            .collect();
         Jobs {
             inner: Arc::new(Inner {
-                config: config.clone(),
-                data_dir,
-                key_file,
                 entries,
-                app: OnceLock::new(),
-                inbox_seen: Mutex::new(HashMap::new()),
+                on_outcome: OnceLock::new(),
             }),
         }
     }
 
-    /// Gives the jobs the server whose caches warm-up fills.
-    pub fn attach(&self, app: AppState) {
-        let _ = self.inner.app.set(app);
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// Installs the callback told of every outcome; only the first one installed counts.
+    pub fn on_outcome(&self, f: OutcomeFn) {
+        let _ = self.inner.on_outcome.set(f);
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.inner.entries.iter().map(|e| e.name.clone()).collect()
+        self.inner
+            .entries
+            .iter()
+            .map(|e| e.spec.name.clone())
+            .collect()
     }
 
     pub fn list(&self) -> Vec<JobView> {
@@ -206,16 +180,17 @@ impl Jobs {
             .map(|e| {
                 let mut stats = e.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 stats.running = e.busy.load(std::sync::atomic::Ordering::Acquire);
+                let s = &e.spec;
                 JobView {
-                    name: e.name.clone(),
-                    description: e.description.to_owned(),
-                    schedule: e.schedule.clone(),
-                    next_run: (!e.schedule.is_empty())
-                        .then(|| crate::config::next_run(&e.schedule, now))
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    schedule: s.schedule.clone(),
+                    next_run: (!s.schedule.is_empty())
+                        .then(|| crate::config::next_run(&s.schedule, now))
                         .flatten()
                         .map(|t| t.to_rfc3339()),
-                    retries: e.retry.retries,
-                    backoff_seconds: e.retry.backoff_seconds,
+                    retries: s.retry.retries,
+                    backoff_seconds: s.retry.backoff_seconds,
                     stats,
                 }
             })
@@ -232,12 +207,19 @@ impl Jobs {
         self.inner
             .entries
             .iter()
-            .find(|e| e.name == name)
+            .find(|e| e.spec.name == name)
             .ok_or_else(|| UnknownJob(name.to_owned()))
     }
 
-    /// Runs a job now: skipped if it is running, retried with backoff if it fails. (Boxed: the
-    /// ingest job starts the warm-up job, and a recursive `async fn` has no nameable type.)
+    fn report(&self, name: &str, outcome: &RunOutcome, took: Duration) {
+        if let Some(f) = self.inner.on_outcome.get() {
+            f(name, outcome, took);
+        }
+    }
+
+    /// Runs a job now: skipped if it is running, retried with backoff if it fails. (Boxed: a
+    /// job may start another through [`JobSpec::then`], and a recursive `async fn` has no
+    /// nameable type.)
     pub fn run<'a>(
         &'a self,
         name: &'a str,
@@ -253,10 +235,7 @@ impl Jobs {
                 .unwrap_or_else(|p| p.into_inner())
                 .skipped_overlaps += 1;
             tracing::info!(job = name, "already running: trigger skipped");
-            if let Some(app) = self.inner.app.get() {
-                app.metrics()
-                    .observe_job(name, &RunOutcome::Skipped, Duration::ZERO);
-            }
+            self.report(name, &RunOutcome::Skipped, Duration::ZERO);
             return Ok(RunOutcome::Skipped);
         };
         struct Busy<'a>(&'a std::sync::atomic::AtomicBool);
@@ -271,13 +250,24 @@ impl Jobs {
         let start = Utc::now();
         e.stats.lock().unwrap_or_else(|p| p.into_inner()).last_start = Some(start);
         tracing::info!(job = name, "job started");
-        let mut backoff = e.retry.backoff();
+        let mut backoff = e.spec.retry.backoff();
         let mut attempts = 0;
         let outcome = loop {
             attempts += 1;
-            match self.execute(&e.task).await {
-                Ok(rows) => break RunOutcome::Ok { rows, attempts },
-                Err(error) if attempts > e.retry.retries => {
+            match (e.spec.task)().await {
+                Ok(rows) => {
+                    if rows > 0
+                        && let Some(next) = &e.spec.then
+                    {
+                        // Started now, without holding up this job.
+                        let (jobs, next) = (self.clone(), next.clone());
+                        tokio::spawn(async move {
+                            let _ = jobs.run(&next).await;
+                        });
+                    }
+                    break RunOutcome::Ok { rows, attempts };
+                }
+                Err(error) if attempts > e.spec.retry.retries => {
                     tracing::error!(job = name, attempts, %error, "job failed");
                     break RunOutcome::Failed { error, attempts };
                 }
@@ -311,33 +301,9 @@ impl Jobs {
                 RunOutcome::Skipped => {}
             }
         }
-        if let Some(app) = self.inner.app.get() {
-            app.metrics().observe_job(name, &outcome, took);
-        }
+        self.report(name, &outcome, took);
         tracing::info!(job = name, ?outcome, ?took, "job ended");
         Ok(outcome)
-    }
-
-    async fn execute(&self, task: &Task) -> Result<u64, String> {
-        match task {
-            Task::Ingest => {
-                let run = tasks::ingest_inbox(self).await?;
-                if run.stored > 0
-                    && let Some(_app) = self.inner.app.get()
-                {
-                    // New figures: warm the pages now, without holding up this job.
-                    let jobs = self.clone();
-                    tokio::spawn(async move {
-                        let _ = jobs.run("warmup").await;
-                    });
-                }
-                Ok(run.stored)
-            }
-            Task::Compact => tasks::compact(self).await,
-            Task::Warmup => tasks::warmup(self).await,
-            Task::Export => tasks::export(self).await,
-            Task::Custom(f) => f().await,
-        }
     }
 
     /// Starts the timers. Each fires [`Jobs::run`], so overlap and retries hold for timed runs.
@@ -346,13 +312,13 @@ impl Jobs {
     ) -> Result<tokio_cron_scheduler::JobScheduler, tokio_cron_scheduler::JobSchedulerError> {
         let sched = tokio_cron_scheduler::JobScheduler::new().await?;
         for e in &self.inner.entries {
-            if e.schedule.is_empty() {
+            if e.spec.schedule.is_empty() {
                 continue;
             }
             let jobs = self.clone();
-            let name = e.name.clone();
+            let name = e.spec.name.clone();
             let job = tokio_cron_scheduler::Job::new_async_tz(
-                e.schedule.as_str(),
+                e.spec.schedule.as_str(),
                 chrono_tz::Europe::Rome,
                 move |_id, _lock| {
                     let jobs = jobs.clone();
@@ -368,24 +334,16 @@ impl Jobs {
         Ok(sched)
     }
 
-    /// Waits until no job that writes (ingest, compaction) runs, at most `grace`. True when
-    /// they are idle. Read-only jobs are simply abandoned: they leave nothing behind.
+    /// Waits until no job that writes runs, at most `grace`. True when they are idle. Jobs
+    /// that only read are simply abandoned: they leave nothing behind.
     pub async fn wait_idle(&self, grace: Duration) -> bool {
         let all = async {
             for e in &self.inner.entries {
-                if matches!(e.task, Task::Ingest | Task::Compact | Task::Custom(_)) {
+                if e.spec.writes {
                     let _ = e.running.lock().await;
                 }
             }
         };
         tokio::time::timeout(grace, all).await.is_ok()
-    }
-
-    fn data_dir(&self) -> &PathBuf {
-        &self.inner.data_dir
-    }
-
-    fn app(&self) -> Option<&AppState> {
-        self.inner.app.get()
     }
 }

@@ -1,14 +1,16 @@
-//! The work of each standard job. Store work is blocking and runs on the blocking pool.
+//! The work of the standard jobs that need no server: inbox ingest, compaction and scheduled
+//! export (the warm-up is the server's). Store work is blocking and runs on the blocking pool.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
 
-use super::Jobs;
 use crate::compact::{self, CompactOptions};
-use crate::config::Ready;
+use crate::config::{Config, Ready};
 use crate::ingest::{self, FileReport, Ingester};
 use crate::privacy::Key;
 use crate::query::{Engine, RawParams};
@@ -22,6 +24,28 @@ pub struct Seen {
     since: Instant,
 }
 
+/// What the tasks work on: the configuration, the data folder and key, and what earlier inbox
+/// scans saw. Cheap to clone; clones share the scans.
+#[derive(Clone)]
+pub struct Context {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub key_file: PathBuf,
+    /// Inbox files seen by earlier scans (size, mtime, first seen), for `ready = "stable_size"`.
+    seen: Arc<Mutex<HashMap<PathBuf, Seen>>>,
+}
+
+impl Context {
+    pub fn new(config: &Config, data_dir: PathBuf, key_file: PathBuf) -> Context {
+        Context {
+            config: config.clone(),
+            data_dir,
+            key_file,
+            seen: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct InboxRun {
     pub files: usize,
@@ -32,8 +56,8 @@ pub struct InboxRun {
 /// The inbox files ready to take, by the configured rule. A file still being written is never
 /// taken: with `done_marker` it has no `FILE.done` yet; with `stable_size` its size or mtime
 /// changed within `stable_seconds`, or this is the first scan that sees it.
-pub fn ready_files(jobs: &Jobs) -> Result<Vec<PathBuf>, String> {
-    let cfg = &jobs.config().jobs.ingest;
+pub fn ready_files(ctx: &Context) -> Result<Vec<PathBuf>, String> {
+    let cfg = &ctx.config.jobs.ingest;
     let inbox = &cfg.inbox;
     let rd = match fs::read_dir(inbox) {
         Ok(rd) => rd,
@@ -47,11 +71,7 @@ pub fn ready_files(jobs: &Jobs) -> Result<Vec<PathBuf>, String> {
         .filter(|p| ingest::Format::from_path(p).is_some())
         .collect();
     files.sort();
-    let mut seen = jobs
-        .inner
-        .inbox_seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut seen = ctx.seen.lock().unwrap_or_else(|p| p.into_inner());
     seen.retain(|p, _| files.contains(p));
     let now = Instant::now();
     let stable_for = Duration::from_secs(cfg.stable_seconds);
@@ -113,17 +133,16 @@ fn move_into(file: &Path, dir: &Path) -> Result<PathBuf, String> {
 
 /// The ingest job: ready inbox files through the real ingest; processed ones to
 /// `inbox/processed/`, files rejected whole to `inbox/failed/` with `FILE.reason.txt`.
-pub async fn ingest_inbox(jobs: &Jobs) -> Result<InboxRun, String> {
-    let files = ready_files(jobs)?;
+pub async fn ingest_inbox(ctx: &Context) -> Result<InboxRun, String> {
+    let files = ready_files(ctx)?;
     if files.is_empty() {
         return Ok(InboxRun::default());
     }
-    let jobs = jobs.clone();
+    let ctx = ctx.clone();
     tokio::task::spawn_blocking(move || {
-        let inbox = jobs.config().jobs.ingest.inbox.clone();
-        let store = Store::open(jobs.data_dir()).map_err(|e| e.to_string())?;
-        let key = Key::load_or_create(&jobs.inner.key_file, jobs.data_dir())
-            .map_err(|e| e.to_string())?;
+        let inbox = ctx.config.jobs.ingest.inbox.clone();
+        let store = Store::open(&ctx.data_dir).map_err(|e| e.to_string())?;
+        let key = Key::load_or_create(&ctx.key_file, &ctx.data_dir).map_err(|e| e.to_string())?;
         let mut ing = Ingester::new(&store, key).map_err(|e| e.to_string())?;
         tracing::info!(files = files.len(), "inbox: ingesting");
         let reports = ing
@@ -159,10 +178,10 @@ pub async fn ingest_inbox(jobs: &Jobs) -> Result<InboxRun, String> {
     .map_err(|e| format!("ingest task failed: {e}"))?
 }
 
-pub async fn compact(jobs: &Jobs) -> Result<u64, String> {
-    let data = jobs.data_dir().clone();
+pub async fn compact(ctx: &Context) -> Result<u64, String> {
+    let data = ctx.data_dir.clone();
     let opts = CompactOptions {
-        min_files: jobs.config().jobs.compact.min_files,
+        min_files: ctx.config.jobs.compact.min_files,
     };
     tokio::task::spawn_blocking(move || {
         let store = Store::open(&data).map_err(|e| e.to_string())?;
@@ -173,45 +192,10 @@ pub async fn compact(jobs: &Jobs) -> Result<u64, String> {
     .map_err(|e| format!("compaction task failed: {e}"))?
 }
 
-/// Computes the default view of every page into the server's caches; outside a server, computes
-/// them once (which checks that every page computes). Returns the panels computed.
-pub async fn warmup(jobs: &Jobs) -> Result<u64, String> {
-    let app = match jobs.app() {
-        Some(a) => a.clone(),
-        None => {
-            let engine = Engine::open(jobs.data_dir()).map_err(|e| e.to_string())?;
-            let pages = crate::server::dashboards::load(jobs.config().dashboards().as_deref())
-                .map_err(|e| e.to_string())?;
-            let auth = crate::auth::Auth::new(jobs.config().auth_settings(jobs.data_dir()));
-            crate::server::AppState::new(engine, pages, auth)
-        }
-    };
-    app.warm_and_publish(async {
-        let mut panels = 0;
-        for who in crate::server::access::warmup_principals() {
-            for idx in 0..app.pages().len() {
-                panels += crate::server::pages::warm(&app, idx, &who)
-                    .await
-                    .map_err(|e| format!("page {}: {}", app.pages()[idx].slug, e.message()))?;
-            }
-        }
-        Ok(panels as u64)
-    })
-    .await
-}
-
 /// Writes each configured KPI as CSV into `reports/<date>/<kpi>.csv`, each with its parameters,
 /// `as_of` and data version in `#` lines. Returns the rows written.
-pub async fn export(jobs: &Jobs) -> Result<u64, String> {
-    let cfg = &jobs.config().jobs.export;
-    let owned;
-    let engine = match jobs.app() {
-        Some(a) => a.engine(),
-        None => {
-            owned = Engine::open(jobs.data_dir()).map_err(|e| e.to_string())?;
-            &owned
-        }
-    };
+pub async fn export(ctx: &Context, engine: &Engine) -> Result<u64, String> {
+    let cfg = &ctx.config.jobs.export;
     let dir = cfg.dir.join(Utc::now().format("%Y-%m-%d").to_string());
     crate::store::create_private_dir(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -233,7 +217,7 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
         let r = if cfg.admins_only {
             r
         } else {
-            let t = jobs.config().auth.suppression_threshold;
+            let t = ctx.config.auth.suppression_threshold;
             crate::auth::disclosure::protect(&r, def.kind, t)
         };
         // The same provenance lines as the dashboards' exports.
@@ -255,7 +239,7 @@ pub async fn export(jobs: &Jobs) -> Result<u64, String> {
         let mut regions: Vec<Option<String>> = vec![None];
         regions.extend(cfg.anpal_regions.iter().cloned().map(Some));
         for region in regions {
-            rows += quarterly_report(jobs, engine, &cfg.dir, year, quarter, region).await?;
+            rows += quarterly_report(ctx, engine, &cfg.dir, year, quarter, region).await?;
         }
     }
     Ok(rows)
@@ -276,7 +260,7 @@ pub fn previous_quarter(today: chrono::NaiveDate) -> (i32, u32) {
 /// report never changes. It is written into a hidden folder and renamed into place, so a reader
 /// never finds half a report. Its header records the `as_of` that regenerates it.
 async fn quarterly_report(
-    jobs: &Jobs,
+    ctx: &Context,
     engine: &Engine,
     dir: &Path,
     year: i32,
@@ -307,7 +291,7 @@ async fn quarterly_report(
         quarter: Some(quarter),
         region,
         as_of: None,
-        threshold: jobs.config().auth.suppression_threshold,
+        threshold: ctx.config.auth.suppression_threshold,
         scope: None,
     };
     let sheets = crate::report::anpal(engine, &opts)

@@ -119,10 +119,33 @@ impl AppState {
         &self.inner.metrics
     }
 
-    /// Runs `jobs` with this server: warm-up fills its caches, `/jobs` and `/metrics` show them.
+    /// Shows `jobs` on `/jobs` and `/metrics` and lets requests start the warm-up. The jobs hold
+    /// the server only weakly (see [`AppState::downgrade`]), so the two do not keep each other.
     pub fn attach_jobs(&self, jobs: crate::jobs::Jobs) {
-        jobs.attach(self.clone());
         let _ = self.inner.jobs.set(jobs);
+    }
+
+    /// A handle that does not keep the server alive: for the jobs' tasks and outcome callback.
+    pub fn downgrade(&self) -> WeakAppState {
+        WeakAppState(Arc::downgrade(&self.inner))
+    }
+
+    /// The warm-up: computes the default view of every page, for the unsuppressed and the
+    /// national suppressed view, into the caches, then publishes the data it computed (see
+    /// [`AppState::warm_and_publish`]). Returns the panels computed.
+    pub async fn warm_up(&self) -> Result<u64, String> {
+        self.warm_and_publish(async {
+            let mut panels = 0;
+            for who in access::warmup_principals() {
+                for idx in 0..self.pages().len() {
+                    panels += pages::warm(self, idx, &who)
+                        .await
+                        .map_err(|e| format!("page {}: {}", self.pages()[idx].slug, e.message()))?;
+                }
+            }
+            Ok(panels as u64)
+        })
+        .await
     }
 
     /// Lets the server write cohort files (their pseudonyms derive from this key).
@@ -328,6 +351,16 @@ impl AppState {
             );
         }
         Ok((r, how, key))
+    }
+}
+
+/// A server state that may be gone: see [`AppState::downgrade`].
+#[derive(Clone)]
+pub struct WeakAppState(std::sync::Weak<Inner>);
+
+impl WeakAppState {
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
     }
 }
 
@@ -559,7 +592,8 @@ fn set_security_headers(h: &mut HeaderMap) {
 /// Answers 304 when the client already holds this version (`If-None-Match`).
 pub fn not_modified(req_headers: &HeaderMap, etag: &str) -> Option<Response> {
     let inm = req_headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
-    crate::list::items(inm).any(|t| t == etag || t == "*")
+    crate::list::items(inm)
+        .any(|t| t == etag || t == "*")
         .then(|| {
             (
                 StatusCode::NOT_MODIFIED,
@@ -582,37 +616,18 @@ pub fn etag(parts: &[&str]) -> String {
     format!("\"{:032x}\"", h.digest128())
 }
 
-/// What `serve` needs.
+/// How to serve a built [`AppState`].
 pub struct ServeOptions {
-    pub data_dir: std::path::PathBuf,
-    pub key_file: std::path::PathBuf,
-    pub dashboards: Option<std::path::PathBuf>,
     pub addr: SocketAddr,
-    pub config: crate::config::Config,
+    /// Run the warm-up at start, so that the first visitor gets warm pages too.
+    pub warm_at_start: bool,
+    /// How long a stop waits for a job that writes.
+    pub shutdown_grace: std::time::Duration,
 }
 
-/// Serves with the scheduled jobs until Ctrl-C or SIGTERM; then stops taking requests and jobs,
-/// waits for a running job (at most `jobs.shutdown_grace_seconds`) and returns.
-pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
-    crate::auth::check_key_file(&o.key_file).map_err(|e| anyhow::anyhow!(e))?;
-    let pages = dashboards::load(o.dashboards.as_deref())?;
-    let engine = Engine::open(&o.data_dir)?;
-    // A restart reads the shared views of unchanged data back instead of rebuilding them.
-    engine.persist_views(true);
-    let auth = crate::auth::Auth::new(o.config.auth_settings(&o.data_dir));
-    if auth.users().is_empty() {
-        tracing::warn!(
-            users = %auth.settings.users_file.display(),
-            "no users yet: nobody can log in; add one with `mirato users add NAME --role admin`"
-        );
-    }
-    let state = AppState::new(engine, pages, auth);
-    state.set_key(crate::privacy::Key::load_or_create(
-        &o.key_file,
-        &o.data_dir,
-    )?);
-    let jobs = crate::jobs::Jobs::new(&o.config, o.data_dir.clone(), o.key_file.clone());
-    state.attach_jobs(jobs.clone());
+/// Serves `state` with its scheduled jobs until Ctrl-C or SIGTERM; then stops taking requests
+/// and jobs, waits for a running job (at most `shutdown_grace`) and returns.
+pub async fn serve(state: AppState, o: ServeOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(o.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", o.addr))?;
@@ -624,13 +639,19 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
         Ok(()) => tracing::info!(ms = started.elapsed().as_millis() as u64, "data ready"),
         Err(e) => tracing::warn!(error = %e, "the data could not be readied: computed on demand"),
     }
-    let mut scheduler = jobs
-        .start_scheduler()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start the job scheduler: {e}"))?;
-    // The first visitor after a start gets warm pages too.
-    if o.config.jobs.warmup.at_start {
-        let warm = jobs.clone();
+    let jobs = state.jobs().cloned();
+    let mut scheduler = match &jobs {
+        Some(j) => Some(
+            j.start_scheduler()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the job scheduler: {e}"))?,
+        ),
+        None => None,
+    };
+    if o.warm_at_start
+        && let Some(j) = &jobs
+    {
+        let warm = j.clone();
         tokio::spawn(async move {
             let _ = warm.run("warmup").await;
         });
@@ -643,15 +664,18 @@ pub async fn serve(o: ServeOptions) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    let _ = scheduler.shutdown().await;
-    let grace = std::time::Duration::from_secs(o.config.jobs.shutdown_grace_seconds);
-    if jobs.wait_idle(grace).await {
-        tracing::info!("stopped cleanly");
-    } else {
-        tracing::warn!(
-            ?grace,
-            "a job was still running at the end of the grace period"
-        );
+    if let Some(s) = &mut scheduler {
+        let _ = s.shutdown().await;
+    }
+    if let Some(j) = &jobs {
+        if j.wait_idle(o.shutdown_grace).await {
+            tracing::info!("stopped cleanly");
+        } else {
+            tracing::warn!(
+                grace = ?o.shutdown_grace,
+                "a job was still running at the end of the grace period"
+            );
+        }
     }
     Ok(())
 }

@@ -524,14 +524,22 @@ impl Env {
         }
     }
 
+    /// The application over this env's store, key and users, as `config` describes it.
+    pub fn setup_with(&self, config: &mirato::config::Config) -> mirato::app::Setup {
+        mirato::app::Setup {
+            auth: self.auth_settings(),
+            ..mirato::app::Setup::new(config, self.data.clone(), self.key.clone())
+        }
+    }
+
+    /// The application over this env's store with the default configuration.
+    pub fn setup(&self) -> mirato::app::Setup {
+        self.setup_with(&mirato::config::load_with(None, &[]).expect("the defaults"))
+    }
+
     /// The server's state over this env's store, with its users.
     pub fn app_state(&self) -> mirato::server::AppState {
-        let engine = mirato::query::Engine::open(&self.data).expect("engine");
-        mirato::server::AppState::new(
-            engine,
-            mirato::server::dashboards::load(None).expect("pages"),
-            mirato::auth::Auth::new(self.auth_settings()),
-        )
+        self.setup().state().expect("the server's state")
     }
 }
 
