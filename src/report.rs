@@ -284,8 +284,8 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     sheets.push(Sheet {
         name: "5 Servizi".into(),
         header: header("Le uscite dei sei servizi"),
-        columns: ["Servizio", "Indicatore", "Descrizione", "Valore"]
-            .map(String::from)
+        columns: ["Servizio", "Indicatore", "Descrizione", "value"]
+            .map(|c| vocabulary::column_label(c).to_owned())
             .to_vec(),
         rows,
     });
@@ -306,7 +306,9 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     sheets.push(Sheet {
         name: "6 Esiti".into(),
         header: header("Esiti: inserimento a 180 e 365 giorni dal patto, assunzioni stabili, permanenza a 180 giorni"),
-        columns: ["Indicatore", "Descrizione", "Tasso", "Numeratore", "Denominatore"].map(String::from).to_vec(),
+        columns: ["Indicatore", "Descrizione", "Tasso", "numerator", "denominator"]
+            .map(|c| vocabulary::column_label(c).to_owned())
+            .to_vec(),
         rows,
     });
     Ok(sheets)

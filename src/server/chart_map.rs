@@ -7,7 +7,7 @@ use super::charts::{self, SurvPoint};
 use super::dashboards::{Chart, Figure, Panel, Source};
 use super::layout::cell;
 use super::panels::Table;
-use crate::vocabulary::value_label;
+use crate::vocabulary::{column_label, value_label};
 
 fn key_label(col: &str, r: &Map<String, Value>) -> String {
     value_label(col, r.get(col).unwrap_or(&Value::Null))
@@ -32,7 +32,7 @@ fn num(r: &Map<String, Value>, c: &str) -> f64 {
 pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
     let title = &panel.title;
     let desc = &panel.explain;
-    let single = || vec!["Valore".to_owned()];
+    let single = || vec![column_label("value").to_owned()];
     match panel.chart {
         Chart::Bar => {
             let (cat_col, val_col) = match &panel.figure {
