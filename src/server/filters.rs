@@ -228,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn checked_filters_refuse_bad_input_with_a_400() {
+        let ok = Checked::<()>::parse(Some("from=2025-01-01&to=2025-03-31&province=MI")).unwrap();
+        assert_eq!(ok.filters.province.as_deref(), Some("MI"));
+        for bad in [
+            "nope=1",
+            "from=2025-13-01",
+            "from=2025-04-01&to=2025-03-31",
+            "as_of=ieri",
+            "by=gender",
+        ] {
+            let e = Checked::<()>::parse(Some(bad)).unwrap_err();
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
     fn presets_follow_the_latest_event() {
         let p = presets(NaiveDate::from_ymd_opt(2025, 5, 20).unwrap());
         let names: Vec<&str> = p.iter().map(|x| x.0.as_str()).collect();
