@@ -2,7 +2,7 @@
 //! its `as_of` after a late batch, and the shared views a restarted server reads back. Both run
 //! through the real ingest and the real engine.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

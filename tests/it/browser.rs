@@ -7,7 +7,7 @@
 //! `MIRATO_REQUIRE_BROWSER=1`, so there a missing browser fails the test; on a developer's
 //! machine without them the test says what to install and passes.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{BufRead, BufReader};

@@ -1,7 +1,7 @@
 //! The store is plain Parquet: pyarrow and DuckDB (from PyPI; `.ci/run` installs them) read it
 //! with the hive partitions, and agree with mirato's own counts.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeMap;

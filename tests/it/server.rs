@@ -6,7 +6,7 @@
 //! (Lombardia), one in Roma (Lazio). So `hires` for 2025 = 3; by region: Lazio 1, Lombardia 2.
 //! A late batch adds a fourth hire in Milano: Lombardia 3, total 4.
 
-mod common;
+use crate::common;
 use common::*;
 
 use axum::body::Body;

@@ -2,7 +2,7 @@
 //! another valid row. The bad row lands in quarantine with a reason naming the rule; the two
 //! others are stored.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// Ingests [good, bad, good] and checks the accounting and the quarantine record.

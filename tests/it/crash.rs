@@ -1,7 +1,7 @@
 //! Crash safety: an ingest killed at any point leaves all of a file's rows or none, and a rerun
 //! completes it.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::time::Duration;

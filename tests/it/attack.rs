@@ -8,7 +8,7 @@
 //! of its targets (for one difference of two independent noises the chance is Σp² ≈ 25%), so no
 //! derived value can be trusted; and no count between 1 and 4 is ever shown.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The whole catalogue through the CLI on generated data: every KPI answers, with every
 //! breakdown it takes, in every format; bad parameters give one sentence and exit code 2.
 
-mod common;
+use crate::common;
 use common::*;
 
 /// 300 generated persons, 2024-2025, in one batch.

@@ -9,7 +9,7 @@
 //! 15 − 7 − 6 gives Lazio only up to three noises (tests/attack.rs plays that attack at scale).
 //! A Lombardia manager sees one perturbed 6 whatever territory they ask for.
 
-mod common;
+use crate::common;
 use common::*;
 
 use axum::body::Body;

@@ -2,7 +2,7 @@
 //! intervals and the log-rank test against scipy (a reference implementation), who may download
 //! the person-level file, and small subgroups hidden below admin.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::Path;

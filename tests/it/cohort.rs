@@ -3,7 +3,7 @@
 //! the KPIs on the sample data, its pseudonyms, and that it cannot be linked back: no CPI, no
 //! date finer than a month, and every combination of quasi-identifiers shared by k rows.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Whole files: rejected files, derivations, duplicates across formats, privacy, crash safety,
 //! and the accounting on generated data.
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 

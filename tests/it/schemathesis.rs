@@ -15,7 +15,7 @@
 //! within those rules, so that a 400 for such a case is not counted as the API refusing valid
 //! data.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{BufRead, BufReader};

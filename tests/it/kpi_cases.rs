@@ -4,7 +4,7 @@
 //! a fresh store and the real engine; a failure names the file and line, and shows the expected
 //! and the actual rows. Analysts add a case without writing Rust.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::fmt::Write as _;

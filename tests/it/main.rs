@@ -1,0 +1,21 @@
+//! The integration tests, one binary with a module per theme: the crate and DataFusion are
+//! linked once, not once per file. `cargo test --test it server::` runs one module; the shared
+//! helpers are in `tests/common/mod.rs`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod access;
+mod attack;
+mod browser;
+mod cohort;
+mod crash;
+mod evaluation;
+mod ingest_files;
+mod ingest_rules;
+mod interop;
+mod kpi_cases;
+mod kpi_catalogue;
+mod kpi_engine;
+mod schemathesis;
+mod server;
