@@ -1,7 +1,8 @@
-//! The `mirato` command: clap, and one short `cmd_*` function per command over the library.
-//! One tokio runtime serves every command, and one mapping turns the outcome into the exit
-//! code: 0 done, 1 a file or a job failed (and was reported), 2 a mistake in the request (said
-//! in one sentence), 3 anything else.
+//! The `mirato` command line, one concern read top to bottom: its arguments (clap), `main` with
+//! the one mapping from outcome to exit code, one short `cmd_*` function per command over the
+//! library, and the helpers they share (the ingest report, the catalogue timing, progress on a
+//! terminal). One tokio runtime serves every command. Exit codes: 0 done, 1 a file or a job
+//! failed (and was reported), 2 a mistake in the request (said in one sentence), 3 anything else.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -766,7 +767,9 @@ fn cmd_demo(ctx: &Ctx, rt: &Runtime, a: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let shown = if a.verbose { Shown::Lines } else { Shown::Bar };
     let code = ingest_paths(ctx, std::slice::from_ref(&a.sample_dir), shown)?;
+    let working = spinner("merging the month partitions");
     let r = demo::compact(&ctx.data_dir, ctx.config.jobs.compact.min_files)?;
+    working.finish_and_clear();
     if r.files_before > r.files_after {
         println!(
             "compacted: {} files merged into {}",
@@ -775,7 +778,10 @@ fn cmd_demo(ctx: &Ctx, rt: &Runtime, a: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!();
     print!("{}", status::render(&ctx.data_dir)?);
-    for r in rt.block_on(demo::headline(&ctx.data_dir))? {
+    let working = spinner("computing the headline figures");
+    let figures = rt.block_on(demo::headline(&ctx.data_dir))?;
+    working.finish_and_clear();
+    for r in figures {
         println!();
         print!("{}", output::to_table(&r));
     }
@@ -937,5 +943,15 @@ fn files_bar(enabled: bool, files: usize) -> indicatif::ProgressBar {
         .expect("a valid template")
         .progress_chars("=> "),
     );
+    bar
+}
+
+/// A spinner on stderr while a step of some seconds runs, on a terminal only.
+fn spinner(message: &'static str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
