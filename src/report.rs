@@ -10,7 +10,7 @@ use rust_xlsxwriter::{Format, Workbook};
 use serde_json::{Map, Value};
 
 use crate::auth::disclosure;
-use crate::query::{Engine, Kind, KpiResult, Params, QueryError, find};
+use crate::query::{Dim, Engine, Kind, KpiResult, Params, QueryError, find};
 use crate::{reference, vocabulary};
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +145,10 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
         let p = Params {
             from: Some(from),
             to: Some(to),
-            by: by.iter().map(|s| (*s).to_owned()).collect(),
+            by: by
+                .iter()
+                .map(|s| Dim::of(def, s).expect("report breakdowns are the KPIs' own"))
+                .collect(),
             region: region.map(|r| vec![r.to_owned()]).unwrap_or_default(),
             as_of,
             scope: o.scope.as_ref().map(|(t, _)| t.clone()),

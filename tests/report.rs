@@ -75,7 +75,10 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
     let p = mirato::query::Params {
         from: Some("2024-01-01".parse().unwrap()),
         to: Some("2024-12-31".parse().unwrap()),
-        by: by.split(',').map(str::to_owned).collect(),
+        by: by
+            .split(',')
+            .map(|b| mirato::query::Dim::of(def, b).unwrap())
+            .collect(),
         as_of: Some(mirato::query::parse_as_of(as_of).unwrap()),
         cell_keys: true,
         ..Default::default()

@@ -38,7 +38,7 @@ use crate::store::{Layout, LedgerCache, Snapshot, StoreError};
 pub use catalog::{Kind, KpiDef, catalog, find};
 pub use cohort::{Cohort, Entry};
 pub use output::to_json_rows;
-pub use params::{Params, RawParams, TerritoryScope, parse_as_of};
+pub use params::{Dim, Params, RawParams, TerritoryScope, parse_as_of};
 use session::first_date;
 pub use sources::StoreFacts;
 use sql::{bound, days, wrapper_sql};
@@ -283,7 +283,7 @@ impl Engine {
         let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
         let batches = bound(&ctx, &sql, values).await?.collect().await?;
         let mut rows = to_json_rows(&batches);
-        let by = p.by.clone();
+        let by: Vec<String> = p.by.iter().map(|d| d.name().to_owned()).collect();
         let mut median_days = None;
         let mut life = Vec::new();
         let mut keys = Vec::new();

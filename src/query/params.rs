@@ -28,7 +28,7 @@ pub struct RawParams {
 pub struct Params {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    pub by: Vec<String>,
+    pub by: Vec<Dim>,
     pub region: Vec<String>,
     pub province: Vec<String>,
     pub cpi: Vec<String>,
@@ -39,6 +39,29 @@ pub struct Params {
     /// Whether to compute the cell keys that perturbation needs (see [`cells`]): for results
     /// that may be shown below admin. Exact-only callers (the command line) skip their cost.
     pub cell_keys: bool,
+}
+
+/// A breakdown the KPI allows: a name from the catalogue's fixed lists, never the caller's
+/// text, so that it may enter the SQL text (see `sql::dim_expr`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dim(&'static str);
+
+impl Dim {
+    /// `name` as a breakdown of `def`, if `def` allows it.
+    pub fn of(def: &KpiDef, name: &str) -> Option<Dim> {
+        def.allowed_dims().into_iter().find(|d| *d == name).map(Dim)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+/// The name alone: checked parameters print (and key caches) as the names they hold.
+impl std::fmt::Debug for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
 }
 
 /// A territorial restriction: rows of these provinces, or of these CPIs.
@@ -108,26 +131,25 @@ impl Params {
             ));
         }
         let allowed = def.allowed_dims();
-        let by: Vec<String> = raw
+        let by = raw
             .by
             .iter()
             .map(|b| b.trim())
             .filter(|b| !b.is_empty())
-            .map(str::to_owned)
-            .collect();
-        for b in &by {
-            if !allowed.contains(&b.as_str()) {
-                return Err(QueryError::bad(
-                    "by",
-                    format!(
-                        "{} cannot be broken down by '{b}'; allowed: {}",
-                        def.id,
-                        allowed.join(", ")
-                    ),
-                    &allowed,
-                ));
-            }
-        }
+            .map(|b| {
+                Dim::of(def, b).ok_or_else(|| {
+                    QueryError::bad(
+                        "by",
+                        format!(
+                            "{} cannot be broken down by '{b}'; allowed: {}",
+                            def.id,
+                            allowed.join(", ")
+                        ),
+                        &allowed,
+                    )
+                })
+            })
+            .collect::<Result<Vec<Dim>, _>>()?;
         if by.len() > 2 {
             return Err(QueryError::bad(
                 "by",

@@ -58,10 +58,13 @@ pub(super) fn dim_expr(dim: &str) -> String {
 /// Only names from fixed lists enter the text; user values go through placeholders.
 pub(super) fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue>) {
     let mut values = HashMap::new();
-    let dims: Vec<(String, String)> = p.by.iter().map(|d| (d.clone(), dim_expr(d))).collect();
+    let dims: Vec<(&str, String)> =
+        p.by.iter()
+            .map(|d| (d.name(), dim_expr(d.name())))
+            .collect();
     let needs_person =
         p.by.iter()
-            .any(|d| catalog::PERSON_DIMS.contains(&d.as_str()));
+            .any(|d| catalog::PERSON_DIMS.contains(&d.name()));
     let filters = territory_filters(p, "k.province", "k.cpi", "rp", &mut values);
     // The record key of each row's unit, for perturbation (see `cellkey`): summed per cell.
     let unit = if def.person {
@@ -118,7 +121,7 @@ pub(super) fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, 
     let mut from = String::from("FROM k\n");
     // The regions come from the provinces table: joined only when a region is asked for, since
     // DataFusion keeps even an unused left join, a hash probe per row.
-    if !p.region.is_empty() || p.by.iter().any(|d| d == "region") {
+    if !p.region.is_empty() || p.by.iter().any(|d| d.name() == "region") {
         from.push_str("LEFT JOIN ref_provinces rp ON rp.sigla = k.province\n");
     }
     if needs_person {
