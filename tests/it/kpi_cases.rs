@@ -261,8 +261,7 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-/// Writes the events gathered so far as one CSV file and ingests it; `p7` in `person_cf` stands
-/// for the seventh test person's valid CF.
+/// Writes the events gathered so far as one CSV file and ingests it; every row must be stored.
 fn ingest(env: &Env, batch: &mut Vec<Vec<(String, String)>>, n: usize) -> Result<(), String> {
     if batch.is_empty() {
         return Ok(());
@@ -274,6 +273,8 @@ fn ingest(env: &Env, batch: &mut Vec<Vec<(String, String)>>, n: usize) -> Result
     .map_err(|p| format!("the events do not ingest cleanly: {}", panic_text(p)))
 }
 
+/// One event as (field, value) pairs: an empty cell is an absent field, and `p7` in `person_cf`
+/// stands for the seventh test person's valid CF.
 fn event_row(header: &[String], row: &[String]) -> Vec<(String, String)> {
     header
         .iter()
