@@ -142,9 +142,9 @@ impl Setup {
             })
         };
         // With a server, the warm-up fills its caches and the export reads through its engine
-        // (and its shared views); without one (or once it has stopped) the warm-up computes
-        // every page once in a state of its own, which checks that each computes, and the
-        // export opens an engine of its own.
+        // (and its shared views). Without one, the warm-up computes every page once in a state
+        // of its own (which checks that each computes) and the export opens an engine of its
+        // own, as it also does once the server has stopped.
         let warmup = {
             let (setup, server) = (self.clone(), server.clone());
             task(move || {
