@@ -169,11 +169,11 @@ impl Engine {
                 source,
             })?;
         Ok(Engine {
-            layout: layout.clone(),
+            ledger: LedgerCache::new(layout.clone()),
+            layout,
             runtime,
             views: std::sync::Mutex::new(Vec::new()),
             seen_batch: std::sync::Mutex::new(String::new()),
-            ledger: LedgerCache::new(layout.clone()),
             persist: std::sync::atomic::AtomicBool::new(false),
             cell_seed,
         })
