@@ -17,5 +17,6 @@ mod interop;
 mod kpi_cases;
 mod kpi_catalogue;
 mod kpi_engine;
+mod report;
 mod schemathesis;
 mod server;

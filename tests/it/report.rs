@@ -2,7 +2,7 @@
 //! its cells equal the KPI engine's results for the same parameters (suppressed at 5), every
 //! sheet has its header block, and the same `--as-of` gives identical cells after a late batch.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::path::{Path, PathBuf};
