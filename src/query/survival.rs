@@ -4,6 +4,9 @@
 //! long as they have been observed. The numbers are meant to match R's
 //! `survival::survfit(..., conf.type = "log-log")`, so that an analyst can check any figure we
 //! publish with a tool they already trust.
+//!
+//! One concern, read top to bottom: the estimator (curve, confidence band, median, log-rank test)
+//! in some 250 lines, then its tests against R's figures, which make up the rest of the file.
 
 use serde::Serialize;
 
