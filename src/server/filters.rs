@@ -1,5 +1,6 @@
 //! The filters of pages and exports, as they travel in the URL: period, territory, `as_of`.
-//! Everything a view depends on is in its URL, so a link reproduces it.
+//! Everything a view depends on is in its URL, so a link reproduces it. [`Checked`] hands
+//! handlers the filters already checked; [`clamp`] narrows them to a manager's territory.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use axum::http::request::Parts;
 use chrono::{Datelike, Months, NaiveDate};
 
 use super::AppError;
-use crate::query::{Params, RawParams, catalog};
+use crate::query::{Params, RawParams, StoreFacts, catalog};
 
 /// The query string as name → value. A name given twice has its values joined with commas, as
 /// a multi-value filter (`region=Lazio&region=Umbria` = `region=Lazio,Umbria`). Decoding never
@@ -180,6 +181,58 @@ impl<S: Send + Sync, E: Extra + Send> FromRequestParts<S> for Checked<E> {
 /// A parameter's value, `None` when absent or empty (an empty value means the default).
 pub fn value(q: &BTreeMap<String, String>, name: &str) -> Option<String> {
     q.get(name).filter(|v| !v.is_empty()).cloned()
+}
+
+/// A manager's territorial filters, reduced to what lies in their scope. Values that cannot lie
+/// in it are dropped; if nothing is left the scope itself applies (a Lombardia manager asking for
+/// Lazio, or for Italy, gets Lombardia). The query enforces the scope anyway: this only decides
+/// what the figures are labelled with.
+pub(super) fn clamp(
+    raw: &RawParams,
+    who: &crate::auth::Principal,
+    facts: &StoreFacts,
+) -> RawParams {
+    use crate::reference;
+    let Some(t) = who.territory() else {
+        return raw.clone();
+    };
+    let keep = |list: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Option<String> {
+        let kept: Vec<&str> = crate::list::items(list.as_deref().unwrap_or(""))
+            .filter(|v| ok(v))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(","))
+    };
+    // The provinces the scope reaches: whole ones, and those of its CPIs.
+    let province_of = |cpi: &str| {
+        facts
+            .cpis
+            .iter()
+            .find(|(_, c)| c == cpi)
+            .map(|(p, _)| p.as_str())
+    };
+    let reached: Vec<&str> = t
+        .provinces
+        .iter()
+        .map(String::as_str)
+        .chain(t.cpis.iter().filter_map(|c| province_of(c)))
+        .collect();
+    let region_ok = |r: &str| {
+        reference::provinces().iter().any(|p| {
+            (p.region_name.eq_ignore_ascii_case(r) || p.region_code == r)
+                && reached.contains(&p.sigla)
+        })
+    };
+    let province_ok = |p: &str| reached.iter().any(|s| s.eq_ignore_ascii_case(p));
+    let cpi_ok = |c: &str| {
+        t.cpis.iter().any(|s| s == c)
+            || province_of(c).is_some_and(|p| t.provinces.iter().any(|s| s == p))
+    };
+    RawParams {
+        region: keep(&raw.region, &region_ok),
+        province: keep(&raw.province, &province_ok),
+        cpi: keep(&raw.cpi, &cpi_ok),
+        ..raw.clone()
+    }
 }
 
 /// The period presets offered beside the date fields, relative to the latest event.

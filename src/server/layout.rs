@@ -5,48 +5,16 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde_json::Value;
 
+use super::AppState;
 use super::chart_map::chart_svg;
 use super::charts::{self, fmt_number};
 use super::dashboards::{Chart, Page, Panel};
 use super::filters::{self, Filters};
 use super::panels::{PanelData, Table, table_of};
-use super::{AppError, AppState};
 use crate::auth::Principal;
 use crate::query::{KpiResult, StoreFacts};
 use crate::reference;
 use crate::vocabulary::{column_label, it_date, it_instant, value_label};
-
-/// A user's error in Italian, naming what to fix.
-pub fn italian_error(e: &AppError) -> String {
-    match e {
-        AppError::BadParam { param, message, .. } => {
-            let what = match param.as_str() {
-                "from" if message.contains("after") => {
-                    return "La data di inizio è successiva alla data di fine: il periodo deve andare avanti nel tempo.".into();
-                }
-                "from" => "La data di inizio non è valida: usare il formato AAAA-MM-GG.",
-                "to" => "La data di fine non è valida: usare il formato AAAA-MM-GG.",
-                "region" => "Regione sconosciuta: scegliere una regione dall'elenco.",
-                "province" => "Provincia sconosciuta: usare la sigla, per esempio MI o RM.",
-                "cpi" => "Codice CPI non valido.",
-                "as_of" => {
-                    "Istante di riferimento (as_of) non valido: usare una data AAAA-MM-GG o un istante RFC 3339."
-                }
-                "by" => "Disaggregazione non prevista per questo indicatore.",
-                _ => "Parametro sconosciuto nell'indirizzo.",
-            };
-            format!("{what} ({message})")
-        }
-        AppError::NotFound(_) => "Pagina non trovata.".into(),
-        AppError::Forbidden(_) => "Riservato agli amministratori.".into(),
-        AppError::Unavailable(_) => {
-            "Non ci sono ancora dati: acquisire prima gli eventi (mirato ingest).".into()
-        }
-        AppError::Internal(_) => {
-            "Il calcolo non è riuscito; il registro del server riporta il dettaglio.".into()
-        }
-    }
-}
 
 /// A cell as shown: Italian numbers, percentages for ratios.
 pub(super) fn cell(column: &str, v: &Value, percent: bool) -> String {

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod chart_map;
 pub mod charts;
 pub mod dashboards;
+mod error;
 pub mod evaluation;
 pub mod export;
 pub mod filters;
@@ -29,11 +30,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
 
 use crate::query::{Engine, KpiDef, KpiResult, Params, QueryError, RawParams, StoreFacts};
 use cache::{Lookup, ResultCache};
 use dashboards::Page;
+pub use error::{AppError, italian_error};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -310,7 +311,7 @@ impl AppState {
         raw: &RawParams,
     ) -> Result<(Arc<KpiResult>, Lookup, String), QueryError> {
         let raw = match who.territory() {
-            Some(_) => clamp(raw, who, &*self.facts().await?),
+            Some(_) => filters::clamp(raw, who, &*self.facts().await?),
             None => raw.clone(),
         };
         let mut params = Params::parse(def, &raw)?;
@@ -378,137 +379,6 @@ impl<'a> Visiting<'a> {
 impl Drop for Visiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-/// A manager's territorial filters, reduced to what lies in their scope. Values that cannot lie
-/// in it are dropped; if nothing is left the scope itself applies (a Lombardia manager asking for
-/// Lazio, or for Italy, gets Lombardia). The query enforces the scope anyway: this only decides
-/// what the figures are labelled with.
-fn clamp(raw: &RawParams, who: &crate::auth::Principal, facts: &StoreFacts) -> RawParams {
-    use crate::reference;
-    let Some(t) = who.territory() else {
-        return raw.clone();
-    };
-    let keep = |list: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Option<String> {
-        let kept: Vec<&str> = crate::list::items(list.as_deref().unwrap_or(""))
-            .filter(|v| ok(v))
-            .collect();
-        (!kept.is_empty()).then(|| kept.join(","))
-    };
-    // The provinces the scope reaches: whole ones, and those of its CPIs.
-    let province_of = |cpi: &str| {
-        facts
-            .cpis
-            .iter()
-            .find(|(_, c)| c == cpi)
-            .map(|(p, _)| p.as_str())
-    };
-    let reached: Vec<&str> = t
-        .provinces
-        .iter()
-        .map(String::as_str)
-        .chain(t.cpis.iter().filter_map(|c| province_of(c)))
-        .collect();
-    let region_ok = |r: &str| {
-        reference::provinces().iter().any(|p| {
-            (p.region_name.eq_ignore_ascii_case(r) || p.region_code == r)
-                && reached.contains(&p.sigla)
-        })
-    };
-    let province_ok = |p: &str| reached.iter().any(|s| s.eq_ignore_ascii_case(p));
-    let cpi_ok = |c: &str| {
-        t.cpis.iter().any(|s| s == c)
-            || province_of(c).is_some_and(|p| t.provinces.iter().any(|s| s == p))
-    };
-    RawParams {
-        region: keep(&raw.region, &region_ok),
-        province: keep(&raw.province, &province_ok),
-        cpi: keep(&raw.cpi, &cpi_ok),
-        ..raw.clone()
-    }
-}
-
-/// An error a handler returns: a status and a JSON body that names the parameter at fault.
-/// Store and engine failures are logged and answered with a short 500 or 503; user input
-/// never gets there (see [`QueryError::is_user_error`]).
-#[derive(Debug)]
-pub enum AppError {
-    BadParam {
-        param: String,
-        message: String,
-        allowed: Vec<String>,
-    },
-    NotFound(String),
-    Forbidden(String),
-    Unavailable(String),
-    Internal(String),
-}
-
-impl From<QueryError> for AppError {
-    fn from(e: QueryError) -> Self {
-        match e {
-            QueryError::UnknownKpi { .. } => AppError::NotFound(e.to_string()),
-            QueryError::BadParam {
-                param,
-                message,
-                allowed,
-            } => AppError::BadParam {
-                param: param.to_owned(),
-                message,
-                allowed,
-            },
-            QueryError::NoStore(_) => AppError::Unavailable(e.to_string()),
-            other => {
-                tracing::error!(error = %other, "query failed");
-                AppError::Internal("the query could not be computed; see the server log".into())
-            }
-        }
-    }
-}
-
-impl AppError {
-    pub fn bad(param: &str, message: impl Into<String>, allowed: Vec<String>) -> Self {
-        AppError::BadParam {
-            param: param.to_owned(),
-            message: message.into(),
-            allowed,
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            AppError::BadParam { .. } => StatusCode::BAD_REQUEST,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            AppError::BadParam { message, .. }
-            | AppError::NotFound(message)
-            | AppError::Forbidden(message)
-            | AppError::Unavailable(message)
-            | AppError::Internal(message) => message,
-        }
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = match &self {
-            AppError::BadParam {
-                param,
-                message,
-                allowed,
-            } => json!({"error": message, "param": param, "allowed": allowed}),
-            other => json!({"error": other.message()}),
-        };
-        (status, axum::Json(body)).into_response()
     }
 }
 

@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 
 use super::filters::{Checked, Filters};
-use super::layout::{italian_error, layout, render_page};
+use super::layout::{layout, render_page};
 use super::panels::{PanelData, compute};
-use super::{AppError, AppState};
+use super::{AppError, AppState, italian_error};
 use crate::auth::Principal;
 
 /// `GET /`: the first page, with the filters carried.

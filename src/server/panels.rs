@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::dashboards::{Chart, Figure, Order, Page, Panel, Source};
 use super::filters::Filters;
-use super::layout::italian_error;
-use super::{AppError, AppState};
+use super::{AppError, AppState, italian_error};
 use crate::auth::Principal;
 use crate::query::{Kind, KpiResult};
 

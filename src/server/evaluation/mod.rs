@@ -392,7 +392,7 @@ pub async fn page(
                 "Errore",
                 html! {
                     h1 { "Errore" }
-                    p.error role="alert" { (layout::italian_error(&err)) }
+                    p.error role="alert" { (super::italian_error(&err)) }
                     p { a href="/valutazione" { "Torna alla pagina senza filtri" } }
                 },
                 who.is_admin(),
