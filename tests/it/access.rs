@@ -939,13 +939,9 @@ async fn one_token_is_revoked_by_its_label() {
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime_however_active() {
     let (env, a, _s) = fixture();
-    let mut settings = env.auth_settings();
-    settings.session_max = std::time::Duration::from_millis(1500);
-    let s = AppState::new(
-        mirato::query::Engine::open(&env.data).unwrap(),
-        mirato::server::dashboards::load(None).unwrap(),
-        mirato::auth::Auth::new(settings),
-    );
+    let mut setup = env.setup();
+    setup.auth.session_max = std::time::Duration::from_millis(1500);
+    let s = setup.state().unwrap();
     let r = log_in(&s, "viewer", &a.passwords["viewer"], "/").await;
     // The cookie says so too.
     let set = r.header("set-cookie");
