@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What cell-key perturbation costs: two release binaries (OLD_BIN before it, NEW_BIN with it) on
-# the same generated store, with DuckDB (from PyPI) on the same files as the peer of the run.
+# the same generated events, each on the store it writes itself, with DuckDB (from PyPI) on the
+# new store's files as the peer of the run.
 #
 #   OLD_BIN=/tmp/mirato-old NEW_BIN=target/release/mirato benches/protection.sh
 #   PERSONS=50000 ... benches/protection.sh        # a smaller store
@@ -25,14 +26,22 @@ DURATION=${DURATION:-20s}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
 
-export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
-if [ ! -f "$WORK/ingested" ]; then
+# One store per binary, each written (ingest, then the nightly compaction) by its own binary:
+# the store's layout is part of what each version does. Same input, same pseudonymisation key.
+export MIRATO_KEY_FILE="$WORK/key"
+if [ ! -d "$WORK/in" ]; then
   rm -rf "$WORK"; mkdir -p "$WORK"
   "$NEW_BIN" generate --persons "$PERSONS" --seed 1 --out "$WORK/in" >/dev/null
-  "$NEW_BIN" ingest "$WORK/in" | tail -n 1
-  "$NEW_BIN" jobs run compact >/dev/null
-  touch "$WORK/ingested"
 fi
+for which in old new; do
+  bin=OLD_BIN; [ "$which" = new ] && bin=NEW_BIN
+  if [ ! -f "$WORK/ingested-$which" ]; then
+    rm -rf "$WORK/data-$which"
+    MIRATO_DATA_DIR="$WORK/data-$which" "${!bin}" ingest "$WORK/in" | tail -n 1
+    MIRATO_DATA_DIR="$WORK/data-$which" "${!bin}" jobs run compact >/dev/null
+    touch "$WORK/ingested-$which"
+  fi
+done
 AS_OF=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 echo "== KPI catalogue, warm pass, $FROM..$TO"
@@ -40,14 +49,14 @@ echo "== KPI catalogue, warm pass, $FROM..$TO"
 # the server computes for every figure.
 for round in 1 2; do
   for which in old new keyed; do
-    bin=OLD_BIN; extra=""
-    [ "$which" != old ] && bin=NEW_BIN
+    bin=OLD_BIN; extra=""; data="$WORK/data-old"
+    [ "$which" != old ] && bin=NEW_BIN && data="$WORK/data-new"
     [ "$which" = keyed ] && extra="--cell-keys"
-    "${!bin}" kpi --all --passes 2 $extra --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json \
+    MIRATO_DATA_DIR="$data" "${!bin}" kpi --all --passes 2 $extra --from "$FROM" --to "$TO" --as-of "$AS_OF" --format json \
       > "$WORK/kpi-$which-$round.json"
   done
 done
-python3 benches/kpi_duckdb.py queries "$WORK/data" "$FROM" "$TO" "$AS_OF" 2 > "$WORK/duckdb.json"
+python3 benches/kpi_duckdb.py queries "$WORK/data-new" "$FROM" "$TO" "$AS_OF" 2 > "$WORK/duckdb.json"
 python3 - "$WORK" <<'PY'
 import json, sys
 w = sys.argv[1]
@@ -84,6 +93,7 @@ PAGES="panoramica iscrizione orientamento patto specialistico accompagnamento in
 APIS="/api/kpi/hires?by=region /api/kpi/placement_rate_180?by=province /api/kpi/time_to_placement?by=gender /api/kpi/service_funnel?by=region /api/evaluation?by=age_band"
 for which in old new; do
   bin=OLD_BIN; [ "$which" = new ] && bin=NEW_BIN
+  export MIRATO_DATA_DIR="$WORK/data-$which"
   export MIRATO_AUTH_USERS_FILE="$WORK/users-$which.toml"
   rm -f "$MIRATO_AUTH_USERS_FILE"
   echo "bench-password-0123" | "${!bin}" users add viewer --role viewer --password-stdin >/dev/null

@@ -4,7 +4,7 @@
 -- section: 7
 -- own: contract_class, hiring_mode
 -- Rows: one per `hired` event dated in the period; territory and d = the hire.
-SELECT province, cpi_code AS cpi, occurred_date AS d, person_id,
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, person_record_key,
        contract_class,
        hiring_mode
 FROM ev

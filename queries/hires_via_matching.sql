@@ -3,7 +3,7 @@
 -- kind: count
 -- section: 6
 -- Rows: one per hired event dated in the period that names a vacancy_id.
-SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, person_record_key
 FROM ev
 WHERE event_type = 'hired'
   AND vacancy_id IS NOT NULL AND vacancy_id <> ''

@@ -4,7 +4,7 @@
 -- section: 4
 -- Rows: one per skills_assessment event dated in the period; num = 1 when skills_gap is true.
 -- An assessment that does not state skills_gap stays in the denominator with num = 0.
-SELECT province, cpi_code AS cpi, occurred_date AS d, person_id,
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, person_record_key,
        CASE WHEN skills_gap THEN 1 ELSE 0 END AS num
 FROM ev
 WHERE event_type = 'skills_assessment'

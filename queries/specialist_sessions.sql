@@ -3,7 +3,7 @@
 -- kind: count
 -- section: 4
 -- Rows: one per specialist_orientation event dated in the period (individual and group alike).
-SELECT province, cpi_code AS cpi, occurred_date AS d, person_id
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, person_record_key
 FROM ev
 WHERE event_type = 'specialist_orientation'
   AND occurred_date BETWEEN $from AND $to

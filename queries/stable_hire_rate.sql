@@ -5,7 +5,7 @@
 -- Rows: one per `hired` event dated in the period; num = 1 when the hire is stable (EVENTS.md:
 -- A.01.00, apprenticeship A.03.*, or fixed-term A.02.* with contract_months >= 6; the flag is
 -- set at ingest).
-SELECT province, cpi_code AS cpi, occurred_date AS d, person_id,
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, person_record_key,
        CASE WHEN stable_hire THEN 1 ELSE 0 END AS num
 FROM ev
 WHERE event_type = 'hired'

@@ -4,7 +4,7 @@
 -- section: 5
 -- own: support_type
 -- Rows: one per job_search_support event dated in the period, with its support_type.
-SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, support_type
+SELECT province, cpi_code AS cpi, occurred_date AS d, person_id, person_record_key, support_type
 FROM ev
 WHERE event_type = 'job_search_support'
   AND occurred_date BETWEEN $from AND $to

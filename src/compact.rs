@@ -17,13 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::compute::{
-    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
 };
+use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::recordkey;
 use crate::store::{
     Layout, Store, StoreError, batch_of, create_private_dir, create_private_file, events_schema,
     parquet_files,
@@ -91,11 +93,15 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
             .unwrap_or_default();
         parts.entry(rel).or_default().push(f.clone());
     }
-    let to_merge: Vec<&PathBuf> = parts
-        .iter()
-        .filter(|(_, files)| files.len() >= opts.min_files.max(2))
-        .map(|(p, _)| p)
-        .collect();
+    // A partition with a file whose record keys are missing or of another secret is rewritten
+    // even alone: the engine uses stored keys only when every file has current ones.
+    let seed = store.record_seed();
+    let mut to_merge: Vec<&PathBuf> = Vec::new();
+    for (p, files) in &parts {
+        if files.len() >= opts.min_files.max(2) || !all_keyed(files, seed)? {
+            to_merge.push(p);
+        }
+    }
     if to_merge.is_empty() {
         report.files_after = report.files_before;
         return Ok(report);
@@ -111,7 +117,7 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
         let dir = building.join(rel);
         create_private_dir(&dir).map_err(io("cannot create", &dir))?;
         if to_merge.contains(&rel) {
-            let rows = merge(files, &dir)?;
+            let rows = merge(files, &dir, seed)?;
             report.partitions_merged += 1;
             report.rows_rewritten += rows;
             report.files_after += 1;
@@ -136,8 +142,18 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
     Ok(report)
 }
 
-/// Reads every row of `files`, sorts them by event type, date and id, and writes one file.
-fn merge(files: &[PathBuf], dir: &Path) -> Result<u64, StoreError> {
+fn all_keyed(files: &[PathBuf], seed: u64) -> Result<bool, StoreError> {
+    for f in files {
+        if !crate::store::file_keyed(f, seed)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Reads every row of `files`, sorts them by event type, date and id, and writes one file, with
+/// record keys made anew from the current secret.
+fn merge(files: &[PathBuf], dir: &Path, seed: u64) -> Result<u64, StoreError> {
     let schema = events_schema();
     let mut batches: Vec<RecordBatch> = Vec::new();
     let newest = files
@@ -163,11 +179,19 @@ fn merge(files: &[PathBuf], dir: &Path) -> Result<u64, StoreError> {
                 .fields()
                 .iter()
                 .map(|field| {
-                    b.column_by_name(field.name()).cloned().unwrap_or_else(|| {
+                    let unit = match field.name().as_str() {
+                        recordkey::PERSON_KEY => Some("person_id"),
+                        recordkey::VACANCY_KEY => Some("vacancy_id"),
+                        _ => None,
+                    };
+                    if let Some(unit) = unit {
+                        return unit_keys(&b, unit, seed);
+                    }
+                    Ok(b.column_by_name(field.name()).cloned().unwrap_or_else(|| {
                         datafusion::arrow::array::new_null_array(field.data_type(), b.num_rows())
-                    })
+                    }))
                 })
-                .collect();
+                .collect::<Result<Vec<_>, StoreError>>()?;
             batches.push(RecordBatch::try_new(Arc::clone(&schema), cols)?);
         }
     }
@@ -185,7 +209,7 @@ fn merge(files: &[PathBuf], dir: &Path) -> Result<u64, StoreError> {
     drop(all);
     let path = dir.join(format!("{newest}-p9000.parquet"));
     let file = create_private_file(&path).map_err(io("cannot create", &path))?;
-    let props = crate::store::writer_props_with_row_groups(ROW_GROUP_ROWS);
+    let props = crate::store::writer_props_with_row_groups(ROW_GROUP_ROWS, Some(seed));
     let perr = |source| StoreError::Parquet {
         path: path.clone(),
         source,
@@ -195,6 +219,22 @@ fn merge(files: &[PathBuf], dir: &Path) -> Result<u64, StoreError> {
     let file = w.into_inner().map_err(perr)?;
     file.sync_all().map_err(io("cannot sync", &path))?;
     Ok(sorted.num_rows() as u64)
+}
+
+/// The record keys of a batch's `unit` column (all null when the column is absent).
+fn unit_keys(b: &RecordBatch, unit: &str, seed: u64) -> Result<ArrayRef, StoreError> {
+    let Some(column) = b.column_by_name(unit) else {
+        return Ok(datafusion::arrow::array::new_null_array(
+            &DataType::UInt32,
+            b.num_rows(),
+        ));
+    };
+    let text = cast(column, &DataType::Utf8)?;
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8 gives strings");
+    Ok(recordkey::key_column(seed, text))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

@@ -17,6 +17,7 @@ pub mod list;
 pub mod model;
 pub mod privacy;
 pub mod query;
+pub mod recordkey;
 pub mod reference;
 pub mod report;
 pub mod server;

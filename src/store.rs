@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, ListBuilder,
-    StringArray, StringBuilder, TimestampMicrosecondArray,
+    StringArray, StringBuilder, TimestampMicrosecondArray, UInt32Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -27,6 +27,7 @@ use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Event;
+use crate::recordkey;
 
 pub mod ledger;
 pub use ledger::{Ledger, LedgerCache, Snapshot};
@@ -314,6 +315,8 @@ impl SummaryBuilder {
 pub struct Store {
     layout: Layout,
     _lock: File,
+    /// The secret of the record keys written beside each event (see [`recordkey`]).
+    record_seed: u64,
 }
 
 /// Event ids already stored, with the keyed hash of their content.
@@ -401,9 +404,12 @@ impl Store {
             .map_err(io("cannot open", &lock_path))?;
         lock.try_lock_exclusive()
             .map_err(|_| StoreError::Locked(layout.root.clone()))?;
+        let record_seed =
+            recordkey::load_or_create(&layout.root).map_err(io("cannot read", &layout.root))?;
         let store = Store {
             layout,
             _lock: lock,
+            record_seed,
         };
         store.recover()?;
         Ok(store)
@@ -411,6 +417,11 @@ impl Store {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The secret of the record keys, for [`partition_batches`].
+    pub fn record_seed(&self) -> u64 {
+        self.record_seed
     }
 
     /// Rolls back any batch that did not reach its ledger entry.
@@ -502,6 +513,7 @@ impl Store {
         let staging = self.layout.staging().join(batch_id);
         create_private_dir(&staging).map_err(io("cannot create", &staging))?;
         Ok(BatchWriter {
+            record_seed: self.record_seed,
             layout: self.layout.clone(),
             batch_id: batch_id.to_owned(),
             staging,
@@ -557,6 +569,7 @@ pub struct QuarantineRow {
 
 /// Files staged for one batch, made visible by [`BatchWriter::commit`].
 pub struct BatchWriter {
+    record_seed: u64,
     layout: Layout,
     batch_id: String,
     staging: PathBuf,
@@ -572,12 +585,14 @@ struct OpenFile {
     rel: PathBuf,
 }
 
-fn writer_props() -> WriterProperties {
-    writer_props_with_row_groups(128 * 1024)
-}
+/// Rows per data page: small pages let a query that selects one event type (the files are
+/// sorted by type) decode only the pages that hold it, in every column it reads.
+const PAGE_ROWS: usize = 4096;
 
 /// The store's writer settings with a given row-group size (compaction uses smaller groups).
-pub fn writer_props_with_row_groups(rows: usize) -> WriterProperties {
+/// With a record-key secret, the footer names it (see [`recordkey::FINGERPRINT_METADATA`]).
+pub fn writer_props_with_row_groups(rows: usize, record_seed: Option<u64>) -> WriterProperties {
+    use datafusion::parquet::file::metadata::KeyValue;
     use datafusion::parquet::schema::types::ColumnPath;
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
@@ -585,15 +600,56 @@ pub fn writer_props_with_row_groups(rows: usize) -> WriterProperties {
         ))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(rows))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")));
-    // Unique per row: a dictionary never pays off, and no query prunes on them.
-    for col in ["event_id", "content_hash", "occurred_at"] {
+    // Unique or nearly so per row (a person has a few events a month): a dictionary never pays
+    // off, and a plain page decodes without the whole dictionary of the file.
+    for col in [
+        "event_id",
+        "content_hash",
+        "occurred_at",
+        "person_id",
+        recordkey::PERSON_KEY,
+        recordkey::VACANCY_KEY,
+    ] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(col), false);
     }
-    for col in ["event_id", "content_hash"] {
+    // No query prunes on them.
+    for col in [
+        "event_id",
+        "content_hash",
+        recordkey::PERSON_KEY,
+        recordkey::VACANCY_KEY,
+    ] {
         b = b.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
     }
+    if let Some(seed) = record_seed {
+        b = b.set_key_value_metadata(Some(vec![KeyValue::new(
+            recordkey::FINGERPRINT_METADATA.to_owned(),
+            recordkey::fingerprint(seed),
+        )]));
+    }
     b.build()
+}
+
+/// Whether an event file carries record keys made with the secret `seed` (its footer names it).
+pub fn file_keyed(path: &Path, seed: u64) -> Result<bool, StoreError> {
+    let file = File::open(path).map_err(io("cannot open", path))?;
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| StoreError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let want = recordkey::fingerprint(seed);
+    Ok(reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| {
+            kv.iter().any(|e| {
+                e.key == recordkey::FINGERPRINT_METADATA && e.value.as_deref() == Some(&want)
+            })
+        }))
 }
 
 /// Reads the fault-injection point used by the crash tests: abort after N renames.
@@ -651,13 +707,15 @@ impl BatchWriter {
             self.staged.len() + self.writers.len()
         ));
         let file = create_private_file(&staged).map_err(io("cannot create", &staged))?;
-        let writer =
-            ArrowWriter::try_new(file, schema, Some(writer_props())).map_err(|source| {
-                StoreError::Parquet {
-                    path: staged.clone(),
-                    source,
-                }
-            })?;
+        // Event files carry record keys, quarantine files do not.
+        let seed = rel.starts_with("events").then_some(self.record_seed);
+        let props = writer_props_with_row_groups(128 * 1024, seed);
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
+            StoreError::Parquet {
+                path: staged.clone(),
+                source,
+            }
+        })?;
         Ok(OpenFile {
             writer,
             staged,
@@ -754,6 +812,7 @@ pub fn partition_batches(
     events: &[Event],
     batch_id: &str,
     ingested_at_us: i64,
+    record_seed: u64,
 ) -> Result<Vec<PartitionBatch>, StoreError> {
     // Sort references, not the (large) events themselves.
     let mut order: Vec<&Event> = events.iter().collect();
@@ -774,7 +833,7 @@ pub fn partition_batches(
         }
         out.push((
             ym,
-            events_to_batch(&order[start..end], batch_id, ingested_at_us)?,
+            events_to_batch(&order[start..end], batch_id, ingested_at_us, record_seed)?,
         ));
         start = end;
     }
@@ -854,6 +913,9 @@ pub fn events_schema() -> SchemaRef {
         f("content_hash", Int64, false),
         f("batch_id", Utf8, false),
         f("ingested_at", ts_type(), false),
+        // The record keys of `person_id` and `vacancy_id` (see `recordkey`).
+        f(recordkey::PERSON_KEY, UInt32, true),
+        f(recordkey::VACANCY_KEY, UInt32, true),
     ]))
 }
 
@@ -862,7 +924,15 @@ pub fn events_to_batch(
     ev: &[&Event],
     batch_id: &str,
     ingested_at_us: i64,
+    record_seed: u64,
 ) -> Result<RecordBatch, StoreError> {
+    fn key<'a>(ev: &[&'a Event], seed: u64, g: impl Fn(&'a Event) -> Option<&'a str>) -> ArrayRef {
+        Arc::new(
+            ev.iter()
+                .map(|e| g(e).map(|u| recordkey::record_key(seed, u.as_bytes()) as u32))
+                .collect::<UInt32Array>(),
+        )
+    }
     fn s<'a>(ev: &[&'a Event], g: impl Fn(&'a Event) -> Option<&'a str>) -> ArrayRef {
         Arc::new(ev.iter().map(|e| g(e)).collect::<StringArray>())
     }
@@ -944,6 +1014,8 @@ pub fn events_to_batch(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(ingested_at_us, n))
                 .with_timezone("UTC"),
         ),
+        key(ev, record_seed, |e| e.person_id.as_deref()),
+        key(ev, record_seed, |e| e.vacancy_id.as_deref()),
     ];
     Ok(RecordBatch::try_new(events_schema(), cols)?)
 }

@@ -320,7 +320,9 @@ impl<'s> Ingester<'s> {
             let (parts_tx, parts_rx) = sync_channel::<Msg>(CHUNKS_IN_FLIGHT);
             let converter = std::thread::Builder::new()
                 .name("mirato-convert".into())
-                .spawn_scoped(scope, move || convert_stage(rx, parts_tx, recycle_tx));
+                .spawn_scoped(scope, move || {
+                    convert_stage(rx, parts_tx, recycle_tx, store.record_seed())
+                });
             let written = match converter {
                 Ok(_) => write_stage(store, seen_files, paths, parts_rx, &mut on_report),
                 Err(e) => Err(IngestError::Input {
@@ -344,6 +346,7 @@ fn convert_stage(
     rx: std::sync::mpsc::Receiver<Msg>,
     tx: SyncSender<Msg>,
     recycle: std::sync::mpsc::Sender<Vec<Event>>,
+    record_seed: u64,
 ) {
     let mut current: Option<(String, i64)> = None;
     let mut summary = SummaryBuilder::default();
@@ -362,7 +365,7 @@ fn convert_stage(
                 summary.add(&events);
                 let (batch_id, now_us) = current.as_ref().expect("Begin comes first");
                 // Validated events always fit the schema: an error here is a bug.
-                let parts = partition_batches(&events, batch_id, *now_us)
+                let parts = partition_batches(&events, batch_id, *now_us, record_seed)
                     .expect("validated events convert to the events schema");
                 events.clear();
                 let _ = recycle.send(events);

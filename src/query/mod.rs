@@ -150,6 +150,11 @@ pub struct Engine {
     persist: std::sync::atomic::AtomicBool,
     /// The secret of the record keys (see [`cellkey`]).
     cell_seed: u64,
+    /// Whether every event file of a generation and newest batch carries record keys of
+    /// `cell_seed` (see [`Engine::stored_keys`]), as last checked.
+    keyed: std::sync::Mutex<Option<(String, bool)>>,
+    /// Off: keys are always computed from the units (for tests that compare the two ways).
+    read_stored_keys: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -176,6 +181,8 @@ impl Engine {
             seen_batch: std::sync::Mutex::new(String::new()),
             persist: std::sync::atomic::AtomicBool::new(false),
             cell_seed,
+            keyed: std::sync::Mutex::new(None),
+            read_stored_keys: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -188,6 +195,51 @@ impl Engine {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Whether keyed figures may read the record keys stored beside the events instead of
+    /// hashing the units: only when every file of the current generation carries keys of this
+    /// engine's secret (a store written before keys were stored gets them at its next
+    /// compaction). Checked once per generation and newest batch; any doubt computes the keys,
+    /// which gives the same figures, only slower.
+    fn stored_keys(&self, newest: &str) -> bool {
+        if !self
+            .read_stored_keys
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
+        let Ok(generation) = self.layout.events().canonicalize() else {
+            return false;
+        };
+        let id = format!("{}|{newest}", generation.display());
+        let mut cached = self.keyed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, keyed)) = cached.as_ref()
+            && *seen == id
+        {
+            return *keyed;
+        }
+        let keyed = self.layout.committed_files(&generation).is_ok_and(|files| {
+            files
+                .iter()
+                .all(|f| crate::store::file_keyed(f, self.cell_seed).unwrap_or(false))
+        });
+        *cached = Some((id, keyed));
+        keyed
+    }
+
+    /// Whether keyed figures of the newest data read the stored record keys (see
+    /// [`Engine::read_stored_keys`]).
+    pub fn keys_stored(&self) -> Result<bool, QueryError> {
+        let snap = self.snapshot(None)?;
+        Ok(self.stored_keys(&snap.newest))
+    }
+
+    /// Off: keyed figures compute every record key from its unit even where the store has it.
+    /// The figures are the same either way: for tests that show it, and for benchmarks.
+    pub fn read_stored_keys(&self, on: bool) {
+        self.read_stored_keys
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Readies the newest data before a server takes requests: every shared view (read back
@@ -259,8 +311,10 @@ impl Engine {
             ms.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         ms.sort_by(f64::total_cmp);
-        let as_of_us = self.snapshot(p.as_of)?.as_of_us;
-        let (sql, mut values) = wrapper_sql(&def, &p);
+        let snap = self.snapshot(p.as_of)?;
+        let as_of_us = snap.as_of_us;
+        let stored = p.cell_keys && self.stored_keys(&snap.newest);
+        let (sql, mut values) = wrapper_sql(&def, &p, stored);
         let (ctx, _, _) = self.prepare(&sql, as_of_us, &p, &mut values).await?;
         let batches = bound(&ctx, &format!("EXPLAIN ANALYZE {sql}"), values)
             .await?
@@ -279,7 +333,8 @@ impl Engine {
     /// Runs one KPI.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let snap = self.snapshot(p.as_of)?;
-        let (sql, mut values) = wrapper_sql(def, p);
+        let stored = p.cell_keys && self.stored_keys(&snap.newest);
+        let (sql, mut values) = wrapper_sql(def, p, stored);
         let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
         let batches = bound(&ctx, &sql, values).await?.collect().await?;
         let mut rows = to_json_rows(&batches);

@@ -56,7 +56,13 @@ pub(super) fn dim_expr(dim: &str) -> String {
 
 /// Wraps a KPI's row query with breakdowns, territorial filters and the aggregation of its kind.
 /// Only names from fixed lists enter the text; user values go through placeholders.
-pub(super) fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, ScalarValue>) {
+/// With `stored_keys`, a row query that passes the stored record key of its unit on (see
+/// [`stored_key_column`]) has its cells keyed from it.
+pub(super) fn wrapper_sql(
+    def: &KpiDef,
+    p: &Params,
+    stored_keys: bool,
+) -> (String, HashMap<String, ScalarValue>) {
     let mut values = HashMap::new();
     let dims: Vec<(&str, String)> =
         p.by.iter()
@@ -102,7 +108,11 @@ pub(super) fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, 
             .collect(),
     };
     if p.cell_keys {
-        aggs.extend(key_aggregates(def, unit));
+        let key = match stored_key_column(def) {
+            Some(column) if stored_keys => format!("CAST(k.{column} AS BIGINT)"),
+            _ => format!("{}({unit})", cellkey::UDF_NAME),
+        };
+        aggs.extend(key_aggregates(def, &key));
     }
     let dim_cols: Vec<String> = dims
         .iter()
@@ -173,9 +183,8 @@ pub(super) fn wrapper_sql(def: &KpiDef, p: &Params) -> (String, HashMap<String, 
 }
 
 /// The key sum of each count a cell publishes, as `_ck_<column>` (see [`cells`]): what
-/// perturbation needs beside the exact figures.
-fn key_aggregates(def: &KpiDef, unit: &str) -> Vec<String> {
-    let key = format!("{}({unit})", cellkey::UDF_NAME);
+/// perturbation needs beside the exact figures; `key` is each row's record key.
+fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
     let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
     let all = format!("coalesce(sum({key}), 0)");
     match def.kind {
@@ -192,6 +201,21 @@ fn key_aggregates(def: &KpiDef, unit: &str) -> Vec<String> {
             .map(|(_, c)| format!("{} AS _ck_{c}", keyed(&format!("k.{c} > 0"))))
             .collect(),
     }
+}
+
+/// The stored record key a KPI's row query passes on beside its unit (`person_record_key` or
+/// `vacancy_record_key`, read from `ev`), if it does: reading it costs four bytes a row,
+/// hashing the unit costs reading the unit.
+fn stored_key_column(def: &KpiDef) -> Option<&'static str> {
+    let column = if def.person {
+        crate::recordkey::PERSON_KEY
+    } else {
+        crate::recordkey::VACANCY_KEY
+    };
+    def.sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == column)
+        .then_some(column)
 }
 
 /// The territorial filters (asked for, and the caller's scope) over a province column, a CPI
