@@ -456,3 +456,47 @@ async fn the_same_cell_always_gets_the_same_noise() {
     }
     assert!(compared > 0);
 }
+/// The server reads the record keys the store writes beside each event; computing them from
+/// the units gives the same cell keys, so the noise of a figure does not depend on the way.
+/// Keys of another secret are never read: such a store is keyed the slow way until compaction
+/// writes its files anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_record_keys_are_the_computed_ones() {
+    use mirato::query::{Engine, Params, catalog};
+    let env = generated_store(300, 5, FROM, TO);
+    let engine = Engine::open(&env.data).unwrap();
+    assert!(engine.keys_stored().unwrap());
+    let mut compared = 0;
+    for def in catalog() {
+        for by in [None, Some("cpi")] {
+            let mut query = vec![("from", FROM), ("to", TO)];
+            query.extend(by.map(|b| ("by", b)));
+            let Ok(mut p) = Params::parse(def, &raw_params(&query)) else {
+                continue;
+            };
+            p.cell_keys = true;
+            engine.read_stored_keys(true);
+            let stored = engine.run(def, &p).await.unwrap();
+            engine.read_stored_keys(false);
+            let computed = engine.run(def, &p).await.unwrap();
+            assert_eq!(stored.keys, computed.keys, "{} by {by:?}", def.id);
+            assert_eq!(stored.life, computed.life, "{} by {by:?}", def.id);
+            assert_eq!(stored.rows, computed.rows, "{} by {by:?}", def.id);
+            compared += 1;
+        }
+    }
+    assert!(compared > 60, "{compared} results compared");
+    drop(engine);
+
+    std::fs::write(
+        env.data.join(mirato::recordkey::FILE_NAME),
+        "0123456789abcdef\n",
+    )
+    .unwrap();
+    assert!(!Engine::open(&env.data).unwrap().keys_stored().unwrap());
+    let store = mirato::store::Store::open(&env.data).unwrap();
+    let report = mirato::compact::compact(&store, &Default::default()).unwrap();
+    assert!(report.partitions_merged > 0, "{report:?}");
+    drop(store);
+    assert!(Engine::open(&env.data).unwrap().keys_stored().unwrap());
+}
