@@ -14,6 +14,7 @@ mod evaluation;
 mod ingest_files;
 mod ingest_rules;
 mod interop;
+mod jobs;
 mod kpi_cases;
 mod kpi_catalogue;
 mod kpi_engine;

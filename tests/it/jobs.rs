@@ -5,7 +5,7 @@
 //! Fixture: three hires in 2025 (two in Milano, one in Roma), so `hires` for 2025 = 3; a file
 //! dropped in the inbox adds a fourth (Milano): 4.
 
-mod common;
+use crate::common;
 use common::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
