@@ -8,7 +8,7 @@
 #
 # 1. The KPI catalogue (`kpi --all --passes 2`, the warm pass): the old binary, the new one
 #    exact (the command line's path), and the new one with `--cell-keys` (the server's path),
-#    twice in turn; the best of two runs per KPI.
+#    ROUNDS times in turn (default 2); the best run per KPI.
 # 2. Warm pages and API as a viewer (perturbed; suppressed before): a server per binary, every
 #    page and a few API calls fetched once, then wrk -c10 over them; p50/p95/p99.
 # Not a timed test: run it by hand on an idle machine.
@@ -23,6 +23,7 @@ FROM=${FROM:-2025-01-01}
 TO=${TO:-2025-12-31}
 PORT=${PORT:-8182}
 DURATION=${DURATION:-20s}
+ROUNDS=${ROUNDS:-2}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
 
@@ -47,7 +48,7 @@ AS_OF=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 echo "== KPI catalogue, warm pass, $FROM..$TO"
 # old: before; new: the same binary path as before (exact, no keys); keyed: with the cell keys
 # the server computes for every figure.
-for round in 1 2; do
+for round in $(seq "$ROUNDS"); do
   for which in old new keyed; do
     bin=OLD_BIN; extra=""; data="$WORK/data-old"
     [ "$which" != old ] && bin=NEW_BIN && data="$WORK/data-new"
@@ -57,11 +58,11 @@ for round in 1 2; do
   done
 done
 python3 benches/kpi_duckdb.py queries "$WORK/data-new" "$FROM" "$TO" "$AS_OF" 2 > "$WORK/duckdb.json"
-python3 - "$WORK" <<'PY'
+python3 - "$WORK" "$ROUNDS" <<'PY'
 import json, sys
 w = sys.argv[1]
 def best(which):
-    runs = [json.load(open(f"{w}/kpi-{which}-{r}.json")) for r in (1, 2)]
+    runs = [json.load(open(f"{w}/kpi-{which}-{r}.json")) for r in range(1, int(sys.argv[2]) + 1)]
     out = {}
     for run in runs:
         for k in run["kpis"]:

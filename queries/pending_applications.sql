@@ -8,7 +8,7 @@
 -- overdue = 'yes' when the application is more than 30 days old at `to`.
 -- Undecided at `to`: no decision between the application and `to`, so the first decision on or
 -- after it (shared view app_decisions) is later than `to` or missing.
-SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id,
+SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id, person_record_key,
        CASE WHEN CAST(CAST($to AS DATE) AS BIGINT) - CAST(app_date AS BIGINT) > 30
             THEN 'yes' ELSE 'no' END AS overdue
 FROM app_decisions

@@ -8,7 +8,7 @@
 -- the period enters the cohort twice (one row per spell): each spell is one placement episode.
 -- num = 1 when the person has a `hired` dated 0..90 days after the pact date (both inclusive),
 -- whatever the spell (a hire reported after the cancellation for 'hired' still counts).
-SELECT c.province, c.cpi_code AS cpi, c.pact_date AS d, c.person_id,
+SELECT c.province, c.cpi_code AS cpi, c.pact_date AS d, c.person_id, c.person_record_key,
        CASE WHEN c.days_to_hire <= 90 THEN 1 ELSE 0 END AS num
 FROM pact_outcomes c
 CROSS JOIN obs

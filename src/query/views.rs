@@ -22,6 +22,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 
 use super::{Engine, QueryError, catalog};
+use crate::recordkey::with_unit_keys;
 use crate::store::Layout;
 
 /// One shared view at one `as_of`, as an in-memory table once built.
@@ -130,6 +131,7 @@ impl Engine {
                                 let rows: usize =
                                     parts.iter().flatten().map(RecordBatch::num_rows).sum();
                                 tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view read from disk");
+                                let (schema, parts) = with_unit_keys(self.cell_seed, &schema, parts).map_err(DataFusionError::from)?;
                                 return Ok(Arc::new(MemTable::try_new(
                                     schema, parts,
                                 )?));
@@ -159,6 +161,9 @@ impl Engine {
                             }
                         });
                     }
+                    // Keys are added to the view in memory only: its stored copy stays a function of
+                    // the data and the SQL, whatever the secret.
+                    let (schema, parts) = with_unit_keys(self.cell_seed, &schema, parts).map_err(DataFusionError::from)?;
                     Ok::<_, QueryError>(Arc::new(MemTable::try_new(
                         schema, parts,
                     )?))
