@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Int32Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -312,37 +312,40 @@ fn column<'b>(b: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, CohortErro
         .ok_or_else(|| CohortError::Arrow(format!("the cohort query has no column {name}")))
 }
 
+/// A column cast to `to`, as the array type `A` of that type.
+fn typed<A: Array + Clone + 'static>(
+    b: &RecordBatch,
+    name: &str,
+    to: &DataType,
+) -> Result<A, CohortError> {
+    let a = cast(column(b, name)?, to).map_err(arrow_err)?;
+    a.as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .ok_or_else(|| arrow_err(format!("{name} is not {to}")))
+}
+
 fn strings(b: &RecordBatch, name: &str) -> Result<Vec<Option<String>>, CohortError> {
-    let a = cast(column(b, name)?, &DataType::Utf8).map_err(arrow_err)?;
-    let a = a
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to Utf8");
+    let a: StringArray = typed(b, name, &DataType::Utf8)?;
     Ok(a.iter().map(|v| v.map(str::to_owned)).collect())
 }
 
 fn ints(b: &RecordBatch, name: &str) -> Result<Vec<Option<i32>>, CohortError> {
-    let a = cast(column(b, name)?, &DataType::Int32).map_err(arrow_err)?;
-    let a = a
-        .as_any()
-        .downcast_ref::<Int32Array>()
-        .expect("cast to Int32");
-    Ok(a.iter().collect())
+    Ok(typed::<Int32Array>(b, name, &DataType::Int32)?
+        .iter()
+        .collect())
 }
 
 fn dates(b: &RecordBatch, name: &str) -> Result<Vec<Option<i32>>, CohortError> {
-    let a = cast(column(b, name)?, &DataType::Date32).map_err(arrow_err)?;
-    let a = a
-        .as_any()
-        .downcast_ref::<Date32Array>()
-        .expect("cast to Date32");
-    Ok(a.iter().collect())
+    Ok(typed::<Date32Array>(b, name, &DataType::Date32)?
+        .iter()
+        .collect())
 }
 
 fn bools(b: &RecordBatch, name: &str) -> Result<Vec<Option<bool>>, CohortError> {
-    let a = cast(column(b, name)?, &DataType::Boolean).map_err(arrow_err)?;
-    let a = a.as_any().downcast_ref::<BooleanArray>().expect("cast");
-    Ok(a.iter().collect())
+    Ok(typed::<BooleanArray>(b, name, &DataType::Boolean)?
+        .iter()
+        .collect())
 }
 
 fn spells(c: &Cohort) -> Result<Vec<Spell>, CohortError> {

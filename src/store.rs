@@ -623,6 +623,10 @@ pub fn writer_props_with_row_groups(rows: usize, record_seed: Option<u64>) -> Wr
     ] {
         b = b.set_column_statistics_enabled(ColumnPath::from(col), EnabledStatistics::None);
     }
+    // Random by design: compressing them only costs time.
+    for col in [recordkey::PERSON_KEY, recordkey::VACANCY_KEY] {
+        b = b.set_column_compression(ColumnPath::from(col), Compression::UNCOMPRESSED);
+    }
     if let Some(seed) = record_seed {
         b = b.set_key_value_metadata(Some(vec![KeyValue::new(
             recordkey::FINGERPRINT_METADATA.to_owned(),

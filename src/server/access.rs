@@ -283,13 +283,7 @@ pub fn small_page(title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="it" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · mirato" }
-                link rel="stylesheet" href="/static/style.css";
-                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
-            }
+            head { (super::layout::head_tags(title)) }
             body {
                 header.top { a.brand href="/" { "mirato" } span.sub { "Collocamento mirato · L. 68/1999" } }
                 main.narrow { h1 { (title) } (body) }

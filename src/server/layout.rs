@@ -30,6 +30,17 @@ pub(super) fn cell(column: &str, v: &Value, percent: bool) -> String {
 /// `current` of the evaluation page in [`layout`]'s navigation (after the dashboard pages).
 pub(super) const EVALUATION_NAV: usize = usize::MAX;
 
+/// What every page's `head` holds, the dashboards' and the login's alike.
+pub(super) fn head_tags(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · mirato" }
+        link rel="stylesheet" href="/static/style.css";
+        link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
+    }
+}
+
 /// The frame every page shares: head, navigation with the filters carried, footer.
 pub(super) fn layout(
     state: &AppState,
@@ -44,11 +55,7 @@ pub(super) fn layout(
         (DOCTYPE)
         html lang="it" {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · mirato" }
-                link rel="stylesheet" href="/static/style.css";
-                link rel="icon" href="/static/favicon.svg" type="image/svg+xml";
+                (head_tags(title))
                 script src="/static/app.js" defer {}
             }
             body {
