@@ -613,3 +613,17 @@ pub fn python_json(
     );
     serde_json::from_slice(&out.stdout).expect("JSON from python")
 }
+
+/// The URL a `mirato serve` child prints on its first line of output.
+pub fn served_url(stdout: impl std::io::Read) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("serve prints its URL");
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches('/')
+        .to_owned()
+}

@@ -10,7 +10,6 @@
 use crate::common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -79,16 +78,7 @@ fn every_page_in_headless_chromium() {
         .expect("start mirato serve");
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("serve prints its URL");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let url = served_url(stdout);
 
     let out: PathBuf = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-screenshots");
     let run = Command::new("node")

@@ -90,16 +90,7 @@ fn schemathesis_reports_no_failure() {
     let stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
     let server = Server(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("serve prints its URL");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let url = served_url(stdout);
     // The server's log, kept for the failure message (a 500 is explained there).
     let log = std::thread::spawn(move || {
         let mut s = String::new();
