@@ -246,7 +246,8 @@ struct ServerArgs {
 #[derive(Subcommand, Debug)]
 enum ReportKind {
     /// The workbook for ANPAL and the Ministry (six fixed sheets, in Italian), plus a CSV per
-    /// sheet beside it. Small cells are suppressed; `--as-of` regenerates a published report.
+    /// sheet beside it. Every count is perturbed (cell keys); `--as-of` regenerates a published
+    /// report.
     Anpal {
         #[arg(long)]
         year: i32,
