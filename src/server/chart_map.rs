@@ -28,11 +28,41 @@ fn num(r: &Map<String, Value>, c: &str) -> f64 {
     r.get(c).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
+/// Bars of one series: a category column and a value column, each bar labelled with its value
+/// as the table shows it.
+fn one_series_bars(
+    id: &str,
+    panel: &Panel,
+    t: &Table,
+    cat_col: &str,
+    val_col: &str,
+    percent: bool,
+) -> String {
+    let cats: Vec<String> = t.rows.iter().map(|r| key_label(cat_col, r)).collect();
+    let vals: Vec<f64> = t.rows.iter().map(|r| num(r, val_col)).collect();
+    let labels: Vec<String> = t
+        .rows
+        .iter()
+        .map(|r| cell(val_col, r.get(val_col).unwrap_or(&Value::Null), percent))
+        .collect();
+    charts::bars(
+        charts::Caption {
+            id,
+            title: &panel.title,
+            desc: &panel.explain,
+        },
+        &cats,
+        &[column_label("value").to_owned()],
+        &[vals],
+        percent,
+        Some(&labels),
+    )
+}
+
 /// The panel's SVG, from the same rows as its table.
 pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
     let title = &panel.title;
     let desc = &panel.explain;
-    let single = || vec![column_label("value").to_owned()];
     match panel.chart {
         Chart::Bar => {
             let (cat_col, val_col) = match &panel.figure {
@@ -41,21 +71,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                 Figure::Source(Source::Batches) => ("file", "stored"),
                 Figure::Kpi(_) => (panel.by[0].as_str(), "value"),
             };
-            let cats: Vec<String> = t.rows.iter().map(|r| key_label(cat_col, r)).collect();
-            let vals: Vec<f64> = t.rows.iter().map(|r| num(r, val_col)).collect();
-            let labels: Vec<String> = t
-                .rows
-                .iter()
-                .map(|r| cell(val_col, r.get(val_col).unwrap_or(&Value::Null), t.percent))
-                .collect();
-            charts::bars(
-                charts::Caption { id, title, desc },
-                &cats,
-                &single(),
-                &[vals],
-                t.percent,
-                Some(&labels),
-            )
+            one_series_bars(id, panel, t, cat_col, val_col, t.percent)
         }
         Chart::StackedBar => {
             let (a, b) = (panel.by[0].as_str(), panel.by[1].as_str());
@@ -99,23 +115,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
             let series: Vec<(String, Vec<Option<f64>>)> = series.into_iter().zip(values).collect();
             charts::lines(id, title, desc, &months, &series, t.percent)
         }
-        Chart::Funnel => {
-            let cats: Vec<String> = t.rows.iter().map(|r| key_label("stage", r)).collect();
-            let vals: Vec<f64> = t.rows.iter().map(|r| num(r, "persons")).collect();
-            let labels: Vec<String> = t
-                .rows
-                .iter()
-                .map(|r| cell("persons", r.get("persons").unwrap_or(&Value::Null), false))
-                .collect();
-            charts::bars(
-                charts::Caption { id, title, desc },
-                &cats,
-                &single(),
-                &[vals],
-                false,
-                Some(&labels),
-            )
-        }
+        Chart::Funnel => one_series_bars(id, panel, t, "stage", "persons", false),
         Chart::Survival => {
             let group_col = panel.by.first().map(String::as_str);
             let groups = match group_col {
