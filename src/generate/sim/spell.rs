@@ -1,0 +1,336 @@
+//! A person and their registrations: the application and its decision, then each
+//! registration spell, whose exits (a hire, a cancellation) are planned first and whose
+//! services (orientation, pact, measures, proposals) are written inside the plan.
+
+use super::matching::{HirePlan, Via};
+use super::{Person, Sim, Who, to_date};
+use crate::generate::model::*;
+
+impl Sim<'_> {
+    pub(super) fn person(&mut self, local: usize) {
+        let t = self.provs[local].clone();
+        let submit = self.between(self.cfg.start, self.cfg.end);
+        let female = self.chance(0.44);
+        let age = match self.pick(&[18, 52, 30]) {
+            0 => self.between(16, 29),
+            1 => self.between(30, 54),
+            _ => self.between(55, 66),
+        };
+        let birth = submit - (age * 365 + age / 4) - self.between(0, 364);
+        let temporary = self.chance(0.01);
+        let cf = if temporary {
+            self.unique_numeric(None)
+        } else {
+            self.unique_cf16(female, to_date(birth))
+        };
+        let person = self.data.persons.len() as u32;
+        self.data.persons.push(Person { cf, birth, female });
+        let cpi = self.between(0, i32::from(t.cpis) - 1) as u8;
+        let operator = self.operator_of(cpi);
+        let mut who = Who {
+            person,
+            prov: t.global,
+            local,
+            cpi,
+            operator,
+        };
+        let mut app = self.new_app(temporary);
+        let mut s = submit;
+        for round in 0..3 {
+            match self.application(&who, app, s) {
+                Some(next) if round < 2 && next <= self.cfg.end => {
+                    s = next;
+                    app = self.renew_app(app);
+                    if self.chance(0.2) {
+                        who.cpi = self.between(0, i32::from(t.cpis) - 1) as u8;
+                    }
+                    who.operator = self.operator_of(who.cpi);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn new_app(&mut self, temporary: bool) -> App {
+        let category = if self.chance(0.15) {
+            CAT_ART18
+        } else {
+            self.pick(&[780, 90, 30, 40, 60]) as u8
+        };
+        let pct = match category {
+            CAT_CIVILE => match self.pick(&[40, 25, 35]) {
+                0 => self.between(46, 66),
+                1 => self.between(67, 79),
+                _ => self.between(80, 100),
+            },
+            CAT_LAVORO => self.between(34, 100),
+            CAT_SERVIZIO => self.between(20, 100),
+            CAT_ART18 => -1,
+            _ => {
+                if self.chance(0.3) {
+                    self.between(50, 100)
+                } else {
+                    -1
+                }
+            }
+        };
+        let naspi = if self.chance(0.92) {
+            tri(Some(self.chance(0.21)))
+        } else {
+            0
+        };
+        let education = if self.chance(0.85) {
+            self.pick(&[2, 12, 38, 33, 4, 1, 7, 3, 1]) as u8
+        } else {
+            NO8
+        };
+        let (pg, pb) = if temporary { (0.75, 0.75) } else { (0.3, 0.2) };
+        let explicit = u8::from(self.chance(pg)) | (u8::from(self.chance(pb)) << 1);
+        App {
+            category,
+            pct: if pct < 0 { NO8 } else { pct as u8 },
+            naspi,
+            education,
+            explicit,
+        }
+    }
+
+    /// A later application of the same person: the same category, a fresh NASpI status, and
+    /// sometimes a reassessed (higher) invalidity.
+    fn renew_app(&mut self, mut app: App) -> App {
+        if app.pct != NO8 && self.chance(0.3) {
+            app.pct = (i32::from(app.pct) + self.between(1, 15)).min(100) as u8;
+        }
+        app.naspi = if self.chance(0.92) {
+            tri(Some(self.chance(0.25)))
+        } else {
+            0
+        };
+        app
+    }
+
+    fn decision_delay(&mut self) -> i32 {
+        if self.chance(0.88) {
+            self.between(1, 30)
+        } else {
+            self.between(31, 120)
+        }
+    }
+
+    fn decision_reason(&mut self, app: &App) -> u8 {
+        if app.category == CAT_CIVILE && app.pct < 55 && self.chance(0.5) {
+            return 3;
+        }
+        self.pick(&[25, 35, 15, 8, 4, 13]) as u8
+    }
+
+    /// One application: submission, the decision, and the registration spell if accepted.
+    /// Returns the day of a later application, if the person applies again.
+    fn application(&mut self, who: &Who, app: App, s: Day) -> Option<Day> {
+        self.push_p(
+            s,
+            Kind::ApplicationSubmitted,
+            who,
+            Payload::Application(app),
+        );
+        if self.chance(0.28) {
+            let inail = if app.category == CAT_LAVORO {
+                0.7
+            } else {
+                0.08
+            };
+            let agency = u8::from(self.chance(inail));
+            let d = s + self.between(0, 12);
+            self.push_p(
+                d,
+                Kind::CertificationRequested,
+                who,
+                Payload::Agency(agency),
+            );
+        }
+        let (accepted, d) = if self.chance(0.08) {
+            let pre = s + self.between(8, 28);
+            let reason = self.decision_reason(&app);
+            self.push_p(
+                pre,
+                Kind::ApplicationPreRejected,
+                who,
+                Payload::Reason(reason),
+            );
+            let d = pre + self.between(10, 40);
+            (!self.chance(0.58), d)
+        } else {
+            let rejected = self.chance(0.01);
+            (!rejected, s + self.decision_delay())
+        };
+        if d > self.cfg.end {
+            return None;
+        }
+        if accepted {
+            self.spell(who, app, d)
+        } else {
+            let reason = self.decision_reason(&app);
+            self.push_p(d, Kind::ApplicationRejected, who, Payload::Reason(reason));
+            self.chance(0.12).then(|| d + self.between(60, 400))
+        }
+    }
+
+    fn other_cancel_reason(&mut self) -> u8 {
+        self.pick(&[0, 26, 14, 8, 15, 5, 12, 20]) as u8
+    }
+
+    /// A registration spell from its acceptance on day `a`. Two exits compete, each drawn as
+    /// an exponential waiting time: a hire (sooner once a pact is signed, or at the end of a
+    /// measure that turned into a job) and a cancellation for another reason; missed summons
+    /// may cut the spell shorter still. The plan is settled first and the services are then
+    /// written inside it, so nothing happens to a person after the spell has ended.
+    /// Returns the day of a new application, for the few who register again.
+    fn spell(&mut self, who: &Who, app: App, a: Day) -> Option<Day> {
+        let end = self.cfg.end;
+        self.push_p(a, Kind::ApplicationAccepted, who, Payload::None);
+
+        let mut exit_day = a + 20 + self.exp_days(3800.0);
+        let mut exit_reason = self.other_cancel_reason();
+        let orient = if self.chance(0.82) {
+            let d = match self.pick(&[60, 30, 10]) {
+                0 => self.between(2, 14),
+                1 => self.between(15, 45),
+                _ => self.between(46, 120),
+            };
+            Some(a + d)
+        } else {
+            None
+        };
+        let pact = match orient {
+            Some(o) if self.chance(0.9) => {
+                let d = match self.pick(&[50, 35, 15]) {
+                    0 => self.between(0, 7),
+                    1 => self.between(8, 45),
+                    _ => self.between(46, 150),
+                };
+                Some(o + d)
+            }
+            Some(_) => None,
+            None => self.chance(0.3).then(|| a + self.between(10, 120)),
+        };
+        let search_from = pact.unwrap_or(a + 30);
+        let mean = if pact.is_some() { 1400.0 } else { 3000.0 };
+        let hire_day = search_from + 15 + self.exp_days(mean);
+        let mut hire = HirePlan {
+            day: hire_day,
+            via: Via::Direct,
+            employer: NO32,
+            vacancy: NO32,
+            proposal_day: hire_day,
+            contract: 0,
+            months: 0,
+            cancel_day: None,
+        };
+        let measure = match pact {
+            Some(p) if self.chance(0.42) => {
+                let start = p + self.between(20, 300);
+                Some(self.plan_measure(start))
+            }
+            _ => None,
+        };
+        if let Some(m) = &measure
+            && m.reason == MEASURE_HIRED
+            && m.end < hire.day
+        {
+            hire.day = m.end;
+            hire.via = Via::Measure;
+            hire.employer = m.host;
+        }
+        if hire.day <= end && hire.day < exit_day {
+            self.complete_hire(who, a, &mut hire);
+            if let Some(c) = hire.cancel_day
+                && c < exit_day
+            {
+                exit_day = c;
+                exit_reason = CANCEL_HIRED;
+            }
+        }
+
+        match orient {
+            Some(o) if o < exit_day => self.orientation(who, o, app.naspi == 2, exit_day),
+            None if app.naspi == 2 && self.chance(0.3) => {
+                let d = a + self.between(5, 60);
+                if d < exit_day {
+                    self.push_p(d, Kind::AdrInformation, who, Payload::None);
+                }
+            }
+            _ => {}
+        }
+        if let Some(p) = pact
+            && p < exit_day
+        {
+            self.pact(who, p, &mut exit_day, &mut exit_reason);
+        }
+        let hired = hire.day <= end && hire.day < exit_day;
+        if !hired && exit_reason == CANCEL_HIRED {
+            exit_reason = self.other_cancel_reason();
+        }
+        let search_end = if hired { hire.day } else { exit_day };
+
+        if let Some(b) = pact.or(orient)
+            && b < search_end
+        {
+            let p = if pact.is_some() { 0.5 } else { 0.15 };
+            if self.chance(p) {
+                self.specialist(who, b, search_end);
+            }
+        }
+        if self.chance(0.2) {
+            let d = a + self.between(20, 500);
+            if d < search_end {
+                let to = self.pick(&[45, 25, 20, 10]) as u8;
+                self.push_p(d, Kind::Referral, who, Payload::ToService(to));
+            }
+        }
+        if let Some(p) = pact
+            && self.chance(0.7)
+        {
+            let mut t = p + self.between(7, 150);
+            for _ in 0..self.between(1, 8) {
+                if t >= search_end {
+                    break;
+                }
+                let kind = self.pick(&[25, 25, 20, 10, 20]) as u8;
+                self.push_p(t, Kind::JobSearchSupport, who, Payload::Support(kind));
+                t += self.between(7, 60);
+            }
+        }
+        if let Some(m) = measure {
+            self.emit_measure(who, m, search_end, exit_day, hired.then_some(hire.day));
+        }
+        let gap = if pact.is_some() { 120.0 } else { 360.0 };
+        self.proposals(who, search_from, search_end, gap);
+
+        let employment_end = if hired {
+            self.emit_hire(who, &hire)
+        } else {
+            None
+        };
+
+        if exit_day <= end {
+            self.push_p(
+                exit_day,
+                Kind::RegistrationCancelled,
+                who,
+                Payload::Reason(exit_reason),
+            );
+            let p = if exit_reason == CANCEL_DECEASED {
+                0.0
+            } else if exit_reason == CANCEL_HIRED && employment_end.is_some() {
+                0.3
+            } else {
+                0.035
+            };
+            if self.chance(p) {
+                let base = employment_end.unwrap_or(exit_day).max(exit_day);
+                return Some(base + self.between(15, 500));
+            }
+        }
+        None
+    }
+}
