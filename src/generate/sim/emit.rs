@@ -112,6 +112,9 @@ impl Sim<'_> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
+    use super::super::from_date;
     use super::*;
 
     #[test]

@@ -1,0 +1,210 @@
+//! The generator's tests: the same seed gives the same bytes, a clean run has every event
+//! type and only valid codes, and an ingest of a faulty run counts exactly what the summary
+//! says, as judged by the independent reading of the contract in `contract.rs`.
+
+mod contract;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use super::model::{COLUMNS, Kind};
+use super::*;
+use crate::codes;
+use contract::{ingest, read_records, read_text, rome_date, violations};
+
+fn options(out: &Path, persons: u64) -> GenerateOptions {
+    GenerateOptions {
+        persons,
+        seed: 42,
+        out: out.to_path_buf(),
+        format: OutputFormat::Csv,
+        gzip: false,
+        start: NaiveDate::from_ymd_opt(2021, 1, 1).unwrap(),
+        end: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+        error_rate: 0.001,
+        duplicate_rate: 0.001,
+        progress: false,
+    }
+}
+
+#[test]
+fn every_province_has_a_population() {
+    for p in reference::provinces() {
+        assert!(province_population(p.sigla) > 0, "{}", p.sigla);
+    }
+    assert_eq!(province_population("XX"), 0);
+}
+
+#[test]
+fn same_seed_gives_identical_bytes() {
+    for (format, gzip) in [(OutputFormat::Csv, false), (OutputFormat::Jsonl, true)] {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let mut oa = options(a.path(), 400);
+        oa.format = format;
+        oa.gzip = gzip;
+        oa.error_rate = 0.01;
+        oa.duplicate_rate = 0.01;
+        let ob = GenerateOptions {
+            out: b.path().to_path_buf(),
+            ..oa.clone()
+        };
+        let sa = generate(&oa).unwrap();
+        let sb = generate(&ob).unwrap();
+        assert!(!sa.files.is_empty());
+        assert_eq!(sa.files.len(), sb.files.len());
+        assert_eq!((sa.events, sa.invalid_rows), (sb.events, sb.invalid_rows));
+        for (fa, fb) in sa.files.iter().zip(&sb.files) {
+            assert_eq!(fa.file_name(), fb.file_name());
+            assert!(
+                fs::read(fa).unwrap() == fs::read(fb).unwrap(),
+                "{}",
+                fa.display()
+            );
+        }
+        // No temporary file left behind.
+        assert_eq!(fs::read_dir(a.path()).unwrap().count(), sa.files.len());
+        // Another seed gives other data.
+        let c = tempfile::tempdir().unwrap();
+        let sc = generate(&GenerateOptions {
+            out: c.path().to_path_buf(),
+            seed: 43,
+            ..oa.clone()
+        })
+        .unwrap();
+        assert_ne!(
+            fs::read(&sa.files[0]).unwrap(),
+            fs::read(&sc.files[0]).unwrap()
+        );
+    }
+}
+
+#[test]
+fn clean_run_has_every_type_and_only_valid_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path(), 2000);
+    o.error_rate = 0.0;
+    o.duplicate_rate = 0.0;
+    let s = generate(&o).unwrap();
+    assert_eq!((s.invalid_rows, s.duplicate_rows), (0, 0));
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rows = 0;
+    let mut styled = 0;
+    let (first, last) = (o.start, o.end);
+    for path in &s.files {
+        assert!(
+            read_text(path).starts_with(&COLUMNS.join(",")),
+            "{}",
+            path.display()
+        );
+        for r in read_records(path) {
+            rows += 1;
+            let t = r["event_type"].clone();
+            let kind = Kind::ALL.iter().find(|k| k.as_str() == t).unwrap();
+            if kind.has_person() {
+                let raw = &r["person_cf"];
+                let cf = codes::normalise_cf(raw);
+                assert!(
+                    codes::is_valid_cf16(&cf) || codes::is_valid_numeric11(&cf),
+                    "{raw:?}"
+                );
+                styled += u64::from(raw != &cf);
+            } else {
+                assert!(!r.contains_key("person_cf"));
+            }
+            let d = rome_date(&r["occurred_at"]).unwrap();
+            assert!(d >= first && d <= last, "{d}");
+            let v = violations(&r);
+            assert!(v.is_empty(), "{v:?} {r:?}");
+            *counts.entry(t).or_default() += 1;
+        }
+    }
+    assert_eq!(rows, s.events);
+    assert!(styled > 0);
+    for k in Kind::ALL {
+        assert!(
+            counts.get(k.as_str()).copied().unwrap_or(0) > 0,
+            "no {}",
+            k.as_str()
+        );
+    }
+    // 20-30 events a person on average, as planned for the scale figures.
+    let per_person = s.events as f64 / 2000.0;
+    assert!((15.0..40.0).contains(&per_person), "{per_person}");
+}
+
+#[test]
+fn ingest_counts_match_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path(), 2000);
+    o.error_rate = 0.02;
+    o.duplicate_rate = 0.01;
+    let s = generate(&o).unwrap();
+    let got = ingest(&s);
+    assert_eq!(got.rows, s.events);
+    assert_eq!(got.rejected, s.invalid_rows, "{:?}", got.rejected_rules);
+    assert_eq!(got.duplicates, s.duplicate_rows);
+    assert!(got.rejected_rules.contains_key("conflict"));
+    assert!(got.rejected_rules.len() > 12, "{:?}", got.rejected_rules);
+    assert!(s.invalid_rows > 500 && s.duplicate_rows > 200);
+
+    // The same data as JSON Lines is the same rows, field for field.
+    let jdir = tempfile::tempdir().unwrap();
+    let j = generate(&GenerateOptions {
+        out: jdir.path().to_path_buf(),
+        format: OutputFormat::Jsonl,
+        ..o.clone()
+    })
+    .unwrap();
+    assert_eq!((j.events, j.invalid_rows), (s.events, s.invalid_rows));
+    for (fc, fj) in s.files.iter().zip(&j.files) {
+        let (rc, rj) = (read_records(fc), read_records(fj));
+        assert_eq!(rc.len(), rj.len());
+        for (a, b) in rc.iter().zip(&rj) {
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+            for (k, va) in a {
+                let vb = &b[k];
+                let same = va == vb
+                    || va
+                        .parse::<f64>()
+                        .ok()
+                        .zip(vb.parse::<f64>().ok())
+                        .is_some_and(|(x, y)| x == y);
+                assert!(same, "{k}: {va} vs {vb}");
+            }
+        }
+    }
+}
+
+/// Manual run for sizing: `MIRATO_GEN_PERSONS=50000 MIRATO_GEN_OUT=/tmp/x cargo test --lib
+/// generate::tests::manual_run -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn manual_run() {
+    let persons = std::env::var("MIRATO_GEN_PERSONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let out = std::env::var("MIRATO_GEN_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("mirato-gen"));
+    let mut o = options(&out, persons);
+    o.gzip = std::env::var("MIRATO_GEN_GZIP").is_ok();
+    if std::env::var("MIRATO_GEN_JSONL").is_ok() {
+        o.format = OutputFormat::Jsonl;
+    }
+    let t = std::time::Instant::now();
+    let s = generate(&o).unwrap();
+    eprintln!(
+        "persons={} events={} invalid={} duplicates={} files={} in {:.1?}",
+        s.persons,
+        s.events,
+        s.invalid_rows,
+        s.duplicate_rows,
+        s.files.len(),
+        t.elapsed()
+    );
+}
