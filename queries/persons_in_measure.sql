@@ -7,7 +7,7 @@
 -- Territory: the latest such measure_started.
 -- The open measures come from the shared view measure_starts (first end on or after each start).
 WITH open_m AS (
-    SELECT person_id, province, cpi_code,
+    SELECT person_id, person_record_key, province, cpi_code,
            ROW_NUMBER() OVER (
                PARTITION BY person_id
                ORDER BY occurred_at DESC, event_id DESC
@@ -16,6 +16,6 @@ WITH open_m AS (
     WHERE occurred_date <= $to
       AND (first_end_date IS NULL OR first_end_date > $to)
 )
-SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id
+SELECT province, cpi_code AS cpi, CAST($to AS DATE) AS d, person_id, person_record_key
 FROM open_m
 WHERE rn = 1

@@ -155,6 +155,13 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     if id != stem {
         return Err(format!("id {id} differs from the file name"));
     }
+    if kind == Some(Kind::Rate) && !num_is_zero_or_one(sql) {
+        return Err(
+            "a rate's `num` must be `CASE WHEN … THEN 1 ELSE 0 END AS num` \
+                    (or THEN 0 ELSE 1): its cell keys multiply by it"
+                .into(),
+        );
+    }
     Ok(KpiDef {
         id,
         label: label.ok_or("no `-- label:` line")?,
@@ -164,6 +171,30 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
         person,
         sql,
     })
+}
+
+/// Whether every `… AS num` of a rate's row query is a CASE giving 1 or 0, as the keyed
+/// numerator (`sum(num * key)`, see `sql::key_aggregates`) needs.
+fn num_is_zero_or_one(sql: &str) -> bool {
+    let words: Vec<&str> = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let ends: Vec<usize> = words
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0].eq_ignore_ascii_case("AS") && w[1].trim_end_matches(',') == "num")
+        .map(|(i, _)| i)
+        .collect();
+    !ends.is_empty()
+        && ends.iter().all(|&i| {
+            i >= 5 && {
+                let tail: Vec<String> = words[i - 5..i].iter().map(|w| w.to_uppercase()).collect();
+                tail == ["THEN", "1", "ELSE", "0", "END"]
+                    || tail == ["THEN", "0", "ELSE", "1", "END"]
+            }
+        })
 }
 
 /// Every KPI, in the order of KPIS.md's sections, then by id.
@@ -229,5 +260,21 @@ mod tests {
             }
         }
         assert!(view_statements().len() >= 4);
+    }
+
+    #[test]
+    fn a_rate_numerator_must_be_zero_or_one() {
+        let ok = "SELECT a,\n  CASE WHEN x > 1 THEN 1 ELSE 0 END AS num\nFROM t";
+        assert!(num_is_zero_or_one(ok));
+        assert!(num_is_zero_or_one(
+            "SELECT CASE WHEN h IS NULL THEN 0 ELSE 1 END AS num, b"
+        ));
+        assert!(!num_is_zero_or_one(
+            "SELECT CASE WHEN x THEN 2 ELSE 0 END AS num"
+        ));
+        assert!(!num_is_zero_or_one("SELECT count(*) AS num"));
+        assert!(!num_is_zero_or_one("SELECT a AS number"));
+        let def = "-- id: r\n-- label: R\n-- kind: rate\n-- section: 1\nSELECT x AS num FROM t";
+        assert!(parse_def("r", def).unwrap_err().contains("num"));
     }
 }

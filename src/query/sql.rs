@@ -108,8 +108,10 @@ pub(super) fn wrapper_sql(
             .collect(),
     };
     if p.cell_keys {
+        // The stored key is a UInt32, summed as such (DataFusion sums it into a UInt64, and
+        // the sum is cast once per cell rather than the key once per row).
         let key = match stored_key_column(def) {
-            Some(column) if stored_keys => format!("CAST(k.{column} AS BIGINT)"),
+            Some(column) if stored_keys => format!("k.{column}"),
             _ => format!("{}({unit})", cellkey::UDF_NAME),
         };
         aggs.extend(key_aggregates(def, &key));
@@ -184,21 +186,25 @@ pub(super) fn wrapper_sql(
 
 /// The key sum of each count a cell publishes, as `_ck_<column>` (see [`cells`]): what
 /// perturbation needs beside the exact figures; `key` is each row's record key.
+/// A rate's `num` is 0 or 1 (the catalogue checks it when it loads), and so is each funnel
+/// stage (a maximum of 0/1 in the view `spell_stages`): a product keys the rows they count,
+/// and a multiplication a row is cheaper than a CASE.
 fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
-    let keyed = |cond: &str| format!("coalesce(sum(CASE WHEN {cond} THEN {key} ELSE 0 END), 0)");
-    let all = format!("coalesce(sum({key}), 0)");
+    let sum = |e: &str| format!("CAST(coalesce(sum({e}), 0) AS BIGINT)");
     match def.kind {
-        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("{all} AS _ck_value")],
+        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("{} AS _ck_value", sum(key))],
         Kind::CountDistinct => vec!["coalesce(sum(unit_key), 0) AS _ck_value".into()],
         Kind::Rate => vec![
-            format!("{} AS _ck_numerator", keyed("k.num > 0")),
-            format!("{all} AS _ck_denominator"),
+            format!("{} AS _ck_numerator", sum(&format!("k.num * {key}"))),
+            format!("{} AS _ck_denominator", sum(key)),
         ],
-        Kind::Median | Kind::Mean => vec![format!("{} AS _ck_n", keyed("k.x IS NOT NULL"))],
-        Kind::Survival => vec![format!("{key} AS _ck")],
+        Kind::Median | Kind::Mean => vec![format!(
+            "CAST(coalesce(sum({key}) FILTER (WHERE k.x IS NOT NULL), 0) AS BIGINT) AS _ck_n"
+        )],
+        Kind::Survival => vec![format!("CAST({key} AS BIGINT) AS _ck")],
         Kind::Funnel => catalog::FUNNEL_STAGES
             .iter()
-            .map(|(_, c)| format!("{} AS _ck_{c}", keyed(&format!("k.{c} > 0"))))
+            .map(|(_, c)| format!("{} AS _ck_{c}", sum(&format!("k.{c} * {key}"))))
             .collect(),
     }
 }
