@@ -1,0 +1,264 @@
+//! The store: immutable Parquet files under `events/year=YYYY/month=MM/`, a quarantine of
+//! rejected rows, and a ledger of ingested files.
+//!
+//! A batch (one input file) becomes visible by three steps: its files are written under
+//! `staging/`, renamed into place, and then its ledger entry is written (temp file + rename).
+//! The ledger entry is the commit point: on open, files of batches without one are removed, so a
+//! crash at any moment leaves all of a file's rows or none.
+//!
+//! This file holds the data directory's layout and the writer's handle ([`Store`]: lock and
+//! recovery). The rest is one room each: `entry` (a ledger entry, written and read back),
+//! [`ledger`] (the ledger read as a whole), `dedupe` (event ids already stored), `schema` (the
+//! files' columns), `writer` (staging and committing a batch), `disk` (owner-only, durable file
+//! operations).
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use fs2::FileExt;
+
+use crate::recordkey;
+
+mod dedupe;
+mod disk;
+mod entry;
+pub mod ledger;
+mod schema;
+mod writer;
+
+pub use dedupe::{DedupeIndex, Seen};
+pub use disk::{create_private_dir, create_private_file};
+pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
+pub use ledger::{Ledger, LedgerCache, Snapshot};
+pub use schema::{
+    PartitionBatch, QuarantineRow, events_schema, events_to_batch, partition_batches,
+    quarantine_schema,
+};
+pub use writer::{BatchWriter, file_keyed, writer_props_with_row_groups};
+
+use disk::{private_options, restrict_dir};
+use entry::write_ledger_entry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Parquet error in {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: datafusion::parquet::errors::ParquetError,
+    },
+    #[error("Arrow error: {0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("the ledger entry {path} is unreadable: {source}")]
+    Ledger {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "another mirato process is writing to {0}; wait for it to finish, or remove a stale lock only if none is running"
+    )]
+    Locked(PathBuf),
+}
+
+/// Maps an I/O error to a [`StoreError::Io`] naming what was being done, and to what.
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The folders of a data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+    pub fn events(&self) -> PathBuf {
+        self.root.join("events")
+    }
+    pub fn quarantine(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("ledger")
+    }
+    pub fn staging(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+    /// Copies of the query engine's shared views, by `as_of` (see `query::Engine::persist_views`).
+    pub fn views(&self) -> PathBuf {
+        self.root.join("views")
+    }
+    /// Generations of the event files; `events` links to the current one (see `compact`).
+    pub fn generations(&self) -> PathBuf {
+        self.root.join("generations")
+    }
+    fn lock(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    /// Parquet files of committed batches under `dir` (events or quarantine), sorted.
+    pub fn committed_files(&self, dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+        let committed: HashSet<String> = self
+            .read_ledger()?
+            .into_iter()
+            .filter(|e| e.status == BatchStatus::Committed)
+            .map(|e| e.batch_id)
+            .collect();
+        Ok(parquet_files(dir)?
+            .into_iter()
+            .filter(|p| batch_of(p).is_some_and(|b| committed.contains(b)))
+            .collect())
+    }
+
+    /// The data version now: the id of the latest committed batch with events, or `empty`.
+    pub fn data_version(&self) -> Result<String, StoreError> {
+        Ok(Ledger::read(self)?.snapshot(None).data_version)
+    }
+}
+
+/// All `*.parquet` files below `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = match fs::read_dir(&d) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io("cannot list", &d)(e)),
+        };
+        for ent in rd {
+            let ent = ent.map_err(io("cannot list", &d))?;
+            let path = ent.path();
+            let ft = ent.file_type().map_err(io("cannot stat", &path))?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if path.extension().and_then(|e| e.to_str()) == Some("parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The batch id of a store file, from its name `<batch_id>-pNNNN.parquet` or `<batch_id>.parquet`.
+pub fn batch_of(path: &Path) -> Option<&str> {
+    let stem = path.file_stem()?.to_str()?;
+    Some(match stem.rsplit_once("-p") {
+        Some((b, n)) if n.bytes().all(|c| c.is_ascii_digit()) => b,
+        _ => stem,
+    })
+}
+
+/// A writer's handle on the store, holding the exclusive lock.
+pub struct Store {
+    layout: Layout,
+    _lock: File,
+    /// The secret of the record keys written beside each event (see [`recordkey`]).
+    record_seed: u64,
+}
+
+impl Store {
+    /// Opens (creating) a data directory for writing: takes the lock and removes what an
+    /// interrupted batch left behind.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let layout = Layout::new(root);
+        for d in [layout.root.clone(), layout.quarantine(), layout.ledger()] {
+            create_private_dir(&d).map_err(io("cannot create", &d))?;
+            restrict_dir(&d);
+        }
+        // A new store starts with its first generation, so that compaction can swap it.
+        if fs::symlink_metadata(layout.events()).is_err() {
+            let first = layout.generations().join("g00000000T000000000000Z");
+            create_private_dir(&first).map_err(io("cannot create", &first))?;
+            let next = layout.root.join("events.next");
+            let _ = fs::remove_file(&next);
+            std::os::unix::fs::symlink(
+                Path::new("generations").join("g00000000T000000000000Z"),
+                &next,
+            )
+            .map_err(io("cannot link", &next))?;
+            fs::rename(&next, layout.events()).map_err(io("cannot create", &layout.events()))?;
+        }
+        let lock_path = layout.lock();
+        let lock = private_options()
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io("cannot open", &lock_path))?;
+        lock.try_lock_exclusive()
+            .map_err(|_| StoreError::Locked(layout.root.clone()))?;
+        let record_seed =
+            recordkey::load_or_create(&layout.root).map_err(io("cannot read", &layout.root))?;
+        let store = Store {
+            layout,
+            _lock: lock,
+            record_seed,
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The secret of the record keys, for [`partition_batches`].
+    pub fn record_seed(&self) -> u64 {
+        self.record_seed
+    }
+
+    /// Rolls back any batch that did not reach its ledger entry.
+    fn recover(&self) -> Result<(), StoreError> {
+        let staging = self.layout.staging();
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(io("cannot clear", &staging))?;
+        }
+        let ledger = self.layout.ledger();
+        for ent in fs::read_dir(&ledger).map_err(io("cannot list", &ledger))? {
+            let path = ent.map_err(io("cannot list", &ledger))?.path();
+            if path.extension().and_then(|e| e.to_str()) == Some("tmp") {
+                fs::remove_file(&path).map_err(io("cannot remove", &path))?;
+            }
+        }
+        let known: HashSet<String> = self
+            .layout
+            .read_ledger()?
+            .into_iter()
+            .map(|e| e.batch_id)
+            .collect();
+        let mut removed = 0;
+        for dir in [self.layout.events(), self.layout.quarantine()] {
+            for f in parquet_files(&dir)? {
+                if !batch_of(&f).is_some_and(|b| known.contains(b)) {
+                    fs::remove_file(&f).map_err(io("cannot remove", &f))?;
+                    removed += 1;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::warn!(
+                files = removed,
+                "removed the files of an interrupted ingest; rerun it to store that file"
+            );
+        }
+        Ok(())
+    }
+
+    /// Records a file that was rejected whole: nothing is stored, but the ledger remembers it.
+    pub fn record_rejected(&self, entry: &LedgerEntry) -> Result<(), StoreError> {
+        write_ledger_entry(&self.layout, entry)
+    }
+}
