@@ -16,6 +16,10 @@
 //! Output is deterministic: the same options give byte-identical files. Each region has its
 //! own random streams, and regions are generated and written one at a time, which is what
 //! keeps a national-scale run (800,000 persons, ~20 million rows) within a few hundred MB.
+//!
+//! This file holds the options, the summary and the driver, region by region. Below it: `sim`
+//! simulates a region, `write` numbers, faults and writes its batches, `render` turns an event
+//! into a row; `model`, `ids`, `population` and `faults` hold what they draw from.
 
 mod faults;
 mod ids;

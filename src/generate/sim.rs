@@ -79,7 +79,7 @@ pub(super) struct SimConfig {
 
 /// Who a person-event is about and where it is delivered.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Who {
+struct Who {
     person: u32,
     prov: u8,
     local: usize,
