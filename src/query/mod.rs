@@ -345,6 +345,9 @@ impl Engine {
         if def.kind != Kind::Survival {
             keys = cells::take_keys(&mut rows);
         }
+        if def.kind == Kind::Rate {
+            rows = output::rate_rows(rows);
+        }
         let columns = match def.kind {
             Kind::Survival => {
                 if p.cell_keys {

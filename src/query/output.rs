@@ -85,6 +85,30 @@ pub fn survival_rows(
     (out, overall_median)
 }
 
+/// Rate rows (`value`, `numerator`, `denominator` after the breakdowns) from per-group
+/// `numerator` and `denominator`: the division is done here rather than in the SQL, whose
+/// planning costs more than the arithmetic. A group without rows has a null rate.
+pub fn rate_rows(rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+    rows.into_iter()
+        .map(|mut r| {
+            let num = r.remove("numerator").and_then(|v| v.as_i64()).unwrap_or(0);
+            let den = r
+                .remove("denominator")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
+            let value = if den == 0 {
+                Value::Null
+            } else {
+                f64_value(num as f64 / den as f64)
+            };
+            r.insert("value".into(), value);
+            r.insert("numerator".into(), Value::from(num));
+            r.insert("denominator".into(), Value::from(den));
+            r
+        })
+        .collect()
+}
+
 /// Funnel rows (`stage`, `persons`, `share_of_accepted`) from per-group stage sums.
 pub fn funnel_rows(by: &[String], rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
     let mut out = Vec::new();
@@ -210,7 +234,7 @@ pub fn to_table(r: &KpiResult) -> String {
 pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     use datafusion::arrow::array::{
         BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
-        StringViewArray, UInt64Array,
+        StringViewArray, UInt32Array, UInt64Array,
     };
     use datafusion::arrow::util::display::array_value_to_string;
     let mut out = Vec::new();
@@ -227,6 +251,8 @@ pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
                 } else if let Some(a) = c.as_any().downcast_ref::<Int32Array>() {
                     Value::from(a.value(i))
                 } else if let Some(a) = c.as_any().downcast_ref::<UInt64Array>() {
+                    Value::from(a.value(i))
+                } else if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
                     Value::from(a.value(i))
                 } else if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
                     serde_json::Number::from_f64(a.value(i))

@@ -86,11 +86,9 @@ pub(super) fn wrapper_sql(
         Kind::CountDistinct if distinct => vec!["count(*) AS value".into()],
         Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
         Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
+        // The rate itself is divided in `output::rate_rows`.
         Kind::Rate => vec![
-            "CASE WHEN count(*) = 0 THEN CAST(NULL AS DOUBLE) \
-             ELSE CAST(coalesce(sum(k.num), 0) AS DOUBLE) / CAST(count(*) AS DOUBLE) END AS value"
-                .into(),
-            "coalesce(sum(k.num), 0) AS numerator".into(),
+            "sum(k.num) AS numerator".into(),
             "count(*) AS denominator".into(),
         ],
         Kind::Median => vec![
@@ -104,7 +102,7 @@ pub(super) fn wrapper_sql(
         Kind::Survival => vec!["k.duration AS duration".into(), "k.event AS event".into()],
         Kind::Funnel => catalog::FUNNEL_STAGES
             .iter()
-            .map(|(_, c)| format!("coalesce(sum(k.{c}), 0) AS {c}"))
+            .map(|(_, c)| format!("sum(k.{c}) AS {c}"))
             .collect(),
     };
     if p.cell_keys {
@@ -190,21 +188,25 @@ pub(super) fn wrapper_sql(
 /// stage (a maximum of 0/1 in the view `spell_stages`): a product keys the rows they count,
 /// and a multiplication a row is cheaper than a CASE.
 fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
-    let sum = |e: &str| format!("CAST(coalesce(sum({e}), 0) AS BIGINT)");
+    // Plain sums: a sum over no rows is null, which `cells::take_keys` reads as 0, and a sum of
+    // the stored UInt32 keys is a UInt64 it reads as is. Every wrapper around them would cost
+    // planning time in every query.
     match def.kind {
-        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("{} AS _ck_value", sum(key))],
-        Kind::CountDistinct => vec!["coalesce(sum(unit_key), 0) AS _ck_value".into()],
+        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("sum({key}) AS _ck_value")],
+        Kind::CountDistinct => vec!["sum(unit_key) AS _ck_value".into()],
         Kind::Rate => vec![
-            format!("{} AS _ck_numerator", sum(&format!("k.num * {key}"))),
-            format!("{} AS _ck_denominator", sum(key)),
+            format!("sum(k.num * {key}) AS _ck_numerator"),
+            format!("sum({key}) AS _ck_denominator"),
         ],
-        Kind::Median | Kind::Mean => vec![format!(
-            "CAST(coalesce(sum({key}) FILTER (WHERE k.x IS NOT NULL), 0) AS BIGINT) AS _ck_n"
-        )],
-        Kind::Survival => vec![format!("CAST({key} AS BIGINT) AS _ck")],
+        Kind::Median | Kind::Mean => {
+            vec![format!(
+                "sum({key}) FILTER (WHERE k.x IS NOT NULL) AS _ck_n"
+            )]
+        }
+        Kind::Survival => vec![format!("{key} AS _ck")],
         Kind::Funnel => catalog::FUNNEL_STAGES
             .iter()
-            .map(|(_, c)| format!("{} AS _ck_{c}", sum(&format!("k.{c} * {key}"))))
+            .map(|(_, c)| format!("sum(k.{c} * {key}) AS _ck_{c}"))
             .collect(),
     }
 }
