@@ -16,7 +16,7 @@ WORK=${WORK:-/tmp/mirato-bench-ingest}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 
 cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/mirato"
+BIN=${BIN:-"$CARGO_TARGET_DIR/release/mirato"}
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

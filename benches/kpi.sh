@@ -19,7 +19,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
 
 cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/mirato"
+BIN=${BIN:-"$CARGO_TARGET_DIR/release/mirato"}
 export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
 
 if [ ! -f "$WORK/ingested" ]; then

@@ -23,7 +23,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 
 cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/mirato"
+BIN=${BIN:-"$CARGO_TARGET_DIR/release/mirato"}
 export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
 if [ ! -f "$WORK/ingested" ]; then
   rm -rf "$WORK"; mkdir -p "$WORK"

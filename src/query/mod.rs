@@ -155,6 +155,8 @@ pub struct Engine {
     keyed: std::sync::Mutex<Option<(String, bool)>>,
     /// Off: keys are always computed from the units (for tests that compare the two ways).
     read_stored_keys: std::sync::atomic::AtomicBool,
+    /// The KPI queries' sessions over the newest data (see [`Engine::kpi_session`]).
+    sessions: std::sync::Mutex<session::SessionCache>,
 }
 
 impl Engine {
@@ -183,6 +185,7 @@ impl Engine {
             cell_seed,
             keyed: std::sync::Mutex::new(None),
             read_stored_keys: std::sync::atomic::AtomicBool::new(true),
+            sessions: std::sync::Mutex::default(),
         })
     }
 
@@ -442,7 +445,7 @@ impl Engine {
             .map(String::as_str)
             .filter(|v| mentions(sql, v))
             .collect();
-        let ctx = self.session(as_of_us, &needed).await?;
+        let ctx = self.kpi_session(as_of_us, &needed).await?;
         let (from, to) = self.resolve_period(as_of_us, p, Some(&ctx)).await?;
         values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
         values.insert("to".into(), ScalarValue::Date32(Some(days(to))));

@@ -2,6 +2,7 @@
 //! reference tables and the shared views a query needs. Sessions are cheap: the runtime and its
 //! caches are the engine's.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -19,7 +20,48 @@ use super::{Engine, QueryError, cellkey};
 use crate::reference;
 use crate::store::{StoreError, events_schema};
 
+/// The sessions of KPI queries over the newest data, one per set of views: building a session
+/// (DataFusion's function registry, the tables, the views) costs about a millisecond, as much
+/// as a small KPI's whole query, and the same generation and `as_of` always mean the same data.
+#[derive(Default)]
+pub(super) struct SessionCache {
+    /// The generation folder and `as_of` the sessions below read.
+    data: String,
+    by_views: HashMap<String, SessionContext>,
+}
+
 impl Engine {
+    /// A session for a KPI query: the cached one for this data and these views, or a new one
+    /// kept for the next query. Queries of another `as_of` or generation replace the cache;
+    /// a query that adds tables of its own must take [`Engine::session`] instead.
+    pub(super) async fn kpi_session(
+        &self,
+        as_of_us: i64,
+        needed: &[&str],
+    ) -> Result<SessionContext, QueryError> {
+        let Ok(generation) = self.layout.events().canonicalize() else {
+            return self.session(as_of_us, needed).await;
+        };
+        let data = format!("{}|{as_of_us}", generation.display());
+        let views = needed.join(",");
+        {
+            let cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.data == data
+                && let Some(ctx) = cache.by_views.get(&views)
+            {
+                return Ok(ctx.clone());
+            }
+        }
+        let ctx = self.session(as_of_us, needed).await?;
+        let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.data != data {
+            cache.data = data;
+            cache.by_views.clear();
+        }
+        cache.by_views.insert(views, ctx.clone());
+        Ok(ctx)
+    }
+
     /// A fresh session per query (cheap: the runtime and its caches are shared), with `ev`
     /// registered as the events as of `as_of`, and the shared views.
     pub(super) async fn session(
