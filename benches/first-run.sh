@@ -172,7 +172,7 @@ while :; do
   ANSWER=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$PORT/" || true)
   case "$ANSWER" in
     200\ *) break ;;
-    30[1278]\ *login*) break ;;
+    30[12378]\ *login*) break ;;
   esac
   if ! kill -0 "$DEMO_PID" 2>/dev/null; then
     echo "first-run: the demo ended before the dashboard answered; the end of its log:" >&2

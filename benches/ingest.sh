@@ -15,8 +15,11 @@ GZIP=${GZIP:-0}
 WORK=${WORK:-/tmp/mirato-bench-ingest}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 
-cargo build --release --quiet
-BIN=${BIN:-"$CARGO_TARGET_DIR/release/mirato"}
+# BIN=path times another build (say, the previous release) on this machine, as it is.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/mirato"
+fi
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

@@ -18,8 +18,11 @@ TO=${TO:-2025-12-31}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
 
-cargo build --release --quiet
-BIN=${BIN:-"$CARGO_TARGET_DIR/release/mirato"}
+# BIN=path times another build (say, the previous release) on this machine, as it is.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/mirato"
+fi
 export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
 
 if [ ! -f "$WORK/ingested" ]; then

@@ -22,8 +22,11 @@ CONNECTIONS=${CONNECTIONS:-50}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release --quiet
-BIN=${BIN:-"$CARGO_TARGET_DIR/release/mirato"}
+# BIN=path times another build (say, the previous release) on this machine, as it is.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN="$CARGO_TARGET_DIR/release/mirato"
+fi
 export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
 if [ ! -f "$WORK/ingested" ]; then
   rm -rf "$WORK"; mkdir -p "$WORK"
