@@ -1,5 +1,8 @@
 //! Shared helpers for the integration tests: a throw-away data folder and key, the real ingest,
-//! and readers of the real Parquet files.
+//! and readers of the real Parquet files. One concern, what every test module needs, read top to
+//! bottom: the environment, readers of outputs, builders of event rows, a generated store, the
+//! served URL of a child server and Python's verdicts. Over 600 lines so that no test module
+//! writes its own copy of any of them.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
