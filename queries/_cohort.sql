@@ -11,12 +11,15 @@
 -- spell's first pact (view spell_pacts), the cohort event of the outcome KPIs.
 --
 -- Outcome columns, from the pact (null for a spell without a pact):
--- - days_to_first_hire: days to the person's first `hired` on or after the pact, whatever the
---   spell (placement_rate_N: placed within N days = days_to_first_hire <= N);
--- - followup_days: obs_end - pact_date (placement_rate_N counts the row when >= N);
--- - days_to_placement / censored / censoring: time_to_placement's duration and status. Censored
---   at the spell's registration_cancelled for a reason other than 'hired' dated before the hire
---   ('cancelled'), or at obs_end without a hire ('observation_end').
+-- - days_to_first_hire: days to the person's first employment hire (a `hired` that is not a
+--   traineeship nor a work grant) on or after the pact, whatever the spell (placement_rate_N:
+--   placed within N days = days_to_first_hire <= N);
+-- - followup_days: obs_end - pact_date (placement_rate_N counts the row when >= N and the row
+--   is not censored before N);
+-- - days_to_placement / censored / censoring: time_to_placement's duration and status (view
+--   pact_outcomes, the one rule of KPIS.md v2). Censored at a registration_cancelled for
+--   deceased or moved dated before the hire ('cancelled'), or at obs_end without a hire
+--   ('observation_end').
 WITH s AS (
     SELECT person_id, start_date, start_at, end_date, end_reason, province, cpi_code,
            ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY start_at) AS spell_no
@@ -27,6 +30,8 @@ e AS (
     FROM ev
     WHERE event_type IN ('basic_orientation', 'specialist_orientation', 'measure_started',
                          'candidate_proposed', 'hired')
+      -- hire_date is an employment hire's, as in the KPIs (KPIS.md v2).
+      AND NOT (event_type = 'hired' AND contract_class IN ('traineeship', 'work_grant'))
 ),
 stages AS (
     SELECT s.person_id, s.start_at,
@@ -47,7 +52,7 @@ stages AS (
 ),
 o AS (
     SELECT po.person_id, po.start_at, po.pact_date, po.province AS pact_province,
-           po.cpi_code AS pact_cpi, po.days_to_hire,
+           po.cpi_code AS pact_cpi, po.days_to_hire, po.days_to_censor,
            CAST(obs.obs_end AS BIGINT) - CAST(po.pact_date AS BIGINT) AS followup_days
     FROM pact_outcomes po
     CROSS JOIN obs
@@ -72,28 +77,19 @@ SELECT
     CAST(o.followup_days AS INT) AS followup_days,
     CAST(CASE
         WHEN o.pact_date IS NULL THEN NULL
-        WHEN s.end_date IS NOT NULL AND s.end_reason <> 'hired'
-             AND (o.days_to_hire IS NULL
-                  OR CAST(s.end_date AS BIGINT) - CAST(o.pact_date AS BIGINT) < o.days_to_hire)
-            THEN CAST(s.end_date AS BIGINT) - CAST(o.pact_date AS BIGINT)
+        WHEN o.days_to_censor IS NOT NULL THEN o.days_to_censor
         WHEN o.days_to_hire IS NOT NULL THEN o.days_to_hire
         ELSE o.followup_days
     END AS INT) AS days_to_placement,
     CASE
         WHEN o.pact_date IS NULL THEN CAST(NULL AS BOOLEAN)
-        WHEN s.end_date IS NOT NULL AND s.end_reason <> 'hired'
-             AND (o.days_to_hire IS NULL
-                  OR CAST(s.end_date AS BIGINT) - CAST(o.pact_date AS BIGINT) < o.days_to_hire)
-            THEN TRUE
+        WHEN o.days_to_censor IS NOT NULL THEN TRUE
         WHEN o.days_to_hire IS NOT NULL THEN FALSE
         ELSE TRUE
     END AS censored,
     CASE
         WHEN o.pact_date IS NULL THEN CAST(NULL AS VARCHAR)
-        WHEN s.end_date IS NOT NULL AND s.end_reason <> 'hired'
-             AND (o.days_to_hire IS NULL
-                  OR CAST(s.end_date AS BIGINT) - CAST(o.pact_date AS BIGINT) < o.days_to_hire)
-            THEN 'cancelled'
+        WHEN o.days_to_censor IS NOT NULL THEN 'cancelled'
         WHEN o.days_to_hire IS NOT NULL THEN CAST(NULL AS VARCHAR)
         ELSE 'observation_end'
     END AS censoring

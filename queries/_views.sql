@@ -163,22 +163,47 @@ GROUP BY s.person_id, s.start_at, s.start_date;
 CREATE VIEW obs AS
 SELECT max(occurred_date) AS obs_end FROM ev;
 
--- Each outcome-cohort entry (the first pact of a spell) with the whole days from the pact to the
--- person's first hire dated on or after it (null when there is none yet): the placement rates
--- read their windows off it.
+-- Each outcome-cohort entry (the first pact of a registration spell) with the one placement
+-- event and the one censoring rule of KPIS.md v2, which the placement rates, time_to_placement
+-- and the cohort file all read off this view:
+-- - days_to_hire: whole days from the pact to the person's first employment hire (a `hired`
+--   whose contract_class is not traineeship nor work_grant) dated on or after it, in any spell;
+-- - days_to_censor: whole days to the person's first registration_cancelled for deceased or
+--   moved dated on or after the pact and before that hire (a cancellation for any other reason
+--   does not censor: the person stays at risk).
+-- Null when there is none (yet).
 CREATE VIEW pact_outcomes AS
+WITH hires AS (
+    SELECT sp.person_id, sp.start_at, min(h.occurred_date) AS hire_date
+    FROM spell_pacts sp
+    JOIN ev h ON h.person_id = sp.person_id
+        AND h.event_type = 'hired'
+        AND h.contract_class NOT IN ('traineeship', 'work_grant')
+        AND h.occurred_date >= sp.pact_date
+    GROUP BY sp.person_id, sp.start_at
+),
+exits AS (
+    SELECT sp.person_id, sp.start_at, min(x.occurred_date) AS exit_date
+    FROM spell_pacts sp
+    JOIN ev x ON x.person_id = sp.person_id
+        AND x.event_type = 'registration_cancelled'
+        AND x.reason IN ('deceased', 'moved')
+        AND x.occurred_date >= sp.pact_date
+    GROUP BY sp.person_id, sp.start_at
+)
 SELECT
     sp.person_id,
     sp.start_at,
     sp.pact_date,
     sp.province,
     sp.cpi_code,
-    min(h.occurred_date) - sp.pact_date AS days_to_hire
+    CAST(h.hire_date AS BIGINT) - CAST(sp.pact_date AS BIGINT) AS days_to_hire,
+    CASE WHEN x.exit_date IS NOT NULL AND (h.hire_date IS NULL OR x.exit_date < h.hire_date)
+         THEN CAST(x.exit_date AS BIGINT) - CAST(sp.pact_date AS BIGINT)
+    END AS days_to_censor
 FROM spell_pacts sp
-LEFT JOIN ev h ON h.person_id = sp.person_id
-    AND h.event_type = 'hired'
-    AND h.occurred_date >= sp.pact_date
-GROUP BY sp.person_id, sp.start_at, sp.pact_date, sp.province, sp.cpi_code;
+LEFT JOIN hires h ON h.person_id = sp.person_id AND h.start_at = sp.start_at
+LEFT JOIN exits x ON x.person_id = sp.person_id AND x.start_at = sp.start_at;
 
 -- Each measure_started with the date of the first measure_ended of the same measure and person
 -- dated on or after it (null when there is none yet): persons_in_measure reads the measures open
@@ -258,6 +283,9 @@ WITH e AS (
     CROSS JOIN obs
     WHERE ev.event_type IN ('basic_orientation', 'pact_signed', 'measure_started',
                             'candidate_proposed', 'hired')
+      -- The hired stage counts employment hires only (KPIS.md v2).
+      AND NOT (ev.event_type = 'hired'
+               AND ev.contract_class IN ('traineeship', 'work_grant'))
       AND ev.occurred_date <= obs.obs_end
 )
 SELECT s.person_id, s.start_at, s.start_date, s.province, s.cpi_code,

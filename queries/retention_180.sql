@@ -2,14 +2,16 @@
 -- label: Tasso di permanenza a 180 giorni dall'assunzione
 -- kind: rate
 -- section: 7
--- Rows: one per `hired` event dated in the period with hire date + 180 <= obs_end (the latest
--- event date as of as_of); territory and d = the hire. num = 1 when there is no employment_ended
--- of the same person and employer_id dated from the hire date to hire date + 180, both inclusive.
+-- Rows: one per employment hire (not a traineeship nor a work grant) dated in the period with
+-- hire date + 180 <= obs_end (the latest event date as of as_of); territory and d = the hire.
+-- num = 1 when there is no employment_ended of the same person and employer_id dated from the
+-- hire date to hire date + 180, both inclusive.
 WITH h AS (
     SELECT ev.event_id, ev.province, ev.cpi_code, ev.occurred_date, ev.person_id, ev.employer_id
     FROM ev
     CROSS JOIN obs
     WHERE ev.event_type = 'hired'
+      AND ev.contract_class NOT IN ('traineeship', 'work_grant')
       AND ev.occurred_date BETWEEN $from AND $to
       AND CAST(ev.occurred_date AS BIGINT) + 180 <= CAST(obs.obs_end AS BIGINT)
 ),

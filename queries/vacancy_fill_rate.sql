@@ -5,7 +5,8 @@
 -- person: no
 -- Rows: one per vacancy_id with a vacancy_closed dated in the period (if closed more than once
 -- in the period, its latest close there: territory and date of that event). num = 1 when at
--- least one hired names that vacancy_id with a date on or before the close date.
+-- least one employment hire (not a traineeship nor a work grant) names that vacancy_id with a
+-- date on or before the close date.
 WITH closed AS (
     -- The vacancy's latest closing in the period, by ordered aggregates (cheaper than a window).
     SELECT vacancy_id,
@@ -22,6 +23,7 @@ first_hire AS (
     SELECT vacancy_id, min(occurred_date) AS hire_date
     FROM ev
     WHERE event_type = 'hired' AND vacancy_id IS NOT NULL
+      AND contract_class NOT IN ('traineeship', 'work_grant')
     GROUP BY vacancy_id
 )
 SELECT c.province, c.cpi_code AS cpi, c.occurred_date AS d, c.vacancy_id,

@@ -106,7 +106,7 @@ pub const DICTIONARY: &[(&str, &str)] = &[
     ),
     (
         "days_to_hire",
-        "days from the spell start to the first hired within the spell",
+        "days from the spell start to the first employment hire (not a traineeship nor a work grant) within the spell",
     ),
     (
         "days_to_spell_end",
@@ -115,7 +115,7 @@ pub const DICTIONARY: &[(&str, &str)] = &[
     ("end_reason", "reason of that cancellation"),
     (
         "days_to_first_hire",
-        "days from the pact to the first hired on or after it, any spell (placement_rate_N: <= N)",
+        "days from the pact to the first employment hire (not a traineeship nor a work grant) on or after it, any spell (placement_rate_N: <= N)",
     ),
     (
         "followup_days",
@@ -123,19 +123,22 @@ pub const DICTIONARY: &[(&str, &str)] = &[
     ),
     (
         "followup_90",
-        "the pact has 90 days of follow-up (placement_rate_90 counts the row)",
+        "the pact has 90 days of follow-up (placement_rate_90 counts the row unless it is censored before day 90)",
     ),
     ("followup_180", "the same for 180 days"),
     ("followup_365", "the same for 365 days"),
     (
         "days_to_placement",
-        "time_to_placement's duration from the pact: to the placement, the cancellation, or (censored at the observation end) followup_days",
+        "time_to_placement's duration from the pact: to the placement, to a cancellation for deceased or moved before it, or (censored at the observation end) followup_days",
     ),
     (
         "censored",
         "true when days_to_placement ends without a placement (time_to_placement's event = 0)",
     ),
-    ("censoring", "why: cancelled or observation_end"),
+    (
+        "censoring",
+        "why: cancelled (for deceased or moved, before any employment hire) or observation_end",
+    ),
 ];
 
 /// Entry from a CLI/URL value.

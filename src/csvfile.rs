@@ -135,10 +135,12 @@ pub fn objects<K: Display, V: Display>(
     )
 }
 
-/// A KPI result as CSV: the same columns as its JSON, no header lines (`/api/kpi` states the
-/// provenance in HTTP headers; `mirato kpi` on the terminal).
+/// A KPI result as CSV: the same columns as its JSON, each coded one with its Italian label
+/// beside it, no header lines (`/api/kpi` states the provenance in HTTP headers; `mirato kpi`
+/// on the terminal).
 pub fn result(r: &KpiResult) -> String {
-    objects::<&str, &str>(&[], &r.columns, &r.rows)
+    let (columns, rows) = query::output::labelled_rows(r);
+    objects::<&str, &str>(&[], &columns, &rows)
 }
 
 /// What an exported file says about its figures, so that a published number can be

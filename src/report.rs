@@ -51,6 +51,9 @@ const SERVICES: [(&str, &[&str]); 6] = [
             "applications_received",
             "applications_accepted",
             "cancellations",
+            "certification_requests",
+            "acceptance_rate",
+            "decisions_within_30d_rate",
         ],
     ),
     (
@@ -63,15 +66,32 @@ const SERVICES: [(&str, &[&str]); 6] = [
     ),
     (
         "Patto di servizio",
-        &["pacts_signed", "pact_updates", "pact_reviews"],
+        &[
+            "pacts_signed",
+            "pact_updates",
+            "pact_reviews",
+            "pact_completeness_rate",
+            "pacts_with_referral",
+        ],
     ),
     (
         "Orientamento specialistico",
-        &["specialist_sessions", "skills_assessments", "referrals"],
+        &[
+            "specialist_sessions",
+            "skills_assessments",
+            "referrals",
+            "skills_gap_rate",
+        ],
     ),
     (
         "Accompagnamento al lavoro",
-        &["measures_started", "support_sessions"],
+        &[
+            "measures_started",
+            "support_sessions",
+            "persons_supported",
+            "work_experiences_started",
+            "measure_completion_rate",
+        ],
     ),
     (
         "Incontro domanda/offerta",
@@ -80,11 +100,16 @@ const SERVICES: [(&str, &[&str]); 6] = [
             "positions_offered",
             "candidates_proposed",
             "hires_via_matching",
+            "preselection_rate",
+            "selection_rate",
+            "vacancies_with_candidates",
+            "vacancy_fill_rate",
         ],
     ),
 ];
 
-const OUTCOMES: [&str; 4] = [
+const OUTCOMES: [&str; 5] = [
+    "placement_rate_90",
     "placement_rate_180",
     "placement_rate_365",
     "stable_hire_rate",
@@ -207,23 +232,26 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             ("Per rigenerarlo".into(), command.clone()),
         ]
     };
+    // Each breakdown shows its Italian label, with its code in the column before it (see
+    // `vocabulary::with_labels`), then the value.
     let table = |r: &KpiResult, by: &[&str]| -> (Vec<String>, Vec<Vec<Value>>) {
-        let cols: Vec<&str> = by.iter().copied().chain(["value"]).collect();
-        let rows = r
-            .rows
+        let mut cols: Vec<String> = by.iter().map(|c| (*c).to_owned()).collect();
+        cols.push("value".into());
+        let coded = vocabulary::coded_columns(&cols, &r.params.by);
+        let (cols, labelled) = vocabulary::with_labels(&cols, &coded, &r.rows);
+        let rows = labelled
             .iter()
             .map(|m| {
                 cols.iter()
-                    .map(|c| m.get(*c).cloned().unwrap_or(Value::Null))
+                    .map(|c| m.get(c).cloned().unwrap_or(Value::Null))
                     .collect()
             })
             .collect();
-        (
-            cols.iter()
-                .map(|c| vocabulary::column_label(c).to_owned())
-                .collect(),
-            rows,
-        )
+        let headers = cols
+            .iter()
+            .map(|c| vocabulary::labelled_header(&cols, c))
+            .collect();
+        (headers, rows)
     };
     let mut sheets = Vec::new();
     let by1 = ["province", "gender", "age_band", "category"];
@@ -306,10 +334,24 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             g("denominator"),
         ]);
     }
+    // The median time to placement (Kaplan–Meier, from the pact): days, not a rate, so in
+    // whole days and with no numerator; withheld (empty) when the curve does not reach one half.
+    let (def, r) = run("time_to_placement", &[], as_of).await?;
+    let median = match r.median_days.as_ref().and_then(Value::as_f64) {
+        Some(d) => Value::from(d.round() as i64),
+        None => Value::Null,
+    };
+    rows.push(vec![
+        Value::from("time_to_placement"),
+        Value::from(format!("{} (giorni mediani)", def.label)),
+        median,
+        Value::Null,
+        Value::Null,
+    ]);
     sheets.push(Sheet {
         name: "6 Esiti".into(),
-        header: header("Esiti: inserimento a 180 e 365 giorni dal patto, assunzioni stabili, permanenza a 180 giorni"),
-        columns: ["Indicatore", "Descrizione", "Tasso", "numerator", "denominator"]
+        header: header("Esiti: inserimento a 90, 180 e 365 giorni dal patto, assunzioni stabili, permanenza a 180 giorni, giorni mediani all'inserimento"),
+        columns: ["Indicatore", "Descrizione", "Valore", "numerator", "denominator"]
             .map(|c| vocabulary::column_label(c).to_owned())
             .to_vec(),
         rows,

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Europe::Rome;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::reference;
 
@@ -35,6 +35,13 @@ pub fn column_label(c: &str) -> &str {
         "to_service" => "Servizio di destinazione",
         "support_type" => "Tipo di intervento",
         "request_type" => "Tipo di richiesta",
+        "agency" => "Ente",
+        "close_reason" => "Motivo di chiusura",
+        "end_reason" => "Motivo di conclusione",
+        "employability_profile" => "Profilo di occupabilità",
+        "education" => "Titolo di studio (ISCED)",
+        "part_time" => "Part-time",
+        "group_session" => "Colloquio di gruppo",
         "value" => "Valore",
         "numerator" => "Numeratore",
         "denominator" => "Denominatore",
@@ -74,6 +81,9 @@ pub fn value_label(column: &str, v: &Value) -> String {
         Value::Null => return "n.d.".into(),
         other => return other.to_string(),
     };
+    if let Some(label) = code_label(column, s) {
+        return label.into();
+    }
     match (column, s) {
         ("month", m) => m
             .split_once('-')
@@ -96,6 +106,152 @@ pub fn value_label(column: &str, v: &Value) -> String {
         (_, "unknown") => "n.d.".into(),
         (_, s) => s.to_owned(),
     }
+}
+
+/// The column beside a coded column that holds its Italian label: `contract_class_label`.
+pub fn label_column(c: &str) -> String {
+    format!("{c}_label")
+}
+
+/// The columns of a result that hold codes a person needs in words: its breakdowns (but the
+/// year and quarter, which read as they are, and the region, stored by its name) and the
+/// funnel's stage.
+pub fn coded_columns<'a>(columns: &'a [String], by: &[String]) -> Vec<&'a str> {
+    columns
+        .iter()
+        .map(String::as_str)
+        .filter(|c| {
+            (by.iter().any(|b| b == c) && !matches!(*c, "year" | "quarter" | "region"))
+                || *c == "stage"
+        })
+        .collect()
+}
+
+/// Columns and rows with each coded column's Italian label right after its code (see
+/// [`coded_columns`]): the JSON of the API and exports keeps the codes and adds `*_label`,
+/// CSV and XLSX show both. Pages show the label alone (see [`value_label`]).
+pub fn with_labels(
+    columns: &[String],
+    coded: &[&str],
+    rows: &[Map<String, Value>],
+) -> (Vec<String>, Vec<Map<String, Value>>) {
+    let mut out_columns = Vec::with_capacity(columns.len() + coded.len());
+    for c in columns {
+        out_columns.push(c.clone());
+        if coded.contains(&c.as_str()) {
+            out_columns.push(label_column(c));
+        }
+    }
+    let out_rows = rows
+        .iter()
+        .map(|r| {
+            let mut m = Map::with_capacity(r.len() + coded.len());
+            for (k, v) in r {
+                m.insert(k.clone(), v.clone());
+                if coded.contains(&k.as_str()) {
+                    m.insert(label_column(k), Value::from(value_label(k, v)));
+                }
+            }
+            m
+        })
+        .collect();
+    (out_columns, out_rows)
+}
+
+/// A column's Italian header among `columns` as [`with_labels`] gives them: a coded column and
+/// its label read "Classe di contratto (codice)" and "Classe di contratto".
+pub fn labelled_header(columns: &[String], name: &str) -> String {
+    if let Some(base) = name.strip_suffix("_label")
+        && columns.iter().any(|c| c == base)
+    {
+        return column_label(base).to_owned();
+    }
+    if columns.contains(&label_column(name)) {
+        return format!("{} (codice)", column_label(name));
+    }
+    column_label(name).to_owned()
+}
+
+/// The Italian words of a code of EVENTS.md (or of a derived breakdown), by the column that holds
+/// it: every coded value a person reads goes through here, so that no English code shows.
+pub fn code_label(column: &str, code: &str) -> Option<&'static str> {
+    Some(match (column, code) {
+        ("contract_class", "open_ended") => "Tempo indeterminato",
+        ("contract_class", "fixed_term") => "Tempo determinato",
+        ("contract_class", "apprenticeship") => "Apprendistato",
+        ("contract_class", "intermittent") => "Lavoro intermittente",
+        ("contract_class", "agency") => "Somministrazione",
+        ("contract_class", "cococo") => "Co.co.co.",
+        ("contract_class", "traineeship") => "Tirocinio",
+        ("contract_class", "work_grant") => "Borsa lavoro",
+        ("hiring_mode", "numerica") => "Avviamento numerico",
+        ("hiring_mode", "nominativa") => "Avviamento nominativo",
+        ("hiring_mode" | "request_type", "convenzione_art11") => "Convenzione (art. 11)",
+        ("request_type", "numerica") => "Richiesta numerica",
+        ("request_type", "nominativa") => "Richiesta nominativa",
+        ("request_type", "non_obbligata") => "Datore non obbligato",
+        ("category", "invalido_civile") => "Invalido civile",
+        ("category", "invalido_lavoro") => "Invalido del lavoro",
+        ("category", "invalido_servizio") => "Invalido per servizio",
+        ("category", "non_vedente") => "Non vedente",
+        ("category", "sordo") => "Sordo",
+        ("category" | "list_type", "art18") => "Categorie protette (art. 18)",
+        ("list_type", "art1") => "Disabili (art. 1)",
+        ("reason", "requirements_missing") => "Requisiti mancanti",
+        ("reason", "documents_incomplete") => "Documentazione incompleta",
+        ("reason", "not_unemployed") => "Non disoccupato",
+        ("reason", "invalidity_below_threshold") => "Invalidità sotto la soglia",
+        ("reason", "age_out_of_range") => "Età fuori dai limiti",
+        ("reason", "own_request") => "Su richiesta della persona",
+        ("reason", "missed_summons") => "Mancata presentazione",
+        ("reason", "refused_offer") => "Rifiuto di un'offerta congrua",
+        ("reason", "lost_requirements") => "Perdita dei requisiti",
+        ("reason", "deceased") => "Decesso",
+        ("reason", "moved") => "Trasferimento",
+        ("reason" | "end_reason", "hired") => "Assunzione",
+        ("channel", "pes_proposal") => "Proposta del CPI",
+        ("channel", "self_application") => "Autocandidatura",
+        ("review_outcome", "on_track") => "In linea con il patto",
+        ("review_outcome", "corrective_action") => "Azione correttiva",
+        ("review_outcome", "no_show") => "Mancata presentazione",
+        ("to_service", "training") => "Formazione",
+        ("to_service", "social_services") => "Servizi sociali",
+        ("to_service", "health_services") => "Servizi sanitari",
+        ("to_service", "other_pes") => "Altro centro per l'impiego",
+        ("support_type", "coaching") => "Coaching",
+        ("support_type", "cv") => "Curriculum e lettere",
+        ("support_type", "interview_prep") => "Preparazione ai colloqui",
+        ("support_type", "self_promotion") => "Autopromozione",
+        ("support_type", "search_workshop") => "Laboratorio di ricerca attiva",
+        ("measure_type", "tirocinio") => "Tirocinio",
+        ("measure_type", "work_experience") => "Esperienza di lavoro",
+        ("measure_type", "borsa_lavoro") => "Borsa lavoro",
+        ("measure_type", "training_course") => "Corso di formazione",
+        ("end_reason", "completed") => "Conclusa",
+        ("end_reason", "interrupted_person") => "Interrotta dalla persona",
+        ("end_reason", "interrupted_host") => "Interrotta dall'ospitante",
+        ("end_reason", "resignation") => "Dimissioni",
+        ("end_reason", "dismissal") => "Licenziamento",
+        ("end_reason", "term_expired") => "Termine del contratto",
+        ("close_reason", "filled") => "Coperta",
+        ("close_reason", "partially_filled") => "Coperta in parte",
+        ("close_reason", "withdrawn") => "Ritirata",
+        ("close_reason", "expired") => "Scaduta",
+        ("employability_profile", "low") => "Bassa",
+        ("employability_profile", "medium") => "Media",
+        ("employability_profile", "high") => "Alta",
+        ("employability_profile", "very_high") => "Molto alta",
+        ("age_band", "15-29") => "15–29 anni",
+        ("age_band", "30-54") => "30–54 anni",
+        ("age_band", "55+") => "55 anni e oltre",
+        ("disability_band", "<46") => "Fino al 45%",
+        ("disability_band", "46-66") => "46–66%",
+        ("disability_band", "67-79") => "67–79%",
+        ("disability_band", "80-100") => "80–100%",
+        ("disability_band", "n/a") => "Non applicabile",
+        (_, "other") => "Altro",
+        _ => return None,
+    })
 }
 
 /// An Italian date: 31/12/2025 (the text as given when it is not a date).
@@ -125,6 +281,44 @@ mod tests {
         assert_eq!(value_label("gender", &Value::from("F")), "Donne");
         assert_eq!(value_label("province", &Value::from("MI")), "Milano (MI)");
         assert_eq!(value_label("region", &Value::Null), "n.d.");
+        assert_eq!(
+            value_label("contract_class", &Value::from("fixed_term")),
+            "Tempo determinato"
+        );
+        assert_eq!(value_label("hiring_mode", &Value::from("other")), "Altro");
+        assert_eq!(value_label("agency", &Value::from("INPS")), "INPS");
+    }
+
+    #[test]
+    fn labels_go_beside_their_codes() {
+        let columns: Vec<String> = ["year", "contract_class", "value"].map(String::from).into();
+        let by: Vec<String> = ["year", "contract_class"].map(String::from).into();
+        let coded = coded_columns(&columns, &by);
+        assert_eq!(coded, ["contract_class"]);
+        let row: Map<String, Value> = serde_json::from_value(serde_json::json!(
+            {"year": 2025, "contract_class": "work_grant", "value": 3}
+        ))
+        .unwrap();
+        let (c, rows) = with_labels(&columns, &coded, &[row]);
+        assert_eq!(
+            c,
+            ["year", "contract_class", "contract_class_label", "value"]
+        );
+        let keys: Vec<&String> = rows[0].keys().collect();
+        assert_eq!(
+            keys,
+            ["year", "contract_class", "contract_class_label", "value"]
+        );
+        assert_eq!(rows[0]["contract_class_label"], "Borsa lavoro");
+        assert_eq!(
+            labelled_header(&c, "contract_class"),
+            "Classe di contratto (codice)"
+        );
+        assert_eq!(
+            labelled_header(&c, "contract_class_label"),
+            "Classe di contratto"
+        );
+        assert_eq!(labelled_header(&c, "value"), "Valore");
         assert_eq!(it_date("2025-12-31"), "31/12/2025");
         assert_eq!(it_instant("2025-06-30T22:00:00Z"), "01/07/2025 00:00");
     }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::KpiResult;
 use super::catalog::FUNNEL_STAGES;
 use super::survival::kaplan_meier;
+use crate::vocabulary;
 
 fn group_key(by: &[String], row: &Map<String, Value>) -> Vec<String> {
     by.iter()
@@ -136,9 +137,24 @@ pub fn funnel_rows(by: &[String], rows: Vec<Map<String, Value>>) -> Vec<Map<Stri
     out
 }
 
-/// The result as JSON, exactly as KPIS.md shows it.
+/// The result as JSON, as KPIS.md shows it, each coded breakdown with its Italian label beside
+/// it (`contract_class_label`, see [`vocabulary::with_labels`]).
 pub fn to_json(r: &KpiResult) -> String {
-    serde_json::to_string_pretty(r).expect("results serialise")
+    serde_json::to_string_pretty(&labelled_json(r)).expect("results serialise")
+}
+
+/// The result as a JSON value with the labels of its coded columns: what the API answers.
+pub fn labelled_json(r: &KpiResult) -> Value {
+    let mut v = serde_json::to_value(r).expect("results serialise");
+    let (_, rows) = labelled_rows(r);
+    v["rows"] = Value::from(rows.into_iter().map(Value::Object).collect::<Vec<_>>());
+    v
+}
+
+/// The result's columns and rows with the Italian label beside each coded column.
+pub fn labelled_rows(r: &KpiResult) -> (Vec<String>, Vec<Map<String, Value>>) {
+    let coded = vocabulary::coded_columns(&r.columns, &r.params.by);
+    vocabulary::with_labels(&r.columns, &coded, &r.rows)
 }
 
 fn plain(v: &Value) -> String {

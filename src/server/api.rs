@@ -94,7 +94,7 @@ pub async fn kpi(
         )
             .into_response())
     } else {
-        Ok((common, axum::Json(&*result)).into_response())
+        Ok((common, axum::Json(query::output::labelled_json(&result))).into_response())
     }
 }
 

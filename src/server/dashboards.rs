@@ -372,6 +372,20 @@ mod tests {
         assert_eq!(pages[0].slug, "panoramica");
     }
 
+    /// Every KPI of the catalogue has a home on a built-in page: a figure nobody can see is a
+    /// figure nobody checks.
+    #[test]
+    fn every_kpi_is_on_a_page() {
+        let pages = load(None).expect("built-in pages");
+        for def in query::catalog() {
+            let shown = pages
+                .iter()
+                .flat_map(|p| &p.panels)
+                .any(|panel| matches!(&panel.figure, Figure::Kpi(d) if d.id == def.id));
+            assert!(shown, "{} is on no page of dashboards/", def.id);
+        }
+    }
+
     fn err(text: &str) -> String {
         parse_page("dashboards/x.toml", text)
             .unwrap_err()

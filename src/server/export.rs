@@ -13,7 +13,7 @@ use super::panels::{self, PanelData, Table, table_of};
 use super::{AppError, AppState};
 use crate::csvfile;
 use crate::query::KpiResult;
-use crate::vocabulary::column_label;
+use crate::vocabulary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExportFormat {
@@ -65,7 +65,7 @@ pub async fn panel_export(
         }
     };
     let page = &state.pages()[idx];
-    let table = table_of(&panel, &result);
+    let table = labelled(table_of(&panel, &result), &result.params.by);
     let meta = Meta::new(page, &panel, &result);
     let stem = format!(
         "mirato-{}-{}",
@@ -103,6 +103,17 @@ pub async fn panel_export(
         body,
     )
         .into_response())
+}
+
+/// The table with the Italian label beside each coded column (see [`vocabulary::with_labels`]).
+fn labelled(t: Table, by: &[String]) -> Table {
+    let coded = vocabulary::coded_columns(&t.columns, by);
+    let (columns, rows) = vocabulary::with_labels(&t.columns, &coded, &t.rows);
+    Table {
+        columns,
+        rows,
+        percent: t.percent,
+    }
 }
 
 /// What every export says about itself.
@@ -185,14 +196,15 @@ fn xlsx_bytes(meta: &Meta, t: &Table) -> Result<Vec<u8>, XlsxError> {
     }
     row += 1;
     for (c, name) in t.columns.iter().enumerate() {
-        ws.write_string_with_format(row, c as u16, column_label(name), &bold)?;
+        let header = vocabulary::labelled_header(&t.columns, name);
+        ws.write_string_with_format(row, c as u16, &header, &bold)?;
         // Wide enough for the header and the longest cell; the header block's keys need 24.
         let longest = t
             .rows
             .iter()
             .filter_map(|r| r.get(name))
             .map(|v| v.to_string().chars().count())
-            .chain([column_label(name).chars().count()])
+            .chain([header.chars().count()])
             .max()
             .unwrap_or(10);
         let min = if c == 0 { 24 } else { 10 };

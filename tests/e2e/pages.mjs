@@ -77,6 +77,15 @@ for (const [title, href] of links) {
       : (p.svg && p.svgTitle && p.table) || p.empty;
     if (!drawn) fail(`${slug} ${p.id} (${p.title}, ${p.chart}): chart or table missing`);
   }
+  // No English code in what people read (KPIS.md v2): no snake_case word and no "other" or
+  // "unknown", in the text or the charts. The data quality page is left out: its rule codes
+  // name the fields of the input contract.
+  if (slug !== "qualita") {
+    const text = await page.$eval("main", (m) => m.innerText + " "
+      + Array.from(m.querySelectorAll("svg text")).map((t) => t.textContent).join(" "));
+    const codes = text.match(/\b[a-z]+(?:_[a-z0-9]+)+\b|\bother\b|\bunknown\b/g);
+    if (codes) fail(`${slug}: codes shown instead of Italian words: ${[...new Set(codes)].slice(0, 10).join(", ")}`);
+  }
   await page.screenshot({ path: join(outDir, `${slug}.png`), fullPage: true });
   report.push({ page: title, slug, panels: panels.length });
 }

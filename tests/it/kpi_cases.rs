@@ -516,6 +516,39 @@ fn survival_bands_enclose_the_curve() {
     }
 }
 
+/// KPIS.md v2: one placement event and one censoring rule for the rate and the curve. On the
+/// entries with N days of follow-up of the placement cohort (pacts up to obs_end - N), where
+/// nobody is censored before day N, placement_rate_N = 1 - S(N) of time_to_placement computed
+/// on those same entries.
+#[test]
+fn placement_rate_is_one_minus_the_curve() {
+    let env = case_env("7_esiti_cohort.case");
+    // obs_end is 2025-12-31: 2025-10-02 + 90 days and 2025-07-04 + 180 days reach it.
+    for (n, last_pact) in [(90, "2025-10-02"), (180, "2025-07-04")] {
+        let period = [("from", "2025-01-01"), ("to", last_pact)];
+        let rate = env.rows(&format!("placement_rate_{n}"), &period);
+        let rate = rate[0]["value"].as_f64().expect("a rate");
+        let curve = env.rows("time_to_placement", &period);
+        let curve = curve.as_array().expect("rows");
+        let day = |r: &Value| r["day"].as_i64().expect("a day");
+        assert!(
+            curve
+                .iter()
+                .all(|r| day(r) >= n || r["censored"].as_i64() == Some(0)),
+            "the fixture must have nobody censored before day {n}: {curve:?}"
+        );
+        let s = curve
+            .iter()
+            .rfind(|r| day(r) <= n)
+            .map_or(1.0, |r| r["survival"].as_f64().expect("S"));
+        assert!(
+            (rate - (1.0 - s)).abs() < 1e-12,
+            "N = {n}: placement_rate {rate}, 1 - S(N) = {}",
+            1.0 - s
+        );
+    }
+}
+
 /// Every KPI of `queries/` has a hand-worked case.
 #[test]
 fn every_kpi_has_a_case() {

@@ -91,12 +91,15 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
         .block_on(async { mirato::query::Engine::open(&env.data)?.run(def, &p).await })
         .unwrap();
     let s = mirato::auth::disclosure::protect(&r, def.kind, 5);
-    let cols: Vec<&str> = by.split(',').chain(["value"]).collect();
-    s.rows
-        .iter()
+    // The sheet's columns: each coded breakdown's code, then its Italian label, then the value.
+    let by: Vec<String> = by.split(',').map(String::from).collect();
+    let cols: Vec<String> = by.iter().cloned().chain(["value".into()]).collect();
+    let coded = mirato::vocabulary::coded_columns(&cols, &by);
+    let (cols, rows) = mirato::vocabulary::with_labels(&cols, &coded, &s.rows);
+    rows.iter()
         .map(|m| {
             cols.iter()
-                .map(|c| match m.get(*c) {
+                .map(|c| match m.get(c) {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => format!("{}", n.as_f64().unwrap() as i64),
                     _ => String::new(),
@@ -161,9 +164,43 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
     );
     assert_eq!(
         table(&wb["2 Nuove iscrizioni"])[0],
-        ["Provincia", "Categoria", "Valore"]
+        [
+            "Provincia (codice)",
+            "Provincia",
+            "Categoria (codice)",
+            "Categoria",
+            "Valore"
+        ]
     );
-    // Sheet 5: one row per service output; sheet 6: the four outcome rates.
+    // No English code in what people read: outside the "(codice)" columns and the indicator
+    // ids, no cell is a snake_case code, and every label differs from its code beside it.
+    let snake = |c: &str| {
+        c.contains('_')
+            && c.chars()
+                .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == '_')
+    };
+    for (name, sheet) in wb.as_object().unwrap() {
+        let t = table(sheet);
+        for (i, head) in t[0].iter().enumerate() {
+            if head.ends_with("(codice)") || head == "Indicatore" {
+                continue;
+            }
+            let code_beside = i > 0 && t[0][i - 1].ends_with("(codice)");
+            for row in &t[1..] {
+                assert!(!snake(&row[i]), "{name}, {head}: code {} shown", row[i]);
+                if code_beside && !row[i - 1].is_empty() {
+                    assert_ne!(
+                        row[i],
+                        row[i - 1],
+                        "{name}, {head}: no label for {}",
+                        row[i]
+                    );
+                }
+            }
+        }
+    }
+    // Sheet 5: one row per service output and rate; sheet 6: the outcome rates and the median
+    // time to placement.
     let services = table(&wb["5 Servizi"]);
     assert!(
         services
@@ -183,16 +220,18 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
             .map(|r| r[0].as_str())
             .collect::<Vec<_>>(),
         [
+            "placement_rate_90",
             "placement_rate_180",
             "placement_rate_365",
             "stable_hire_rate",
-            "retention_180"
+            "retention_180",
+            "time_to_placement"
         ]
     );
     // A CSV per sheet, with the same header block.
     let csv = std::fs::read_to_string(first.with_extension("2-nuove-iscrizioni.csv")).unwrap();
     assert!(csv.contains(&format!("# Dati acquisiti fino a (as_of): {as_of}\n")));
-    assert!(csv.contains("Provincia,Categoria,Valore\n"));
+    assert!(csv.contains("Provincia (codice),Provincia,Categoria (codice),Categoria,Valore\n"));
 
     // A late batch of 2024 events; the same --as-of gives the same cells.
     let mut rows = Vec::new();
