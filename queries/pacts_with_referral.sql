@@ -2,6 +2,7 @@
 -- label: Patti seguiti da un invio a misure o servizi entro 90 giorni
 -- kind: rate
 -- section: 3
+-- follow_up: 90
 -- Rows: one per first pact of a registration spell (view spell_pacts) dated in the period with at
 -- least 90 days of observation after it (pact date + 90 <= obs_end); territory and d = the pact.
 -- num = 1 when the same person has a measure_started or referral event dated 0 to 90 days after

@@ -2,6 +2,7 @@
 -- label: Tasso di inserimento a 90 giorni dal patto (percorsi)
 -- kind: rate
 -- section: 7
+-- follow_up: 90
 -- Rows: one per cohort entry: the first pact_signed of a registration spell (view
 -- pact_outcomes) dated in the period, with full follow-up (pact date + 90 <= obs_end, the latest
 -- event date as of as_of). Territory and d = the pact. The unit is the spell ("percorsi"): a

@@ -2,6 +2,7 @@
 -- label: Tasso di permanenza a 180 giorni dall'assunzione
 -- kind: rate
 -- section: 7
+-- follow_up: 180
 -- Rows: one per employment hire (not a traineeship nor a work grant) dated in the period with
 -- hire date + 180 <= obs_end (the latest event date as of as_of); territory and d = the hire.
 -- num = 1 when there is no employment_ended of the same person and employer_id dated from the

@@ -2,6 +2,7 @@
 -- label: Richieste con almeno un candidato entro 60 giorni
 -- kind: rate
 -- section: 6
+-- follow_up: 60
 -- person: no
 -- Rows: one per vacancy_id whose vacancy_opened is dated in the period with at least 60 days of
 -- observation after it (opening + 60 <= obs_end); territory and d = its first opening in the

@@ -106,6 +106,9 @@ pub struct KpiDef {
     pub own: Vec<&'static str>,
     /// Whether rows carry `person_id` (so person attributes can break them down).
     pub person: bool,
+    /// Days of observation each counted unit needs after its date (`-- follow_up: 90`): a
+    /// period too recent to have them has no unit yet, which the pages say.
+    pub follow_up: Option<u32>,
     #[serde(skip)]
     pub sql: &'static str,
 }
@@ -130,6 +133,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     let mut section = None;
     let mut own = Vec::new();
     let mut person = true;
+    let mut follow_up = None;
     for line in sql.lines() {
         let Some(rest) = line.strip_prefix("-- ") else {
             if line.trim().is_empty() {
@@ -148,6 +152,12 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
             "section" => section = Some(v),
             "own" => own = crate::list::items(v).collect(),
             "person" => person = v == "yes",
+            "follow_up" => {
+                follow_up = Some(
+                    v.parse()
+                        .map_err(|_| format!("follow_up {v} is not days"))?,
+                )
+            }
             _ => {}
         }
     }
@@ -169,6 +179,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
         section: section.ok_or("no `-- section:` line")?,
         own,
         person,
+        follow_up,
         sql,
     })
 }

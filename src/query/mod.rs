@@ -90,7 +90,7 @@ impl QueryError {
 }
 
 /// The parameters a result was computed with, after defaults: enough to reproduce it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Resolved {
     pub from: String,
     pub to: String,
@@ -112,7 +112,7 @@ pub struct Resolved {
 }
 
 /// A KPI's answer, in the shape of KPIS.md.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct KpiResult {
     pub kpi: String,
     pub params: Resolved,

@@ -111,23 +111,7 @@ mod tests {
     fn result(kpi: &str) -> KpiResult {
         KpiResult {
             kpi: kpi.into(),
-            params: crate::query::Resolved {
-                from: String::new(),
-                to: String::new(),
-                by: vec![],
-                region: vec![],
-                province: vec![],
-                cpi: vec![],
-                as_of: String::new(),
-                data_version: String::new(),
-                scope: None,
-            },
-            columns: vec![],
-            rows: vec![],
-            median_days: None,
-            keys: vec![],
-            life: vec![],
-            protection: None,
+            ..Default::default()
         }
     }
 

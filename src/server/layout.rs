@@ -350,8 +350,19 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
                     .map(|n| format!("{} casi", fmt_number(n, false)))
             })
     });
+    // A rate over units that need N days of observation, with none in the period: the period
+    // is too recent (KPIS.md v2), not empty.
+    let follow_up = crate::query::find(&r.kpi).and_then(|d| d.follow_up);
+    let no_units = r.rows.first().and_then(|m| m.get("denominator")) == Some(&Value::from(0));
+    let detail = match follow_up {
+        Some(days) if now.is_none() && no_units => Some(format!(
+            "ogni ingresso richiede {days} giorni di osservazione dopo la sua data"
+        )),
+        _ => detail,
+    };
     let shown = match r.rows.first().and_then(|m| m.get("value")) {
         Some(Value::String(s)) => s.clone(),
+        _ if follow_up.is_some() && now.is_none() && no_units => "osservazione incompleta".into(),
         _ => now
             .map(|v| fmt_number(v, percent))
             .unwrap_or_else(|| "–".into()),
@@ -393,5 +404,35 @@ pub(super) fn table_html(t: &Table) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// KPIS.md v2: a rate whose units need days of observation says so when the period is too
+    /// recent to hold any, instead of a bare dash.
+    #[test]
+    fn a_follow_up_rate_without_units_says_the_observation_is_incomplete() {
+        let row: serde_json::Map<String, Value> = serde_json::from_value(
+            serde_json::json!({"value": null, "numerator": 0, "denominator": 0}),
+        )
+        .unwrap();
+        let r = KpiResult {
+            kpi: "placement_rate_90".into(),
+            rows: vec![row.clone()],
+            ..Default::default()
+        };
+        let html = tile_html(&r, None, true).into_string();
+        assert!(html.contains("osservazione incompleta"), "{html}");
+        assert!(html.contains("90 giorni di osservazione"), "{html}");
+        let r = KpiResult {
+            kpi: "acceptance_rate".into(),
+            rows: vec![row],
+            ..Default::default()
+        };
+        let html = tile_html(&r, None, true).into_string();
+        assert!(!html.contains("osservazione"), "{html}");
     }
 }
