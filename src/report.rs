@@ -237,8 +237,7 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     let table = |r: &KpiResult, by: &[&str]| -> (Vec<String>, Vec<Vec<Value>>) {
         let mut cols: Vec<String> = by.iter().map(|c| (*c).to_owned()).collect();
         cols.push("value".into());
-        let coded = vocabulary::coded_columns(&cols, &r.params.by);
-        let (cols, labelled) = vocabulary::with_labels(&cols, &coded, &r.rows);
+        let (cols, labelled) = vocabulary::with_labels(&cols, &r.params.by, &r.rows);
         let rows = labelled
             .iter()
             .map(|m| {

@@ -116,7 +116,7 @@ pub fn label_column(c: &str) -> String {
 /// The columns of a result that hold codes a person needs in words: its breakdowns (but the
 /// year and quarter, which read as they are, and the region, stored by its name) and the
 /// funnel's stage.
-pub fn coded_columns<'a>(columns: &'a [String], by: &[String]) -> Vec<&'a str> {
+fn coded_columns<'a>(columns: &'a [String], by: &[String]) -> Vec<&'a str> {
     columns
         .iter()
         .map(String::as_str)
@@ -127,14 +127,16 @@ pub fn coded_columns<'a>(columns: &'a [String], by: &[String]) -> Vec<&'a str> {
         .collect()
 }
 
-/// Columns and rows with each coded column's Italian label right after its code (see
-/// [`coded_columns`]): the JSON of the API and exports keeps the codes and adds `*_label`,
-/// CSV and XLSX show both. Pages show the label alone (see [`value_label`]).
+/// Columns and rows with each coded column's Italian label right after its code (the coded
+/// columns of a result broken down `by`, see [`coded_columns`]): the JSON of the API and exports
+/// keeps the codes and adds `*_label`, CSV and XLSX show both. Pages show the label alone (see
+/// [`value_label`]).
 pub fn with_labels(
     columns: &[String],
-    coded: &[&str],
+    by: &[String],
     rows: &[Map<String, Value>],
 ) -> (Vec<String>, Vec<Map<String, Value>>) {
+    let coded = coded_columns(columns, by);
     let mut out_columns = Vec::with_capacity(columns.len() + coded.len());
     for c in columns {
         out_columns.push(c.clone());
@@ -293,13 +295,12 @@ mod tests {
     fn labels_go_beside_their_codes() {
         let columns: Vec<String> = ["year", "contract_class", "value"].map(String::from).into();
         let by: Vec<String> = ["year", "contract_class"].map(String::from).into();
-        let coded = coded_columns(&columns, &by);
-        assert_eq!(coded, ["contract_class"]);
+        assert_eq!(coded_columns(&columns, &by), ["contract_class"]);
         let row: Map<String, Value> = serde_json::from_value(serde_json::json!(
             {"year": 2025, "contract_class": "work_grant", "value": 3}
         ))
         .unwrap();
-        let (c, rows) = with_labels(&columns, &coded, &[row]);
+        let (c, rows) = with_labels(&columns, &by, &[row]);
         assert_eq!(
             c,
             ["year", "contract_class", "contract_class_label", "value"]

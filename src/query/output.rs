@@ -153,8 +153,7 @@ pub fn labelled_json(r: &KpiResult) -> Value {
 
 /// The result's columns and rows with the Italian label beside each coded column.
 pub fn labelled_rows(r: &KpiResult) -> (Vec<String>, Vec<Map<String, Value>>) {
-    let coded = vocabulary::coded_columns(&r.columns, &r.params.by);
-    vocabulary::with_labels(&r.columns, &coded, &r.rows)
+    vocabulary::with_labels(&r.columns, &r.params.by, &r.rows)
 }
 
 fn plain(v: &Value) -> String {

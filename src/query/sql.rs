@@ -106,8 +106,8 @@ pub(super) fn wrapper_sql(
             .collect(),
     };
     if p.cell_keys {
-        // The stored key is a UInt32, summed as such (DataFusion sums it into a UInt64, and
-        // the sum is cast once per cell rather than the key once per row).
+        // The stored key is a UInt32, summed as it is (DataFusion sums it into a UInt64): no
+        // cast a row.
         let key = match stored_key_column(def) {
             Some(column) if stored_keys => format!("k.{column}"),
             _ => format!("{}({unit})", cellkey::UDF_NAME),

@@ -107,8 +107,7 @@ pub async fn panel_export(
 
 /// The table with the Italian label beside each coded column (see [`vocabulary::with_labels`]).
 fn labelled(t: Table, by: &[String]) -> Table {
-    let coded = vocabulary::coded_columns(&t.columns, by);
-    let (columns, rows) = vocabulary::with_labels(&t.columns, &coded, &t.rows);
+    let (columns, rows) = vocabulary::with_labels(&t.columns, by, &t.rows);
     Table {
         columns,
         rows,

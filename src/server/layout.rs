@@ -351,18 +351,22 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
             })
     });
     // A rate over units that need N days of observation, with none in the period: the period
-    // is too recent (KPIS.md v2), not empty.
-    let follow_up = crate::query::find(&r.kpi).and_then(|d| d.follow_up);
-    let no_units = r.rows.first().and_then(|m| m.get("denominator")) == Some(&Value::from(0));
-    let detail = match follow_up {
-        Some(days) if now.is_none() && no_units => Some(format!(
+    // is too recent (KPIS.md v2), not empty. The days it needs, when so.
+    let incomplete = crate::query::find(&r.kpi)
+        .and_then(|d| d.follow_up)
+        .filter(|_| {
+            now.is_none()
+                && r.rows.first().and_then(|m| m.get("denominator")) == Some(&Value::from(0))
+        });
+    let detail = match incomplete {
+        Some(days) => Some(format!(
             "ogni ingresso richiede {days} giorni di osservazione dopo la sua data"
         )),
-        _ => detail,
+        None => detail,
     };
     let shown = match r.rows.first().and_then(|m| m.get("value")) {
         Some(Value::String(s)) => s.clone(),
-        _ if follow_up.is_some() && now.is_none() && no_units => "osservazione incompleta".into(),
+        _ if incomplete.is_some() => "osservazione incompleta".into(),
         _ => now
             .map(|v| fmt_number(v, percent))
             .unwrap_or_else(|| "–".into()),

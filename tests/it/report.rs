@@ -94,8 +94,7 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
     // The sheet's columns: each coded breakdown's code, then its Italian label, then the value.
     let by: Vec<String> = by.split(',').map(String::from).collect();
     let cols: Vec<String> = by.iter().cloned().chain(["value".into()]).collect();
-    let coded = mirato::vocabulary::coded_columns(&cols, &by);
-    let (cols, rows) = mirato::vocabulary::with_labels(&cols, &coded, &s.rows);
+    let (cols, rows) = mirato::vocabulary::with_labels(&cols, &by, &s.rows);
     rows.iter()
         .map(|m| {
             cols.iter()
