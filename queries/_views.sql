@@ -262,16 +262,37 @@ FROM ended e
 LEFT JOIN typed t ON t.event_id = e.event_id AND t.rn = 1
 LEFT JOIN tut n ON n.measure_id = e.measure_id AND n.person_id = e.person_id;
 
--- Each (vacancy, person) pair's first candidate_preselected and first candidate_selected date
--- (null when none): the pair rates read the pairs that reached the next step by `to` off it
--- instead of collecting them from all events for each query.
+-- Each (vacancy, person) pair's first candidate_proposed and first candidate_preselected (one row
+-- per pair and step, `step` the event type), with the territory of that first event and whether
+-- the pair took the next step (candidate_preselected after a proposal, candidate_selected after
+-- a preselection) 0 to 60 days after it, both ends included (KPIS.md v2). The pair rates read
+-- their period and the follow-up off it instead of collecting pairs from all events each query.
 CREATE VIEW pair_steps AS
-SELECT vacancy_id, person_id,
-       min(occurred_date) FILTER (WHERE event_type = 'candidate_preselected') AS preselected_date,
-       min(occurred_date) FILTER (WHERE event_type = 'candidate_selected') AS selected_date
-FROM ev
-WHERE event_type IN ('candidate_preselected', 'candidate_selected')
-GROUP BY vacancy_id, person_id;
+WITH firsts AS (
+    SELECT vacancy_id, person_id, event_type AS step,
+           CASE event_type WHEN 'candidate_proposed' THEN 'candidate_preselected'
+                ELSE 'candidate_selected' END AS next_step,
+           first_value(province ORDER BY occurred_at, event_id) AS province,
+           first_value(cpi_code ORDER BY occurred_at, event_id) AS cpi_code,
+           min(occurred_date) AS first_date
+    FROM ev
+    WHERE event_type IN ('candidate_proposed', 'candidate_preselected')
+    GROUP BY vacancy_id, person_id, event_type
+),
+followed AS (
+    SELECT DISTINCT f.vacancy_id, f.person_id, f.step
+    FROM firsts f
+    JOIN ev n ON n.vacancy_id = f.vacancy_id AND n.person_id = f.person_id
+        AND n.event_type = f.next_step
+        AND n.occurred_date >= f.first_date
+        AND CAST(n.occurred_date AS BIGINT) <= CAST(f.first_date AS BIGINT) + 60
+    WHERE n.event_type IN ('candidate_preselected', 'candidate_selected')
+)
+SELECT f.vacancy_id, f.person_id, f.step, f.province, f.cpi_code, f.first_date,
+       x.person_id IS NOT NULL AS followed
+FROM firsts f
+LEFT JOIN followed x ON x.vacancy_id = f.vacancy_id AND x.person_id = f.person_id
+    AND x.step = f.step;
 
 -- Each registration spell with the stages of the service funnel it reached: an event of the
 -- person dated on or after the spell's start date, not after its end date (the cancellation's
