@@ -8,7 +8,7 @@
 CREATE VIEW apps AS
 WITH a AS (
     SELECT person_id, occurred_date, occurred_at, event_id, gender, birth_year, category,
-           list_type, disability_pct, naspi, province, cpi_code
+           list_type, disability_pct, education, naspi, province, cpi_code
     FROM ev
     WHERE event_type = 'application_submitted'
 ),
@@ -33,6 +33,7 @@ SELECT
     a.category,
     a.list_type,
     a.disability_pct,
+    a.education,
     a.naspi,
     a.province,
     a.cpi_code,

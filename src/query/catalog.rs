@@ -70,7 +70,7 @@ pub const FUNNEL_STAGES: [(&str, &str); 5] = [
 ];
 
 /// Breakdowns every KPI takes (the person attributes only where rows carry a person).
-pub const COMMON_DIMS: [&str; 11] = [
+pub const COMMON_DIMS: [&str; 12] = [
     "region",
     "province",
     "cpi",
@@ -82,15 +82,17 @@ pub const COMMON_DIMS: [&str; 11] = [
     "category",
     "list_type",
     "disability_band",
+    "education",
 ];
 
 /// Breakdowns that come from the person's latest application.
-pub const PERSON_DIMS: [&str; 5] = [
+pub const PERSON_DIMS: [&str; 6] = [
     "gender",
     "age_band",
     "category",
     "list_type",
     "disability_band",
+    "education",
 ];
 
 /// One KPI of the catalogue.

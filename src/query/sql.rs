@@ -50,6 +50,13 @@ pub(super) fn dim_expr(dim: &str) -> String {
              WHEN a.disability_pct <= 79 THEN '67-79' \
              ELSE '80-100' END"
             .into(),
+        // ISCED levels in the three groups of the official statistics: up to lower secondary
+        // (licenza media), upper and post-secondary, tertiary.
+        "education" => "CASE WHEN a.education IS NULL THEN 'unknown' \
+             WHEN a.education <= 2 THEN '0-2' \
+             WHEN a.education <= 4 THEN '3-4' \
+             ELSE '5-8' END"
+            .into(),
         own => format!("k.{own}"),
     }
 }

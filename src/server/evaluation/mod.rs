@@ -33,12 +33,13 @@ mod page;
 use page::{curve_points, render};
 
 /// The subgroups an evaluator can compare.
-pub const DIMS: [&str; 7] = [
+pub const DIMS: [&str; 8] = [
     "gender",
     "age_band",
     "category",
     "list_type",
     "disability_band",
+    "education",
     "region",
     "year",
 ];
