@@ -277,6 +277,111 @@ pub fn it_instant(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
+/// Ingest's rule codes (EVENTS.md, "What a bad row gets") that read as a whole.
+const RULE_WORDS: &[(&str, &str)] = &[
+    ("event_id.conflict", "ID evento: dati in conflitto"),
+    ("event_type.unknown", "Tipo evento: non previsto"),
+    ("province.unknown", "Provincia: sigla sconosciuta"),
+    ("csv.field_count", "CSV: numero di campi errato"),
+    ("json.syntax", "JSON: riga non valida"),
+    ("json.value_type", "JSON: tipo di valore errato"),
+    (
+        "eligibility.invalido_civile",
+        "Invalido civile sotto il 46%",
+    ),
+    (
+        "eligibility.invalido_lavoro",
+        "Invalido lavoro sotto il 34%",
+    ),
+    (
+        "eligibility.list_type_category",
+        "Lista e categoria incoerenti",
+    ),
+];
+
+/// The fields of the input contract, as the other rule codes (`field.problem`) name them.
+const RULE_FIELDS: &[(&str, &str)] = &[
+    ("event_id", "ID evento"),
+    ("event_type", "Tipo evento"),
+    ("occurred_at", "Data evento"),
+    ("province", "Provincia"),
+    ("cpi_code", "Codice CPI"),
+    ("person_cf", "CF persona"),
+    ("operator_id", "ID operatore"),
+    ("list_type", "Lista"),
+    ("category", "Categoria"),
+    ("disability_pct", "Percentuale di invalidità"),
+    ("naspi", "NASpI"),
+    ("education", "Titolo di studio"),
+    ("gender", "Genere"),
+    ("birth_date", "Data di nascita"),
+    ("agency", "Ente"),
+    ("reason", "Motivo"),
+    ("profiling_index", "Indice di profilazione"),
+    ("pact_id", "ID patto"),
+    ("responsible_operator", "Operatore responsabile"),
+    ("employability_profile", "Profilo di occupabilità"),
+    ("search_acts", "Atti di ricerca"),
+    ("contact_frequency_days", "Frequenza dei contatti"),
+    ("search_proof_method", "Prova della ricerca"),
+    ("avail_workshops", "Disponibilità laboratori"),
+    ("avail_training", "Disponibilità formazione"),
+    ("avail_offers", "Disponibilità offerte"),
+    ("review_outcome", "Esito della verifica"),
+    ("group", "Colloquio di gruppo"),
+    ("skills_gap", "Divario di competenze"),
+    ("to_service", "Servizio di destinazione"),
+    ("support_type", "Tipo di intervento"),
+    ("measure_id", "ID misura"),
+    ("measure_type", "Tipo di misura"),
+    ("employer_id", "Datore di lavoro"),
+    ("end_reason", "Motivo di conclusione"),
+    ("vacancy_id", "ID offerta"),
+    ("positions", "Posti"),
+    ("request_type", "Tipo di richiesta"),
+    ("ateco_section", "Sezione ATECO"),
+    ("profession_code", "Codice professione"),
+    ("channel", "Canale"),
+    ("close_reason", "Motivo di chiusura"),
+    ("contract_code", "Codice contratto"),
+    ("contract_months", "Durata contratto"),
+    ("part_time", "Part-time"),
+    ("hiring_mode", "Modalità di assunzione"),
+];
+
+/// The problems of the other rule codes, worded so that they agree with any field.
+const RULE_PROBLEMS: &[(&str, &str)] = &[
+    ("missing", "mancante"),
+    ("invalid", "valore non valido"),
+    ("format", "formato non valido"),
+    ("identifier", "contiene un codice fiscale"),
+    ("length", "lunghezza eccessiva"),
+    ("range", "fuori dai limiti"),
+    ("unknown", "valore sconosciuto"),
+    ("conflict", "dati in conflitto"),
+];
+
+/// A quarantine rule code in Italian, for the data quality page and its exports:
+/// `person_cf.invalid` reads "CF persona: valore non valido". A code that is not one of ingest's
+/// stays as it is.
+pub fn rule_label(code: &str) -> String {
+    let find = |table: &[(&str, &'static str)], key: &str| {
+        table.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    };
+    if let Some(words) = find(RULE_WORDS, code) {
+        return words.to_owned();
+    }
+    code.split_once('.')
+        .and_then(|(field, problem)| {
+            Some(format!(
+                "{}: {}",
+                find(RULE_FIELDS, field)?,
+                find(RULE_PROBLEMS, problem)?
+            ))
+        })
+        .unwrap_or_else(|| code.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +434,31 @@ mod tests {
         assert_eq!(labelled_header(&c, "value"), "Valore");
         assert_eq!(it_date("2025-12-31"), "31/12/2025");
         assert_eq!(it_instant("2025-06-30T22:00:00Z"), "01/07/2025 00:00");
+    }
+
+    /// Every rule ingest can break reads in Italian: each field of the input contract with each
+    /// problem, and the codes that read as a whole.
+    #[test]
+    fn every_rule_code_reads_in_italian() {
+        use crate::model::Field;
+        assert_eq!(
+            rule_label("person_cf.invalid"),
+            "CF persona: valore non valido"
+        );
+        assert_eq!(
+            rule_label("province.unknown"),
+            "Provincia: sigla sconosciuta"
+        );
+        assert_eq!(rule_label("no.such_rule"), "no.such_rule");
+        for f in Field::ALL {
+            for (problem, _) in RULE_PROBLEMS {
+                let code = format!("{}.{problem}", f.name());
+                let label = rule_label(&code);
+                assert!(label != code && !label.contains('_'), "{code}: {label}");
+            }
+        }
+        for (code, label) in RULE_WORDS {
+            assert_eq!(rule_label(code), *label);
+        }
     }
 }

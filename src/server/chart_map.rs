@@ -66,7 +66,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
     match panel.chart {
         Chart::Bar => {
             let (cat_col, val_col) = match &panel.figure {
-                Figure::Source(Source::RejectedByRule) => ("rule", "value"),
+                Figure::Source(Source::RejectedByRule) => ("rule_label", "value"),
                 Figure::Source(Source::RejectedByCpi) => ("cpi", "value"),
                 Figure::Source(Source::Batches) => ("file", "stored"),
                 Figure::Kpi(_) => (panel.by[0].as_str(), "value"),

@@ -14,7 +14,7 @@ use super::panels::{PanelData, Table, table_of};
 use crate::auth::Principal;
 use crate::query::{KpiResult, StoreFacts};
 use crate::reference;
-use crate::vocabulary::{column_label, it_date, it_instant, value_label};
+use crate::vocabulary::{it_date, it_instant, label_column, labelled_header, value_label};
 
 /// A cell as shown: Italian numbers, percentages for ratios.
 pub(super) fn cell(column: &str, v: &Value, percent: bool) -> String {
@@ -380,6 +380,15 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
     }
 }
 
+/// The columns a page shows: a coded column that has its Italian label beside it gives way to
+/// the label, whose cell keeps the code as its title.
+fn shown_columns(t: &Table) -> impl Iterator<Item = &str> {
+    t.columns
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !t.columns.contains(&label_column(c)))
+}
+
 pub(super) fn table_html(t: &Table) -> Markup {
     html! {
         @if t.rows.is_empty() {
@@ -388,18 +397,19 @@ pub(super) fn table_html(t: &Table) -> Markup {
             div.table-wrap {
                 table.sortable {
                     thead { tr {
-                        @for c in &t.columns {
-                            th scope="col" { button type="button" class="sort" { (column_label(c)) } }
+                        @for c in shown_columns(t) {
+                            th scope="col" { button type="button" class="sort" { (labelled_header(&t.columns, c)) } }
                         }
                     } }
                     tbody {
                         @for r in &t.rows {
                             tr {
-                                @for c in &t.columns {
+                                @for c in shown_columns(t) {
                                     @let v = r.get(c).unwrap_or(&Value::Null);
+                                    @let code = c.strip_suffix("_label").and_then(|base| r.get(base)?.as_str());
                                     @match v {
                                         Value::Number(n) => td.num data-v=(n.to_string()) { (cell(c, v, t.percent)) },
-                                        _ => td data-v=(value_label(c, v)) { (cell(c, v, t.percent)) },
+                                        _ => td data-v=(value_label(c, v)) title=[code] { (cell(c, v, t.percent)) },
                                     }
                                 }
                             }

@@ -12,6 +12,7 @@ use super::filters::Filters;
 use super::{AppError, AppState, italian_error};
 use crate::auth::Principal;
 use crate::query::{Kind, KpiResult};
+use crate::vocabulary::rule_label;
 
 /// A panel's figures, ready to draw.
 pub enum PanelData {
@@ -273,13 +274,19 @@ pub async fn source_result(
                 .into_iter()
                 .map(|(r, n)| {
                     let mut m = Map::new();
+                    // The code beside its Italian words, as every coded column in exports.
+                    m.insert("rule_label".into(), Value::from(rule_label(&r)));
                     m.insert("rule".into(), Value::from(r));
                     m.insert("value".into(), Value::from(n));
                     m
                 })
                 .collect();
             rows.sort_by_key(|m| std::cmp::Reverse(m["value"].as_u64().unwrap_or(0)));
-            Ok(base("rejected_by_rule", &["rule", "value"], rows))
+            Ok(base(
+                "rejected_by_rule",
+                &["rule", "rule_label", "value"],
+                rows,
+            ))
         }
         Source::RejectedByCpi => {
             let mut provinces = crate::list::parse(f.province.as_deref());

@@ -1,5 +1,6 @@
 // Loads every dashboard page of a running mirato server in headless Chromium and checks it:
-// no console errors, no failed requests, the script ran, every panel shows a chart or a table.
+// no console errors, no failed requests, the script ran, every panel shows a chart or a table,
+// no English code, chart text of 12px or more and no legend over the bars or lines.
 // Also exercises the filters (cascade, submit, carried across pages) and table sorting.
 // Screenshots go to OUT_DIR. Usage: node pages.mjs BASE_URL OUT_DIR
 import { chromium } from "playwright-core";
@@ -30,6 +31,38 @@ let current = "";
 page.on("console", (m) => { if (m.type() === "error") fail(`${current}: console error: ${m.text()}`); });
 page.on("pageerror", (e) => fail(`${current}: page error: ${e.message}`));
 page.on("response", (r) => { if (r.status() >= 400) fail(`${current}: ${r.status()} for ${r.url()}`); });
+
+// Runs in the page, over every chart: its text smaller than 12px on screen (the font size
+// times the SVG's scale), and its legend when it overlaps a bar or a line, or is missing where
+// the marks have more than one colour of the palette (charts.rs: PALETTE).
+function chartProblems(svgs) {
+  const palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7"];
+  const overlap = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+    && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+  return svgs.map((svg) => {
+    const problems = [];
+    const scale = svg.getScreenCTM()?.a ?? 1;
+    const small = Array.from(svg.querySelectorAll("text"))
+      .map((t) => ({ words: t.textContent.trim(), px: parseFloat(getComputedStyle(t).fontSize) * scale }))
+      .filter((t) => t.words && t.px < 12)
+      .sort((a, b) => a.px - b.px);
+    if (small.length) problems.push(`${small.length} texts under 12px, "${small[0].words}" at ${small[0].px.toFixed(1)}px`);
+    const legend = svg.querySelector("g.legend");
+    const marks = Array.from(svg.querySelectorAll("rect, polyline, polygon, path, circle"))
+      .filter((e) => !e.closest("g.legend"))
+      .map((e) => ({ e, colour: [e.getAttribute("fill"), e.getAttribute("stroke")]
+        .map((c) => (c || "").toUpperCase()).find((c) => palette.includes(c)) }))
+      .filter((m) => m.colour);
+    const colours = new Set(marks.map((m) => m.colour));
+    if (colours.size > 1 && !legend) problems.push(`${colours.size} series and no legend (g.legend)`);
+    if (legend) {
+      const box = legend.getBoundingClientRect();
+      const covered = marks.filter((m) => overlap(box, m.e.getBoundingClientRect()));
+      if (covered.length) problems.push(`the legend covers ${covered.length} bars or lines`);
+    }
+    return { id: svg.closest("article, section, div")?.id || svg.id, problems };
+  });
+}
 
 async function visit(url) {
   current = url;
@@ -78,14 +111,20 @@ for (const [title, href] of links) {
     if (!drawn) fail(`${slug} ${p.id} (${p.title}, ${p.chart}): chart or table missing`);
   }
   // No English code in what people read (KPIS.md v2): no snake_case word and no "other" or
-  // "unknown", in the text or the charts. The data quality page is left out: its rule codes
-  // name the fields of the input contract.
-  if (slug !== "qualita") {
-    const text = await page.$eval("main", (m) => m.innerText + " "
-      + Array.from(m.querySelectorAll("svg text")).map((t) => t.textContent).join(" "));
-    const codes = text.match(/\b[a-z]+(?:_[a-z0-9]+)+\b|\bother\b|\bunknown\b/g);
-    if (codes) fail(`${slug}: codes shown instead of Italian words: ${[...new Set(codes)].slice(0, 10).join(", ")}`);
+  // "unknown", in the text or the charts.
+  const text = await page.$eval("main", (m) => m.innerText + " "
+    + Array.from(m.querySelectorAll("svg text")).map((t) => t.textContent).join(" "));
+  const codes = text.match(/\b[a-z]+(?:_[a-z0-9]+)+\b|\bother\b|\bunknown\b/g);
+  if (codes) fail(`${slug}: codes shown instead of Italian words: ${[...new Set(codes)].slice(0, 10).join(", ")}`);
+  // Charts read at 100% zoom: no text under 12px, in this window and in one as narrow as the
+  // grid's narrowest column; where several series share a chart, a legend that covers none.
+  for (const width of [1400, 600]) {
+    await page.setViewportSize({ width, height: 1000 });
+    for (const c of await page.$$eval("svg.chart", chartProblems)) {
+      for (const problem of c.problems) fail(`${slug} ${c.id} at ${width}px: ${problem}`);
+    }
   }
+  await page.setViewportSize({ width: 1400, height: 1000 });
   await page.screenshot({ path: join(outDir, `${slug}.png`), fullPage: true });
   report.push({ page: title, slug, panels: panels.length });
 }

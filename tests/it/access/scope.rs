@@ -426,6 +426,18 @@ async fn rejected_rows_are_for_administrators_only() {
     }
     let html = get_as(&s, &a.tokens["admin"], "/p/qualita").await.text();
     assert!(panel(&html, 3).contains("RM-01"), "{}", panel(&html, 3));
+    // The rule reads in Italian on the page; the export keeps its code beside the words.
+    let rules = panel(&html, 2);
+    assert!(
+        rules.contains(">Tipo evento: non previsto<") && !rules.contains(">event_type.unknown<")
+    );
+    let csv = get_as(&s, &a.tokens["admin"], "/export/qualita/2.csv")
+        .await
+        .text();
+    assert!(
+        csv.contains("event_type.unknown,Tipo evento: non previsto,1"),
+        "{csv}"
+    );
     assert_eq!(
         get_as(&s, &a.tokens["admin"], "/export/qualita/3.csv")
             .await
