@@ -187,8 +187,9 @@ fn text_width(s: &str) -> i32 {
     (s.chars().count() as f64 * CHAR_W).ceil() as i32
 }
 
-/// The widest the category labels of a bar chart may be: the rest is for the bars.
-const MAX_LABEL_W: i32 = 230;
+/// The widest the category labels of a bar chart may be (39 characters): the bars keep at
+/// least 200 units.
+const MAX_LABEL_W: i32 = 260;
 
 /// A label cut to `width`, with an ellipsis (the table under the chart has it whole).
 fn fit(label: &str, width: i32) -> String {

@@ -1,6 +1,7 @@
 //! End to end in a real browser: the real `mirato serve` on the sample data, every page loaded in
 //! headless Chromium (Debian's `chromium`) by `tests/e2e/pages.mjs` through playwright-core.
-//! No console errors, every panel's chart or table present, filters and sorting work.
+//! No console errors, every panel's chart or table present, filters and sorting work, no
+//! English code on any page, chart text of 12px or more and no legend over a bar or a line.
 //! Screenshots are kept in `$CARGO_TARGET_TMPDIR/e2e-screenshots/`.
 //!
 //! `.ci/run` installs Chromium and the script's one npm package and sets
