@@ -8,10 +8,19 @@
 //! is counted in the summary, so that an ingest of the output can be checked exactly:
 //! `read = events`, `rejected = invalid_rows`, `duplicates = duplicate_rows`.
 //!
+//! The population is in steady state, as a real list is: most persons are already registered
+//! on the first day (the opening stock, registered up to five years before), and the rest
+//! register during the period at about 9% of the stock a year, as many as leave it. Of the
+//! years before, only what the period's events rest on is sent: the opening stock's
+//! applications and acceptances, first orientations and pacts, the measures still running and
+//! the vacancies still open on the first day.
+//!
 //! Files: `events-<region_code>-<year>.csv` (or `.jsonl`, plus `.gz`), one batch per regional
-//! system and calendar year, rows sorted by their Rome date; rows re-sent from earlier batches
-//! (duplicates and conflicts) close the file they are re-sent in. Files already in the output
-//! folder are overwritten when their name comes up again and otherwise left alone.
+//! system and calendar year of the period, rows sorted by their Rome date; the first year's
+//! batch also carries the events of the years before (as a system's first batch carries its
+//! open cases). Rows re-sent from earlier batches (duplicates and conflicts) close the file
+//! they are re-sent in. Files already in the output folder are overwritten when their name
+//! comes up again and otherwise left alone.
 //!
 //! Output is deterministic: the same options give byte-identical files. Each region has its
 //! own random streams, and regions are generated and written one at a time, which is what
@@ -193,6 +202,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<GenerateSummary, GenerateError
             region_index: ri,
             start: from_date(opts.start),
             end: from_date(opts.end),
+            history: from_date(sim::history_start(opts.start)),
         };
         let data = sim::simulate_region(cfg, &territories, &mut taken, &progress);
         tracing::debug!(region = rc, events = data.events.len(), "region simulated");

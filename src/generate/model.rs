@@ -106,6 +106,7 @@ pub(super) const CANCEL_REASONS: [&str; 8] = [
 ];
 pub(super) const CANCEL_HIRED: u8 = 0;
 pub(super) const CANCEL_MISSED_SUMMONS: u8 = 2;
+pub(super) const CANCEL_LOST_REQUIREMENTS: u8 = 4;
 pub(super) const CANCEL_DECEASED: u8 = 5;
 pub(super) const PROFILES: [&str; 4] = ["low", "medium", "high", "very_high"];
 pub(super) const PROOF_METHODS: [&str; 4] = ["in_person", "online", "email", "other"];

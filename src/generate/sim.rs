@@ -1,5 +1,7 @@
 //! The simulation of one region: its employers and vacancies, then each person's trail through
-//! the six services, from the application to placement and cancellation.
+//! the six services, from the application to placement and cancellation. Persons of the
+//! opening stock come first in each province, registered before the first day and still on
+//! the list on it; the rest register during the period.
 //!
 //! Everything draws from one ChaCha stream per region, in a fixed order (provinces in ISTAT
 //! order, persons in sequence), so a region's events depend only on the seed and the region.
@@ -73,8 +75,37 @@ pub(super) struct RegionData {
 pub(super) struct SimConfig {
     pub seed: u64,
     pub region_index: usize,
+    /// The first day of the generated period.
     pub start: Day,
     pub end: Day,
+    /// The earliest day of the opening stock's trail (`history_start`).
+    pub history: Day,
+}
+
+/// How far back the opening stock's registrations reach, in years before the first day.
+pub(super) const HISTORY_YEARS: i32 = 5;
+
+/// New registrations a year, as a share of the stock: the middle of the 6–12% of the
+/// published figures. The opening stock is sized from it (`stock_share`).
+pub(super) const INFLOW_RATE: f64 = 0.09;
+
+/// The first day of the opening stock's trail: `HISTORY_YEARS` before the first day, and
+/// never before 2000-01-01, which the event contract rejects.
+pub(super) fn history_start(start: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    let floor = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default();
+    NaiveDate::from_ymd_opt(start.year() - HISTORY_YEARS, 1, 1)
+        .unwrap_or(floor)
+        .max(floor)
+        .min(start)
+}
+
+/// Of the persons of a run, the share already registered on the first day. The rest register
+/// during the period, `INFLOW_RATE` of the stock a year, so that `persons` = stock × (1 +
+/// rate × years).
+pub(super) fn stock_share(start: Day, end: Day) -> f64 {
+    let years = f64::from(end - start + 1) / 365.25;
+    1.0 / (1.0 + INFLOW_RATE * years)
 }
 
 /// Who a person-event is about and where it is delivered.
@@ -86,6 +117,10 @@ struct Who {
     cpi: u8,
     /// The case operator of the current spell.
     operator: u16,
+    /// The last day an event may concern the person: 31 December of the year they turn 66,
+    /// so that every event finds them of working age (15–66, as KPIS.md counts age: the
+    /// event's year minus the birth year).
+    last_day: Day,
 }
 
 struct Sim<'a> {
@@ -101,6 +136,12 @@ struct Sim<'a> {
     datetime_share: f64,
     next_pact: u32,
     next_measure: u32,
+    /// The person being simulated was registered before the first day: the events of the
+    /// spell open on that day that later events rest on are written even when earlier.
+    stock: bool,
+    /// The person being simulated applied shortly before the first day and is still waiting
+    /// for the decision on it: the application is written, and decided on or after that day.
+    pending: bool,
 }
 
 pub(super) fn to_date(d: Day) -> NaiveDate {
@@ -139,15 +180,19 @@ pub(super) fn simulate_region(
         datetime_share,
         next_pact: 1,
         next_measure: 1,
+        stock: false,
+        pending: false,
     };
     if total == 0 {
         return sim.data;
     }
+    let share = stock_share(cfg.start, cfg.end);
     sim.make_employers(total);
-    sim.make_vacancies();
+    sim.make_vacancies(share);
     for (local, t) in provs.iter().enumerate() {
-        for _ in 0..t.persons {
-            sim.person(local);
+        let stock = (t.persons as f64 * share).round() as u64;
+        for i in 0..t.persons {
+            sim.person(local, i < stock);
             progress.inc(1);
         }
     }

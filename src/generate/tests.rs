@@ -1,14 +1,16 @@
 //! The generator's tests: the same seed gives the same bytes, a clean run has every event
-//! type and only valid codes, and an ingest of a faulty run counts exactly what the summary
-//! says, as judged by the independent reading of the contract in `contract.rs`.
+//! type and only valid codes, an ingest of a faulty run counts exactly what the summary
+//! says, as judged by the independent reading of the contract in `contract.rs`, and the
+//! population's proportions are those of the published figures (`proportions.rs`).
 
 mod contract;
+mod proportions;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use super::model::{COLUMNS, Kind};
 use super::*;
@@ -94,6 +96,8 @@ fn clean_run_has_every_type_and_only_valid_codes() {
     let mut rows = 0;
     let mut styled = 0;
     let (first, last) = (o.start, o.end);
+    let history = sim::history_start(first);
+    let first_file = format!("-{}.csv", first.year());
     for path in &s.files {
         assert!(
             read_text(path).starts_with(&COLUMNS.join(",")),
@@ -116,7 +120,29 @@ fn clean_run_has_every_type_and_only_valid_codes() {
                 assert!(!r.contains_key("person_cf"));
             }
             let d = rome_date(&r["occurred_at"]).unwrap();
-            assert!(d >= first && d <= last, "{d}");
+            assert!(d >= history && d <= last, "{d}");
+            if d < first {
+                // Before the period: only what the period rests on, in the first batch.
+                assert!(
+                    path.to_string_lossy().ends_with(&first_file),
+                    "{d} in {}",
+                    path.display()
+                );
+                assert!(
+                    [
+                        "application_submitted",
+                        "certification_requested",
+                        "application_pre_rejected",
+                        "application_accepted",
+                        "basic_orientation",
+                        "pact_signed",
+                        "measure_started",
+                        "vacancy_opened",
+                    ]
+                    .contains(&t.as_str()),
+                    "{t} on {d}"
+                );
+            }
             let v = violations(&r);
             assert!(v.is_empty(), "{v:?} {r:?}");
             *counts.entry(t).or_default() += 1;
@@ -177,6 +203,84 @@ fn ingest_counts_match_the_summary() {
             }
         }
     }
+}
+
+/// The proportions of KPIS.md's figures that the published statistics give (see
+/// sample-data/README.md): each year's, in a range around the target, and the period's, in
+/// a narrower one; and every person-event finds the person of working age.
+#[test]
+fn proportions_look_like_italy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(dir.path(), 6000);
+    o.error_rate = 0.0;
+    o.duplicate_rate = 0.0;
+    let s = generate(&o).unwrap();
+    let records: Vec<_> = s.files.iter().flat_map(|f| read_records(f)).collect();
+    let (per_year, total) = proportions::measure(&records, 2021..=2025);
+    eprintln!("{}", proportions::table(&per_year, &total));
+    let within = |what: &str, v: f64, lo: f64, hi: f64| {
+        assert!((lo..=hi).contains(&v), "{what} = {v:.3}, not in {lo}–{hi}");
+    };
+    for (y, c) in &per_year {
+        within(&format!("{y}: new ÷ stock"), c.new_per_stock(), 0.06, 0.12);
+        within(
+            &format!("{y}: hires ÷ stock"),
+            c.hires_per_stock(),
+            0.04,
+            0.07,
+        );
+        within(&format!("{y}: hires ÷ new"), c.hires_per_new(), 0.45, 0.8);
+        within(&format!("{y}: open-ended"), c.open_ended_share(), 0.2, 0.4);
+        within(&format!("{y}: outside"), c.outside_share(), 0.01, 0.09);
+        within(&format!("{y}: fill rate"), c.fill_rate(), 0.3, 0.7);
+    }
+    within("new ÷ stock", total.new_per_stock(), 0.07, 0.11);
+    within("hires ÷ stock", total.hires_per_stock(), 0.05, 0.06);
+    within("hires ÷ new", total.hires_per_new(), 0.5, 0.7);
+    within("open-ended", total.open_ended_share(), 0.25, 0.35);
+    within("outside", total.outside_share(), 0.025, 0.055);
+    // The stock stays about level: not built up from nothing.
+    let stocks: Vec<u64> = per_year.values().map(|c| c.stock).collect();
+    let (lo, hi) = (stocks.iter().min().unwrap(), stocks.iter().max().unwrap());
+    assert!(*hi as f64 / *lo as f64 <= 1.15, "{stocks:?}");
+    // The fill rate does not drift with the years.
+    let fills: Vec<f64> = per_year.values().map(|c| c.fill_rate()).collect();
+    let spread =
+        fills.iter().cloned().fold(0.0, f64::max) - fills.iter().cloned().fold(1.0, f64::min);
+    assert!(spread <= 0.15, "{fills:?}");
+
+    let (youngest, oldest, unknown) = proportions::age_range(&records);
+    assert!(youngest >= 15 && oldest <= 66, "ages {youngest}–{oldest}");
+    assert!(
+        unknown * 50 < s.persons as usize,
+        "{unknown} persons without a birth year"
+    );
+}
+
+/// The table of sample-data/README.md, measured from the shipped files: `cargo test --lib
+/// generate::tests::sample_data_proportions -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sample_data_proportions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".csv.gz"))
+        .collect();
+    files.sort();
+    let records: Vec<_> = files.iter().flat_map(|f| read_records(f)).collect();
+    // The re-sent copies and the deliberately bad rows, as an ingest would leave them out.
+    let mut seen = std::collections::HashSet::new();
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|r| contract::violations(r).is_empty())
+        .filter(|r| seen.insert(r["event_id"].clone()))
+        .collect();
+    let (per_year, total) = proportions::measure(&records, 2021..=2025);
+    println!("{}", proportions::table(&per_year, &total));
+    let (youngest, oldest, unknown) = proportions::age_range(&records);
+    println!("ages {youngest}–{oldest}; {unknown} persons without a birth year");
 }
 
 /// Manual run for sizing: `MIRATO_GEN_PERSONS=50000 MIRATO_GEN_OUT=/tmp/x cargo test --lib

@@ -1,6 +1,7 @@
 //! Writing a region's batches: the events sorted by date and numbered per year, the
 //! deliberate faults, duplicates and conflicts drawn from a stream of their own, and one file
-//! per calendar year written under a temporary name and renamed into place.
+//! per calendar year of the period (the first also holds the years before) written under a
+//! temporary name and renamed into place.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -49,6 +50,9 @@ pub(super) fn write_region(
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     rng.set_stream(1_000 + region_index as u64);
     let last_year = opts.end.year();
+    // The opening stock's earlier events travel in the first year's batch.
+    let first_year = opts.start.year();
+    let file_year = |e: &Ev| year_of(e).max(first_year);
     let mut extras: Vec<(i32, Ev)> = Vec::new();
     for ev in &mut events {
         let u: f64 = rng.random();
@@ -58,13 +62,13 @@ pub(super) fn write_region(
                 // The original stays valid; a later copy reuses its id with other content.
                 let mut copy = *ev;
                 copy.fault = FAULT_CONFLICT;
-                extras.push((rng.random_range(year_of(ev)..=last_year), copy));
+                extras.push((rng.random_range(file_year(ev)..=last_year), copy));
             } else {
                 ev.fault = faults::choose(&mut rng, ev);
             }
         } else if u < opts.error_rate + opts.duplicate_rate {
             summary.duplicate_rows += 1;
-            extras.push((rng.random_range(year_of(ev)..=last_year), *ev));
+            extras.push((rng.random_range(file_year(ev)..=last_year), *ev));
         }
     }
     // Re-sent rows close the file they are re-sent in, in the order they were picked.
@@ -77,7 +81,7 @@ pub(super) fn write_region(
     let (mut i, mut x) = (0usize, 0usize);
     for year in opts.start.year()..=last_year {
         let lo = i;
-        while i < events.len() && year_of(&events[i]) == year {
+        while i < events.len() && file_year(&events[i]) == year {
             i += 1;
         }
         let xlo = x;

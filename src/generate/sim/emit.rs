@@ -1,6 +1,6 @@
-//! Recording an event: only inside the generated period, moved onto a working day of the
-//! CPI, stamped with a date or a time in the region's style, and with the person's CF
-//! sometimes spelled as a clerk would.
+//! Recording an event: inside the generated period (and, before it, only what the period
+//! rests on), moved onto a working day of the CPI, stamped with a date or a time in the
+//! region's style, and with the person's CF sometimes spelled as a clerk would.
 
 use rand::Rng;
 
@@ -62,13 +62,40 @@ impl Sim<'_> {
         (if r < 0.5 { STAMP_LOCAL } else { STAMP_UTC }, minute)
     }
 
-    /// Records an event if it falls in the generated period; later ones simply have not
-    /// happened yet (a decision still pending, a measure still running).
+    /// Whether an event of this day and kind is written. Later than the period, it simply has
+    /// not happened yet (a decision still pending, a measure still running). Earlier, only
+    /// what the period's events rest on is written: of a person of the opening stock, the
+    /// application and acceptance of the spell open on the first day, its first orientation
+    /// and its pact; of an application pending on the first day, the application and what
+    /// came of it so far (a measure still running and a vacancy still open are decided by
+    /// their callers); the rest of the years before is not sent.
+    fn written(&self, day: Day, kind: Kind) -> bool {
+        if day > self.cfg.end || day < self.cfg.history {
+            return false;
+        }
+        day >= self.cfg.start
+            || match kind {
+                Kind::VacancyOpened | Kind::MeasureStarted => true,
+                Kind::ApplicationSubmitted
+                | Kind::CertificationRequested
+                | Kind::ApplicationPreRejected => self.stock || self.pending,
+                Kind::ApplicationAccepted | Kind::BasicOrientation | Kind::PactSigned => self.stock,
+                _ => false,
+            }
+    }
+
+    /// Records an event if it is written (`written`), moved onto a working day.
     pub(super) fn push(&mut self, day: Day, kind: Kind, at: (u8, u8, u32, u16), payload: Payload) {
-        if day < self.cfg.start || day > self.cfg.end {
+        if !self.written(day, kind) {
             return;
         }
-        let day = working_day(day, self.cfg.start);
+        // Moved back to a working day, an event does not cross into the years before.
+        let floor = if day >= self.cfg.start {
+            self.cfg.start
+        } else {
+            self.cfg.history
+        };
+        let day = working_day(day, floor);
         let (stamp, minute) = self.stamp();
         let (prov, cpi, person, operator) = at;
         let cf_style = if person == NO32 {
@@ -101,8 +128,9 @@ impl Sim<'_> {
         });
     }
 
+    /// Records a person's event; none after the person's last working-age day.
     pub(super) fn push_p(&mut self, day: Day, kind: Kind, who: &Who, payload: Payload) {
-        if day < self.cfg.start || day > self.cfg.end {
+        if day > who.last_day || !self.written(day, kind) {
             return;
         }
         let op = self.event_operator(who);

@@ -76,7 +76,7 @@ impl Sim<'_> {
     /// reported by the Comunicazioni Obbligatorie; the contract; and whether the person leaves
     /// the list because of it.
     pub(super) fn complete_hire(&mut self, who: &Who, spell_start: Day, hire: &mut HirePlan) {
-        if hire.via == Via::Direct && self.chance(0.5) {
+        if hire.via == Via::Direct && hire.day >= self.cfg.start && self.chance(0.5) {
             let open_by = hire.day - 10;
             if let Some(v) = self.find_vacancy(who.local, open_by, hire.day, true) {
                 let vac = self.data.vacancies[v as usize];
@@ -92,7 +92,8 @@ impl Sim<'_> {
         if hire.employer == NO32 {
             hire.employer = self.employer();
         }
-        const WEIGHTS: [u32; 14] = [22, 30, 5, 2, 3, 1, 3, 6, 2, 3, 9, 4, 1, 1];
+        // Of employment hires (all but C.01.00 and C.04.00), about 3 in 10 are open-ended.
+        const WEIGHTS: [u32; 14] = [26, 30, 5, 2, 3, 1, 3, 6, 2, 3, 9, 4, 1, 1];
         let mut w = WEIGHTS;
         if hire.via == Via::Measure {
             // A measure leads to a real contract, not to another traineeship.
@@ -175,7 +176,8 @@ impl Sim<'_> {
                     1
                 }
             }
-            Via::Direct => self.pick(&[8, 45, 25, 22]) as u8,
+            // `other`: an employer outside the obligation, about 4% of hires.
+            Via::Direct => self.pick(&[9, 55, 31, 5]) as u8,
         };
         let part_time = if self.chance(0.93) {
             tri(Some(self.chance(0.35)))

@@ -62,16 +62,6 @@ impl Sim<'_> {
         if m.start >= search_end {
             return;
         }
-        self.push_p(
-            m.start,
-            Kind::MeasureStarted,
-            who,
-            Payload::Measure {
-                measure: m.id,
-                kind: m.kind,
-                employer: m.host,
-            },
-        );
         let (end_day, reason) = match hired {
             // The hire ends the measure, whether it came from the host or not.
             Some(h) if h <= m.end => (h, MEASURE_HIRED),
@@ -86,6 +76,19 @@ impl Sim<'_> {
             _ => (exit_day - self.between(0, 5), MEASURE_INTERRUPTED_PERSON),
         };
         let end_day = end_day.max(m.start);
+        // Begun before the first day, a measure is written only if still running on it.
+        if m.start >= self.cfg.start || end_day >= self.cfg.start {
+            self.push_p(
+                m.start,
+                Kind::MeasureStarted,
+                who,
+                Payload::Measure {
+                    measure: m.id,
+                    kind: m.kind,
+                    employer: m.host,
+                },
+            );
+        }
         let mut t = m.start + self.between(10, 35);
         while t < end_day && t <= self.cfg.end {
             self.push_p(t, Kind::TutoringMeeting, who, Payload::MeasureRef(m.id));

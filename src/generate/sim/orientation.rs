@@ -6,6 +6,9 @@ use rand::Rng;
 use super::{Sim, Who};
 use crate::generate::model::*;
 
+/// The chance, at each review, that the person drops out of the review cycle.
+const REVIEW_DROPOUT: f64 = 0.01;
+
 impl Sim<'_> {
     pub(super) fn orientation(&mut self, who: &Who, o: Day, naspi: bool, exit_day: Day) {
         self.push_p(o, Kind::BasicOrientation, who, Payload::None);
@@ -105,7 +108,8 @@ impl Sim<'_> {
         let mut last = p;
         let mut no_shows = 0;
         loop {
-            if self.chance(0.008) {
+            // Most drop out of the review cycle within a year or two.
+            if self.chance(REVIEW_DROPOUT) {
                 break;
             }
             let mut next = last + freq + self.between(-7, 4);
@@ -132,7 +136,8 @@ impl Sim<'_> {
                 no_shows += 1;
                 if no_shows >= 2 && self.chance(0.25) {
                     let c = next + self.between(10, 40);
-                    if c < *exit_day {
+                    // A spell of the opening stock does not end before the first day.
+                    if c < *exit_day && c >= self.cfg.start {
                         *exit_day = c;
                         *exit_reason = CANCEL_MISSED_SUMMONS;
                     }

@@ -1,22 +1,58 @@
 //! A person and their registrations: the application and its decision, then each
-//! registration spell, whose exits (a hire, a cancellation) are planned first and whose
-//! services (orientation, pact, measures, proposals) are written inside the plan.
+//! registration spell, whose exits (a hire, a cancellation, the end of working age) are
+//! planned first and whose services (orientation, pact, measures, proposals) are written
+//! inside the plan. The waiting times are memoryless, so a spell of the opening stock, open
+//! on the first day, draws its exits from that day as a new one does from its start.
 
 use super::matching::{HirePlan, Via};
-use super::{Person, Sim, Who, to_date};
+use super::{Person, Sim, Who, from_date, to_date};
 use crate::generate::model::*;
 
+/// Mean wait, in days, for a cancellation other than for a hire (own request, missed
+/// summons, moving, ...). Together with the cancellations for a hire and for age, the exits
+/// balance the new registrations, so the stock stays about level.
+const EXIT_MEAN_DAYS: f64 = 12000.0;
+/// Mean wait, in days, for a hire once the search starts: with a pact, and without one.
+const HIRE_MEAN_DAYS: f64 = 5500.0;
+const HIRE_MEAN_DAYS_NO_PACT: f64 = 12000.0;
+/// New applications start this many days before the first day (see `person`).
+const PENDING_LEAD_DAYS: i32 = 45;
+
 impl Sim<'_> {
-    pub(super) fn person(&mut self, local: usize) {
+    /// One person: of the opening stock (`stock`: registered before the first day, and still
+    /// registered on it) or registering during the period. Ages are whole years as KPIS.md
+    /// counts them (the event's year minus the birth year): 16–64 at a new application; the
+    /// opening stock is older, 18–66 on the first day.
+    pub(super) fn person(&mut self, local: usize, stock: bool) {
+        use chrono::Datelike;
         let t = self.provs[local].clone();
-        let submit = self.between(self.cfg.start, self.cfg.end);
+        let (start, end) = (self.cfg.start, self.cfg.end);
         let female = self.chance(0.44);
-        let age = match self.pick(&[18, 52, 30]) {
-            0 => self.between(16, 29),
-            1 => self.between(30, 54),
-            _ => self.between(55, 66),
+        let (submit, birth_year) = if stock {
+            let age = match self.pick(&[12, 55, 33]) {
+                0 => self.between(18, 29),
+                1 => self.between(30, 54),
+                _ => self.between(55, 66),
+            };
+            let birth_year = to_date(start).year() - age;
+            // Registered some years before (most of them recently), with the decision before
+            // the first day and at 16 or older.
+            let span = (start - 130 - self.cfg.history).max(0);
+            let back = 130 + self.exp_days(1600.0) % (span + 1);
+            let earliest = year_start(birth_year + 16).max(self.cfg.history);
+            ((start - back).max(earliest), birth_year)
+        } else {
+            // From a few weeks before the first day, so that the first weeks have their
+            // decisions too; those applications are pending on the first day.
+            let submit = self.between(start - PENDING_LEAD_DAYS, end);
+            let age = match self.pick(&[18, 52, 30]) {
+                0 => self.between(16, 29),
+                1 => self.between(30, 54),
+                _ => self.between(55, 64),
+            };
+            (submit, to_date(submit).year() - age)
         };
-        let birth = submit - (age * 365 + age / 4) - self.between(0, 364);
+        let birth = year_start(birth_year) + self.between(0, 364);
         let temporary = self.chance(0.01);
         let cf = if temporary {
             self.unique_numeric(None)
@@ -33,12 +69,15 @@ impl Sim<'_> {
             local,
             cpi,
             operator,
+            last_day: year_start(birth_year + 67) - 1,
         };
+        self.stock = stock;
+        self.pending = submit < start && !stock;
         let mut app = self.new_app(temporary);
         let mut s = submit;
         for round in 0..3 {
             match self.application(&who, app, s) {
-                Some(next) if round < 2 && next <= self.cfg.end => {
+                Some(next) if round < 2 && next <= end && next + 150 <= who.last_day => {
                     s = next;
                     app = self.renew_app(app);
                     if self.chance(0.2) {
@@ -48,7 +87,12 @@ impl Sim<'_> {
                 }
                 _ => break,
             }
+            // Only the first application can be before the first day.
+            self.stock = false;
+            self.pending = false;
         }
+        self.stock = false;
+        self.pending = false;
     }
 
     fn new_app(&mut self, temporary: bool) -> App {
@@ -148,7 +192,10 @@ impl Sim<'_> {
                 Payload::Agency(agency),
             );
         }
-        let (accepted, d) = if self.chance(0.08) {
+        let (accepted, d) = if self.stock {
+            // The opening stock is who was accepted.
+            (true, s + self.decision_delay())
+        } else if self.chance(0.08) {
             let pre = s + self.between(8, 28);
             let reason = self.decision_reason(&app);
             self.push_p(
@@ -162,6 +209,12 @@ impl Sim<'_> {
         } else {
             let rejected = self.chance(0.01);
             (!rejected, s + self.decision_delay())
+        };
+        // Pending on the first day, an application is decided in the first weeks.
+        let d = if self.pending && d < self.cfg.start {
+            self.cfg.start + self.between(0, 20)
+        } else {
+            d
         };
         if d > self.cfg.end {
             return None;
@@ -182,15 +235,25 @@ impl Sim<'_> {
     /// A registration spell from its acceptance on day `a`. Two exits compete, each drawn as
     /// an exponential waiting time: a hire (sooner once a pact is signed, or at the end of a
     /// measure that turned into a job) and a cancellation for another reason; missed summons
-    /// may cut the spell shorter still. The plan is settled first and the services are then
-    /// written inside it, so nothing happens to a person after the spell has ended.
+    /// may cut the spell shorter still, and the end of working age closes it. A hire that
+    /// does not take the person off the list may be followed by another. The plan is settled
+    /// first and the services are then written inside it, so nothing happens to a person
+    /// after the spell has ended.
     /// Returns the day of a new application, for the few who register again.
     fn spell(&mut self, who: &Who, app: App, a: Day) -> Option<Day> {
         let end = self.cfg.end;
+        // A spell of the opening stock is still open on the first day: its exits are drawn
+        // from that day on (the waiting times are memoryless).
+        let open_from = if self.stock { self.cfg.start } else { a + 20 };
         self.push_p(a, Kind::ApplicationAccepted, who, Payload::None);
 
-        let mut exit_day = a + 20 + self.exp_days(3800.0);
+        let mut exit_day = open_from + self.exp_days(EXIT_MEAN_DAYS);
         let mut exit_reason = self.other_cancel_reason();
+        if exit_day > who.last_day {
+            // Past working age: off the list at the end of the year the person turns 66.
+            exit_day = who.last_day;
+            exit_reason = CANCEL_LOST_REQUIREMENTS;
+        }
         let orient = if self.chance(0.82) {
             let d = match self.pick(&[60, 30, 10]) {
                 0 => self.between(2, 14),
@@ -214,8 +277,12 @@ impl Sim<'_> {
             None => self.chance(0.3).then(|| a + self.between(10, 120)),
         };
         let search_from = pact.unwrap_or(a + 30);
-        let mean = if pact.is_some() { 1400.0 } else { 3000.0 };
-        let hire_day = search_from + 15 + self.exp_days(mean);
+        let mean = if pact.is_some() {
+            HIRE_MEAN_DAYS
+        } else {
+            HIRE_MEAN_DAYS_NO_PACT
+        };
+        let hire_day = (search_from + 15).max(open_from) + self.exp_days(mean);
         let mut hire = HirePlan {
             day: hire_day,
             via: Via::Direct,
@@ -236,18 +303,47 @@ impl Sim<'_> {
         if let Some(m) = &measure
             && m.reason == MEASURE_HIRED
             && m.end < hire.day
+            && m.end >= open_from
         {
             hire.day = m.end;
             hire.via = Via::Measure;
             hire.employer = m.host;
         }
+        // Kept on the list after a job, a person may be hired again, at the same rate.
+        let mut later: Vec<HirePlan> = Vec::new();
         if hire.day <= end && hire.day < exit_day {
             self.complete_hire(who, a, &mut hire);
-            if let Some(c) = hire.cancel_day
-                && c < exit_day
-            {
-                exit_day = c;
-                exit_reason = CANCEL_HIRED;
+            let mut prev = hire;
+            loop {
+                if let Some(c) = prev.cancel_day {
+                    if c < exit_day {
+                        exit_day = c;
+                        exit_reason = CANCEL_HIRED;
+                    }
+                    break;
+                }
+                let job = if prev.months > 0 {
+                    i32::from(prev.months) * 30
+                } else {
+                    90
+                };
+                let day = prev.day + job + self.exp_days(mean);
+                if day > end || day >= exit_day {
+                    break;
+                }
+                let mut next = HirePlan {
+                    day,
+                    via: Via::Direct,
+                    employer: NO32,
+                    vacancy: NO32,
+                    proposal_day: day,
+                    contract: 0,
+                    months: 0,
+                    cancel_day: None,
+                };
+                self.complete_hire(who, a, &mut next);
+                later.push(next);
+                prev = next;
             }
         }
 
@@ -303,14 +399,21 @@ impl Sim<'_> {
         if let Some(m) = measure {
             self.emit_measure(who, m, search_end, exit_day, hired.then_some(hire.day));
         }
+        // Proposals while the search is active: it fades after a year or two.
         let gap = if pact.is_some() { 120.0 } else { 360.0 };
-        self.proposals(who, search_from, search_end, gap);
+        let active_until = search_end.min(search_from + self.between(180, 900));
+        self.proposals(who, search_from, active_until, gap);
 
-        let employment_end = if hired {
+        let mut employment_end = if hired {
             self.emit_hire(who, &hire)
         } else {
             None
         };
+        for next in later {
+            if next.day < exit_day {
+                employment_end = self.emit_hire(who, &next);
+            }
+        }
 
         if exit_day <= end {
             self.push_p(
@@ -333,4 +436,9 @@ impl Sim<'_> {
         }
         None
     }
+}
+
+/// 1 January of `year`.
+fn year_start(year: i32) -> Day {
+    chrono::NaiveDate::from_ymd_opt(year, 1, 1).map_or(0, from_date)
 }

@@ -8,6 +8,12 @@ use rand::Rng;
 use super::{Sim, Vacancy, from_date, to_date};
 use crate::generate::model::*;
 
+/// Vacancies opened a year, per person of the registered stock.
+const VACANCY_RATE: f64 = 0.035;
+/// Vacancies open from this many days before the first day (the longest a vacancy stays
+/// open), so that on the first day as many are open as on any other.
+const VACANCY_LEAD_DAYS: i32 = 150;
+
 impl Sim<'_> {
     pub(super) fn make_employers(&mut self, persons: u64) {
         let n = (persons / 6).max(8);
@@ -25,16 +31,22 @@ impl Sim<'_> {
         }
     }
 
-    pub(super) fn make_vacancies(&mut self) {
+    /// Vacancies at a steady rate in proportion to the province's registered stock (the
+    /// stock stays about level, so the demand follows the pool), from a little before the
+    /// first day so that the first weeks have open vacancies too. `stock_share` is the share
+    /// of the persons registered on the first day.
+    pub(super) fn make_vacancies(&mut self, stock_share: f64) {
         const ATECO_WEIGHTS: [u32; 21] = [
             20, 3, 250, 10, 20, 60, 150, 60, 70, 30, 30, 10, 40, 100, 30, 20, 80, 10, 30, 3, 1,
         ];
         for local in 0..self.provs.len() {
             let t = self.provs[local].clone();
-            let n = (t.persons * 14 + 50) / 100;
+            let first = self.cfg.start - VACANCY_LEAD_DAYS;
+            let years = f64::from(self.cfg.end - first + 1) / 365.25;
+            let n = (t.persons as f64 * stock_share * VACANCY_RATE * years).round() as u64;
             let mut list: Vec<Vacancy> = Vec::with_capacity(n as usize);
             for _ in 0..n {
-                let open = self.between(self.cfg.start, self.cfg.end);
+                let open = self.between(first, self.cfg.end);
                 let planned_close = open + self.between(30, 150);
                 let positions = match self.pick(&[70, 15, 10, 5]) {
                     0 => 1,
@@ -72,7 +84,7 @@ impl Sim<'_> {
                     positions,
                     hires: 0,
                     last_hire: open,
-                    request: self.pick(&[20, 45, 25, 10]) as u8,
+                    request: self.pick(&[20, 45, 32, 3]) as u8,
                     ateco,
                     profession,
                     levels,
@@ -87,12 +99,15 @@ impl Sim<'_> {
                 } else {
                     0
                 };
-                self.push(
-                    v.open,
-                    Kind::VacancyOpened,
-                    (v.prov, v.cpi, NO32, op),
-                    Payload::Vacancy(idx),
-                );
+                // One opened and closed before the first day is not sent at all.
+                if v.planned_close >= self.cfg.start {
+                    self.push(
+                        v.open,
+                        Kind::VacancyOpened,
+                        (v.prov, v.cpi, NO32, op),
+                        Payload::Vacancy(idx),
+                    );
+                }
                 self.data.vacancies.push(v);
             }
         }
