@@ -33,7 +33,7 @@ struct World {
 
 /// A store of generated persons, 2024–2025, in one batch, with one user per role.
 fn world() -> World {
-    let env = generated_store(1500, 14, FROM, TO);
+    let env = generated_store(6000, 14, FROM, TO);
     let access = env.access();
     let state = env.app_state();
     World {
