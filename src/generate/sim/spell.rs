@@ -35,8 +35,8 @@ impl Sim<'_> {
                 _ => self.between(55, 66),
             };
             let birth_year = to_date(start).year() - age;
-            // Registered some years before (most of them recently), with the decision before
-            // the first day and at 16 or older.
+            // Registered up to `HISTORY_YEARS` before (more of them in the later years), with
+            // the decision before the first day and at 16 or older.
             let span = (start - 130 - self.cfg.history).max(0);
             let back = 130 + self.exp_days(1600.0) % (span + 1);
             let earliest = year_start(birth_year + 16).max(self.cfg.history);
