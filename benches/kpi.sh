@@ -3,7 +3,7 @@
 # mirato (DataFusion) and in DuckDB (from PyPI) running the same SQL on the same Parquet files in
 # the same run. Prints a table of both times, their ratio, and peak memory.
 #
-#   benches/kpi.sh                       # 800,000 persons, about 20 million events
+#   benches/kpi.sh                       # 900,000 persons, about 20 million events
 #   PERSONS=100000 benches/kpi.sh        # a quicker look
 #
 # Not a timed test: run it by hand on an idle machine. Each system runs the catalogue twice and
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PERSONS=${PERSONS:-800000}
+PERSONS=${PERSONS:-900000}
 WORK=${WORK:-/tmp/mirato-bench-kpi-$PERSONS}
 FROM=${FROM:-2025-01-01}
 TO=${TO:-2025-12-31}

@@ -107,7 +107,7 @@ impl Command {
 
 #[derive(Args, Debug)]
 struct GenerateArgs {
-    /// How many persons to simulate (about 25 events each).
+    /// How many persons to simulate (about 22 events each).
     #[arg(long)]
     persons: u64,
     #[arg(long, default_value_t = 42)]
