@@ -19,8 +19,8 @@
 use std::borrow::Cow;
 use std::fmt::Display;
 
+use crate::row::{Cell, Row};
 use chrono::Utc;
-use serde_json::{Map, Value};
 
 use crate::auth::disclosure;
 use crate::query::{self, KpiResult};
@@ -43,12 +43,13 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
-/// A JSON value as a cell: null empty, text neutralised, numbers and booleans as written.
-pub fn cell(v: &Value) -> Cow<'_, str> {
+/// A result's cell as CSV text: null empty, text neutralised, numbers and booleans as JSON
+/// writes them, a withheld count as `<5`.
+pub fn cell(v: &Cell) -> Cow<'_, str> {
     match v {
-        Value::Null => Cow::Borrowed(""),
-        Value::String(s) => neutralise(s),
-        other => Cow::Owned(other.to_string()),
+        Cell::Null => Cow::Borrowed(""),
+        Cell::Text(s) => neutralise(s),
+        other => Cow::Owned(other.plain()),
     }
 }
 
@@ -96,7 +97,7 @@ fn push_record<'a>(out: &mut String, cells: impl IntoIterator<Item = Cow<'a, str
 
 /// The CSV text: `# name: value` lines, the header row, then one row per record, each cell
 /// from [`cell`].
-pub fn write<'r, K: Display, V: Display, R: IntoIterator<Item = &'r Value>>(
+pub fn write<'r, K: Display, V: Display, R: IntoIterator<Item = &'r Cell>>(
     header: &[(K, V)],
     columns: &[String],
     rows: impl IntoIterator<Item = R>,
@@ -116,22 +117,18 @@ pub fn write<'r, K: Display, V: Display, R: IntoIterator<Item = &'r Value>>(
     out
 }
 
-/// Rows of JSON objects (a KPI's rows, a panel's table) under `header`: the cells of `columns`
-/// in order, a missing value an empty cell.
+/// Rows (a KPI's rows, a panel's table) under `header`: the cells of `columns` in order, a
+/// missing value an empty cell.
 pub fn objects<K: Display, V: Display>(
     header: &[(K, V)],
     columns: &[String],
-    rows: &[Map<String, Value>],
+    rows: &[Row],
 ) -> String {
     write(
         header,
         columns,
-        rows.iter().map(|r| {
-            columns
-                .iter()
-                .map(|c| r.get(c).unwrap_or(&Value::Null))
-                .collect::<Vec<_>>()
-        }),
+        rows.iter()
+            .map(|r| columns.iter().map(|c| r.cell(c)).collect::<Vec<_>>()),
     )
 }
 
@@ -213,11 +210,12 @@ mod tests {
             assert_eq!(neutralise(ok), ok);
         }
         // Numbers we computed stay numbers; text that looks like one does not.
-        assert_eq!(cell(&json!(-3)), "-3");
-        assert_eq!(cell(&json!(-0.5)), "-0.5");
-        assert_eq!(cell(&json!("-3")), "'-3");
-        assert_eq!(cell(&Value::Null), "");
-        assert_eq!(cell(&json!(true)), "true");
+        assert_eq!(cell(&Cell::Int(-3)), "-3");
+        assert_eq!(cell(&Cell::Float(-0.5)), "-0.5");
+        assert_eq!(cell(&Cell::from("-3")), "'-3");
+        assert_eq!(cell(&Cell::Null), "");
+        assert_eq!(cell(&Cell::Bool(true)), "true");
+        assert_eq!(cell(&Cell::Below(5)), "<5");
     }
 
     #[test]
@@ -228,10 +226,7 @@ mod tests {
             json!({"cpi": "a;=1+2", "value": 0.5}),
             json!({"cpi": "#1", "value": null}),
         ];
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|r| r.as_object().unwrap().clone())
-            .collect();
+        let rows: Vec<Row> = rows.iter().map(Row::from_json).collect();
         let text = objects(
             &[
                 ("Pannello", "Tasso, =cmd|' /C calc'!A0"),
@@ -245,7 +240,7 @@ mod tests {
             "# Pannello: Tasso, '=cmd|' /C calc'!A0\n# by: region,gender\n\
              cpi,value\n\"'=HYPERLINK(\"\"x\"\")\",-2\n\"a;=1+2\",0.5\n\"#1\",\n"
         );
-        let empty: [&[Value]; 1] = [&[Value::Null]];
+        let empty: [&[Cell]; 1] = [&[Cell::Null]];
         assert_eq!(
             write::<&str, &str, _>(&[], &["x".into()], empty),
             "x\n\"\"\n"

@@ -20,6 +20,7 @@ pub mod query;
 pub mod recordkey;
 pub mod reference;
 pub mod report;
+pub mod row;
 pub mod server;
 pub mod status;
 pub mod store;

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, Utc};
 use rust_xlsxwriter::{Format, Workbook};
-use serde_json::{Map, Value};
 
 use crate::auth::disclosure;
 use crate::query::{Dim, Engine, Kind, KpiResult, Params, QueryError, find};
+use crate::row::{Cell, Row, col};
 use crate::{reference, vocabulary};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,39 @@ pub struct Sheet {
     pub name: String,
     pub header: Vec<(String, String)>,
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
+    /// How XLSX shows each column's numbers; CSV writes them plain.
+    pub formats: Vec<Fmt>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// A column's number format in the workbook.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fmt {
+    /// Counts as `1.234`, rates (floats) as `12,3%`.
+    Auto,
+    /// A relative change, signed: `+4,2%`.
+    Change,
+    /// A difference of two rates in percentage points, signed: `+1,5`.
+    Points,
+}
+
+/// The two year-on-year columns beside a figure: the same figure a year earlier, and the change
+/// (relative for counts, in percentage points for rates, as the tiles show it).
+const YOY: [&str; 2] = ["Anno precedente", "Variazione %"];
+const POINTS: &str = "Variazione (punti percentuali)";
+
+/// The change from `before` to `now` as the tiles show it: for a rate, the difference in
+/// percentage points; for a count, the relative change. None when either is withheld or
+/// missing, or a count was zero.
+pub fn change(now: &Cell, before: &Cell, rate: bool) -> Option<f64> {
+    let (a, b) = (now.as_f64()?, before.as_f64()?);
+    if rate {
+        Some((a - b) * 100.0)
+    } else if b != 0.0 {
+        Some((a - b) / b)
+    } else {
+        None
+    }
 }
 
 const SERVICES: [(&str, &[&str]); 6] = [
@@ -165,7 +197,13 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
         .map(crate::query::parse_as_of)
         .transpose()?;
     let threshold = o.threshold.max(disclosure::MIN_THRESHOLD);
-    let run = |id: &'static str, by: &[&str], as_of: Option<chrono::DateTime<Utc>>| {
+    // The same period a year earlier, for the year-on-year columns.
+    let earlier = |d: NaiveDate| d.checked_sub_months(chrono::Months::new(12)).unwrap_or(d);
+    let (prev_from, prev_to) = (earlier(from), earlier(to));
+    let run_in = |(from, to): (NaiveDate, NaiveDate),
+                  id: &'static str,
+                  by: &[&str],
+                  as_of: Option<chrono::DateTime<Utc>>| {
         let def = find(id).expect("report KPIs are in the catalogue");
         let p = Params {
             from: Some(from),
@@ -185,6 +223,8 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             Ok::<_, QueryError>((def, disclosure::protect(&r, def.kind, threshold)))
         }
     };
+    let run = |id, by, as_of| run_in((from, to), id, by, as_of);
+    let run_before = |id, by, as_of| run_in((prev_from, prev_to), id, by, as_of);
     // The first result fixes as_of and the data version for the header of every sheet.
     let (_, first) = run(
         "registered_stock",
@@ -195,6 +235,12 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     let pinned_as_of = first.params.as_of.clone();
     // Every other sheet at the same instant, even if a batch commits meanwhile.
     let as_of = Some(crate::query::parse_as_of(&pinned_as_of)?);
+    let (_, first_before) = run_before(
+        "registered_stock",
+        &["province", "gender", "age_band", "category"],
+        as_of,
+    )
+    .await?;
     let version = first.params.data_version.clone();
     let territory = match (&o.scope, region) {
         (Some((_, label)), Some(r)) => format!("{r} (limitato a: {label})"),
@@ -224,6 +270,14 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             ),
             ("Dati acquisiti fino a (as_of)".into(), pinned_as_of.clone()),
             ("Versione dei dati".into(), version.clone()),
+            (
+                "Confronto".into(),
+                format!(
+                    "anno precedente: {} – {}",
+                    prev_from.format("%d/%m/%Y"),
+                    prev_to.format("%d/%m/%Y")
+                ),
+            ),
             ("Generato il".into(), generated.clone()),
             (
                 "Protezione delle celle".into(),
@@ -232,29 +286,9 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             ("Per rigenerarlo".into(), command.clone()),
         ]
     };
-    // Each breakdown shows its Italian label, with its code in the column before it (see
-    // `vocabulary::with_labels`), then the value.
-    let table = |r: &KpiResult, by: &[&str]| -> (Vec<String>, Vec<Vec<Value>>) {
-        let mut cols: Vec<String> = by.iter().map(|c| (*c).to_owned()).collect();
-        cols.push("value".into());
-        let (cols, labelled) = vocabulary::with_labels(&cols, &r.params.by, &r.rows);
-        let rows = labelled
-            .iter()
-            .map(|m| {
-                cols.iter()
-                    .map(|c| m.get(c).cloned().unwrap_or(Value::Null))
-                    .collect()
-            })
-            .collect();
-        let headers = cols
-            .iter()
-            .map(|c| vocabulary::labelled_header(&cols, c))
-            .collect();
-        (headers, rows)
-    };
     let mut sheets = Vec::new();
     let by1 = ["province", "gender", "age_band", "category"];
-    let (columns, rows) = table(&first, &by1);
+    let (columns, formats, rows) = table(&first, &first_before, &by1);
     sheets.push(Sheet {
         name: "1 Iscritti".into(),
         header: header(&format!(
@@ -262,6 +296,7 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
             to.format("%d/%m/%Y")
         )),
         columns,
+        formats,
         rows,
     });
     for (name, title, id, by) in [
@@ -285,11 +320,13 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
         ),
     ] {
         let (_, r) = run(id, by, as_of).await?;
-        let (columns, rows) = table(&r, by);
+        let (_, b) = run_before(id, by, as_of).await?;
+        let (columns, formats, rows) = table(&r, &b, by);
         sheets.push(Sheet {
             name: name.into(),
             header: header(title),
             columns,
+            formats,
             rows,
         });
     }
@@ -297,65 +334,155 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     for (service, ids) in SERVICES {
         for id in ids {
             let (def, r) = run(id, &[], as_of).await?;
-            let v = r
-                .rows
-                .first()
-                .and_then(|m| m.get("value"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            rows.push(vec![
-                Value::from(service),
-                Value::from(*id),
-                Value::from(def.label),
-                v,
-            ]);
+            let (_, b) = run_before(id, &[], as_of).await?;
+            let (now, before) = (first_value(&r), first_value(&b));
+            let mut row = vec![
+                Cell::from(service),
+                Cell::from(*id),
+                Cell::from(def.label),
+                now.clone(),
+                before.clone(),
+            ];
+            row.extend(change_cells(&now, &before, def.kind == Kind::Rate));
+            rows.push(row);
         }
     }
     sheets.push(Sheet {
         name: "5 Servizi".into(),
         header: header("Le uscite dei sei servizi"),
-        columns: ["Servizio", "Indicatore", "Descrizione", "value"]
-            .map(|c| vocabulary::column_label(c).to_owned())
-            .to_vec(),
+        columns: [
+            "Servizio",
+            "Indicatore",
+            "Descrizione",
+            "Valore",
+            YOY[0],
+            YOY[1],
+            POINTS,
+        ]
+        .map(String::from)
+        .to_vec(),
+        formats: vec![
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Change,
+            Fmt::Points,
+        ],
         rows,
     });
     let mut rows = Vec::new();
     for id in OUTCOMES {
         let (def, r) = run(id, &[], as_of).await?;
+        let (_, b) = run_before(id, &[], as_of).await?;
         debug_assert_eq!(def.kind, Kind::Rate);
-        let m = r.rows.first().cloned().unwrap_or_else(Map::new);
-        let g = |k: &str| m.get(k).cloned().unwrap_or(Value::Null);
-        rows.push(vec![
-            Value::from(id),
-            Value::from(def.label),
-            g("value"),
-            g("numerator"),
-            g("denominator"),
-        ]);
+        let m = r.rows.first().cloned().unwrap_or_default();
+        let (now, before) = (m.cell(col::VALUE).clone(), first_value(&b));
+        let mut row = vec![
+            Cell::from(id),
+            Cell::from(def.label),
+            now.clone(),
+            before.clone(),
+        ];
+        row.extend(change_cells(&now, &before, true));
+        row.push(m.cell(col::NUMERATOR).clone());
+        row.push(m.cell(col::DENOMINATOR).clone());
+        rows.push(row);
     }
     // The median time to placement (Kaplan–Meier, from the pact): days, not a rate, so in
     // whole days and with no numerator; withheld (empty) when the curve does not reach one half.
     let (def, r) = run("time_to_placement", &[], as_of).await?;
-    let median = match r.median_days.as_ref().and_then(Value::as_f64) {
-        Some(d) => Value::from(d.round() as i64),
-        None => Value::Null,
+    let (_, b) = run_before("time_to_placement", &[], as_of).await?;
+    let days = |r: &KpiResult| match r.median_days.as_ref().and_then(Cell::as_f64) {
+        Some(d) => Cell::Int(d.round() as i64),
+        None => Cell::Null,
     };
-    rows.push(vec![
-        Value::from("time_to_placement"),
-        Value::from(format!("{} (giorni mediani)", def.label)),
-        median,
-        Value::Null,
-        Value::Null,
-    ]);
+    let (now, before) = (days(&r), days(&b));
+    let mut row = vec![
+        Cell::from("time_to_placement"),
+        Cell::from(format!("{} (giorni mediani)", def.label)),
+        now.clone(),
+        before.clone(),
+    ];
+    row.extend(change_cells(&now, &before, false));
+    row.extend([Cell::Null, Cell::Null]);
+    rows.push(row);
     sheets.push(Sheet {
         name: "6 Esiti".into(),
         header: header("Esiti: inserimento a 90, 180 e 365 giorni dal patto, assunzioni stabili, permanenza a 180 giorni, giorni mediani all'inserimento"),
-        columns: ["Indicatore", "Descrizione", "Valore", "numerator", "denominator"]
-            .map(|c| vocabulary::column_label(c).to_owned())
-            .to_vec(),
+        columns: [
+            "Indicatore",
+            "Descrizione",
+            "Valore",
+            YOY[0],
+            YOY[1],
+            POINTS,
+            vocabulary::column_label(col::NUMERATOR),
+            vocabulary::column_label(col::DENOMINATOR),
+        ]
+        .map(String::from)
+        .to_vec(),
+        formats: vec![Fmt::Auto, Fmt::Auto, Fmt::Auto, Fmt::Auto, Fmt::Change, Fmt::Points, Fmt::Auto, Fmt::Auto],
         rows,
     });
     Ok(sheets)
+}
+
+/// A result's first value: the whole figure of a result without breakdown.
+fn first_value(r: &KpiResult) -> Cell {
+    r.rows
+        .first()
+        .map(|m| m.cell(col::VALUE).clone())
+        .unwrap_or_default()
+}
+
+/// The relative change and the change in points: the one that applies filled, the other empty.
+fn change_cells(now: &Cell, before: &Cell, rate: bool) -> [Cell; 2] {
+    let c = Cell::from(change(now, before, rate));
+    if rate {
+        [Cell::Null, c]
+    } else {
+        [c, Cell::Null]
+    }
+}
+
+/// A breakdown sheet: each breakdown's Italian label with its code in the column before it (see
+/// `vocabulary::with_labels`), the value, the value of the same group a year earlier, and the
+/// change. A group that is in one year only shows an empty cell for the other.
+fn table(
+    r: &KpiResult,
+    before: &KpiResult,
+    by: &[&str],
+) -> (Vec<String>, Vec<Fmt>, Vec<Vec<Cell>>) {
+    let by_cols: Vec<String> = by.iter().map(|c| (*c).to_owned()).collect();
+    let mut cols = by_cols.clone();
+    cols.push(col::VALUE.into());
+    let (cols, labelled) = vocabulary::with_labels(&cols, &r.params.by, &r.rows);
+    let earlier: std::collections::HashMap<Vec<String>, &Row> =
+        before.rows.iter().map(|m| (m.key(&by_cols), m)).collect();
+    let rows = labelled
+        .iter()
+        .map(|m| {
+            let mut row: Vec<Cell> = cols.iter().map(|c| m.cell(c).clone()).collect();
+            let now = m.cell(col::VALUE);
+            let prev = earlier
+                .get(&m.key(&by_cols))
+                .map(|b| b.cell(col::VALUE).clone())
+                .unwrap_or_default();
+            row.push(Cell::from(change(now, &prev, false)));
+            row.insert(row.len() - 1, prev);
+            row
+        })
+        .collect();
+    let mut headers: Vec<String> = cols
+        .iter()
+        .map(|c| vocabulary::labelled_header(&cols, c))
+        .collect();
+    headers.extend(YOY.map(String::from));
+    let mut formats = vec![Fmt::Auto; cols.len() + 1];
+    formats.push(Fmt::Change);
+    (headers, formats, rows)
 }
 
 /// The workbook as bytes (for a download).
@@ -380,6 +507,8 @@ fn workbook(sheets: &[Sheet], out: &Path) -> Result<Workbook, ReportError> {
     let bold = Format::new().set_bold();
     let pct = Format::new().set_num_format("0.0%");
     let int = Format::new().set_num_format("#,##0");
+    let change = Format::new().set_num_format("+0.0%;-0.0%;0.0%");
+    let points = Format::new().set_num_format("+0.0;-0.0;0.0");
     for s in sheets {
         let ws = wb.add_worksheet();
         ws.set_name(&s.name).map_err(|e| werr(out, &e))?;
@@ -401,15 +530,21 @@ fn workbook(sheets: &[Sheet], out: &Path) -> Result<Workbook, ReportError> {
             row += 1;
             for (c, v) in r.iter().enumerate() {
                 let col = c as u16;
+                let format = match (s.formats.get(c).copied().unwrap_or(Fmt::Auto), v) {
+                    (Fmt::Change, _) => &change,
+                    (Fmt::Points, _) => &points,
+                    (Fmt::Auto, Cell::Int(_)) => &int,
+                    (Fmt::Auto, _) => &pct,
+                };
                 let res = match v {
-                    Value::Number(n) if n.is_i64() || n.is_u64() => ws
-                        .write_number_with_format(row, col, n.as_f64().unwrap_or(0.0), &int)
-                        .map(|_| ()),
-                    Value::Number(n) => ws
-                        .write_number_with_format(row, col, n.as_f64().unwrap_or(0.0), &pct)
-                        .map(|_| ()),
-                    Value::String(t) => ws.write_string(row, col, t).map(|_| ()),
-                    _ => Ok(()),
+                    Cell::Int(_) | Cell::Float(_) => match v.as_f64() {
+                        Some(x) => ws.write_number_with_format(row, col, x, format).map(|_| ()),
+                        None => Ok(()),
+                    },
+                    Cell::Text(_) | Cell::Below(_) | Cell::Bool(_) => {
+                        ws.write_string(row, col, v.plain()).map(|_| ())
+                    }
+                    Cell::Null => Ok(()),
                 };
                 res.map_err(|e| werr(out, &e))?;
             }

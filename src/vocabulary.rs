@@ -4,9 +4,9 @@
 //!
 //! Codes stay codes in the data, the JSON and the API; only what people read is translated.
 
+use crate::row::{Cell, Row};
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Europe::Rome;
-use serde_json::{Map, Value};
 
 use crate::reference;
 
@@ -45,6 +45,7 @@ pub fn column_label(c: &str) -> &str {
         "value" => "Valore",
         "numerator" => "Numeratore",
         "denominator" => "Denominatore",
+        "not_stated" => "Non indicato",
         "n" => "Casi",
         "day" => "Giorno",
         "at_risk" => "A rischio",
@@ -75,11 +76,11 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// A breakdown value as people read it: months and dates in Italian, codes in words.
-pub fn value_label(column: &str, v: &Value) -> String {
+pub fn value_label(column: &str, v: &Cell) -> String {
     let s = match v {
-        Value::String(s) => s.as_str(),
-        Value::Null => return "n.d.".into(),
-        other => return other.to_string(),
+        Cell::Text(s) => s.as_str(),
+        Cell::Null => return "n.d.".into(),
+        other => return other.plain(),
     };
     if let Some(label) = code_label(column, s) {
         return label.into();
@@ -131,11 +132,7 @@ fn coded_columns<'a>(columns: &'a [String], by: &[String]) -> Vec<&'a str> {
 /// columns of a result broken down `by`, see [`coded_columns`]): the JSON of the API and exports
 /// keeps the codes and adds `*_label`, CSV and XLSX show both. Pages show the label alone (see
 /// [`value_label`]).
-pub fn with_labels(
-    columns: &[String],
-    by: &[String],
-    rows: &[Map<String, Value>],
-) -> (Vec<String>, Vec<Map<String, Value>>) {
+pub fn with_labels(columns: &[String], by: &[String], rows: &[Row]) -> (Vec<String>, Vec<Row>) {
     let coded = coded_columns(columns, by);
     let mut out_columns = Vec::with_capacity(columns.len() + coded.len());
     for c in columns {
@@ -147,11 +144,11 @@ pub fn with_labels(
     let out_rows = rows
         .iter()
         .map(|r| {
-            let mut m = Map::with_capacity(r.len() + coded.len());
-            for (k, v) in r {
+            let mut m = Row::new();
+            for (k, v) in r.iter() {
                 m.insert(k.clone(), v.clone());
                 if coded.contains(&k.as_str()) {
-                    m.insert(label_column(k), Value::from(value_label(k, v)));
+                    m.insert(label_column(k), value_label(k, v));
                 }
             }
             m
@@ -390,17 +387,17 @@ mod tests {
     fn codes_read_in_italian() {
         assert_eq!(column_label("contract_class"), "Classe di contratto");
         assert_eq!(column_label("no_such_column"), "no_such_column");
-        assert_eq!(value_label("month", &Value::from("2025-03")), "mar 2025");
-        assert_eq!(value_label("month", &Value::from("2025-13")), "2025-13");
-        assert_eq!(value_label("gender", &Value::from("F")), "Donne");
-        assert_eq!(value_label("province", &Value::from("MI")), "Milano (MI)");
-        assert_eq!(value_label("region", &Value::Null), "n.d.");
+        assert_eq!(value_label("month", &Cell::from("2025-03")), "mar 2025");
+        assert_eq!(value_label("month", &Cell::from("2025-13")), "2025-13");
+        assert_eq!(value_label("gender", &Cell::from("F")), "Donne");
+        assert_eq!(value_label("province", &Cell::from("MI")), "Milano (MI)");
+        assert_eq!(value_label("region", &Cell::Null), "n.d.");
         assert_eq!(
-            value_label("contract_class", &Value::from("fixed_term")),
+            value_label("contract_class", &Cell::from("fixed_term")),
             "Tempo determinato"
         );
-        assert_eq!(value_label("hiring_mode", &Value::from("other")), "Altro");
-        assert_eq!(value_label("agency", &Value::from("INPS")), "INPS");
+        assert_eq!(value_label("hiring_mode", &Cell::from("other")), "Altro");
+        assert_eq!(value_label("agency", &Cell::from("INPS")), "INPS");
     }
 
     #[test]
@@ -408,21 +405,20 @@ mod tests {
         let columns: Vec<String> = ["year", "contract_class", "value"].map(String::from).into();
         let by: Vec<String> = ["year", "contract_class"].map(String::from).into();
         assert_eq!(coded_columns(&columns, &by), ["contract_class"]);
-        let row: Map<String, Value> = serde_json::from_value(serde_json::json!(
+        let row = Row::from_json(&serde_json::json!(
             {"year": 2025, "contract_class": "work_grant", "value": 3}
-        ))
-        .unwrap();
+        ));
         let (c, rows) = with_labels(&columns, &by, &[row]);
         assert_eq!(
             c,
             ["year", "contract_class", "contract_class_label", "value"]
         );
-        let keys: Vec<&String> = rows[0].keys().collect();
+        let keys: Vec<&String> = rows[0].iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
             ["year", "contract_class", "contract_class_label", "value"]
         );
-        assert_eq!(rows[0]["contract_class_label"], "Borsa lavoro");
+        assert_eq!(rows[0].text("contract_class_label"), Some("Borsa lavoro"));
         assert_eq!(
             labelled_header(&c, "contract_class"),
             "Classe di contratto (codice)"

@@ -18,7 +18,7 @@
 //!
 //! Admins see exact figures. Totals need not equal the sum of the shown cells.
 
-use serde_json::{Map, Value};
+use crate::row::{Cell, Row, col};
 
 use crate::query::cells::{LIFE_INTERVAL_DAYS, LifeGroup, Protection, RowKeys};
 use crate::query::survival::{KmCurve, from_steps};
@@ -60,18 +60,15 @@ pub fn describe(p: &Protection) -> String {
         "Valori perturbati (rumore casuale fisso tra −{m} e +{m}, varianza {v}); i conteggi \
          tra 1 e {t1} sono oscurati (<{t}); i totali possono non coincidere con la somma delle celle.",
         m = p.noise_max,
-        v = crate::query::output::italian_number(&Value::from(p.noise_variance)),
+        v = crate::query::output::italian_number(&Cell::Float(p.noise_variance)),
         t1 = p.threshold - 1,
         t = p.threshold,
     )
 }
 
-pub fn mark(threshold: u64) -> Value {
-    Value::String(format!("<{threshold}"))
-}
-
-pub fn is_suppressed(v: &Value) -> bool {
-    matches!(v, Value::String(s) if s.starts_with('<'))
+/// A withheld count: shown as `<T`.
+pub fn mark(threshold: u64) -> Cell {
+    Cell::Below(threshold)
 }
 
 /// The noise of a cell with this key.
@@ -98,32 +95,23 @@ pub fn perturbed(n: u64, key: u32, threshold: u64) -> u64 {
 }
 
 /// The count as shown: 0, `<T`, or its perturbed value (at least T).
-pub fn shown(n: u64, key: u32, threshold: u64) -> Value {
+pub fn shown(n: u64, key: u32, threshold: u64) -> Cell {
     if n > 0 && n < threshold {
         mark(threshold)
     } else {
-        Value::from(perturbed(n, key, threshold))
+        Cell::from(perturbed(n, key, threshold))
     }
-}
-
-fn count(row: &Map<String, Value>, col: &str) -> Option<u64> {
-    row.get(col).and_then(|v| {
-        v.as_u64()
-            .or_else(|| v.as_f64().map(|x| x.max(0.0).round() as u64))
-    })
 }
 
 fn key(keys: Option<&RowKeys>, col: &str) -> u32 {
     keys.and_then(|k| k.get(col)).copied().unwrap_or(0)
 }
 
-fn ratio(num: u64, den: u64) -> Value {
+fn ratio(num: u64, den: u64) -> Cell {
     if den == 0 {
-        return Value::Null;
+        return Cell::Null;
     }
-    serde_json::Number::from_f64(num.min(den) as f64 / den as f64)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    Cell::Float(num.min(den) as f64 / den as f64)
 }
 
 /// The result as a role below admin may see it.
@@ -152,53 +140,56 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
         let k = r.keys.get(i);
         match kind {
             Kind::Count | Kind::CountDistinct | Kind::Sum | Kind::Stock => {
-                if let Some(n) = count(row, "value") {
-                    row.insert("value".into(), shown(n, key(k, "value"), t));
+                if let Some(n) = row.count(col::VALUE) {
+                    row.insert(col::VALUE, shown(n, key(k, col::VALUE), t));
                 }
             }
             Kind::Rate => {
-                let num = count(row, "numerator").unwrap_or(0);
-                let den = count(row, "denominator").unwrap_or(0);
-                let (kn, kd) = (key(k, "numerator"), key(k, "denominator"));
+                let num = row.count(col::NUMERATOR).unwrap_or(0);
+                let den = row.count(col::DENOMINATOR).unwrap_or(0);
+                let (kn, kd) = (key(k, col::NUMERATOR), key(k, col::DENOMINATOR));
                 let value = if den > 0 && den < t {
                     mark(t)
                 } else {
                     ratio(perturbed(num, kn, t), perturbed(den, kd, t))
                 };
-                row.insert("value".into(), value);
+                row.insert(col::VALUE, value);
                 let shown_num = if den > 0 && den < t {
                     mark(t)
                 } else {
                     shown(num, kn, t)
                 };
-                row.insert("numerator".into(), shown_num);
-                row.insert("denominator".into(), shown(den, kd, t));
+                row.insert(col::NUMERATOR, shown_num);
+                row.insert(col::DENOMINATOR, shown(den, kd, t));
+                if let Some(n) = row.count(col::NOT_STATED) {
+                    row.insert(col::NOT_STATED, shown(n, key(k, col::NOT_STATED), t));
+                }
             }
             Kind::Median | Kind::Mean => {
-                let n = count(row, "n").unwrap_or(0);
+                let n = row.count(col::N).unwrap_or(0);
                 if n < t {
-                    let v = if n == 0 { Value::Null } else { mark(t) };
-                    row.insert("value".into(), v);
+                    let v = if n == 0 { Cell::Null } else { mark(t) };
+                    row.insert(col::VALUE, v);
                 }
-                row.insert("n".into(), shown(n, key(k, "n"), t));
+                row.insert(col::N, shown(n, key(k, col::N), t));
             }
             Kind::Funnel => {
-                let persons = count(row, "persons").unwrap_or(0);
-                let p = perturbed(persons, key(k, "persons"), t);
+                let persons = row.count(col::PERSONS).unwrap_or(0);
+                let p = perturbed(persons, key(k, col::PERSONS), t);
                 let accepted_key = key(k, "accepted");
-                if row.get("stage").and_then(Value::as_str) == Some("accepted") {
+                if row.text(col::STAGE) == Some("accepted") {
                     accepted = persons;
                 }
                 let pa = perturbed(accepted, accepted_key, t);
                 let share = if accepted < t {
-                    if accepted == 0 { Value::Null } else { mark(t) }
+                    if accepted == 0 { Cell::Null } else { mark(t) }
                 } else if persons > 0 && persons < t {
                     mark(t)
                 } else {
                     ratio(p, pa)
                 };
-                row.insert("persons".into(), shown(persons, key(k, "persons"), t));
-                row.insert("share_of_accepted".into(), share);
+                row.insert(col::PERSONS, shown(persons, key(k, col::PERSONS), t));
+                row.insert(col::SHARE_OF_ACCEPTED, share);
             }
             Kind::Survival => {}
         }
@@ -212,10 +203,10 @@ fn withheld(r: &KpiResult, t: u64) -> KpiResult {
     out.keys = Vec::new();
     out.life = Vec::new();
     out.protection = Some(protection(t));
-    out.median_days = out.median_days.map(|_| Value::Null);
+    out.median_days = out.median_days.map(|_| Cell::Null);
     for row in &mut out.rows {
         for (name, v) in row.iter_mut() {
-            if r.params.by.contains(name) || name == "stage" {
+            if r.params.by.contains(name) || name == col::STAGE {
                 continue;
             }
             if v.as_f64().is_some_and(|x| x != 0.0) {
@@ -230,30 +221,23 @@ fn withheld(r: &KpiResult, t: u64) -> KpiResult {
 /// perturbed, ending before the first interval with fewer than T at risk. A group of fewer than
 /// T members shows one row with its size as `<T`. Returns the rows and, without breakdown, the
 /// median (at interval resolution).
-fn survival(by: &[String], life: &[LifeGroup], t: u64) -> (Vec<Map<String, Value>>, Value) {
+fn survival(by: &[String], life: &[LifeGroup], t: u64) -> (Vec<Row>, Cell) {
     let mut rows = Vec::new();
-    let mut overall = Value::Null;
+    let mut overall = Cell::Null;
     for g in life {
         let curve = perturbed_curve(g, t);
-        let median = match &curve {
-            Some(c) => c
-                .median_days
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            None => Value::Null,
-        };
+        let median = Cell::from(curve.as_ref().and_then(|c| c.median_days));
         if by.is_empty() {
             overall = median.clone();
         }
         let Some(curve) = curve else {
             let mut m = g.keys.clone();
-            m.insert("day".into(), Value::from(0));
-            for c in ["at_risk", "events", "censored"] {
-                m.insert(c.into(), mark(t));
+            m.insert(col::DAY, 0i64);
+            for c in [col::AT_RISK, col::EVENTS, col::CENSORED] {
+                m.insert(c, mark(t));
             }
-            for c in ["survival", "lower", "upper", "median_days"] {
-                m.insert(c.into(), Value::Null);
+            for c in [col::SURVIVAL, col::LOWER, col::UPPER, col::MEDIAN_DAYS] {
+                m.insert(c, Cell::Null);
             }
             rows.push(m);
             continue;
@@ -264,22 +248,17 @@ fn survival(by: &[String], life: &[LifeGroup], t: u64) -> (Vec<Map<String, Value
                 if x > 0 && x < t {
                     mark(t)
                 } else {
-                    Value::from(x)
+                    Cell::from(x)
                 }
             };
-            m.insert("day".into(), Value::from(r.day));
-            m.insert("at_risk".into(), Value::from(r.at_risk));
-            m.insert("events".into(), small(r.events));
-            m.insert("censored".into(), small(r.censored));
-            let f = |x: f64| {
-                serde_json::Number::from_f64(x)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null)
-            };
-            m.insert("survival".into(), f(r.survival));
-            m.insert("lower".into(), r.lower.map(f).unwrap_or(Value::Null));
-            m.insert("upper".into(), r.upper.map(f).unwrap_or(Value::Null));
-            m.insert("median_days".into(), median.clone());
+            m.insert(col::DAY, r.day);
+            m.insert(col::AT_RISK, r.at_risk);
+            m.insert(col::EVENTS, small(r.events));
+            m.insert(col::CENSORED, small(r.censored));
+            m.insert(col::SURVIVAL, r.survival);
+            m.insert(col::LOWER, r.lower);
+            m.insert(col::UPPER, r.upper);
+            m.insert(col::MEDIAN_DAYS, median.clone());
             rows.push(m);
         }
     }
@@ -308,7 +287,7 @@ pub fn perturbed_curve(g: &LifeGroup, t: u64) -> Option<KmCurve> {
 }
 
 /// A survival group's size and placements as shown below admin.
-pub fn group_totals(g: &LifeGroup, t: u64) -> (Value, Value) {
+pub fn group_totals(g: &LifeGroup, t: u64) -> (Cell, Cell) {
     let placed: u64 = g.intervals.iter().map(|i| i.events).sum();
     let key = g
         .intervals
@@ -320,7 +299,7 @@ pub fn group_totals(g: &LifeGroup, t: u64) -> (Value, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn result(by: &[&str], rows: Value, keys: Vec<RowKeys>) -> KpiResult {
         KpiResult {
@@ -337,7 +316,12 @@ mod tests {
                 scope: None,
             },
             columns: vec![],
-            rows: serde_json::from_value(rows).unwrap(),
+            rows: rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(Row::from_json)
+                .collect(),
             median_days: None,
             keys,
             life: vec![],
@@ -464,14 +448,14 @@ mod tests {
             ck_censored: key_for(0),
         };
         let g = LifeGroup {
-            keys: Map::new(),
+            keys: Row::new(),
             n: 12,
             ck_n: key_for(0),
             intervals: vec![iv(0, 2, 0), iv(30, 3, 1), iv(60, 1, 0)],
         };
         let mut r = result(&[], json!([]), vec![]);
         r.life = vec![g.clone()];
-        r.median_days = Some(json!(null));
+        r.median_days = Some(Cell::Null);
         let s = protect(&r, Kind::Survival, 5);
         let days: Vec<i64> = s.rows.iter().map(|r| r["day"].as_i64().unwrap()).collect();
         assert_eq!(days, [30, 60, 90]);
@@ -486,6 +470,6 @@ mod tests {
         assert_eq!(s.rows.len(), 1);
         assert_eq!(s.rows[0]["at_risk"], json!("<5"));
         assert_eq!(s.rows[0]["survival"], json!(null));
-        assert_eq!(group_totals(&g, 5), (json!(12), json!(6)));
+        assert_eq!(group_totals(&g, 5), (Cell::Int(12), Cell::Int(6)));
     }
 }

@@ -222,7 +222,8 @@ pub async fn export(ctx: &Context, engine: &Engine) -> Result<u64, String> {
         };
         // The same provenance lines as the dashboards' exports.
         let header = crate::csvfile::provenance(&r);
-        let text = crate::csvfile::objects(&header, &r.columns, &r.rows);
+        let (columns, labelled) = crate::query::output::labelled_rows(&r);
+        let text = crate::csvfile::objects(&header, &columns, &labelled);
         let path = dir.join(format!("{id}.csv"));
         let tmp = dir.join(format!(".{id}.csv.tmp"));
         crate::store::create_private_file(&tmp)

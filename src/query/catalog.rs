@@ -111,6 +111,9 @@ pub struct KpiDef {
     /// Days of observation each counted unit needs after its date (`-- follow_up: 90`): a
     /// period too recent to have them has no unit yet, which the pages say.
     pub follow_up: Option<u32>,
+    /// For a rate (`-- not_stated: yes`): its rows carry `stated` (1 or 0), and a row that
+    /// states nothing is out of both sides and counted in a `not_stated` column instead.
+    pub not_stated: bool,
     #[serde(skip)]
     pub sql: &'static str,
 }
@@ -136,6 +139,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     let mut own = Vec::new();
     let mut person = true;
     let mut follow_up = None;
+    let mut not_stated = false;
     for line in sql.lines() {
         let Some(rest) = line.strip_prefix("-- ") else {
             if line.trim().is_empty() {
@@ -154,6 +158,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
             "section" => section = Some(v),
             "own" => own = crate::list::items(v).collect(),
             "person" => person = v == "yes",
+            "not_stated" => not_stated = v == "yes",
             "follow_up" => {
                 follow_up = Some(
                     v.parse()
@@ -167,11 +172,16 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     if id != stem {
         return Err(format!("id {id} differs from the file name"));
     }
-    if kind == Some(Kind::Rate) && !num_is_zero_or_one(sql) {
+    if kind == Some(Kind::Rate) && !zero_or_one(sql, "num") {
         return Err(
             "a rate's `num` must be `CASE WHEN … THEN 1 ELSE 0 END AS num` \
                     (or THEN 0 ELSE 1): its cell keys multiply by it"
                 .into(),
+        );
+    }
+    if not_stated && (kind != Some(Kind::Rate) || !zero_or_one(sql, "stated")) {
+        return Err(
+            "`not_stated: yes` needs a rate with `CASE WHEN … END AS stated` (1 or 0)".into(),
         );
     }
     Ok(KpiDef {
@@ -182,13 +192,14 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
         own,
         person,
         follow_up,
+        not_stated,
         sql,
     })
 }
 
-/// Whether every `… AS num` of a rate's row query is a CASE giving 1 or 0, as the keyed
-/// numerator (`sum(num * key)`, see `sql::key_aggregates`) needs.
-fn num_is_zero_or_one(sql: &str) -> bool {
+/// Whether every `… AS <column>` (a rate's `num` or `stated`) of a row query is a CASE giving 1
+/// or 0, as its keyed sum (`sum(num * key)`, see `sql::key_aggregates`) needs.
+fn zero_or_one(sql: &str, column: &str) -> bool {
     let words: Vec<&str> = sql
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
@@ -197,7 +208,7 @@ fn num_is_zero_or_one(sql: &str) -> bool {
     let ends: Vec<usize> = words
         .windows(2)
         .enumerate()
-        .filter(|(_, w)| w[0].eq_ignore_ascii_case("AS") && w[1].trim_end_matches(',') == "num")
+        .filter(|(_, w)| w[0].eq_ignore_ascii_case("AS") && w[1].trim_end_matches(',') == column)
         .map(|(i, _)| i)
         .collect();
     !ends.is_empty()
@@ -278,15 +289,18 @@ mod tests {
     #[test]
     fn a_rate_numerator_must_be_zero_or_one() {
         let ok = "SELECT a,\n  CASE WHEN x > 1 THEN 1 ELSE 0 END AS num\nFROM t";
-        assert!(num_is_zero_or_one(ok));
-        assert!(num_is_zero_or_one(
-            "SELECT CASE WHEN h IS NULL THEN 0 ELSE 1 END AS num, b"
+        assert!(zero_or_one(ok, "num"));
+        assert!(zero_or_one(
+            "SELECT CASE WHEN h IS NULL THEN 0 ELSE 1 END AS num, b",
+            "num"
         ));
-        assert!(!num_is_zero_or_one(
-            "SELECT CASE WHEN x THEN 2 ELSE 0 END AS num"
+        assert!(!zero_or_one(
+            "SELECT CASE WHEN x THEN 2 ELSE 0 END AS num",
+            "num"
         ));
-        assert!(!num_is_zero_or_one("SELECT count(*) AS num"));
-        assert!(!num_is_zero_or_one("SELECT a AS number"));
+        assert!(!zero_or_one("SELECT count(*) AS num", "num"));
+        assert!(!zero_or_one("SELECT a AS number", "num"));
+        assert!(!zero_or_one(ok, "stated"));
         let def = "-- id: r\n-- label: R\n-- kind: rate\n-- section: 1\nSELECT x AS num FROM t";
         assert!(parse_def("r", def).unwrap_err().contains("num"));
     }

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
-
 use super::cellkey;
+use crate::row::{Row, col};
 
 /// What protects the cells of a result that is not exact, as every output states it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -43,18 +42,19 @@ pub struct LifeInterval {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LifeGroup {
     /// The breakdown keys, as in the result's rows.
-    pub keys: Map<String, Value>,
+    pub keys: Row,
     pub n: u64,
     pub ck_n: u32,
     pub intervals: Vec<LifeInterval>,
 }
 
 /// Removes the key columns from `rows` and returns them, aligned with the rows.
-pub fn take_keys(rows: &mut [Map<String, Value>]) -> Vec<RowKeys> {
+pub fn take_keys(rows: &mut [Row]) -> Vec<RowKeys> {
     rows.iter_mut()
         .map(|row| {
             let names: Vec<String> = row
-                .keys()
+                .iter()
+                .map(|(k, _)| k)
                 .filter(|k| k.starts_with(KEY_PREFIX))
                 .cloned()
                 .collect();
@@ -70,31 +70,19 @@ pub fn take_keys(rows: &mut [Map<String, Value>]) -> Vec<RowKeys> {
 }
 
 /// Life tables per group from the survival rows (`duration`, `event`, `_ck`, one per member).
-pub fn life_tables(by: &[String], rows: &[Map<String, Value>]) -> Vec<LifeGroup> {
+pub fn life_tables(by: &[String], rows: &[Row]) -> Vec<LifeGroup> {
     let mut groups: BTreeMap<Vec<String>, (LifeGroup, i64, BTreeMap<i64, LifeInterval>)> =
         BTreeMap::new();
     for r in rows {
-        let key: Vec<String> = by
-            .iter()
-            .map(|b| r.get(b).map(Value::to_string).unwrap_or_default())
-            .collect();
-        let Some(d) = r.get("duration").and_then(Value::as_i64) else {
+        let Some(d) = r.i64(col::DURATION) else {
             continue;
         };
-        let placed = match r.get("event") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::Number(n)) => n.as_i64() == Some(1),
-            _ => false,
-        };
-        let ck = r.get("_ck").and_then(Value::as_i64).unwrap_or(0);
-        let entry = groups.entry(key).or_insert_with(|| {
-            let keys = by
-                .iter()
-                .map(|b| (b.clone(), r.get(b).cloned().unwrap_or(Value::Null)))
-                .collect();
+        let placed = r.cell(col::EVENT).is_true();
+        let ck = r.i64("_ck").unwrap_or(0);
+        let entry = groups.entry(r.key(by)).or_insert_with(|| {
             (
                 LifeGroup {
-                    keys,
+                    keys: r.only(by),
                     ..LifeGroup::default()
                 },
                 0,
@@ -135,11 +123,9 @@ mod tests {
     fn intervals_of_thirty_days_with_their_keys() {
         // Durations 0 (placed), 29 (censored), 30 (placed), 75 (placed): intervals 0 (1 event,
         // 1 censored), 30 (1 event), 60 (1 event); four members, keys 1+2+3+4 = 10.
-        let rows: Vec<Map<String, Value>> = [(0, 1, 1), (29, 0, 2), (30, 1, 3), (75, 1, 4)]
+        let rows: Vec<Row> = [(0, 1, 1), (29, 0, 2), (30, 1, 3), (75, 1, 4)]
             .iter()
-            .map(|(d, e, k)| {
-                serde_json::from_value(json!({"duration": d, "event": e, "_ck": k})).unwrap()
-            })
+            .map(|(d, e, k)| Row::from_json(&json!({"duration": d, "event": e, "_ck": k})))
             .collect();
         let t = life_tables(&[], &rows);
         assert_eq!(t.len(), 1);
@@ -154,8 +140,9 @@ mod tests {
 
     #[test]
     fn key_columns_leave_the_rows() {
-        let mut rows: Vec<Map<String, Value>> =
-            vec![serde_json::from_value(json!({"value": 3, "_ck_value": 4294967301i64})).unwrap()];
+        let mut rows = vec![Row::from_json(
+            &json!({"value": 3, "_ck_value": 4294967301i64}),
+        )];
         let keys = take_keys(&mut rows);
         assert_eq!(rows[0].len(), 1);
         assert_eq!(keys[0]["value"], 5);

@@ -32,12 +32,12 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
+pub use crate::row::{Cell, Row, col};
 use crate::store::{Layout, LedgerCache, Snapshot, StoreError};
 pub use catalog::{Kind, KpiDef, catalog, find};
 pub use cohort::{Cohort, Entry};
-pub use output::to_json_rows;
+pub use output::to_rows;
 pub use params::{Dim, Params, RawParams, TerritoryScope, parse_as_of};
 use session::first_date;
 pub use sources::StoreFacts;
@@ -119,10 +119,10 @@ pub struct KpiResult {
     /// Column order for tables and CSV.
     #[serde(skip)]
     pub columns: Vec<String>,
-    pub rows: Vec<Map<String, Value>>,
+    pub rows: Vec<Row>,
     /// For a survival curve without breakdown: the median days to placement.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub median_days: Option<Value>,
+    pub median_days: Option<Cell>,
     /// The cell keys of the rows' counts, for perturbation; never shown (see [`cells`]).
     #[serde(skip)]
     pub keys: Vec<cells::RowKeys>,
@@ -340,7 +340,7 @@ impl Engine {
         let (sql, mut values) = wrapper_sql(def, p, stored);
         let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
         let batches = bound(&ctx, &sql, values).await?.collect().await?;
-        let mut rows = to_json_rows(&batches);
+        let mut rows = to_rows(&batches);
         let by: Vec<String> = p.by.iter().map(|d| d.name().to_owned()).collect();
         let mut median_days = None;
         let mut life = Vec::new();
@@ -362,14 +362,14 @@ impl Engine {
                 let mut c = by.clone();
                 c.extend(
                     [
-                        "day",
-                        "at_risk",
-                        "events",
-                        "censored",
-                        "survival",
-                        "lower",
-                        "upper",
-                        "median_days",
+                        col::DAY,
+                        col::AT_RISK,
+                        col::EVENTS,
+                        col::CENSORED,
+                        col::SURVIVAL,
+                        col::LOWER,
+                        col::UPPER,
+                        col::MEDIAN_DAYS,
                     ]
                     .map(String::from),
                 );
@@ -382,7 +382,7 @@ impl Engine {
                     .flat_map(|k| {
                         catalog::FUNNEL_STAGES.iter().map(move |(_, c)| {
                             cells::RowKeys::from([
-                                ("persons".to_owned(), k.get(*c).copied().unwrap_or(0)),
+                                (col::PERSONS.to_owned(), k.get(*c).copied().unwrap_or(0)),
                                 (
                                     "accepted".to_owned(),
                                     k.get("s_accepted").copied().unwrap_or(0),
@@ -393,15 +393,20 @@ impl Engine {
                     .collect();
                 rows = output::funnel_rows(&by, rows);
                 let mut c = by.clone();
-                c.extend(["stage", "persons", "share_of_accepted"].map(String::from));
+                c.extend([col::STAGE, col::PERSONS, col::SHARE_OF_ACCEPTED].map(String::from));
                 c
             }
             _ => {
                 let mut c = by.clone();
-                c.push("value".into());
+                c.push(col::VALUE.into());
                 match def.kind {
-                    Kind::Rate => c.extend(["numerator", "denominator"].map(String::from)),
-                    Kind::Median | Kind::Mean => c.push("n".into()),
+                    Kind::Rate => {
+                        c.extend([col::NUMERATOR, col::DENOMINATOR].map(String::from));
+                        if def.not_stated {
+                            c.push(col::NOT_STATED.into());
+                        }
+                    }
+                    Kind::Median | Kind::Mean => c.push(col::N.into()),
                     _ => {}
                 }
                 c

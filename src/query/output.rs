@@ -5,83 +5,52 @@ use std::collections::BTreeMap;
 
 use datafusion::arrow::array::{Array, RecordBatch};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::KpiResult;
 use super::catalog::FUNNEL_STAGES;
 use super::survival::kaplan_meier;
+use crate::row::{Cell, Row, col};
 use crate::vocabulary;
 
-fn group_key(by: &[String], row: &Map<String, Value>) -> Vec<String> {
-    by.iter()
-        .map(|b| row.get(b).map(Value::to_string).unwrap_or_default())
-        .collect()
-}
-
-fn f64_value(x: f64) -> Value {
-    serde_json::Number::from_f64(x)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
-}
-
 /// A breakdown group: its keys as output, and its (days, placed) observations.
-type Group = (Map<String, Value>, Vec<(i64, bool)>);
+type Group = (Row, Vec<(i64, bool)>);
 
 /// Kaplan–Meier curves per group from rows of `duration` and `event`. Returns the rows and,
 /// without breakdown, the median.
-pub fn survival_rows(
-    by: &[String],
-    rows: Vec<Map<String, Value>>,
-) -> (Vec<Map<String, Value>>, Option<Value>) {
+pub fn survival_rows(by: &[String], rows: Vec<Row>) -> (Vec<Row>, Option<Cell>) {
     let mut groups: BTreeMap<Vec<String>, Group> = BTreeMap::new();
     for r in rows {
-        let key = group_key(by, &r);
-        let dur = r.get("duration").and_then(Value::as_i64);
-        let ev = match r.get("event") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::Number(n)) => n.as_i64() == Some(1),
-            _ => false,
-        };
-        let entry = groups.entry(key).or_insert_with(|| {
-            let keys: Map<String, Value> = by
-                .iter()
-                .map(|b| (b.clone(), r.get(b).cloned().unwrap_or(Value::Null)))
-                .collect();
-            (keys, Vec::new())
-        });
-        if let Some(d) = dur {
-            entry.1.push((d.max(0), ev));
+        let entry = groups
+            .entry(r.key(by))
+            .or_insert_with(|| (r.only(by), Vec::new()));
+        if let Some(d) = r.i64(col::DURATION) {
+            entry.1.push((d.max(0), r.cell(col::EVENT).is_true()));
         }
     }
     let mut out = Vec::new();
     let mut overall_median = None;
     for (_, (keys, obs)) in groups {
         let curve = kaplan_meier(&obs);
-        let median = curve.median_days.map(f64_value).unwrap_or(Value::Null);
+        let median = Cell::from(curve.median_days);
         if by.is_empty() {
             overall_median = Some(median.clone());
         }
         for r in curve.rows {
             let mut m = keys.clone();
-            m.insert("day".into(), Value::from(r.day));
-            m.insert("at_risk".into(), Value::from(r.at_risk));
-            m.insert("events".into(), Value::from(r.events));
-            m.insert("censored".into(), Value::from(r.censored));
-            m.insert("survival".into(), f64_value(r.survival));
-            m.insert(
-                "lower".into(),
-                r.lower.map(f64_value).unwrap_or(Value::Null),
-            );
-            m.insert(
-                "upper".into(),
-                r.upper.map(f64_value).unwrap_or(Value::Null),
-            );
-            m.insert("median_days".into(), median.clone());
+            m.insert(col::DAY, r.day);
+            m.insert(col::AT_RISK, r.at_risk);
+            m.insert(col::EVENTS, r.events);
+            m.insert(col::CENSORED, r.censored);
+            m.insert(col::SURVIVAL, r.survival);
+            m.insert(col::LOWER, r.lower);
+            m.insert(col::UPPER, r.upper);
+            m.insert(col::MEDIAN_DAYS, median.clone());
             out.push(m);
         }
     }
     if by.is_empty() && overall_median.is_none() {
-        overall_median = Some(Value::Null);
+        overall_median = Some(Cell::Null);
     }
     (out, overall_median)
 }
@@ -89,46 +58,50 @@ pub fn survival_rows(
 /// Rate rows (`value`, `numerator`, `denominator` after the breakdowns) from per-group
 /// `numerator` and `denominator`: the division is done here rather than in the SQL, whose
 /// planning costs more than the arithmetic. A group without rows has a null rate.
-pub fn rate_rows(rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+pub fn rate_rows(rows: Vec<Row>) -> Vec<Row> {
     rows.into_iter()
         .map(|mut r| {
-            let num = r.remove("numerator").and_then(|v| v.as_i64()).unwrap_or(0);
+            let num = r
+                .remove(col::NUMERATOR)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
             let den = r
-                .remove("denominator")
+                .remove(col::DENOMINATOR)
                 .and_then(|v| v.as_i64())
                 .unwrap_or(0);
             let value = if den == 0 {
-                Value::Null
+                Cell::Null
             } else {
-                f64_value(num as f64 / den as f64)
+                Cell::Float(num as f64 / den as f64)
             };
-            r.insert("value".into(), value);
-            r.insert("numerator".into(), Value::from(num));
-            r.insert("denominator".into(), Value::from(den));
+            let not_stated = r.remove(col::NOT_STATED);
+            r.insert(col::VALUE, value);
+            r.insert(col::NUMERATOR, num);
+            r.insert(col::DENOMINATOR, den);
+            if let Some(n) = not_stated {
+                r.insert(col::NOT_STATED, n.as_i64().unwrap_or(0));
+            }
             r
         })
         .collect()
 }
 
 /// Funnel rows (`stage`, `persons`, `share_of_accepted`) from per-group stage sums.
-pub fn funnel_rows(by: &[String], rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+pub fn funnel_rows(by: &[String], rows: Vec<Row>) -> Vec<Row> {
     let mut out = Vec::new();
     for r in rows {
-        let accepted = r.get("s_accepted").and_then(Value::as_i64).unwrap_or(0);
-        for (stage, col) in FUNNEL_STAGES {
-            let persons = r.get(col).and_then(Value::as_i64).unwrap_or(0);
-            let mut m: Map<String, Value> = by
-                .iter()
-                .map(|b| (b.clone(), r.get(b).cloned().unwrap_or(Value::Null)))
-                .collect();
-            m.insert("stage".into(), Value::from(stage));
-            m.insert("persons".into(), Value::from(persons));
+        let accepted = r.i64("s_accepted").unwrap_or(0);
+        for (stage, column) in FUNNEL_STAGES {
+            let persons = r.i64(column).unwrap_or(0);
+            let mut m = r.only(by);
+            m.insert(col::STAGE, stage);
+            m.insert(col::PERSONS, persons);
             m.insert(
-                "share_of_accepted".into(),
+                col::SHARE_OF_ACCEPTED,
                 if accepted == 0 {
-                    Value::Null
+                    Cell::Null
                 } else {
-                    f64_value(persons as f64 / accepted as f64)
+                    Cell::Float(persons as f64 / accepted as f64)
                 },
             );
             out.push(m);
@@ -147,29 +120,21 @@ pub fn to_json(r: &KpiResult) -> String {
 pub fn labelled_json(r: &KpiResult) -> Value {
     let mut v = serde_json::to_value(r).expect("results serialise");
     let (_, rows) = labelled_rows(r);
-    v["rows"] = Value::from(rows.into_iter().map(Value::Object).collect::<Vec<_>>());
+    v["rows"] = serde_json::to_value(rows).expect("rows serialise");
     v
 }
 
 /// The result's columns and rows with the Italian label beside each coded column.
-pub fn labelled_rows(r: &KpiResult) -> (Vec<String>, Vec<Map<String, Value>>) {
+pub fn labelled_rows(r: &KpiResult) -> (Vec<String>, Vec<Row>) {
     vocabulary::with_labels(&r.columns, &r.params.by, &r.rows)
 }
 
-fn plain(v: &Value) -> String {
+/// Italian number format: `1.234.567` and `0,9123`; what people in the offices read. A
+/// withheld count reads `<5`, a missing figure a dash.
+pub fn italian_number(v: &Cell) -> String {
     match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Italian number format: `1.234.567` and `0,9123`; what people in the offices read.
-pub fn italian_number(v: &Value) -> String {
-    match v {
-        Value::Number(n) if n.is_i64() || n.is_u64() => group_thousands(&n.to_string()),
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(f64::NAN);
+        Cell::Int(i) => group_thousands(&i.to_string()),
+        Cell::Float(x) if x.is_finite() => {
             let s = if x.abs() < 10.0 {
                 format!("{x:.4}")
             } else {
@@ -178,8 +143,8 @@ pub fn italian_number(v: &Value) -> String {
             let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
             format!("{},{}", group_thousands(int), frac)
         }
-        Value::Null => "–".into(),
-        other => plain(other),
+        Cell::Null | Cell::Float(_) => "–".into(),
+        other => other.plain(),
     }
 }
 
@@ -245,8 +210,8 @@ pub fn to_table(r: &KpiResult) -> String {
     out
 }
 
-/// Record batches as JSON objects, numbers kept as numbers and NaN as null.
-pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
+/// Record batches as rows, numbers kept as numbers, dates as `2025-01-31` and NaN as null.
+pub fn to_rows(batches: &[RecordBatch]) -> Vec<Row> {
     use datafusion::arrow::array::{
         BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
         StringViewArray, UInt32Array, UInt64Array,
@@ -256,35 +221,39 @@ pub fn to_json_rows(batches: &[RecordBatch]) -> Vec<Map<String, Value>> {
     for b in batches {
         let schema = b.schema();
         for i in 0..b.num_rows() {
-            let mut row = Map::new();
+            let mut row = Row::new();
             for (j, field) in schema.fields().iter().enumerate() {
                 let c = b.column(j);
+                let any = c.as_any();
                 let v = if c.is_null(i) {
-                    Value::Null
-                } else if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<Int32Array>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<UInt64Array>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<UInt32Array>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<Float64Array>() {
-                    serde_json::Number::from_f64(a.value(i))
-                        .map(Value::Number)
-                        .unwrap_or(Value::Null)
-                } else if let Some(a) = c.as_any().downcast_ref::<BooleanArray>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<StringArray>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<StringViewArray>() {
-                    Value::from(a.value(i))
-                } else if let Some(a) = c.as_any().downcast_ref::<Date32Array>() {
+                    Cell::Null
+                } else if let Some(a) = any.downcast_ref::<Int64Array>() {
+                    Cell::Int(a.value(i))
+                } else if let Some(a) = any.downcast_ref::<Int32Array>() {
+                    Cell::Int(a.value(i).into())
+                } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+                    Cell::from(a.value(i))
+                } else if let Some(a) = any.downcast_ref::<UInt32Array>() {
+                    Cell::Int(a.value(i).into())
+                } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+                    let x = a.value(i);
+                    if x.is_finite() {
+                        Cell::Float(x)
+                    } else {
+                        Cell::Null
+                    }
+                } else if let Some(a) = any.downcast_ref::<BooleanArray>() {
+                    Cell::Bool(a.value(i))
+                } else if let Some(a) = any.downcast_ref::<StringArray>() {
+                    Cell::from(a.value(i))
+                } else if let Some(a) = any.downcast_ref::<StringViewArray>() {
+                    Cell::from(a.value(i))
+                } else if let Some(a) = any.downcast_ref::<Date32Array>() {
                     a.value_as_date(i)
-                        .map(|d| Value::from(d.to_string()))
-                        .unwrap_or(Value::Null)
+                        .map(|d| Cell::Text(d.to_string()))
+                        .unwrap_or(Cell::Null)
                 } else {
-                    Value::from(array_value_to_string(c, i).unwrap_or_default())
+                    Cell::Text(array_value_to_string(c, i).unwrap_or_default())
                 };
                 row.insert(field.name().clone(), v);
             }
@@ -300,10 +269,11 @@ mod tests {
 
     #[test]
     fn italian_numbers() {
-        assert_eq!(italian_number(&Value::from(1234567)), "1.234.567");
-        assert_eq!(italian_number(&Value::from(-1234)), "-1.234");
-        assert_eq!(italian_number(&Value::from(0.91234)), "0,9123");
-        assert_eq!(italian_number(&Value::from(1234.56)), "1.234,6");
-        assert_eq!(italian_number(&Value::Null), "–");
+        assert_eq!(italian_number(&Cell::Int(1234567)), "1.234.567");
+        assert_eq!(italian_number(&Cell::Int(-1234)), "-1.234");
+        assert_eq!(italian_number(&Cell::Float(0.91234)), "0,9123");
+        assert_eq!(italian_number(&Cell::Float(1234.56)), "1.234,6");
+        assert_eq!(italian_number(&Cell::Null), "–");
+        assert_eq!(italian_number(&Cell::Below(5)), "<5");
     }
 }

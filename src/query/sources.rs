@@ -10,9 +10,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use serde_json::Value;
 
-use super::output::to_json_rows;
+use super::output::to_rows;
 use super::sql::bound;
 use super::{Engine, KpiResult, QueryError, Resolved};
 use crate::store::{Ledger, StoreError};
@@ -71,8 +70,8 @@ impl Engine {
             .await?;
         let mut cpis = Vec::new();
         let mut latest: Option<NaiveDate> = None;
-        for r in to_json_rows(&batches) {
-            let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
+        for r in to_rows(&batches) {
+            let text = |k: &str| r.text(k).map(str::to_owned);
             if let (Some(p), Some(c)) = (text("province"), text("cpi_code")) {
                 cpis.push((p, c));
             }
@@ -149,7 +148,7 @@ impl Engine {
                  {filter} GROUP BY 1, 2 ORDER BY 3 DESC, 1"
             );
             let batches = bound(&ctx, &sql, values).await?.collect().await?;
-            rows = to_json_rows(&batches);
+            rows = to_rows(&batches);
         }
         Ok(KpiResult {
             kpi: "rejected_by_cpi".into(),

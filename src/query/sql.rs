@@ -9,6 +9,7 @@ use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 
 use super::{Kind, KpiDef, Params, QueryError, catalog, cellkey};
+use crate::row::col;
 
 /// `sql` with its placeholders bound to `values` (user input never enters the text).
 pub(super) async fn bound(
@@ -94,6 +95,11 @@ pub(super) fn wrapper_sql(
         Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
         Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
         // The rate itself is divided in `output::rate_rows`.
+        Kind::Rate if def.not_stated => vec![
+            "sum(k.num) AS numerator".into(),
+            "sum(k.stated) AS denominator".into(),
+            format!("count(*) - sum(k.stated) AS {}", col::NOT_STATED),
+        ],
         Kind::Rate => vec![
             "sum(k.num) AS numerator".into(),
             "count(*) AS denominator".into(),
@@ -201,6 +207,11 @@ fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
     match def.kind {
         Kind::Count | Kind::Stock | Kind::Sum => vec![format!("sum({key}) AS _ck_value")],
         Kind::CountDistinct => vec!["sum(unit_key) AS _ck_value".into()],
+        Kind::Rate if def.not_stated => vec![
+            format!("sum(k.num * {key}) AS _ck_numerator"),
+            format!("sum(k.stated * {key}) AS _ck_denominator"),
+            format!("sum((1 - k.stated) * {key}) AS _ck_{}", col::NOT_STATED),
+        ],
         Kind::Rate => vec![
             format!("sum(k.num * {key}) AS _ck_numerator"),
             format!("sum({key}) AS _ck_denominator"),

@@ -1,16 +1,15 @@
 //! From a panel's table to its chart: which column is the category, the series and the value
 //! for each kind of chart, labelled as the table labels them. [`super::charts`] draws.
 
-use serde_json::{Map, Value};
-
 use super::charts::{self, SurvPoint};
 use super::dashboards::{Chart, Figure, Panel, Source};
 use super::layout::cell;
 use super::panels::Table;
+use crate::row::{Row, col};
 use crate::vocabulary::{column_label, value_label};
 
-fn key_label(col: &str, r: &Map<String, Value>) -> String {
-    value_label(col, r.get(col).unwrap_or(&Value::Null))
+fn key_label(col: &str, r: &Row) -> String {
+    value_label(col, r.cell(col))
 }
 
 /// Distinct values in first-seen order.
@@ -24,8 +23,8 @@ fn distinct(labels: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-fn num(r: &Map<String, Value>, c: &str) -> f64 {
-    r.get(c).and_then(Value::as_f64).unwrap_or(0.0)
+fn num(r: &Row, c: &str) -> f64 {
+    r.f64(c).unwrap_or(0.0)
 }
 
 /// Bars of one series: a category column and a value column, each bar labelled with its value
@@ -43,7 +42,7 @@ fn one_series_bars(
     let labels: Vec<String> = t
         .rows
         .iter()
-        .map(|r| cell(val_col, r.get(val_col).unwrap_or(&Value::Null), percent))
+        .map(|r| cell(val_col, r.cell(val_col), percent))
         .collect();
     charts::bars(
         charts::Caption {
@@ -109,7 +108,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                     None => Some(0),
                 };
                 if let (Some(m), Some(s)) = (m, s) {
-                    values[s][m] = r.get("value").and_then(Value::as_f64);
+                    values[s][m] = r.f64(col::VALUE);
                 }
             }
             let series: Vec<(String, Vec<Option<f64>>)> = series.into_iter().zip(values).collect();
@@ -130,12 +129,12 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                         .iter()
                         .filter(|r| group_col.is_none_or(|c| key_label(c, r) == g))
                         // Suppressed rows (too few at risk) are not drawn.
-                        .filter_map(|r| Some((r, r.get("survival").and_then(Value::as_f64)?)))
+                        .filter_map(|r| Some((r, r.f64(col::SURVIVAL)?)))
                         .map(|(r, survival)| SurvPoint {
                             day: num(r, "day"),
                             survival,
-                            lower: r.get("lower").and_then(Value::as_f64),
-                            upper: r.get("upper").and_then(Value::as_f64),
+                            lower: r.f64(col::LOWER),
+                            upper: r.f64(col::UPPER),
                         })
                         .collect();
                     (g, pts)

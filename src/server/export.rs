@@ -13,6 +13,7 @@ use super::panels::{self, PanelData, Table, table_of};
 use super::{AppError, AppState};
 use crate::csvfile;
 use crate::query::KpiResult;
+use crate::row::{Cell, col};
 use crate::vocabulary;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +173,7 @@ fn json_value(meta: &Meta, r: &KpiResult, t: &Table) -> Value {
         "export": about,
     });
     if let Some(m) = &r.median_days {
-        v["median_days"] = m.clone();
+        v["median_days"] = m.to_json();
     }
     v
 }
@@ -202,7 +203,7 @@ fn xlsx_bytes(meta: &Meta, t: &Table) -> Result<Vec<u8>, XlsxError> {
             .rows
             .iter()
             .filter_map(|r| r.get(name))
-            .map(|v| v.to_string().chars().count())
+            .map(|v| v.plain().chars().count())
             .chain([header.chars().count()])
             .max()
             .unwrap_or(10);
@@ -213,29 +214,29 @@ fn xlsx_bytes(meta: &Meta, t: &Table) -> Result<Vec<u8>, XlsxError> {
         row += 1;
         for (c, name) in t.columns.iter().enumerate() {
             let col = c as u16;
-            match r.get(name) {
-                Some(Value::Number(n)) => {
-                    let x = n.as_f64().unwrap_or(f64::NAN);
+            match r.cell(name) {
+                v @ (Cell::Int(_) | Cell::Float(_)) => {
+                    let Some(x) = v.as_f64() else { continue };
                     let ratio = matches!(
                         name.as_str(),
-                        "survival" | "lower" | "upper" | "share_of_accepted"
-                    ) || (t.percent && name == "value");
+                        col::SURVIVAL | col::LOWER | col::UPPER | col::SHARE_OF_ACCEPTED
+                    ) || (t.percent && name == col::VALUE);
                     let f = if ratio {
                         &pct
-                    } else if n.is_i64() || n.is_u64() {
+                    } else if matches!(v, Cell::Int(_)) {
                         &int
                     } else {
                         &dec
                     };
                     ws.write_number_with_format(row, col, x, f)?;
                 }
-                Some(Value::String(s)) => {
-                    ws.write_string(row, col, s)?;
+                v @ (Cell::Text(_) | Cell::Below(_)) => {
+                    ws.write_string(row, col, v.plain())?;
                 }
-                Some(Value::Bool(b)) => {
+                Cell::Bool(b) => {
                     ws.write_boolean(row, col, *b)?;
                 }
-                _ => {}
+                Cell::Null => {}
             }
         }
     }
@@ -245,6 +246,7 @@ fn xlsx_bytes(meta: &Meta, t: &Table) -> Result<Vec<u8>, XlsxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::row::Row;
 
     #[test]
     fn csv_states_its_parameters() {
@@ -254,9 +256,9 @@ mod tests {
                 ("Versione dei dati", "b1".into()),
             ],
         };
-        let mut row = serde_json::Map::new();
-        row.insert("region".into(), Value::from("Lazio"));
-        row.insert("value".into(), Value::from(0.5));
+        let mut row = Row::new();
+        row.insert("region", "Lazio");
+        row.insert(col::VALUE, 0.5);
         let t = Table {
             columns: vec!["region".into(), "value".into()],
             rows: vec![row],

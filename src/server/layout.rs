@@ -3,7 +3,6 @@
 //! from [`crate::vocabulary`], numbers from [`super::charts`].
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use serde_json::Value;
 
 use super::AppState;
 use super::chart_map::chart_svg;
@@ -14,15 +13,18 @@ use super::panels::{PanelData, Table, table_of};
 use crate::auth::Principal;
 use crate::query::{KpiResult, StoreFacts};
 use crate::reference;
+use crate::row::{Cell, col};
 use crate::vocabulary::{it_date, it_instant, label_column, labelled_header, value_label};
 
 /// A cell as shown: Italian numbers, percentages for ratios.
-pub(super) fn cell(column: &str, v: &Value, percent: bool) -> String {
-    let ratio = matches!(column, "survival" | "lower" | "upper" | "share_of_accepted")
-        || (percent && column == "value");
+pub(super) fn cell(column: &str, v: &Cell, percent: bool) -> String {
+    let ratio = matches!(
+        column,
+        col::SURVIVAL | col::LOWER | col::UPPER | col::SHARE_OF_ACCEPTED
+    ) || (percent && column == col::VALUE);
     match v {
-        Value::Number(n) => fmt_number(n.as_f64().unwrap_or(f64::NAN), ratio),
-        Value::Null => "–".into(),
+        Cell::Int(_) | Cell::Float(_) => fmt_number(v.as_f64().unwrap_or(f64::NAN), ratio),
+        Cell::Null => "–".into(),
         other => value_label(column, other),
     }
 }
@@ -304,7 +306,7 @@ fn panel_html(page: &Page, idx: usize, panel: &Panel, data: &PanelData, f: &Filt
                         details { summary { "Tabella dei dati" } (table_html(&table)) }
                     }
                     @if result.median_days.is_some() && panel.by.is_empty() {
-                        p.median { "Giorni mediani all'inserimento: " strong { (cell("median_days", result.median_days.as_ref().unwrap_or(&Value::Null), false)) } }
+                        p.median { "Giorni mediani all'inserimento: " strong { (cell(col::MEDIAN_DAYS, result.median_days.as_ref().unwrap_or(&Cell::Null), false)) } }
                     }
                 }
             }
@@ -319,34 +321,29 @@ fn panel_html(page: &Page, idx: usize, panel: &Panel, data: &PanelData, f: &Filt
 }
 
 fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
-    let value = |r: &KpiResult| {
+    let first = |r: &KpiResult| {
         r.rows
             .first()
-            .and_then(|m| m.get("value"))
-            .and_then(Value::as_f64)
+            .map(|m| m.cell(col::VALUE).clone())
+            .unwrap_or_default()
     };
-    let now = value(r);
-    let before = prev.and_then(value);
-    let change = match (now, before) {
-        (Some(a), Some(b)) if percent => Some(format!(
-            "{}{} punti percentuali",
-            if a >= b { "+" } else { "" },
-            charts::fmt_decimal((a - b) * 100.0, 1)
-        )),
-        (Some(a), Some(b)) if b != 0.0 => Some(format!(
-            "{}{}",
-            if a >= b { "+" } else { "" },
-            charts::fmt_number((a - b) / b, true)
-        )),
-        _ => None,
-    };
+    let now = first(r);
+    let change = prev
+        .and_then(|p| crate::report::change(&now, &first(p), percent))
+        .map(|c| {
+            let sign = if c >= 0.0 { "+" } else { "" };
+            if percent {
+                format!("{sign}{} punti percentuali", charts::fmt_decimal(c, 1))
+            } else {
+                format!("{sign}{}", charts::fmt_number(c, true))
+            }
+        });
+    let now = now.as_f64();
     let detail = r.rows.first().and_then(|m| {
-        m.get("denominator")
-            .and_then(Value::as_f64)
+        m.f64(col::DENOMINATOR)
             .map(|d| format!("su {}", fmt_number(d, false)))
             .or_else(|| {
-                m.get("n")
-                    .and_then(Value::as_f64)
+                m.f64(col::N)
                     .map(|n| format!("{} casi", fmt_number(n, false)))
             })
     });
@@ -355,8 +352,7 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
     let incomplete = crate::query::find(&r.kpi)
         .and_then(|d| d.follow_up)
         .filter(|_| {
-            now.is_none()
-                && r.rows.first().and_then(|m| m.get("denominator")) == Some(&Value::from(0))
+            now.is_none() && r.rows.first().and_then(|m| m.i64(col::DENOMINATOR)) == Some(0)
         });
     let detail = match incomplete {
         Some(days) => Some(format!(
@@ -364,8 +360,8 @@ fn tile_html(r: &KpiResult, prev: Option<&KpiResult>, percent: bool) -> Markup {
         )),
         None => detail,
     };
-    let shown = match r.rows.first().and_then(|m| m.get("value")) {
-        Some(Value::String(s)) => s.clone(),
+    let shown = match r.rows.first().map(|m| m.cell(col::VALUE)) {
+        Some(c @ Cell::Below(_)) => c.plain(),
         _ if incomplete.is_some() => "osservazione incompleta".into(),
         _ => now
             .map(|v| fmt_number(v, percent))
@@ -405,10 +401,10 @@ pub(super) fn table_html(t: &Table) -> Markup {
                         @for r in &t.rows {
                             tr {
                                 @for c in shown_columns(t) {
-                                    @let v = r.get(c).unwrap_or(&Value::Null);
-                                    @let code = c.strip_suffix("_label").and_then(|base| r.get(base)?.as_str());
+                                    @let v = r.cell(c);
+                                    @let code = c.strip_suffix("_label").and_then(|base| r.text(base));
                                     @match v {
-                                        Value::Number(n) => td.num data-v=(n.to_string()) { (cell(c, v, t.percent)) },
+                                        Cell::Int(_) | Cell::Float(_) => td.num data-v=(v.plain()) { (cell(c, v, t.percent)) },
                                         _ => td data-v=(value_label(c, v)) title=[code] { (cell(c, v, t.percent)) },
                                     }
                                 }
@@ -429,10 +425,9 @@ mod tests {
     /// recent to hold any, instead of a bare dash.
     #[test]
     fn a_follow_up_rate_without_units_says_the_observation_is_incomplete() {
-        let row: serde_json::Map<String, Value> = serde_json::from_value(
-            serde_json::json!({"value": null, "numerator": 0, "denominator": 0}),
-        )
-        .unwrap();
+        let row = crate::row::Row::from_json(&serde_json::json!(
+            {"value": null, "numerator": 0, "denominator": 0}
+        ));
         let r = KpiResult {
             kpi: "placement_rate_90".into(),
             rows: vec![row.clone()],

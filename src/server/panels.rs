@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
-use serde_json::{Map, Value};
 
 use super::dashboards::{Chart, Figure, Order, Page, Panel, Source};
 use super::filters::Filters;
 use super::{AppError, AppState, italian_error};
 use crate::auth::Principal;
 use crate::query::{Kind, KpiResult};
+use crate::row::{Cell, Row, col};
 use crate::vocabulary::rule_label;
 
 /// A panel's figures, ready to draw.
@@ -30,27 +30,26 @@ pub enum PanelData {
 /// the exports write.
 pub struct Table {
     pub columns: Vec<String>,
-    pub rows: Vec<Map<String, Value>>,
+    pub rows: Vec<Row>,
     /// Whether `value` is a ratio (shown as a percentage).
     pub percent: bool,
 }
 
 pub fn table_of(panel: &Panel, result: &KpiResult) -> Table {
-    let mut rows: Vec<Map<String, Value>> = result
+    let mut rows: Vec<Row> = result
         .rows
         .iter()
         .filter(|r| {
             panel
                 .keep
                 .iter()
-                .all(|(k, v)| r.get(k).and_then(Value::as_str) == Some(v.as_str()))
+                .all(|(k, v)| r.text(k) == Some(v.as_str()))
         })
         .cloned()
         .collect();
     if panel.order == Order::ValueDesc {
         rows.sort_by(|a, b| {
-            let v =
-                |r: &Map<String, Value>| r.get("value").and_then(Value::as_f64).unwrap_or(f64::MIN);
+            let v = |r: &Row| r.f64(col::VALUE).unwrap_or(f64::MIN);
             v(b).total_cmp(&v(a))
         });
     }
@@ -209,7 +208,7 @@ pub async fn source_result(
     who: &Principal,
 ) -> Result<KpiResult, AppError> {
     let version = state.version().await?;
-    let base = |kpi: &str, columns: &[&str], rows: Vec<Map<String, Value>>| KpiResult {
+    let base = |kpi: &str, columns: &[&str], rows: Vec<Row>| KpiResult {
         kpi: kpi.to_owned(),
         params: crate::query::Resolved {
             from: String::new(),
@@ -237,20 +236,20 @@ pub async fn source_result(
                 .iter()
                 .rev()
                 .map(|e| {
-                    let mut m = Map::new();
-                    m.insert("ingested_at".into(), Value::from(e.ingested_at.clone()));
-                    m.insert("file".into(), Value::from(e.file.clone()));
+                    let mut m = Row::new();
+                    m.insert("ingested_at", e.ingested_at.clone());
+                    m.insert("file", e.file.clone());
                     m.insert(
-                        "status".into(),
-                        Value::from(match e.status {
+                        "status",
+                        Cell::from(match e.status {
                             crate::store::BatchStatus::Committed => "acquisito",
                             _ => "rifiutato",
                         }),
                     );
-                    m.insert("read".into(), Value::from(e.read));
-                    m.insert("stored".into(), Value::from(e.stored));
-                    m.insert("duplicates".into(), Value::from(e.duplicates));
-                    m.insert("rejected".into(), Value::from(e.rejected));
+                    m.insert("read", e.read);
+                    m.insert("stored", e.stored);
+                    m.insert("duplicates", e.duplicates);
+                    m.insert("rejected", e.rejected);
                     m
                 })
                 .collect();
@@ -269,19 +268,19 @@ pub async fn source_result(
             ))
         }
         Source::RejectedByRule => {
-            let mut rows: Vec<Map<String, Value>> = ledger
+            let mut rows: Vec<Row> = ledger
                 .rejected_by_rule()
                 .into_iter()
                 .map(|(r, n)| {
-                    let mut m = Map::new();
+                    let mut m = Row::new();
                     // The code beside its Italian words, as every coded column in exports.
-                    m.insert("rule_label".into(), Value::from(rule_label(&r)));
-                    m.insert("rule".into(), Value::from(r));
-                    m.insert("value".into(), Value::from(n));
+                    m.insert("rule_label", rule_label(&r));
+                    m.insert("rule", r);
+                    m.insert(col::VALUE, n);
                     m
                 })
                 .collect();
-            rows.sort_by_key(|m| std::cmp::Reverse(m["value"].as_u64().unwrap_or(0)));
+            rows.sort_by_key(|m| std::cmp::Reverse(m.count(col::VALUE).unwrap_or(0)));
             Ok(base(
                 "rejected_by_rule",
                 &["rule", "rule_label", "value"],

@@ -7,6 +7,7 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
+use mirato::row::Cell;
 use serde_json::Value;
 
 /// Every sheet's cells as JSON, by openpyxl: {sheet name: [[cell, ...], ...]}.
@@ -68,13 +69,13 @@ fn header(sheet: &Value, key: &str) -> String {
         .unwrap_or_else(|| panic!("no header {key}"))
 }
 
-/// The engine's answer, suppressed at 5, as the table's strings.
-fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> {
+/// The engine's answer for a year, suppressed at 5, as the table's strings.
+fn engine_year(env: &Env, id: &str, by: &str, as_of: &str, year: i32) -> Vec<Vec<String>> {
     // The report's breakdowns go beyond the API's two: parameters built directly, as it does.
     let def = mirato::query::find(id).unwrap();
     let p = mirato::query::Params {
-        from: Some("2024-01-01".parse().unwrap()),
-        to: Some("2024-12-31".parse().unwrap()),
+        from: chrono::NaiveDate::from_ymd_opt(year, 1, 1),
+        to: chrono::NaiveDate::from_ymd_opt(year, 12, 31),
         by: by
             .split(',')
             .map(|b| mirato::query::Dim::of(def, b).unwrap())
@@ -98,14 +99,51 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
     rows.iter()
         .map(|m| {
             cols.iter()
-                .map(|c| match m.get(c) {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => format!("{}", n.as_f64().unwrap() as i64),
+                .map(|c| match m.cell(c) {
+                    v @ (Cell::Text(_) | Cell::Below(_)) => v.plain(),
+                    v @ (Cell::Int(_) | Cell::Float(_)) => {
+                        format!("{}", v.as_f64().unwrap() as i64)
+                    }
                     _ => String::new(),
                 })
                 .collect()
         })
         .collect()
+}
+
+/// The engine's answer for 2024, the report's year.
+fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> {
+    engine_year(env, id, by, as_of, 2024)
+}
+
+/// A breakdown sheet against the engine: each group's 2024 figure, then the same group's 2023
+/// figure and the relative change (empty where either year has none or withholds it).
+fn check_sheet(env: &Env, sheet: &Value, id: &str, by: &str, as_of: &str) {
+    let t = table(sheet);
+    let now = engine_table(env, id, by, as_of);
+    let before = engine_year(env, id, by, as_of, 2023);
+    let n = t[0].len() - 2;
+    assert_eq!(t[0][n..], ["Anno precedente", "Variazione %"], "{id}");
+    let shown: Vec<Vec<String>> = t[1..].iter().map(|r| r[..n].to_vec()).collect();
+    assert_eq!(shown, now, "{id}");
+    let mut compared = 0;
+    for r in &t[1..] {
+        let prev = before
+            .iter()
+            .find(|b| b[..n - 1] == r[..n - 1])
+            .map(|b| b[n - 1].clone())
+            .unwrap_or_default();
+        assert_eq!(r[n], prev, "{id} {r:?}");
+        match (r[n - 1].parse::<f64>(), prev.parse::<f64>()) {
+            (Ok(a), Ok(b)) if b != 0.0 => {
+                let c: f64 = r[n + 1].parse().unwrap();
+                assert!((c - (a - b) / b).abs() < 1e-5, "{id} {r:?}");
+                compared += 1;
+            }
+            _ => assert_eq!(r[n + 1], "", "{id} {r:?}"),
+        }
+    }
+    assert!(compared > 0, "{id}: no group with both years");
 }
 
 #[test]
@@ -139,28 +177,28 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
         );
     }
     let as_of = header(&wb["1 Iscritti"], "Dati acquisiti fino a (as_of)");
-    // Cells against the engine, same parameters, suppressed the same way.
-    assert_eq!(
-        table(&wb["2 Nuove iscrizioni"])[1..],
-        engine_table(&env, "applications_accepted", "province,category", &as_of)[..]
-    );
-    assert_eq!(
-        table(&wb["3 Cancellazioni"])[1..],
-        engine_table(&env, "cancellations", "reason", &as_of)[..]
-    );
-    assert_eq!(
-        table(&wb["4 Assunzioni"])[1..],
-        engine_table(&env, "hires", "province,hiring_mode,contract_class", &as_of)[..]
-    );
-    assert_eq!(
-        table(&wb["1 Iscritti"])[1..],
-        engine_table(
-            &env,
+    // Cells against the engine, same parameters, suppressed the same way, and beside each the
+    // year before.
+    for (sheet, id, by) in [
+        (
+            "2 Nuove iscrizioni",
+            "applications_accepted",
+            "province,category",
+        ),
+        ("3 Cancellazioni", "cancellations", "reason"),
+        (
+            "4 Assunzioni",
+            "hires",
+            "province,hiring_mode,contract_class",
+        ),
+        (
+            "1 Iscritti",
             "registered_stock",
             "province,gender,age_band,category",
-            &as_of
-        )[..]
-    );
+        ),
+    ] {
+        check_sheet(&env, &wb[sheet], id, by, &as_of);
+    }
     assert_eq!(
         table(&wb["2 Nuove iscrizioni"])[0],
         [
@@ -168,7 +206,9 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
             "Provincia",
             "Categoria (codice)",
             "Categoria",
-            "Valore"
+            "Valore",
+            "Anno precedente",
+            "Variazione %"
         ]
     );
     // No English code in what people read: outside the "(codice)" columns and the indicator
@@ -206,12 +246,21 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
             .iter()
             .any(|r| r[0] == "Incontro domanda/offerta" && r[1] == "hires_via_matching")
     );
-    let hires_total = engine_table(&env, "applications_received", "year", &as_of)[0][1].clone();
-    assert!(
-        services
-            .iter()
-            .any(|r| r[1] == "applications_received" && r[3] == hires_total)
-    );
+    let received = engine_table(&env, "applications_received", "year", &as_of)[0][1].clone();
+    let received_before =
+        engine_year(&env, "applications_received", "year", &as_of, 2023)[0][1].clone();
+    let row = services
+        .iter()
+        .find(|r| r[1] == "applications_received")
+        .unwrap();
+    assert_eq!((&row[3], &row[4]), (&received, &received_before));
+    let (a, b): (f64, f64) = (received.parse().unwrap(), received_before.parse().unwrap());
+    assert!((row[5].parse::<f64>().unwrap() - (a - b) / b).abs() < 1e-5);
+    // A rate's change is in percentage points, in its own column.
+    let rate = services.iter().find(|r| r[1] == "acceptance_rate").unwrap();
+    let (a, b): (f64, f64) = (rate[3].parse().unwrap(), rate[4].parse().unwrap());
+    assert_eq!(rate[5], "");
+    assert!((rate[6].parse::<f64>().unwrap() - (a - b) * 100.0).abs() < 1e-4);
     let outcomes = table(&wb["6 Esiti"]);
     assert_eq!(
         outcomes[1..]

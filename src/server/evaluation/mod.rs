@@ -17,7 +17,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::charts;
 use super::filters::{self, Checked, Extra, Filters};
@@ -27,6 +26,7 @@ use crate::auth::{Principal, Role, disclosure};
 use crate::query::cells::LifeGroup;
 use crate::query::survival::{KmRow, LogRank, log_rank, wilson_interval};
 use crate::query::{Entry, KpiResult, Resolved, find};
+use crate::row::{Cell, Row, col};
 use crate::vocabulary;
 
 mod page;
@@ -81,9 +81,9 @@ type Query = Checked<Subgroups>;
 #[derive(Debug, Serialize)]
 pub struct Rate {
     pub horizon: u32,
-    pub numerator: Value,
-    pub denominator: Value,
-    pub value: Value,
+    pub numerator: Cell,
+    pub denominator: Cell,
+    pub value: Cell,
     pub lower: Option<f64>,
     pub upper: Option<f64>,
 }
@@ -94,9 +94,9 @@ pub struct Group {
     pub group: String,
     pub label: String,
     /// Persons in the survival cohort (pacts in the period), or "<T".
-    pub persons: Value,
-    pub placements: Value,
-    pub median_days: Value,
+    pub persons: Cell,
+    pub placements: Cell,
+    pub median_days: Cell,
     pub rates: Vec<Rate>,
     /// Whether the group is shown whole (not under the threshold).
     #[serde(skip)]
@@ -123,26 +123,22 @@ pub struct Evaluation {
     curves: Arc<KpiResult>,
 }
 
-fn key_of(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
+/// A subgroup's key: the breakdown's code as text (a year as `2024`), empty for none.
+fn key_of(r: &Row, by: &str) -> String {
+    r.cell(by).plain()
 }
 
-fn km_rows(rows: &[&Map<String, Value>]) -> Vec<KmRow> {
-    let n = |r: &Map<String, Value>, c: &str| r.get(c).and_then(Value::as_u64).unwrap_or(0);
-    let f = |r: &Map<String, Value>, c: &str| r.get(c).and_then(Value::as_f64);
+fn km_rows(rows: &[&Row]) -> Vec<KmRow> {
+    let n = |r: &Row, c: &str| r.count(c).unwrap_or(0);
     rows.iter()
         .map(|r| KmRow {
-            day: r.get("day").and_then(Value::as_i64).unwrap_or(0),
-            at_risk: n(r, "at_risk"),
-            events: n(r, "events"),
-            censored: n(r, "censored"),
-            survival: f(r, "survival").unwrap_or(f64::NAN),
-            lower: f(r, "lower"),
-            upper: f(r, "upper"),
+            day: r.i64(col::DAY).unwrap_or(0),
+            at_risk: n(r, col::AT_RISK),
+            events: n(r, col::EVENTS),
+            censored: n(r, col::CENSORED),
+            survival: r.f64(col::SURVIVAL).unwrap_or(f64::NAN),
+            lower: r.f64(col::LOWER),
+            upper: r.f64(col::UPPER),
         })
         .collect()
 }
@@ -154,32 +150,29 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     // Unsuppressed for the statistics; what is shown is checked against the threshold below.
     let (full, _, _) = state.kpi_unsuppressed(who, def, &raw).await?;
     let (curves, _, _) = state.kpi_for(who, def, &raw).await?;
-    let mut by_group: BTreeMap<String, Vec<&Map<String, Value>>> = BTreeMap::new();
+    let mut by_group: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for r in &full.rows {
-        by_group
-            .entry(key_of(r.get(&q.extra.by)))
-            .or_default()
-            .push(r);
+        by_group.entry(key_of(r, &q.extra.by)).or_default().push(r);
     }
     let mut rates: BTreeMap<String, Vec<Rate>> = BTreeMap::new();
     for h in HORIZONS {
         let def = find(&format!("placement_rate_{h}")).expect("in the catalogue");
         let (r, _, _) = state.kpi_for(who, def, &raw).await?;
         for row in &r.rows {
-            let num = row.get("numerator").cloned().unwrap_or(Value::Null);
-            let den = row.get("denominator").cloned().unwrap_or(Value::Null);
-            let ci = match (num.as_u64(), den.as_u64()) {
+            let num = row.cell(col::NUMERATOR).clone();
+            let den = row.cell(col::DENOMINATOR).clone();
+            let ci = match (num.as_count(), den.as_count()) {
                 (Some(k), Some(n)) => wilson_interval(k, n),
                 _ => None,
             };
             rates
-                .entry(key_of(row.get(&q.extra.by)))
+                .entry(key_of(row, &q.extra.by))
                 .or_default()
                 .push(Rate {
                     horizon: h,
                     numerator: num,
                     denominator: den,
-                    value: row.get("value").cloned().unwrap_or(Value::Null),
+                    value: row.cell(col::VALUE).clone(),
                     lower: ci.map(|c| c.0),
                     upper: ci.map(|c| c.1),
                 });
@@ -197,7 +190,7 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     let life: BTreeMap<String, &LifeGroup> = full
         .life
         .iter()
-        .map(|g| (key_of(g.keys.get(&q.extra.by)), g))
+        .map(|g| (key_of(&g.keys, &q.extra.by), g))
         .collect();
     let groups: Vec<Group> = keys
         .into_iter()
@@ -209,48 +202,44 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
                         let (p, placed) = disclosure::group_totals(g, t);
                         (p, placed, true)
                     }
-                    Some(g) => (disclosure::shown(g.n, g.ck_n, t), Value::Null, false),
-                    None => (Value::from(0), Value::Null, false),
+                    Some(g) => (disclosure::shown(g.n, g.ck_n, t), Cell::Null, false),
+                    None => (Cell::Int(0), Cell::Null, false),
                 },
                 None => {
                     // Exact: the curve's first at-risk count and its placements.
                     let n = rows
                         .first()
-                        .and_then(|r| r.get("at_risk"))
-                        .and_then(Value::as_u64)
+                        .and_then(|r| r.count(col::AT_RISK))
                         .unwrap_or(0);
-                    let placed: u64 = rows
-                        .iter()
-                        .filter_map(|r| r.get("events").and_then(Value::as_u64))
-                        .sum();
+                    let placed: u64 = rows.iter().filter_map(|r| r.count(col::EVENTS)).sum();
                     let placements = if n > 0 {
-                        Value::from(placed)
+                        Cell::from(placed)
                     } else {
-                        Value::Null
+                        Cell::Null
                     };
-                    (Value::from(n), placements, n > 0)
+                    (Cell::from(n), placements, n > 0)
                 }
             };
             let median_days = if !shown {
-                Value::Null
+                Cell::Null
             } else {
                 let source = if threshold.is_some() {
                     curves
                         .rows
                         .iter()
-                        .find(|r| key_of(r.get(&q.extra.by)) == k)
-                        .and_then(|r| r.get("median_days"))
+                        .find(|r| key_of(r, &q.extra.by) == k)
+                        .and_then(|r| r.get(col::MEDIAN_DAYS))
                 } else {
-                    rows.first().and_then(|r| r.get("median_days"))
+                    rows.first().and_then(|r| r.get(col::MEDIAN_DAYS))
                 };
-                source.cloned().unwrap_or(Value::Null)
+                source.cloned().unwrap_or_default()
             };
             let label_value = if q.extra.by == "year" {
                 k.clone()
             } else if k.is_empty() {
                 "n.d.".into()
             } else {
-                vocabulary::value_label(&q.extra.by, &Value::String(k.clone()))
+                vocabulary::value_label(&q.extra.by, &Cell::Text(k.clone()))
             };
             let mut rs = rates.remove(&k).unwrap_or_default();
             rs.sort_by_key(|r| r.horizon);

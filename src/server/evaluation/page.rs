@@ -2,13 +2,13 @@
 //! log-rank test and the forms that choose them; numbers in Italian notation.
 
 use maud::{Markup, PreEscaped, html};
-use serde_json::Value;
 
 use super::super::charts::{SurvPoint, fmt_decimal, fmt_number};
 use super::super::filters::Filters;
 use super::super::layout;
 use super::{DIMS, Evaluation, Group, HORIZONS, Query, key_of};
 use crate::auth::{Principal, Role};
+use crate::row::{Cell, col};
 use crate::vocabulary;
 
 pub(super) fn curve_points(e: &Evaluation) -> Vec<(String, Vec<SurvPoint>)> {
@@ -26,13 +26,13 @@ pub(super) fn curve_points(e: &Evaluation) -> Vec<(String, Vec<SurvPoint>)> {
                 e.curves
                     .rows
                     .iter()
-                    .filter(|r| key_of(r.get(&e.by)) == g.group)
+                    .filter(|r| key_of(r, &e.by) == g.group)
                     .filter_map(|r| {
                         Some(SurvPoint {
-                            day: r.get("day")?.as_f64()?,
-                            survival: r.get("survival")?.as_f64()?,
-                            lower: r.get("lower").and_then(Value::as_f64),
-                            upper: r.get("upper").and_then(Value::as_f64),
+                            day: r.f64(col::DAY)?,
+                            survival: r.f64(col::SURVIVAL)?,
+                            lower: r.f64(col::LOWER),
+                            upper: r.f64(col::UPPER),
                         })
                     }),
             );
@@ -41,10 +41,10 @@ pub(super) fn curve_points(e: &Evaluation) -> Vec<(String, Vec<SurvPoint>)> {
         .collect()
 }
 
-fn count(v: &Value) -> String {
+fn count(v: &Cell) -> String {
     match v {
-        Value::Number(n) => fmt_number(n.as_f64().unwrap_or(f64::NAN), false),
-        Value::String(s) => s.clone(),
+        Cell::Int(_) | Cell::Float(_) => fmt_number(v.as_f64().unwrap_or(f64::NAN), false),
+        Cell::Text(_) | Cell::Below(_) => v.plain(),
         _ => "–".into(),
     }
 }
