@@ -117,8 +117,9 @@ fn engine_table(env: &Env, id: &str, by: &str, as_of: &str) -> Vec<Vec<String>> 
 }
 
 /// A breakdown sheet against the engine: each group's 2024 figure, then the same group's 2023
-/// figure and the relative change (empty where either year has none or withholds it).
-fn check_sheet(env: &Env, sheet: &Value, id: &str, by: &str, as_of: &str) {
+/// figure and the relative change (empty where either year has none or withholds it). Returns
+/// how many changes it checked.
+fn check_sheet(env: &Env, sheet: &Value, id: &str, by: &str, as_of: &str) -> usize {
     let t = table(sheet);
     let now = engine_table(env, id, by, as_of);
     let before = engine_year(env, id, by, as_of, 2023);
@@ -143,7 +144,7 @@ fn check_sheet(env: &Env, sheet: &Value, id: &str, by: &str, as_of: &str) {
             _ => assert_eq!(r[n + 1], "", "{id} {r:?}"),
         }
     }
-    assert!(compared > 0, "{id}: no group with both years");
+    compared
 }
 
 #[test]
@@ -179,6 +180,7 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
     let as_of = header(&wb["1 Iscritti"], "Dati acquisiti fino a (as_of)");
     // Cells against the engine, same parameters, suppressed the same way, and beside each the
     // year before.
+    let mut compared = 0;
     for (sheet, id, by) in [
         (
             "2 Nuove iscrizioni",
@@ -197,8 +199,10 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
             "province,gender,age_band,category",
         ),
     ] {
-        check_sheet(&env, &wb[sheet], id, by, &as_of);
+        compared += check_sheet(&env, &wb[sheet], id, by, &as_of);
     }
+    // On the small sample most cells of the finer sheets are withheld; some compare.
+    assert!(compared > 20, "{compared} changes checked");
     assert_eq!(
         table(&wb["2 Nuove iscrizioni"])[0],
         [
@@ -279,7 +283,9 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
     // A CSV per sheet, with the same header block.
     let csv = std::fs::read_to_string(first.with_extension("2-nuove-iscrizioni.csv")).unwrap();
     assert!(csv.contains(&format!("# Dati acquisiti fino a (as_of): {as_of}\n")));
-    assert!(csv.contains("Provincia (codice),Provincia,Categoria (codice),Categoria,Valore\n"));
+    assert!(csv.contains(
+        "Provincia (codice),Provincia,Categoria (codice),Categoria,Valore,Anno precedente,Variazione %\n"
+    ));
 
     // A late batch of 2024 events; the same --as-of gives the same cells.
     let mut rows = Vec::new();
