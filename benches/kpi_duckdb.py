@@ -94,7 +94,12 @@ for p in range(passes):
         sql = f.read_text()
         h = header(sql)
         body = dialect(sql).strip().rstrip(";")
-        q = f"WITH k AS (\n{body}\n)\nSELECT {AGG[h['kind']]}\nFROM k LEFT JOIN ref_provinces rp ON rp.sigla = k.province"
+        agg = AGG[h["kind"]]
+        if h.get("not_stated") == "yes":
+            # A rate whose rows that state nothing are out of both sides, counted apart.
+            agg = ("CASE WHEN sum(k.stated) = 0 THEN NULL ELSE CAST(sum(k.num) AS DOUBLE) / sum(k.stated) END AS value, "
+                   "sum(k.num) AS numerator, sum(k.stated) AS denominator, count(*) - sum(k.stated) AS not_stated")
+        q = f"WITH k AS (\n{body}\n)\nSELECT {agg}\nFROM k LEFT JOIN ref_provinces rp ON rp.sigla = k.province"
         used = {k: v for k, v in params.items() if f"${k}" in q}
         t = time.perf_counter()
         rows = con.execute(q, used).fetchall()

@@ -51,7 +51,7 @@ fn one_series_bars(
             desc: &panel.explain,
         },
         &cats,
-        &[column_label("value").to_owned()],
+        &[column_label(col::VALUE).to_owned()],
         &[vals],
         percent,
         Some(&labels),
@@ -65,10 +65,10 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
     match panel.chart {
         Chart::Bar => {
             let (cat_col, val_col) = match &panel.figure {
-                Figure::Source(Source::RejectedByRule) => ("rule_label", "value"),
-                Figure::Source(Source::RejectedByCpi) => ("cpi", "value"),
+                Figure::Source(Source::RejectedByRule) => ("rule_label", col::VALUE),
+                Figure::Source(Source::RejectedByCpi) => ("cpi", col::VALUE),
                 Figure::Source(Source::Batches) => ("file", "stored"),
-                Figure::Kpi(_) => (panel.by[0].as_str(), "value"),
+                Figure::Kpi(_) => (panel.by[0].as_str(), col::VALUE),
             };
             one_series_bars(id, panel, t, cat_col, val_col, t.percent)
         }
@@ -81,7 +81,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                 let c = cats.iter().position(|x| *x == key_label(a, r));
                 let s = series.iter().position(|x| *x == key_label(b, r));
                 if let (Some(c), Some(s)) = (c, s) {
-                    values[s][c] += num(r, "value");
+                    values[s][c] += num(r, col::VALUE);
                 }
             }
             charts::bars(
@@ -114,7 +114,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
             let series: Vec<(String, Vec<Option<f64>>)> = series.into_iter().zip(values).collect();
             charts::lines(id, title, desc, &months, &series, t.percent)
         }
-        Chart::Funnel => one_series_bars(id, panel, t, "stage", "persons", false),
+        Chart::Funnel => one_series_bars(id, panel, t, col::STAGE, col::PERSONS, false),
         Chart::Survival => {
             let group_col = panel.by.first().map(String::as_str);
             let groups = match group_col {
@@ -131,7 +131,7 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                         // Suppressed rows (too few at risk) are not drawn.
                         .filter_map(|r| Some((r, r.f64(col::SURVIVAL)?)))
                         .map(|(r, survival)| SurvPoint {
-                            day: num(r, "day"),
+                            day: num(r, col::DAY),
                             survival,
                             lower: r.f64(col::LOWER),
                             upper: r.f64(col::UPPER),

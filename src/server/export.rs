@@ -173,7 +173,7 @@ fn json_value(meta: &Meta, r: &KpiResult, t: &Table) -> Value {
         "export": about,
     });
     if let Some(m) = &r.median_days {
-        v["median_days"] = m.to_json();
+        v[col::MEDIAN_DAYS] = m.to_json();
     }
     v
 }

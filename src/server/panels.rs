@@ -283,7 +283,7 @@ pub async fn source_result(
             rows.sort_by_key(|m| std::cmp::Reverse(m.count(col::VALUE).unwrap_or(0)));
             Ok(base(
                 "rejected_by_rule",
-                &["rule", "rule_label", "value"],
+                &["rule", "rule_label", col::VALUE],
                 rows,
             ))
         }
