@@ -565,7 +565,7 @@ fn the_sample_data_cohort_matches_the_kpis() {
     }
     let hidden: Vec<&Value> = prows.iter().filter(|r| r["gender"].is_null()).collect();
     assert!(
-        hidden.len() * 50 < prows.len(),
+        hidden.len() * 20 < prows.len(),
         "{} rows without gender",
         hidden.len()
     );

@@ -12,6 +12,11 @@
 //!   `hiring_mode` `other` (no quota of L. 68/1999 behind the hire).
 //! - **Fill rate**: `vacancy_fill_rate`: of the vacancies closed in Y, the share with an
 //!   employment hire naming them on or before the close.
+//! - **Placement at N days** (`placement_rate_N`, KPIS.md version 2): of the registration
+//!   spells whose first `pact_signed` falls in Y, with N days of observation after it (the
+//!   observation end is the latest event date), and not cancelled as `deceased` or `moved`
+//!   before day N with no employment hire before that: the share with an employment hire,
+//!   in any spell, 0–N days after the pact.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -30,6 +35,11 @@ pub(super) struct Year {
     pub outside: u64,
     pub closed: u64,
     pub filled: u64,
+    /// Spells of the year's pacts counted by placement at 180 and at 365 days, and placed.
+    pub pacts_180: u64,
+    pub placed_180: u64,
+    pub pacts_365: u64,
+    pub placed_365: u64,
 }
 
 impl Year {
@@ -51,6 +61,12 @@ impl Year {
     pub(super) fn fill_rate(&self) -> f64 {
         self.filled as f64 / self.closed as f64
     }
+    pub(super) fn placement_180(&self) -> f64 {
+        self.placed_180 as f64 / self.pacts_180 as f64
+    }
+    pub(super) fn placement_365(&self) -> f64 {
+        self.placed_365 as f64 / self.pacts_365 as f64
+    }
 
     fn add(&mut self, o: &Year) {
         self.stock += o.stock;
@@ -60,6 +76,10 @@ impl Year {
         self.outside += o.outside;
         self.closed += o.closed;
         self.filled += o.filled;
+        self.pacts_180 += o.pacts_180;
+        self.placed_180 += o.placed_180;
+        self.pacts_365 += o.pacts_365;
+        self.placed_365 += o.placed_365;
     }
 }
 
@@ -129,11 +149,82 @@ pub(super) fn measure(
             })
             .count() as u64;
     }
+    for (&y, counts) in &mut out {
+        (counts.pacts_180, counts.placed_180) = placement(records, y, 180);
+        (counts.pacts_365, counts.placed_365) = placement(records, y, 365);
+    }
     let mut total = Year::default();
     for y in out.values() {
         total.add(y);
     }
     (out, total)
+}
+
+/// Placement within `days` of the pact for the spells whose first pact is dated in `year`:
+/// (spells counted, spells placed), as `placement_rate_N` counts them.
+pub(super) fn placement(records: &[Record], year: i32, days: i64) -> (u64, u64) {
+    #[derive(Default)]
+    struct Trail {
+        accepted: Vec<NaiveDate>,
+        censored: Vec<NaiveDate>,
+        pacts: Vec<NaiveDate>,
+        hires: Vec<NaiveDate>,
+    }
+    let date = |r: &Record| rome_date(&r["occurred_at"]).expect("a valid date");
+    let mut trails: HashMap<String, Trail> = HashMap::new();
+    let mut obs_end = NaiveDate::MIN;
+    for r in records {
+        let d = date(r);
+        obs_end = obs_end.max(d);
+        let Some(cf) = r.get("person_cf").map(|c| codes::normalise_cf(c)) else {
+            continue;
+        };
+        let t = trails.entry(cf).or_default();
+        match r["event_type"].as_str() {
+            "application_accepted" => t.accepted.push(d),
+            "registration_cancelled" => {
+                if matches!(
+                    r.get("reason").map(String::as_str),
+                    Some("deceased" | "moved")
+                ) {
+                    t.censored.push(d);
+                }
+            }
+            "pact_signed" => t.pacts.push(d),
+            "hired" if !matches!(r["contract_code"].as_str(), "C.01.00" | "C.04.00") => {
+                t.hires.push(d)
+            }
+            _ => {}
+        }
+    }
+    let (mut cohort, mut placed) = (0, 0);
+    for t in trails.values_mut() {
+        t.accepted.sort();
+        t.pacts.sort();
+        // The first pact of each spell: the spell is the latest acceptance on or before it.
+        let mut firsts: BTreeMap<Option<NaiveDate>, NaiveDate> = BTreeMap::new();
+        for &p in &t.pacts {
+            let spell = t.accepted.iter().rev().find(|&&a| a <= p).copied();
+            firsts.entry(spell).or_insert(p);
+        }
+        for &p in firsts.values() {
+            if p.year() != year || p + chrono::Days::new(days as u64) > obs_end {
+                continue;
+            }
+            let hire = t.hires.iter().filter(|&&h| h >= p).min().copied();
+            let within = hire.is_some_and(|h| (h - p).num_days() <= days);
+            let censored = t
+                .censored
+                .iter()
+                .any(|&c| c >= p && (c - p).num_days() < days && hire.is_none_or(|h| c < h));
+            if censored {
+                continue;
+            }
+            cohort += 1;
+            placed += u64::from(within);
+        }
+    }
+    (cohort, placed)
 }
 
 /// Every person-event's age as KPIS.md counts it (the event's year minus the birth year),
@@ -178,13 +269,22 @@ pub(super) fn age_range(records: &[Record]) -> (i32, i32, usize) {
 pub(super) fn table(per_year: &BTreeMap<i32, Year>, total: &Year) -> String {
     let mut s = String::from(
         "| year | stock at 1 Jan | new registrations | hires | new ÷ stock | hires ÷ stock \
-         | hires ÷ new | open-ended | outside the obligation | vacancy fill rate |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | hires ÷ new | open-ended | outside the obligation | vacancy fill rate \
+         | placed within 180 days | placed within 365 days |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    // A year whose pacts have no full follow-up has no placement figure.
+    let rate = |placed: u64, of: u64| {
+        if of == 0 {
+            "–".to_string()
+        } else {
+            format!("{} ({placed} of {of})", pct(placed as f64 / of as f64))
+        }
+    };
     let line = |label: String, y: &Year| {
         format!(
-            "| {label} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |\n",
+            "| {label} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} |\n",
             y.stock,
             y.new,
             y.hires,
@@ -194,6 +294,8 @@ pub(super) fn table(per_year: &BTreeMap<i32, Year>, total: &Year) -> String {
             pct(y.open_ended_share()),
             pct(y.outside_share()),
             pct(y.fill_rate()),
+            rate(y.placed_180, y.pacts_180),
+            rate(y.placed_365, y.pacts_365),
         )
     };
     for (y, c) in per_year {
