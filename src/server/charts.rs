@@ -364,17 +364,7 @@ pub fn lines(
     let m = x_labels.len().max(1);
     let mut svg = String::new();
     let drawn = (|| -> Result<Option<String>, Box<dyn std::error::Error>> {
-        let (legend, legend_h) = if series.len() > 1 {
-            let entries: Vec<(String, Swatch)> = series
-                .iter()
-                .enumerate()
-                .map(|(s, (name, _))| (name.clone(), Swatch::Line(PALETTE[s % PALETTE.len()])))
-                .collect();
-            let (g, h) = legend(&entries)?;
-            (Some(g), h)
-        } else {
-            (None, 0)
-        };
+        let (legend, legend_h) = line_legend(series.iter().map(|(name, _)| name))?;
         let root = SVGBackend::with_string(&mut svg, (WIDTH, legend_h + 300)).into_drawing_area();
         root.fill(&WHITE)?;
         let (_, plot) = root.split_vertically(legend_h);
@@ -440,22 +430,28 @@ pub struct SurvPoint {
     pub upper: Option<f64>,
 }
 
+/// The legend band of a chart of lines, one entry per series in palette order; none (and no
+/// height) for a single line.
+fn line_legend<'a>(
+    names: impl ExactSizeIterator<Item = &'a String>,
+) -> Result<(Option<String>, u32), Box<dyn std::error::Error>> {
+    if names.len() < 2 {
+        return Ok((None, 0));
+    }
+    let entries: Vec<(String, Swatch)> = names
+        .enumerate()
+        .map(|(s, name)| (name.clone(), Swatch::Line(PALETTE[s % PALETTE.len()])))
+        .collect();
+    let (g, h) = legend(&entries)?;
+    Ok((Some(g), h))
+}
+
 /// Kaplan–Meier step curves with their 95% bands, one per group (a legend above when more than
 /// one).
 pub fn survival(id: &str, title: &str, desc: &str, curves: &[(String, Vec<SurvPoint>)]) -> String {
     let mut svg = String::new();
     let drawn = (|| -> Result<Option<String>, Box<dyn std::error::Error>> {
-        let (legend, legend_h) = if curves.len() > 1 {
-            let entries: Vec<(String, Swatch)> = curves
-                .iter()
-                .enumerate()
-                .map(|(s, (name, _))| (name.clone(), Swatch::Line(PALETTE[s % PALETTE.len()])))
-                .collect();
-            let (g, h) = legend(&entries)?;
-            (Some(g), h)
-        } else {
-            (None, 0)
-        };
+        let (legend, legend_h) = line_legend(curves.iter().map(|(name, _)| name))?;
         let root = SVGBackend::with_string(&mut svg, (WIDTH, legend_h + 320)).into_drawing_area();
         root.fill(&WHITE)?;
         let (_, plot) = root.split_vertically(legend_h);
