@@ -9,7 +9,7 @@ use super::read::{Failure, Reader};
 use super::validate::{RawRow, Violation};
 use crate::model::{Field, REQUIRED_COLUMNS};
 
-impl Reader<'_> {
+impl Reader<'_, '_> {
     /// Reads CSV: the header maps columns to the contract's fields (or says why it cannot), then
     /// each row is accepted or quarantined.
     pub(super) fn read_csv(

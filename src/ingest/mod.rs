@@ -13,6 +13,7 @@ mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use chrono::Utc;
@@ -21,7 +22,7 @@ use serde::Serialize;
 use crate::model::Event;
 use crate::privacy::{Key, Pseudonymiser, mask_file_name};
 use crate::store::{
-    BatchStatus, BatchSummary, DedupeIndex, PartitionBatch, QuarantineRow, Store, StoreError,
+    BatchStatus, BatchSummary, Dedupe, FileIds, PartitionBatch, QuarantineRow, Store, StoreError,
     SummaryBuilder, partition_batches,
 };
 use read::Reader;
@@ -161,10 +162,14 @@ pub fn collect_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
     Ok(out)
 }
 
-/// Ingests files into one store, keeping the dedupe index across files.
+/// Ingests files into one store, deduping against the store's on-disk index and the files of
+/// the run not yet in it.
 pub struct Ingester<'s> {
     store: &'s Store,
-    index: DedupeIndex,
+    dedupe: Dedupe<'s>,
+    /// Set when a run stopped on an error: what memory holds may then differ from what was
+    /// committed, so the next run starts from the disk index brought up to the ledger.
+    resync: bool,
     validator: Validator,
     /// sha256 -> batch id of files already committed.
     seen_files: BTreeMap<String, String>,
@@ -181,17 +186,24 @@ struct ReadOutcome {
     by_rule: BTreeMap<String, u64>,
     sha256: String,
     bytes: u64,
+    /// The ids the file stores, for the disk index once the file is committed.
+    ids: Arc<FileIds>,
     /// Filled by the converting stage, which sees every stored event.
     summary: BatchSummary,
 }
 
 /// Messages from the reading stage to the writing stage, file after file in order.
 enum Msg {
-    Begin { batch_id: String, now_us: i64 },
+    Begin {
+        batch_id: String,
+        now_us: i64,
+    },
     Events(Vec<Event>),
     Partitions(Vec<PartitionBatch>),
     End(Box<ReadOutcome>),
     Failed(FileError),
+    /// The dedupe index could not be read: the run stops, nothing of the file is stored.
+    StoreFailed(StoreError),
 }
 
 /// Events per chunk handed from the reading to the writing stage.
@@ -201,7 +213,7 @@ const CHUNKS_IN_FLIGHT: usize = 24;
 
 impl<'s> Ingester<'s> {
     pub fn new(store: &'s Store, key: Key) -> Result<Self, IngestError> {
-        let index = store.load_index()?;
+        let index = store.dedupe_index()?;
         let seen_files = store
             .layout()
             .read_ledger()?
@@ -209,10 +221,11 @@ impl<'s> Ingester<'s> {
             .filter(|e| e.status == BatchStatus::Committed)
             .map(|e| (e.sha256, e.batch_id))
             .collect();
-        tracing::debug!(events = index.len(), "loaded the dedupe index");
+        tracing::debug!(events = index.approximate_len(), "opened the dedupe index");
         Ok(Ingester {
             store,
-            index,
+            dedupe: Dedupe::new(index),
+            resync: false,
             validator: Validator::new(Pseudonymiser::new(&key), Utc::now().timestamp_micros()),
             seen_files,
             last_batch_us: 0,
@@ -236,22 +249,17 @@ impl<'s> Ingester<'s> {
         paths: &[PathBuf],
         mut on_report: impl FnMut(&FileReport),
     ) -> Result<Vec<FileReport>, IngestError> {
+        if self.resync {
+            self.dedupe.reset();
+            self.store.resync_dedupe_index()?;
+            self.resync = false;
+        }
         let (tx, rx) = sync_channel::<Msg>(CHUNKS_IN_FLIGHT);
         let (recycle_tx, recycled) = std::sync::mpsc::channel::<Vec<Event>>();
-        // Growing a large hash table rehashes it and touches fresh pages each time: reserve
-        // for the expected rows up front (about 140 bytes a CSV row, 5x less gzipped).
-        let expected: u64 = paths
-            .iter()
-            .filter_map(|p| {
-                let len = std::fs::metadata(p).ok()?.len();
-                let gz = p.extension().is_some_and(|e| e == "gz");
-                Some(if gz { len / 30 } else { len / 140 })
-            })
-            .sum();
-        self.index.reserve(expected.min(50_000_000) as usize);
         let progress = self.progress;
         let mut last_batch_us = self.last_batch_us;
-        let mut reader = Reader::new(&mut self.validator, &mut self.index, tx, recycled);
+        let disk = self.dedupe.disk();
+        let mut reader = Reader::new(&mut self.validator, &mut self.dedupe, tx, recycled);
         let store = self.store;
         let seen_files = &mut self.seen_files;
         let result = std::thread::scope(|scope| {
@@ -283,7 +291,7 @@ impl<'s> Ingester<'s> {
                     convert_stage(rx, parts_tx, recycle_tx, store.record_seed())
                 });
             let written = match converter {
-                Ok(_) => write_stage(store, seen_files, paths, parts_rx, &mut on_report),
+                Ok(_) => write_stage(store, disk, seen_files, paths, parts_rx, &mut on_report),
                 Err(e) => Err(IngestError::Input {
                     path: PathBuf::from("<converter thread>"),
                     source: e,
@@ -292,7 +300,8 @@ impl<'s> Ingester<'s> {
             let last = handle.join().expect("the reading stage does not panic");
             written.map(|r| (r, last))
         });
-        let (reports, last) = result?;
+        self.dedupe.prune();
+        let (reports, last) = result.inspect_err(|_| self.resync = true)?;
         self.last_batch_us = last;
         Ok(reports)
     }

@@ -13,7 +13,7 @@ use super::validate::{RawRow, Validator, Violation};
 use super::{CHUNK_EVENTS, FileError, Format, Msg, ReadOutcome};
 use crate::model::{Event, Field};
 use crate::privacy::{MASK, mask_file_name, mask_identifiers};
-use crate::store::{BatchSummary, DedupeIndex, QuarantineRow, Seen};
+use crate::store::{BatchSummary, Dedupe, DedupeIndex, QuarantineRow, Seen, StoreError};
 
 /// Reads raw bytes while hashing them, so the file is read once.
 struct HashingReader<R> {
@@ -33,38 +33,35 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// The reading stage's state: it parses, validates and dedupes, and passes valid events on in
 /// chunks to the writing stage.
-pub(super) struct Reader<'a> {
+pub(super) struct Reader<'a, 'i> {
     validator: &'a mut Validator,
-    index: &'a mut DedupeIndex,
+    dedupe: &'a mut Dedupe<'i>,
     tx: SyncSender<Msg>,
     /// Emptied chunks coming back from the converter, so their memory is reused rather than
     /// faulted in afresh.
     recycled: std::sync::mpsc::Receiver<Vec<Event>>,
     chunk: Vec<Event>,
     quarantine: Vec<QuarantineRow>,
-    /// Index keys added by the current file, removed again if the file fails.
-    inserted: Vec<u128>,
     pub(super) read: u64,
     stored: u64,
     duplicates: u64,
     by_rule: BTreeMap<String, u64>,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, 'i> Reader<'a, 'i> {
     pub(super) fn new(
         validator: &'a mut Validator,
-        index: &'a mut DedupeIndex,
+        dedupe: &'a mut Dedupe<'i>,
         tx: SyncSender<Msg>,
         recycled: std::sync::mpsc::Receiver<Vec<Event>>,
     ) -> Self {
         Reader {
             validator,
-            index,
+            dedupe,
             tx,
             recycled,
             chunk: Vec::with_capacity(CHUNK_EVENTS),
             quarantine: Vec::new(),
-            inserted: Vec::new(),
             read: 0,
             stored: 0,
             duplicates: 0,
@@ -83,13 +80,13 @@ impl<'a> Reader<'a> {
         self.validator.set_now(now_us);
         self.chunk.clear();
         self.quarantine = Vec::new();
-        self.inserted.clear();
         (self.read, self.stored, self.duplicates) = (0, 0, 0);
         self.by_rule = BTreeMap::new();
         let result = (|| {
             let format = Format::from_path(path).ok_or(Failure::File(FileError::UnknownFormat))?;
             let file = File::open(path).map_err(|e| Failure::File(FileError::Io(e)))?;
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            self.dedupe.begin_file(expected_rows(path, size));
             let pb = progress_bar(progress, size, &shown);
             let r = self.read_file(file, format, &pb);
             pb.finish_and_clear();
@@ -105,17 +102,24 @@ impl<'a> Reader<'a> {
                     by_rule: std::mem::take(&mut self.by_rule),
                     sha256,
                     bytes,
+                    ids: self.dedupe.finish_file(),
                     summary: BatchSummary::default(),
                 };
                 self.send(Msg::End(Box::new(outcome)))
             }
             Err(Failure::File(fe)) => {
-                for &key in &self.inserted {
-                    self.index.remove(key);
-                }
+                self.dedupe.abandon_file();
                 self.send(Msg::Failed(fe))
             }
-            Err(Failure::WriterGone) => Err(()),
+            Err(Failure::Store(e)) => {
+                self.dedupe.abandon_file();
+                let _ = self.send(Msg::StoreFailed(e));
+                Err(())
+            }
+            Err(Failure::WriterGone) => {
+                self.dedupe.abandon_file();
+                Err(())
+            }
         }
     }
 
@@ -172,6 +176,8 @@ impl<'a> Reader<'a> {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK_EVENTS));
         let chunk = std::mem::replace(&mut self.chunk, fresh);
+        // Ids the writer has put on disk meanwhile leave memory.
+        self.dedupe.prune();
         // A closed channel means the writer failed; it reports why.
         self.tx
             .send(Msg::Events(chunk))
@@ -201,9 +207,12 @@ impl<'a> Reader<'a> {
             (Ok(()), None) => {
                 let ev = self.chunk.last().expect("just validated");
                 let key = DedupeIndex::key(&ev.event_id);
-                match self.index.check_insert(key, ev.content_hash) {
+                let seen = self
+                    .dedupe
+                    .check_insert(key, ev.content_hash)
+                    .map_err(Failure::Store)?;
+                match seen {
                     Seen::New => {
-                        self.inserted.push(key);
                         self.stored += 1;
                         if self.chunk.len() >= CHUNK_EVENTS {
                             self.flush()?;
@@ -277,6 +286,15 @@ pub(super) enum Failure {
     File(FileError),
     /// The writing stage stopped; its own error says why.
     WriterGone,
+    /// The dedupe index could not be read: the run stops.
+    Store(StoreError),
+}
+
+/// Rows a file of `size` bytes is expected to hold: about 140 bytes a CSV row, 5x less gzipped.
+fn expected_rows(path: &Path, size: u64) -> usize {
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let rows = if gz { size / 30 } else { size / 140 };
+    rows.min(50_000_000) as usize
 }
 
 fn progress_bar(enabled: bool, size: u64, name: &str) -> indicatif::ProgressBar {

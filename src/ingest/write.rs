@@ -1,5 +1,7 @@
 //! The writing stage of the ingest: each file's partitions are staged as Parquet, then the file
 //! is committed with its quarantine and ledger entry, or rolled back and recorded as rejected.
+//! A committed file's ids then go to the dedupe index, after the ledger entry that commits
+//! them, so the index never covers a batch that is not committed.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,11 +12,12 @@ use sha2::{Digest, Sha256};
 
 use super::{FileError, FileReport, Format, IngestError, Msg, ReadOutcome};
 use crate::privacy::{mask_file_name, mask_identifiers};
-use crate::store::{BatchStatus, BatchWriter, LedgerEntry, Store};
+use crate::store::{BatchStatus, BatchWriter, DedupeIndex, LedgerEntry, Store};
 
 /// The writing stage: stages each file's events as Parquet, then commits or rolls it back.
 pub(super) fn write_stage(
     store: &Store,
+    index: &DedupeIndex,
     seen_files: &mut BTreeMap<String, String>,
     paths: &[PathBuf],
     rx: std::sync::mpsc::Receiver<Msg>,
@@ -44,12 +47,20 @@ pub(super) fn write_stage(
             }
             Msg::End(outcome) => {
                 let (w, batch_id, now_us) = current.take().expect("Begin comes first");
-                commit_file(seen_files, path, &shown, &batch_id, now_us, w, *outcome)?
+                commit_file(
+                    index, seen_files, path, &shown, &batch_id, now_us, w, *outcome,
+                )?
             }
             Msg::Failed(fe) => {
                 let (w, batch_id, now_us) = current.take().expect("Begin comes first");
                 w.abort();
                 record_rejected(store, path, &shown, batch_id, now_us, fe)?
+            }
+            Msg::StoreFailed(e) => {
+                if let Some((w, _, _)) = current.take() {
+                    w.abort();
+                }
+                return Err(e.into());
             }
         };
         on_report(&report);
@@ -105,7 +116,9 @@ fn record_rejected(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn commit_file(
+    index: &DedupeIndex,
     seen_files: &mut BTreeMap<String, String>,
     path: &Path,
     shown: &str,
@@ -146,6 +159,9 @@ fn commit_file(
     };
     debug_assert_eq!(o.read, o.stored + o.duplicates + rejected);
     w.commit(&entry)?;
+    // Committed: its ids go on disk, then leave the reading stage's memory.
+    index.add_batch(batch_id, o.ids.iter())?;
+    o.ids.mark_on_disk();
     seen_files
         .entry(o.sha256)
         .or_insert_with(|| batch_id.to_owned());

@@ -1,21 +1,48 @@
-//! The dedupe index: every event id already stored, with the hash of its content, so that a
-//! resent event is counted as a duplicate and a changed one as a conflict.
+//! The dedupe index: every event id ever stored, with the hash of its content, so that a resent
+//! event is counted as a duplicate and a changed one as a conflict, across all history.
+//!
+//! It lives on disk under `data/index` (an LSM tree, `fjall`), so that an ingest costs in
+//! proportion to its files, not to the store: a look-up of a new id is mostly answered by the
+//! bloom filters of its tables, without reading them. Two keyspaces: `ids` (16 bytes of the id's
+//! xxh3-128, big-endian → 8 bytes of content hash) and `batches` (batch id → how many ids it
+//! added), the record of which committed batches the index covers.
+//!
+//! The index is derived data; the ledger stays the commit point. A batch's ids are written only
+//! after its ledger entry is in place, and its `batches` record last, so the index never covers
+//! a batch that is not committed. What a crash (or a lost index) leaves behind is made good when
+//! the index is opened: committed batches it does not cover are read back from the event files
+//! (rows keep their `batch_id` through compaction), and an index that is unreadable, or covers a
+//! batch the ledger does not know (a data folder restored from copies of different moments), is
+//! rebuilt from every committed file.
+//!
+//! During an ingest, [`Dedupe`] holds in memory only the ids of files not yet on disk: the file
+//! being read, and the one being committed meanwhile.
 
-use std::collections::HashMap;
-use std::fs::File;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use datafusion::arrow::array::{Array, Int64Array, StringArray};
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use super::{Store, StoreError, io};
+use super::disk::{create_private_dir, restrict_dir};
+use super::{BatchStatus, Layout, Store, StoreError, batch_of, io};
 
-/// Event ids already stored, with the keyed hash of their content.
-#[derive(Default)]
-pub struct DedupeIndex {
-    /// Keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices.
-    map: HashMap<u128, i64, foldhash::fast::FixedState>,
-}
+/// The block cache of the index: enough for the filters and index blocks a batch's look-ups
+/// touch, small beside the ingest's own buffers.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// The largest memtable of the `ids` keyspace before it is flushed to a table.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Ids per write batch: a big file is written in several, its `batches` record with the last.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// A map whose keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices.
+type IdMap = HashMap<u128, i64, foldhash::fast::FixedState>;
 
 /// What the index says about an event id.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,38 +52,316 @@ pub enum Seen {
     Conflict,
 }
 
+/// The on-disk index of stored event ids (see the module doc).
+pub struct DedupeIndex {
+    path: PathBuf,
+    ids: Keyspace,
+    batches: Keyspace,
+    // Dropped last: closing the database persists its journal.
+    db: Database,
+}
+
 impl DedupeIndex {
     /// The index key of an event id: 128 bits of xxh3, so collisions are negligible.
     pub fn key(event_id: &str) -> u128 {
         xxhash_rust::xxh3::xxh3_128(event_id.as_bytes())
     }
 
-    /// Checks an id and records it when new, in one lookup.
-    pub fn check_insert(&mut self, key: u128, content_hash: i64) -> Seen {
-        match self.map.entry(key) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(content_hash);
-                Seen::New
-            }
-            std::collections::hash_map::Entry::Occupied(o) if *o.get() == content_hash => {
-                Seen::Duplicate
-            }
-            std::collections::hash_map::Entry::Occupied(_) => Seen::Conflict,
+    /// Opens (creating) the database in `path`. A damaged database can make its recovery
+    /// panic rather than fail: that too counts as unreadable.
+    fn open_dir(path: &Path) -> Result<DedupeIndex, fjall::Error> {
+        std::panic::catch_unwind(|| Self::try_open_dir(path))
+            .unwrap_or(Err(fjall::Error::Unrecoverable))
+    }
+
+    fn try_open_dir(path: &Path) -> Result<DedupeIndex, fjall::Error> {
+        let db = Database::builder(path).cache_size(CACHE_BYTES).open()?;
+        let ids = db.keyspace("ids", || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        })?;
+        let batches = db.keyspace("batches", KeyspaceCreateOptions::default)?;
+        Ok(DedupeIndex {
+            path: path.to_path_buf(),
+            ids,
+            batches,
+            db,
+        })
+    }
+
+    fn err(&self) -> impl FnOnce(fjall::Error) -> StoreError + '_ {
+        move |source| StoreError::Index {
+            path: self.path.clone(),
+            source,
         }
     }
 
-    pub fn insert(&mut self, event_id: &str, content_hash: i64) {
-        self.map.insert(Self::key(event_id), content_hash);
+    /// The content hash stored for an id, if it is stored.
+    pub fn get(&self, key: u128) -> Result<Option<i64>, StoreError> {
+        let Some(v) = self.ids.get(key.to_be_bytes()).map_err(self.err())? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Index {
+            path: self.path.clone(),
+            source: fjall::Error::InvalidTrailer,
+        })?;
+        Ok(Some(i64::from_be_bytes(bytes)))
     }
 
-    pub fn reserve(&mut self, additional: usize) {
-        self.map.reserve(additional);
+    /// Records the ids a committed batch added. Call only once its ledger entry is in place.
+    /// The ids go in write batches of [`WRITE_CHUNK`] and the `batches` record with the last,
+    /// so a crash midway leaves the batch uncovered, to be caught up on the next open.
+    pub fn add_batch(
+        &self,
+        batch_id: &str,
+        ids: impl IntoIterator<Item = (u128, i64)>,
+    ) -> Result<(), StoreError> {
+        let mut added = 0u64;
+        let mut batch = self.db.batch();
+        for (key, hash) in ids {
+            batch.insert(&self.ids, key.to_be_bytes(), hash.to_be_bytes());
+            added += 1;
+            if batch.len() >= WRITE_CHUNK {
+                std::mem::replace(&mut batch, self.db.batch())
+                    .commit()
+                    .map_err(self.err())?;
+            }
+        }
+        batch.insert(&self.batches, batch_id, added.to_be_bytes());
+        batch.commit().map_err(self.err())
     }
 
-    pub fn remove(&mut self, key: u128) {
-        self.map.remove(&key);
+    /// The batches the index covers.
+    fn covered(&self) -> Result<BTreeSet<String>, StoreError> {
+        let mut out = BTreeSet::new();
+        for kv in self.batches.iter() {
+            let key = kv.key().map_err(self.err())?;
+            out.insert(String::from_utf8_lossy(&key).into_owned());
+        }
+        Ok(out)
     }
 
+    /// About how many ids the index holds (no scan of the ids).
+    pub fn approximate_len(&self) -> usize {
+        self.ids.approximate_len()
+    }
+
+    /// Opens the index of a data folder and brings it up to the ledger: catches up committed
+    /// batches it does not cover, and rebuilds it when it is unreadable or covers a batch the
+    /// ledger does not know. The caller holds the store's write lock.
+    fn open_synced(layout: &Layout) -> Result<DedupeIndex, StoreError> {
+        let path = layout.index();
+        let committed = committed_batches(layout)?;
+        let opened = create_private_dir(&path)
+            .map_err(io("cannot create", &path))
+            .and_then(|()| {
+                restrict_dir(&path);
+                Self::open_dir(&path).map_err(|source| StoreError::Index {
+                    path: path.clone(),
+                    source,
+                })
+            })
+            .and_then(|index| Ok((index.covered()?, index)));
+        let (covered, index) = match opened {
+            Ok((covered, index)) if covered.is_subset(&committed) => (covered, index),
+            Ok((covered, index)) => {
+                let unknown = covered.difference(&committed).count();
+                tracing::warn!(
+                    batches = unknown,
+                    "the dedupe index covers batches the ledger does not know; rebuilding it"
+                );
+                drop(index);
+                (BTreeSet::new(), Self::recreate(&path)?)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the dedupe index is unreadable; rebuilding it");
+                (BTreeSet::new(), Self::recreate(&path)?)
+            }
+        };
+        index.catch_up(layout, &committed, &covered)?;
+        Ok(index)
+    }
+
+    /// Adds the ids of the committed batches the index does not cover yet.
+    fn catch_up(
+        &self,
+        layout: &Layout,
+        committed: &BTreeSet<String>,
+        covered: &BTreeSet<String>,
+    ) -> Result<(), StoreError> {
+        let missing: BTreeSet<&str> = committed
+            .iter()
+            .filter(|b| !covered.contains(*b))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let added = self.add_from_files(layout, &missing)?;
+        let ms = started.elapsed().as_millis() as u64;
+        if covered.is_empty() {
+            tracing::warn!(
+                batches = missing.len(),
+                ids = added,
+                ms,
+                "built the dedupe index from every committed file"
+            );
+        } else {
+            tracing::warn!(
+                batches = missing.len(),
+                ids = added,
+                ms,
+                "caught up the dedupe index with batches committed after its last write"
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes an index folder and opens an empty one in its place.
+    fn recreate(path: &Path) -> Result<DedupeIndex, StoreError> {
+        match fs::remove_dir_all(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot remove", path)(e)),
+        }
+        create_private_dir(path).map_err(io("cannot create", path))?;
+        Self::open_dir(path).map_err(|source| StoreError::Index {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Adds the ids of the committed batches `missing`, read from the event files that can hold
+    /// them: a file is named after the newest batch among its rows (compaction names a merged
+    /// file so), so only files named at or after the first missing batch are read. Returns how
+    /// many ids were added.
+    fn add_from_files(&self, layout: &Layout, missing: &BTreeSet<&str>) -> Result<u64, StoreError> {
+        let Some(first) = missing.first().copied() else {
+            return Ok(0);
+        };
+        let mut added: BTreeMap<&str, u64> = missing.iter().map(|b| (*b, 0)).collect();
+        let mut batch = self.db.batch();
+        for path in layout.committed_files(&layout.events())? {
+            let named = batch_of(&path).unwrap_or_default().to_owned();
+            if named.as_str() < first {
+                continue;
+            }
+            each_id(&path, &named, |batch_id, key, hash| {
+                if let Some(n) = added.get_mut(batch_id) {
+                    *n += 1;
+                    batch.insert(&self.ids, key.to_be_bytes(), hash.to_be_bytes());
+                }
+                if batch.len() >= WRITE_CHUNK {
+                    std::mem::replace(&mut batch, self.db.batch())
+                        .commit()
+                        .map_err(self.err())?;
+                }
+                Ok(())
+            })?;
+        }
+        for (b, n) in &added {
+            batch.insert(&self.batches, *b, n.to_be_bytes());
+        }
+        batch.commit().map_err(self.err())?;
+        Ok(added.values().sum())
+    }
+}
+
+/// The batches the ledger says are committed.
+fn committed_batches(layout: &Layout) -> Result<BTreeSet<String>, StoreError> {
+    Ok(layout
+        .read_ledger()?
+        .into_iter()
+        .filter(|e| e.status == BatchStatus::Committed)
+        .map(|e| e.batch_id)
+        .collect())
+}
+
+/// Calls `f(batch_id, key, content_hash)` on every row of an event file. Files without a
+/// `batch_id` column hold the batch they are named after.
+fn each_id(
+    path: &Path,
+    named: &str,
+    mut f: impl FnMut(&str, u128, i64) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let perr = |source| StoreError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io("cannot open", path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+    let mask = ProjectionMask::columns(
+        builder.parquet_schema(),
+        ["event_id", "content_hash", "batch_id"],
+    );
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(perr)?;
+    for batch in reader {
+        let batch = batch?;
+        let ids = batch
+            .column_by_name("event_id")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        let hashes = batch
+            .column_by_name("content_hash")
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
+        let batch_ids = batch
+            .column_by_name("batch_id")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        let (Some(ids), Some(hashes)) = (ids, hashes) else {
+            return Err(perr(datafusion::parquet::errors::ParquetError::General(
+                "event_id or content_hash has an unexpected type".into(),
+            )));
+        };
+        for i in 0..ids.len() {
+            if ids.is_null(i) || hashes.is_null(i) {
+                continue;
+            }
+            let b = match batch_ids {
+                Some(b) if !b.is_null(i) => b.value(i),
+                _ => named,
+            };
+            f(b, DedupeIndex::key(ids.value(i)), hashes.value(i))?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// The dedupe index, opened (and brought up to the ledger) on first use: only an ingest
+    /// needs it, so commands that do not ingest never open it.
+    pub fn dedupe_index(&self) -> Result<&DedupeIndex, StoreError> {
+        if let Some(index) = self.index.get() {
+            return Ok(index);
+        }
+        let index = DedupeIndex::open_synced(&self.layout)?;
+        Ok(self.index.get_or_init(|| index))
+    }
+
+    /// Brings an open dedupe index up to the ledger again, as on open: after an ingest that
+    /// stopped on an error, a committed batch may have missed its index write.
+    pub fn resync_dedupe_index(&self) -> Result<(), StoreError> {
+        let Some(index) = self.index.get() else {
+            return Ok(());
+        };
+        index.catch_up(
+            &self.layout,
+            &committed_batches(&self.layout)?,
+            &index.covered()?,
+        )
+    }
+}
+
+/// The ids a file added, kept in memory from the end of its reading until they are on disk.
+#[derive(Default)]
+pub struct FileIds {
+    map: IdMap,
+    on_disk: AtomicBool,
+}
+
+impl FileIds {
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -64,53 +369,164 @@ impl DedupeIndex {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u128, i64)> + '_ {
+        self.map.iter().map(|(k, h)| (*k, *h))
+    }
+
+    /// Says the ids are in the disk index, so readers may drop them from memory.
+    pub fn mark_on_disk(&self) {
+        self.on_disk.store(true, Ordering::Release);
+    }
+
+    fn on_disk(&self) -> bool {
+        self.on_disk.load(Ordering::Acquire)
+    }
 }
 
-impl Store {
-    /// Reads every stored event id with its content hash.
-    pub fn load_index(&self) -> Result<DedupeIndex, StoreError> {
-        let mut index = DedupeIndex::default();
-        for path in self.layout.committed_files(&self.layout.events())? {
-            let file = File::open(&path).map_err(io("cannot open", &path))?;
-            let perr = |source| StoreError::Parquet {
-                path: path.clone(),
-                source,
-            };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
-            let mask =
-                ProjectionMask::columns(builder.parquet_schema(), ["event_id", "content_hash"]);
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(64 * 1024)
-                .build()
-                .map_err(|source| StoreError::Parquet {
-                    path: path.clone(),
-                    source,
-                })?;
-            for batch in reader {
-                let batch = batch?;
-                let ids = batch
-                    .column_by_name("event_id")
-                    .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-                let hashes = batch
-                    .column_by_name("content_hash")
-                    .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
-                let (Some(ids), Some(hashes)) = (ids, hashes) else {
-                    return Err(StoreError::Parquet {
-                        path: path.clone(),
-                        source: datafusion::parquet::errors::ParquetError::General(
-                            "event_id or content_hash has an unexpected type".into(),
-                        ),
-                    });
-                };
-                index.map.reserve(ids.len());
-                for (id, h) in ids.iter().zip(hashes.iter()) {
-                    if let (Some(id), Some(h)) = (id, h) {
-                        index.insert(id, h);
-                    }
-                }
-            }
+/// The dedupe view of an ingest's reading stage: the ids of the file being read, those of files
+/// read but not yet on disk, then the disk index, in that order.
+pub struct Dedupe<'i> {
+    disk: &'i DedupeIndex,
+    current: IdMap,
+    pending: Vec<Arc<FileIds>>,
+}
+
+impl<'i> Dedupe<'i> {
+    pub fn new(disk: &'i DedupeIndex) -> Self {
+        Dedupe {
+            disk,
+            current: IdMap::default(),
+            pending: Vec::new(),
         }
-        Ok(index)
+    }
+
+    pub fn disk(&self) -> &'i DedupeIndex {
+        self.disk
+    }
+
+    /// Starts a file expected to hold about `rows` rows: reserving up front spares the
+    /// rehashing of a growing table.
+    pub fn begin_file(&mut self, rows: usize) {
+        self.prune();
+        self.current = IdMap::default();
+        self.current.reserve(rows);
+    }
+
+    /// Checks an id and records it when new.
+    pub fn check_insert(&mut self, key: u128, content_hash: i64) -> Result<Seen, StoreError> {
+        let known = match self.current.get(&key) {
+            Some(h) => Some(*h),
+            None => match self.pending.iter().find_map(|f| f.map.get(&key)) {
+                Some(h) => Some(*h),
+                None => self.disk.get(key)?,
+            },
+        };
+        Ok(match known {
+            None => {
+                self.current.insert(key, content_hash);
+                Seen::New
+            }
+            Some(h) if h == content_hash => Seen::Duplicate,
+            Some(_) => Seen::Conflict,
+        })
+    }
+
+    /// Ends a file read whole: its ids stay known until the writer has put them on disk.
+    pub fn finish_file(&mut self) -> Arc<FileIds> {
+        let ids = Arc::new(FileIds {
+            map: std::mem::take(&mut self.current),
+            on_disk: AtomicBool::new(false),
+        });
+        self.pending.push(Arc::clone(&ids));
+        ids
+    }
+
+    /// Forgets the ids of a file that failed: nothing of it is stored.
+    pub fn abandon_file(&mut self) {
+        self.current = IdMap::default();
+    }
+
+    /// Drops from memory the files whose ids are on disk.
+    pub fn prune(&mut self) {
+        self.pending.retain(|f| !f.on_disk());
+    }
+
+    /// Forgets everything in memory (after a run that stopped on an error, before the disk
+    /// index is brought up to the ledger again).
+    pub fn reset(&mut self) {
+        self.current = IdMap::default();
+        self.pending.clear();
+    }
+
+    /// Ids held in memory now.
+    pub fn in_memory(&self) -> usize {
+        self.current.len() + self.pending.iter().map(|f| f.len()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn ids_are_new_then_duplicate_or_conflict_in_memory_and_on_disk() {
+        let (_dir, store) = store();
+        let index = store.dedupe_index().unwrap();
+        let mut d = Dedupe::new(index);
+        d.begin_file(4);
+        let (a, b) = (DedupeIndex::key("a"), DedupeIndex::key("b"));
+        assert_eq!(d.check_insert(a, 1).unwrap(), Seen::New);
+        assert_eq!(d.check_insert(a, 1).unwrap(), Seen::Duplicate);
+        assert_eq!(d.check_insert(a, 2).unwrap(), Seen::Conflict);
+        let first = d.finish_file();
+        // The next file sees the first one's ids while they are only in memory...
+        d.begin_file(4);
+        assert_eq!(d.check_insert(a, 1).unwrap(), Seen::Duplicate);
+        assert_eq!(d.check_insert(b, 5).unwrap(), Seen::New);
+        // ...and once they are on disk and dropped from memory.
+        index.add_batch("b1", first.iter()).unwrap();
+        first.mark_on_disk();
+        drop(first);
+        d.prune();
+        assert_eq!(d.in_memory(), 1);
+        assert_eq!(d.check_insert(a, 2).unwrap(), Seen::Conflict);
+        assert_eq!(index.get(a).unwrap(), Some(1));
+        assert_eq!(index.get(b).unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_file_leaves_no_ids() {
+        let (_dir, store) = store();
+        let mut d = Dedupe::new(store.dedupe_index().unwrap());
+        d.begin_file(0);
+        let a = DedupeIndex::key("a");
+        assert_eq!(d.check_insert(a, 1).unwrap(), Seen::New);
+        d.abandon_file();
+        d.begin_file(0);
+        assert_eq!(d.check_insert(a, 2).unwrap(), Seen::New);
+    }
+
+    #[test]
+    fn a_big_batch_is_written_in_chunks() {
+        let (_dir, store) = store();
+        let index = store.dedupe_index().unwrap();
+        let n = WRITE_CHUNK as u128 * 2 + 7;
+        index
+            .add_batch("b1", (0..n).map(|k| (k, k as i64)))
+            .unwrap();
+        assert_eq!(index.get(n - 1).unwrap(), Some(n as i64 - 1));
+        assert_eq!(index.get(n).unwrap(), None);
+        let count = index.batches.get("b1").unwrap().unwrap();
+        assert_eq!(
+            u64::from_be_bytes(count.as_ref().try_into().unwrap()),
+            n as u64
+        );
     }
 }

@@ -27,7 +27,7 @@ pub mod ledger;
 mod schema;
 mod writer;
 
-pub use dedupe::{DedupeIndex, Seen};
+pub use dedupe::{Dedupe, DedupeIndex, FileIds, Seen};
 pub use disk::{create_private_dir, create_private_file};
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
 pub use ledger::{Ledger, LedgerCache, Snapshot};
@@ -64,6 +64,8 @@ pub enum StoreError {
         "another mirato process is writing to {0}; wait for it to finish, or remove a stale lock only if none is running"
     )]
     Locked(PathBuf),
+    #[error("the dedupe index {path}: {source}")]
+    Index { path: PathBuf, source: fjall::Error },
 }
 
 /// Maps an I/O error to a [`StoreError::Io`] naming what was being done, and to what.
@@ -104,6 +106,10 @@ impl Layout {
     /// Generations of the event files; `events` links to the current one (see `compact`).
     pub fn generations(&self) -> PathBuf {
         self.root.join("generations")
+    }
+    /// The dedupe index of stored event ids (see `dedupe`): derived from the committed batches.
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
     }
     fn lock(&self) -> PathBuf {
         self.root.join(".lock")
@@ -165,6 +171,9 @@ pub fn batch_of(path: &Path) -> Option<&str> {
 
 /// A writer's handle on the store, holding the exclusive lock.
 pub struct Store {
+    /// Opened by the first ingest (see [`Store::dedupe_index`]); closed before the lock is
+    /// released.
+    index: std::sync::OnceLock<DedupeIndex>,
     layout: Layout,
     _lock: File,
     /// The secret of the record keys written beside each event (see [`recordkey`]).
@@ -203,6 +212,7 @@ impl Store {
         let record_seed =
             recordkey::load_or_create(&layout.root).map_err(io("cannot read", &layout.root))?;
         let store = Store {
+            index: std::sync::OnceLock::new(),
             layout,
             _lock: lock,
             record_seed,

@@ -6,6 +6,7 @@
 mod accounting;
 mod dedupe;
 mod derived;
+mod index;
 mod privacy;
 mod rejected;
 
