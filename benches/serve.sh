@@ -47,8 +47,9 @@ start_server() {
   SERVER=$!
   local t0
   t0=$(date +%s.%N)
-  # The server readies its data (shared views, Parquet footers) before it answers: curl waits.
-  for _ in $(seq 100); do
+  # The server readies its data (shared views, Parquet footers) before it answers: curl waits
+  # (minutes on a store of 100 million events).
+  for _ in $(seq 6000); do
     if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null; then
       echo "ready $(python3 -c "import time; print(round(time.time() - $t0, 1))") s after start"
       return

@@ -57,10 +57,15 @@ impl Setup {
         }
     }
 
+    /// The query engine over the data folder, within the configured memory.
+    pub fn engine(&self) -> Result<Engine, QueryError> {
+        Engine::open_with(&self.data_dir, &self.config.engine_settings(&self.data_dir))
+    }
+
     /// The server's state over the data folder: the engine, the pages and access control.
     pub fn state(&self) -> Result<AppState, BuildError> {
         let pages = dashboards::load(self.dashboards.as_deref())?;
-        let engine = Engine::open(&self.data_dir)?;
+        let engine = self.engine()?;
         Ok(AppState::new(engine, pages, Auth::new(self.auth.clone())))
     }
 
@@ -167,7 +172,9 @@ impl Setup {
                     match state {
                         Some(state) => tasks::export(&ctx, state.engine()).await,
                         None => {
-                            let engine = Engine::open(&ctx.data_dir).map_err(|e| e.to_string())?;
+                            let settings = ctx.config.engine_settings(&ctx.data_dir);
+                            let engine = Engine::open_with(&ctx.data_dir, &settings)
+                                .map_err(|e| e.to_string())?;
                             tasks::export(&ctx, &engine).await
                         }
                     }

@@ -15,6 +15,14 @@ pub const DEFAULTS: &str = r#"# mirato configuration. Every key below is the def
 data_dir = "data"            # the store (command-line --data-dir wins)
 key_file = ""                # empty: ~/.config/mirato/hmac.key (--key-file wins)
 
+[engine]
+memory_limit = "1 GiB"       # what the query engine's joins, sorts and aggregations may hold at once, per
+                             # process; beyond it they spill to disk, and a query that cannot run even
+                             # so fails with a clear error. "0": no limit. Half of the 2 GiB a process
+                             # is meant to stay within: the other half is what no pool tracks (the
+                             # Parquet decoders, the batches in flight, the caches, the server).
+spill_dir = ""               # where queries spill; empty: <data_dir>/spill (owner-only, like the store)
+
 [server]
 addr = "127.0.0.1:8080"      # --addr wins
 dashboards = ""              # a folder of page files; empty: the built-in pages
@@ -67,6 +75,9 @@ retries = 3
 backoff_seconds = 300
 "#;
 
+/// The smallest `engine.memory_limit` accepted: below it even small KPIs cannot run.
+pub const MIN_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -83,6 +94,7 @@ pub enum ConfigError {
 pub struct Config {
     pub data_dir: PathBuf,
     pub key_file: String,
+    pub engine: EngineConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub jobs: JobsConfig,
@@ -98,6 +110,13 @@ pub struct AuthConfig {
     pub session_max_hours: u64,
     pub login_attempts: usize,
     pub login_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    pub memory_limit: String,
+    pub spill_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -331,10 +350,40 @@ impl Config {
                 crate::auth::disclosure::MIN_THRESHOLD
             ));
         }
+        self.memory_limit()?;
         if self.jobs.compact.min_files < 2 {
             return Err("jobs.compact.min_files must be at least 2".into());
         }
         Ok(())
+    }
+
+    /// `engine.memory_limit` in bytes (0: no limit). A pool of a few MiB would fail every
+    /// query, so anything below [`MIN_MEMORY_LIMIT`] is refused rather than obeyed.
+    pub fn memory_limit(&self) -> Result<u64, String> {
+        let raw = self.engine.memory_limit.trim();
+        let size: bytesize::ByteSize = raw.parse().map_err(|_| {
+            format!("engine.memory_limit '{raw}' is not a size such as \"1 GiB\" or \"512 MiB\"")
+        })?;
+        let bytes = size.as_u64();
+        if bytes != 0 && bytes < MIN_MEMORY_LIMIT {
+            return Err(format!(
+                "engine.memory_limit '{raw}' is below the minimum of {}; \"0\" means no limit",
+                bytesize::ByteSize(MIN_MEMORY_LIMIT).display().iec()
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// The query engine's memory and spill settings over `data_dir`.
+    pub fn engine_settings(&self, data_dir: &Path) -> crate::query::EngineSettings {
+        crate::query::EngineSettings {
+            memory_limit: self.memory_limit().unwrap_or(0) as usize,
+            spill_dir: if self.engine.spill_dir.is_empty() {
+                data_dir.join("spill")
+            } else {
+                PathBuf::from(&self.engine.spill_dir)
+            },
+        }
     }
 
     /// The key file: the configured one, or the default beside the user's configuration.
@@ -459,6 +508,23 @@ mod tests {
         );
         let e = load_with(None, &env(&[("MIRATO_JOBS_EXPORT_KPIS", "nope")])).unwrap_err();
         assert!(e.to_string().contains("unknown KPI 'nope'"), "{e}");
+    }
+
+    #[test]
+    fn memory_limit_is_a_size() {
+        let c = load_with(None, &[]).unwrap();
+        assert_eq!(c.memory_limit().unwrap(), 1 << 30);
+        let dir = tempfile::tempdir().unwrap();
+        let s = c.engine_settings(dir.path());
+        assert_eq!(s.spill_dir, dir.path().join("spill"));
+        let c = load_with(None, &env(&[("MIRATO_ENGINE_MEMORY_LIMIT", "512 MiB")])).unwrap();
+        assert_eq!(c.memory_limit().unwrap(), 512 << 20);
+        let c = load_with(None, &env(&[("MIRATO_ENGINE_MEMORY_LIMIT", "0")])).unwrap();
+        assert_eq!(c.memory_limit().unwrap(), 0);
+        let e = load_with(None, &env(&[("MIRATO_ENGINE_MEMORY_LIMIT", "lots")])).unwrap_err();
+        assert!(e.to_string().contains("engine.memory_limit 'lots'"), "{e}");
+        let e = load_with(None, &env(&[("MIRATO_ENGINE_MEMORY_LIMIT", "1 MiB")])).unwrap_err();
+        assert!(e.to_string().contains("below the minimum of 64"), "{e}");
     }
 
     #[test]

@@ -478,6 +478,11 @@ impl Ctx {
         })
     }
 
+    /// The query engine over the data folder, within the configured memory.
+    fn engine(&self) -> Result<Engine, QueryError> {
+        self.setup(None).engine()
+    }
+
     /// The application as configured, with the dashboards of `--dashboards` when given.
     fn setup(&self, dashboards: Option<PathBuf>) -> Setup {
         let mut setup = Setup::new(&self.config, self.data_dir.clone(), self.key_file.clone());
@@ -545,14 +550,14 @@ fn cmd_kpi(ctx: &Ctx, rt: &Runtime, a: KpiArgs) -> anyhow::Result<ExitCode> {
             })
             .transpose()?;
         let plan = rt.block_on(async {
-            let engine = Engine::open(&ctx.data_dir)?;
+            let engine = ctx.engine()?;
             engine.explain_raw(&id, &raw, sql, a.cell_keys).await
         })?;
         print!("{plan}");
         return Ok(ExitCode::SUCCESS);
     }
     let r = rt.block_on(async {
-        let engine = Engine::open(&ctx.data_dir)?;
+        let engine = ctx.engine()?;
         engine.run_raw(&id, &raw).await
     })?;
     match a.format {
@@ -636,7 +641,7 @@ fn cmd_report(ctx: &Ctx, rt: &Runtime, kind: ReportKind) -> anyhow::Result<ExitC
         scope: None,
     };
     let sheets = rt.block_on(async {
-        let engine = Engine::open(&ctx.data_dir).map_err(ReportError::from)?;
+        let engine = ctx.engine().map_err(ReportError::from)?;
         report::anpal(&engine, &opts).await
     })?;
     for p in report::write(&sheets, &out)? {
@@ -664,7 +669,7 @@ fn cmd_export(ctx: &Ctx, rt: &Runtime, kind: ExportKind) -> anyhow::Result<ExitC
     let key = Key::load_or_create(&ctx.key_file, &ctx.data_dir)?;
     let started = std::time::Instant::now();
     let c = rt.block_on(async {
-        let engine = Engine::open(&ctx.data_dir)?;
+        let engine = ctx.engine()?;
         engine.cohort(&params, entry).await
     })?;
     let k = ctx.config.auth.suppression_threshold;
@@ -809,7 +814,7 @@ async fn run_catalogue(
     passes: u32,
     cell_keys: bool,
 ) -> anyhow::Result<ExitCode> {
-    let engine = Engine::open(&ctx.data_dir)?;
+    let engine = ctx.engine()?;
     let mut started = std::time::Instant::now();
     let mut timings = Vec::new();
     let order = mirato::query::catalog();

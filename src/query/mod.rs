@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cellkey;
 pub mod cells;
 pub mod cohort;
+mod memory;
 pub mod output;
 pub mod params;
 mod session;
@@ -29,7 +30,7 @@ use chrono_tz::Europe::Rome;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -37,6 +38,7 @@ pub use crate::row::{Cell, Row, col};
 use crate::store::{Layout, LedgerCache, Snapshot, StoreError};
 pub use catalog::{Kind, KpiDef, catalog, find};
 pub use cohort::{Cohort, Entry};
+pub use memory::{DEFAULT_MEMORY_LIMIT, EngineSettings};
 pub use output::to_rows;
 pub use params::{Dim, Params, RawParams, TerritoryScope, parse_as_of};
 use session::first_date;
@@ -62,13 +64,30 @@ pub enum QueryError {
     NoStore(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A query that needs more memory than the pool allows even when its operators spill.
+    #[error(
+        "the query needs more memory than engine.memory_limit allows, even spilling to disk; raise engine.memory_limit (MIRATO_ENGINE_MEMORY_LIMIT) or ask for a shorter period or fewer breakdowns ({detail})"
+    )]
+    Memory { detail: String },
     #[error("query engine error: {0}")]
-    Engine(#[from] DataFusionError),
+    Engine(DataFusionError),
     #[error("cannot read or create the cell-key secret in {path}: {source}")]
     CellKey {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        // DataFusion wraps an operator's error in its plan's context; the cause is at the root.
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => QueryError::Memory {
+                detail: detail.clone(),
+            },
+            _ => QueryError::Engine(e),
+        }
+    }
 }
 
 impl QueryError {
@@ -148,6 +167,9 @@ pub struct Engine {
     /// Whether shared views are also written to `views/` and read back from there (the server:
     /// a restart then reads a view of unchanged data instead of rebuilding it).
     persist: std::sync::atomic::AtomicBool,
+    /// Whether shared views are held whole in memory rather than read from their files (see
+    /// [`Engine::views_in_memory`]).
+    views_in_memory: std::sync::atomic::AtomicBool,
     /// The secret of the record keys (see [`cellkey`]).
     cell_seed: u64,
     /// Whether every event file of a generation and newest batch carries record keys of
@@ -160,12 +182,20 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The engine over `data_dir` with the default settings (a pool of
+    /// [`DEFAULT_MEMORY_LIMIT`], spilling under `data_dir/spill`).
     pub fn open(data_dir: &Path) -> Result<Engine, QueryError> {
+        Engine::open_with(data_dir, &EngineSettings::over(data_dir))
+    }
+
+    /// The engine over `data_dir`, its queries within `settings`' memory pool.
+    pub fn open_with(data_dir: &Path, settings: &EngineSettings) -> Result<Engine, QueryError> {
         let layout = Layout::new(data_dir);
         if !layout.ledger().exists() {
             return Err(QueryError::NoStore(data_dir.to_path_buf()));
         }
-        let runtime = RuntimeEnvBuilder::new()
+        let runtime = settings
+            .runtime()?
             .with_cache_manager(
                 CacheManagerConfig::default().with_list_files_cache_ttl(Some(LIST_FILES_TTL)),
             )
@@ -182,6 +212,7 @@ impl Engine {
             views: std::sync::Mutex::new(Vec::new()),
             seen_batch: std::sync::Mutex::new(String::new()),
             persist: std::sync::atomic::AtomicBool::new(false),
+            views_in_memory: std::sync::atomic::AtomicBool::new(false),
             cell_seed,
             keyed: std::sync::Mutex::new(None),
             read_stored_keys: std::sync::atomic::AtomicBool::new(true),

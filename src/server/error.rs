@@ -37,6 +37,13 @@ impl From<QueryError> for AppError {
                 allowed,
             },
             QueryError::NoStore(_) => AppError::Unavailable(e.to_string()),
+            // Not the caller's fault, and it may pass: the pool is shared with other requests.
+            QueryError::Memory { .. } => {
+                tracing::warn!(error = %e, "query refused for lack of memory");
+                AppError::Unavailable(
+                    "the query needs more memory than the server may use now; try again later, or with a shorter period or fewer breakdowns".into(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "query failed");
                 AppError::Internal("the query could not be computed; see the server log".into())

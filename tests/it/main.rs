@@ -18,6 +18,7 @@ mod jobs;
 mod kpi_cases;
 mod kpi_catalogue;
 mod kpi_engine;
+mod memory;
 mod report;
 mod schemathesis;
 mod server;
