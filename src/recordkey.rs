@@ -12,10 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::array::{ArrayRef, StringArray, UInt32Array};
 
 /// The stored key of an event's person, and of its vacancy.
 pub const PERSON_KEY: &str = "person_record_key";
@@ -93,53 +90,9 @@ pub fn key_column(seed: u64, units: &StringArray) -> ArrayRef {
     Arc::new(keys)
 }
 
-/// The units that have a stored key, and the key's column.
-const KEYED_UNITS: [(&str, &str); 2] = [("person_id", PERSON_KEY), ("vacancy_id", VACANCY_KEY)];
-
-/// Batches with the record keys of their units added (for each unit column that has no key
-/// beside it): the shared views get them once when built, so the keyed figures built on a view
-/// read them instead of hashing every row of the view each time.
-pub fn with_unit_keys(
-    seed: u64,
-    schema: &SchemaRef,
-    batches: Vec<Vec<RecordBatch>>,
-) -> Result<(SchemaRef, Vec<Vec<RecordBatch>>), ArrowError> {
-    let added: Vec<(usize, &str)> = KEYED_UNITS
-        .iter()
-        .filter(|(_, key)| schema.index_of(key).is_err())
-        .filter_map(|(unit, key)| schema.index_of(unit).ok().map(|i| (i, *key)))
-        .collect();
-    if added.is_empty() {
-        return Ok((Arc::clone(schema), batches));
-    }
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.extend(
-        added
-            .iter()
-            .map(|(_, key)| Field::new(*key, DataType::UInt32, true)),
-    );
-    let with_keys = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    let batches = batches
-        .into_iter()
-        .map(|part| {
-            part.into_iter()
-                .map(|b| {
-                    let mut columns = b.columns().to_vec();
-                    for (i, _) in &added {
-                        let text = cast(b.column(*i), &DataType::Utf8)?;
-                        let text = text
-                            .as_any()
-                            .downcast_ref::<StringArray>()
-                            .ok_or_else(|| ArrowError::CastError("unit is not text".into()))?;
-                        columns.push(key_column(seed, text));
-                    }
-                    RecordBatch::try_new(Arc::clone(&with_keys), columns)
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((with_keys, batches))
-}
+/// The units that have a stored key, and the key's column: the event files carry both keys,
+/// and a shared view gets the key of each unit it passes on (see `query::views`).
+pub const KEYED_UNITS: [(&str, &str); 2] = [("person_id", PERSON_KEY), ("vacancy_id", VACANCY_KEY)];
 
 #[cfg(test)]
 mod tests {

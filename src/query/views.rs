@@ -1,46 +1,82 @@
 //! The shared views of `queries/_views.sql`, which several KPIs build on: which of them a
-//! query needs, each computed once per `as_of` and kept in memory (most recently used last),
-//! and their stored copies under `views/<as_of>/<view>-<sql hash>.parquet`.
+//! query needs, and each one's table per `as_of`, built once and kept (most recently used last).
 //!
-//! A view is a function of the data as of an instant (which commits never change) and of its
-//! SQL, so a copy under both keys is the view itself. The server reads one back after a restart
-//! instead of rebuilding it; a missing or unreadable copy only means a rebuild.
+//! A view lives in a Parquet file, `views/<as_of>/<view>-<sql hash>-<key fingerprint>.parquet`:
+//! its query's output streams into the file and queries scan the file, so a view of any size
+//! holds a few batches in memory. A view is a function of the data as of an instant (which
+//! commits never change), of its SQL and, through the record keys it carries, of the secret: a
+//! file under all three names is the view itself, for every process of the data folder. A
+//! missing, unreadable or foreign copy only means a rebuild.
+//!
+//! With [`Engine::views_in_memory`] views are held whole in memory instead, for comparison;
+//! the server then also stores copies in the same files and reads them back after a restart.
 
 use std::fs;
+use std::future::Future;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchReader};
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::common::Statistics;
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::SessionContext;
+use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::{SessionContext, cast, col, lit, when};
+use futures::StreamExt;
 
-use super::{Engine, QueryError, catalog};
-use crate::recordkey::with_unit_keys;
+use super::{Engine, QueryError, catalog, cellkey};
+use crate::recordkey::{self, FINGERPRINT_METADATA, KEYED_UNITS};
 use crate::store::Layout;
 
-/// One shared view at one `as_of`, as an in-memory table once built.
+/// One shared view at one `as_of`, as a table once built: a scan of its file, or its rows in
+/// memory.
 pub(super) struct Materialized {
     as_of_us: i64,
     name: String,
-    table: Arc<tokio::sync::OnceCell<Arc<MemTable>>>,
+    in_memory: bool,
+    table: Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>,
+    /// A shared lock on the view's `as_of` folder while the table reads from it: no process
+    /// prunes a folder in use (see [`prune`]).
+    _folder: Option<Arc<fs::File>>,
 }
 
-/// How many materialised views are kept: the fourteen shared views for three `as_of` instants (the
-/// published data, newer data warming up, and one more for a query with an older `as_of`).
+/// How many views are kept: the fourteen shared views for three `as_of` instants (the published
+/// data, newer data warming up, and one more for a query with an older `as_of`).
 const VIEW_CACHE_ENTRIES: usize = 42;
 
 impl Engine {
-    /// Registers the shared views a query needs (and those they build on) as in-memory tables,
-    /// computing each on first use. The store only grows by committed batches and `as_of`
-    /// never exceeds the last commit, so the same `as_of` always means the same data: the cache
-    /// never goes stale.
+    /// On: shared views are held whole in memory (and stored in `views/` only with
+    /// [`Engine::persist_views`]), as before they lived on disk. Off (the default): each view
+    /// is a Parquet file in `views/` that queries scan, so its size costs disk, not memory.
+    /// The figures are the same either way.
+    pub fn views_in_memory(&self, on: bool) {
+        self.views_in_memory.store(on, Ordering::Relaxed);
+    }
+
+    /// Registers the shared views a query needs (and those they build on) as tables, building
+    /// each on first use. The store only grows by committed batches and `as_of` never exceeds
+    /// the last commit, so the same `as_of` always means the same data: a view never goes
+    /// stale.
     pub(super) async fn register_views(
         &self,
         ctx: &SessionContext,
@@ -71,6 +107,8 @@ impl Engine {
         if wanted.is_empty() {
             return Ok(());
         }
+        let in_memory = self.views_in_memory.load(Ordering::Relaxed);
+        let fingerprint = recordkey::fingerprint(self.cell_seed);
         // The file lists a view after the views it names, so each finds them registered.
         for stmt in statements {
             let Some(name) = view_name(stmt) else {
@@ -82,98 +120,374 @@ impl Engine {
             if !wanted.contains(&name) {
                 continue;
             }
-            // One cell per view and `as_of`, taken under a short lock: concurrent queries
-            // wait for a view being built instead of building it twice, and a view's build
-            // holds up neither other views nor queries that need none.
-            let cell = {
-                let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
-                match cache
-                    .iter()
-                    .position(|m| m.as_of_us == as_of_us && m.name == name)
-                {
-                    // Least recently used goes first: move a used view to the end.
-                    Some(i) => {
-                        let m = cache.remove(i);
-                        let cell = Arc::clone(&m.table);
-                        cache.push(m);
-                        cell
-                    }
-                    None => {
-                        let cell = Arc::new(tokio::sync::OnceCell::new());
-                        cache.push(Materialized {
-                            as_of_us,
-                            name: name.clone(),
-                            table: Arc::clone(&cell),
-                        });
-                        if cache.len() > VIEW_CACHE_ENTRIES {
-                            cache.remove(0);
-                        }
-                        cell
-                    }
-                }
-            };
-            let copy = self
-                .persist
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .then(|| path(&self.layout, as_of_us, &name, stmt));
-            // Only the data now is worth a copy: an older `as_of` is asked for now and then.
-            let store_copy =
-                copy.is_some() && self.snapshot(None).is_ok_and(|s| s.as_of_us == as_of_us);
+            let copy = path(&self.layout, as_of_us, &name, stmt, &fingerprint);
+            let cell = self.view_cell(as_of_us, &name, in_memory, &copy).await?;
             let table = cell
                 .get_or_try_init(|| async {
-                    let started = std::time::Instant::now();
-                    if let Some(path) = copy.clone() {
-                        let read = tokio::task::spawn_blocking(move || read(&path))
+                    if in_memory {
+                        self.build_in_memory(ctx, as_of_us, &name, stmt, &copy)
                             .await
-                            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                        match read {
-                            Ok(Some((schema, parts))) => {
-                                let rows: usize =
-                                    parts.iter().flatten().map(RecordBatch::num_rows).sum();
-                                tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view read from disk");
-                                let (schema, parts) = with_unit_keys(self.cell_seed, &schema, parts).map_err(DataFusionError::from)?;
-                                return Ok(Arc::new(MemTable::try_new(
-                                    schema, parts,
-                                )?));
-                            }
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::warn!(view = %name, error = %e, "stored view unreadable: building it")
-                            }
-                        }
+                    } else {
+                        self.build_on_disk(ctx, &name, stmt, &copy).await
                     }
-                    ctx.sql(stmt).await?;
-                    let df = ctx.table(name.as_str()).await?;
-                    let schema: datafusion::arrow::datatypes::SchemaRef =
-                        Arc::new(df.schema().as_arrow().clone());
-                    let parts = two_parts(
-                        tight(&schema, df.collect().await?).map_err(DataFusionError::from)?,
-                    );
-                    let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
-                    tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
-                    if let Some(path) = copy.clone().filter(|_| store_copy) {
-                        // Written off the query's path; a failed copy only costs a rebuild.
-                        let (schema, parts, layout) =
-                            (Arc::clone(&schema), parts.clone(), self.layout.clone());
-                        tokio::task::spawn_blocking(move || {
-                            if let Err(e) = write(&layout, &path, &schema, &parts) {
-                                tracing::warn!(path = %path.display(), error = %e, "cannot store a view");
-                            }
-                        });
-                    }
-                    // Keys are added to the view in memory only: its stored copy stays a function of
-                    // the data and the SQL, whatever the secret.
-                    let (schema, parts) = with_unit_keys(self.cell_seed, &schema, parts).map_err(DataFusionError::from)?;
-                    Ok::<_, QueryError>(Arc::new(MemTable::try_new(
-                        schema, parts,
-                    )?))
                 })
                 .await?;
             ctx.deregister_table(name.as_str())?;
-            ctx.register_table(name.as_str(), Arc::clone(table) as _)?;
+            ctx.register_table(name.as_str(), Arc::clone(table))?;
         }
         Ok(())
     }
+
+    /// The view's cell in the cache, taken under a short lock: concurrent queries wait for a
+    /// view being built instead of building it twice, and a view's build holds up neither
+    /// other views nor queries that need none. A view on disk first takes its folder's lock.
+    async fn view_cell(
+        &self,
+        as_of_us: i64,
+        name: &str,
+        in_memory: bool,
+        copy: &Path,
+    ) -> Result<Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>, QueryError> {
+        let find = |cache: &mut Vec<Materialized>| {
+            let i = cache.iter().position(|m| {
+                m.as_of_us == as_of_us && m.name == name && m.in_memory == in_memory
+            })?;
+            // Least recently used goes first: move a used view to the end.
+            let m = cache.remove(i);
+            let cell = Arc::clone(&m.table);
+            cache.push(m);
+            Some(cell)
+        };
+        {
+            let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cell) = find(&mut cache) {
+                return Ok(cell);
+            }
+        }
+        let folder = if in_memory {
+            None
+        } else {
+            let dir = copy.parent().expect("a view's folder").to_path_buf();
+            let lock = tokio::task::spawn_blocking(move || lock_folder(&dir))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            Some(Arc::new(lock))
+        };
+        let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        // Another query may have made the cell while the folder was being locked.
+        if let Some(cell) = find(&mut cache) {
+            return Ok(cell);
+        }
+        let cell = Arc::new(tokio::sync::OnceCell::new());
+        cache.push(Materialized {
+            as_of_us,
+            name: name.to_owned(),
+            in_memory,
+            table: Arc::clone(&cell),
+            _folder: folder,
+        });
+        if cache.len() > VIEW_CACHE_ENTRIES {
+            cache.remove(0);
+        }
+        Ok(cell)
+    }
+
+    /// A view on disk: its stored copy when there is a usable one, else its query's output
+    /// streamed into the file.
+    async fn build_on_disk(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        stmt: &str,
+        copy: &Path,
+    ) -> Result<Arc<dyn TableProvider>, QueryError> {
+        let df = view_frame(ctx, name, stmt, self.cell_seed).await?;
+        let view = StoredView {
+            name: name.to_owned(),
+            path: copy.to_path_buf(),
+            fingerprint: recordkey::fingerprint(self.cell_seed),
+            layout: self.layout.clone(),
+            table: scan_of(copy, Arc::new(df.schema().as_arrow().clone()))?,
+            plan: df.logical_plan().clone(),
+            seen: std::sync::Mutex::new(None),
+            repair: tokio::sync::Mutex::new(()),
+        };
+        view.ensure(&ctx.state()).await?;
+        Ok(Arc::new(view))
+    }
+
+    /// A view held in memory: read from its stored copy (with [`Engine::persist_views`]) or
+    /// computed, and then stored when it is a view of the data now.
+    async fn build_in_memory(
+        &self,
+        ctx: &SessionContext,
+        as_of_us: i64,
+        name: &str,
+        stmt: &str,
+        copy: &Path,
+    ) -> Result<Arc<dyn TableProvider>, QueryError> {
+        let started = std::time::Instant::now();
+        let fingerprint = recordkey::fingerprint(self.cell_seed);
+        let persist = self.persist.load(Ordering::Relaxed);
+        if persist {
+            let (path, fp) = (copy.to_path_buf(), fingerprint.clone());
+            let read = tokio::task::spawn_blocking(move || read(&path, &fp))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            match read {
+                Ok(Some((schema, parts))) => {
+                    let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
+                    tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view read from disk");
+                    return Ok(Arc::new(MemTable::try_new(schema, parts)?));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(view = %name, error = %e, "stored view unusable: building it")
+                }
+            }
+        }
+        let df = view_frame(ctx, name, stmt, self.cell_seed).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let parts = two_parts(tight(&schema, df.collect().await?).map_err(DataFusionError::from)?);
+        let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
+        tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
+        // Only the data now is worth a copy: an older `as_of` is asked for now and then.
+        if persist && self.snapshot(None).is_ok_and(|s| s.as_of_us == as_of_us) {
+            // Written off the query's path; a failed copy only costs a rebuild.
+            let (schema, parts, layout) = (Arc::clone(&schema), parts.clone(), self.layout.clone());
+            let path = copy.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                let batches = parts.into_iter().flatten().map(Some).chain([None]);
+                if let Err(e) = write(&layout, &path, &schema, &fingerprint, batches) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot store a view");
+                }
+            });
+        }
+        Ok(Arc::new(MemTable::try_new(schema, parts)?))
+    }
+}
+
+/// The view's rows with the record keys of their units (see [`recordkey`]) added by the
+/// engine's `cell_key` function, as a UInt32 (null for a null unit): the keyed figures built
+/// on a view then read four bytes a row instead of hashing the unit each time.
+async fn view_frame(
+    ctx: &SessionContext,
+    name: &str,
+    stmt: &str,
+    seed: u64,
+) -> Result<DataFrame, QueryError> {
+    ctx.sql(stmt).await?;
+    let mut df = ctx.table(name).await?;
+    let key_of = cellkey::udf(seed);
+    for (unit, key) in KEYED_UNITS {
+        let fields = df.schema().fields();
+        let has = |c: &str| fields.iter().any(|f| f.name() == c);
+        if has(key) || !has(unit) {
+            continue;
+        }
+        let expr = when(col(unit).is_null(), lit(ScalarValue::UInt32(None)))
+            .otherwise(cast(key_of.call(vec![col(unit)]), DataType::UInt32))?;
+        df = df.with_column(key, expr)?;
+    }
+    Ok(df)
+}
+
+/// A view on disk: a scan of its file that first checks the file is still the one it read
+/// or wrote, and writes it again from the view's query when it is gone or damaged. A session
+/// may live long (the engine keeps the sessions of the data now), and a file can go (removed
+/// by hand) or be damaged under it; read as it is, a missing file would be an empty view.
+struct StoredView {
+    name: String,
+    path: PathBuf,
+    fingerprint: String,
+    layout: Layout,
+    table: ListingTable,
+    /// The view's query with its record keys.
+    plan: LogicalPlan,
+    /// The file's size and modification time as last read or written.
+    seen: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
+    /// Held while the file is checked or written: concurrent scans wait for one check.
+    repair: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for StoredView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredView")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl StoredView {
+    /// The file's size and modification time now, if it is there.
+    fn stat(&self) -> Option<(u64, std::time::SystemTime)> {
+        let m = fs::metadata(&self.path).ok()?;
+        Some((m.len(), m.modified().ok()?))
+    }
+
+    fn unchanged(&self) -> bool {
+        let now = self.stat();
+        now.is_some() && *self.seen.lock().unwrap_or_else(|p| p.into_inner()) == now
+    }
+
+    /// Makes sure the file holds the view: as last seen, or a usable stored copy, or else
+    /// written from the view's query.
+    async fn ensure(&self, state: &dyn Session) -> Result<(), DataFusionError> {
+        if self.unchanged() {
+            return Ok(());
+        }
+        let _one = self.repair.lock().await;
+        if self.unchanged() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let stored = {
+            let (path, fingerprint) = (self.path.clone(), self.fingerprint.clone());
+            let schema = self.table.schema();
+            tokio::task::spawn_blocking(move || {
+                open(&path, &fingerprint).and_then(|b| match b {
+                    Some(b) if b.schema().fields() == schema.fields() => Ok(true),
+                    Some(_) => Err(CopyError::OtherSchema),
+                    None => Ok(false),
+                })
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+        };
+        let ms = || started.elapsed().as_millis() as u64;
+        match stored {
+            Ok(true) => {
+                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.stat();
+                tracing::info!(view = %self.name, ms = ms(), "view read from disk");
+                return Ok(());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(view = %self.name, path = %self.path.display(), error = %e, "stored view unusable: building it again");
+                let _ = fs::remove_file(&self.path);
+            }
+        }
+        let plan = state.create_physical_plan(&self.plan).await?;
+        let stream = execute_stream(plan, state.task_ctx())?;
+        let rows = stream_to(stream, &self.layout, &self.path, &self.fingerprint).await?;
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.stat();
+        tracing::info!(view = %self.name, rows, ms = ms(), "view built on disk");
+        Ok(())
+    }
+}
+
+/// What [`TableProvider::scan`] returns.
+type ScanFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<dyn ExecutionPlan>, DataFusionError>> + Send + 'a>>;
+
+// Written out as `async_trait` would expand it, which the crate does not depend on.
+impl TableProvider for StoredView {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn scan<'a, 'b, 'c, 'd, 'e>(
+        &'a self,
+        state: &'b dyn Session,
+        projection: Option<&'c Vec<usize>>,
+        filters: &'d [Expr],
+        limit: Option<usize>,
+    ) -> ScanFuture<'e>
+    where
+        'a: 'e,
+        'b: 'e,
+        'c: 'e,
+        'd: 'e,
+        Self: 'e,
+    {
+        Box::pin(async move {
+            self.ensure(state).await?;
+            self.table.scan(state, projection, filters, limit).await
+        })
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
+        self.table.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.table.statistics()
+    }
+}
+
+/// Streams a view's rows into its file (see [`write`]), encoded on a blocking thread while
+/// the next ones are computed; answers the rows written.
+async fn stream_to(
+    mut stream: SendableRecordBatchStream,
+    layout: &Layout,
+    path: &Path,
+    fingerprint: &str,
+) -> Result<usize, DataFusionError> {
+    let schema = stream.schema();
+    // Two batches in flight at most: the query waits for the writer, not the other way round.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(2);
+    let writer = {
+        let (layout, path, fingerprint) =
+            (layout.clone(), path.to_path_buf(), fingerprint.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let batches = std::iter::from_fn(|| rx.blocking_recv());
+            write(&layout, &path, &schema, &fingerprint, batches)
+        })
+    };
+    let mut failed = None;
+    while let Some(batch) = stream.next().await {
+        match batch {
+            // The writer has stopped: its error follows.
+            Ok(b) => {
+                if tx.send(Some(b)).await.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    if failed.is_none() {
+        // The end: without it the writer abandons the file.
+        let _ = tx.send(None).await;
+    }
+    drop(tx);
+    drop(stream);
+    let written = writer
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    written.map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+/// A scan of the view's file, with the schema of the view's query.
+fn scan_of(path: &Path, schema: SchemaRef) -> Result<ListingTable, DataFusionError> {
+    let dir = path.parent().expect("a view's folder");
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let file = dir.join(path.file_name().expect("a view's file name"));
+    let url = ListingTableUrl::parse(file.to_string_lossy())?;
+    // As the event files are read (see `session`): a file of more than one row group is
+    // split among the session's partitions, so a scan uses every core.
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ListingTable::try_new(config)
 }
 
 /// The names of the shared views of `queries/_views.sql`.
@@ -216,31 +530,77 @@ fn view_name(stmt: &str) -> Option<String> {
 }
 
 /// How many `as_of` folders are kept: the newest and the one before (a server still showing
-/// the published version while the next warms up reads both).
+/// the published version while the next warms up reads both), and any a process reads.
 const KEEP: usize = 2;
 
-/// Where the copy of `name` at `as_of_us` built by `stmt` lives.
-pub fn path(layout: &Layout, as_of_us: i64, name: &str, stmt: &str) -> PathBuf {
+/// Rows per row group of a view's file: a file of several groups is scanned by every core,
+/// and the writer holds one group at a time.
+const ROW_GROUP_ROWS: usize = 1 << 16;
+
+/// Where the view `name` at `as_of_us`, built by `stmt` with keys of the secret named by
+/// `fingerprint`, lives.
+pub fn path(layout: &Layout, as_of_us: i64, name: &str, stmt: &str, fingerprint: &str) -> PathBuf {
     let hash = xxhash_rust::xxh3::xxh3_64(stmt.as_bytes());
     layout
         .views()
         .join(as_of_us.to_string())
-        .join(format!("{name}-{hash:016x}.parquet"))
+        .join(format!("{name}-{hash:016x}-{fingerprint}.parquet"))
+}
+
+/// Why a stored copy is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Parquet(#[from] ParquetError),
+    #[error("its record keys are not of this data folder's secret")]
+    OtherSecret,
+    #[error("its columns are not the view's")]
+    OtherSchema,
+    #[error("the view's query stopped before its end")]
+    Abandoned,
+}
+
+/// The stored copy, opened (its footer read and its secret checked), or `None` when there is
+/// none.
+fn open(
+    path: &Path,
+    fingerprint: &str,
+) -> Result<Option<ParquetRecordBatchReaderBuilder<fs::File>>, CopyError> {
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let same_secret = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| {
+            kv.iter()
+                .any(|e| e.key == FINGERPRINT_METADATA && e.value.as_deref() == Some(fingerprint))
+        });
+    if !same_secret {
+        return Err(CopyError::OtherSecret);
+    }
+    Ok(Some(builder))
 }
 
 /// A view's schema and its rows in two partitions (see [`two_parts`]).
 pub type Parts = (SchemaRef, Vec<Vec<RecordBatch>>);
 
-/// The stored copy, or `None` when there is none.
-pub fn read(path: &Path) -> Result<Option<Parts>, ParquetError> {
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ParquetError::External(Box::new(e))),
+/// The stored copy, read whole, or `None` when there is none.
+pub fn read(path: &Path, fingerprint: &str) -> Result<Option<Parts>, CopyError> {
+    let Some(builder) = open(path, fingerprint)? else {
+        return Ok(None);
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let reader = builder.build()?;
     let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ParquetError::from)?;
     Ok(Some((schema, two_parts(batches))))
 }
 
@@ -270,36 +630,107 @@ pub fn two_parts(batches: Vec<RecordBatch>) -> Vec<Vec<RecordBatch>> {
     parts
 }
 
-/// Writes a copy (to a temporary name, then renamed, so a reader never sees half a file) and
-/// drops the folders of older instants beyond the newest [`KEEP`].
+/// The writer's settings: the footer names the secret of the keys (as the event files do).
+fn writer_props(fingerprint: &str) -> Result<WriterProperties, ParquetError> {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            FINGERPRINT_METADATA.to_owned(),
+            fingerprint.to_owned(),
+        )]))
+        // Nearly one value per row: a dictionary never pays off.
+        .set_column_dictionary_enabled(ColumnPath::from("person_id"), false);
+    // Random by design: neither a dictionary, nor statistics, nor compression helps them.
+    for (_, key) in KEYED_UNITS {
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(key), false)
+            .set_column_statistics_enabled(ColumnPath::from(key), EnabledStatistics::None)
+            .set_column_compression(ColumnPath::from(key), Compression::UNCOMPRESSED);
+    }
+    Ok(b.build())
+}
+
+/// Writes a copy from `batches` (each `Some`, then `None` at the end; a stream that stops
+/// without it leaves no copy): to a name of this writer's own, then linked in place only if
+/// no usable copy is there yet, so a file never changes under a reader (a process that built
+/// the same view at the same time wrote the same rows). Then drops older folders (see
+/// [`prune`]). Answers the rows written.
 pub fn write(
     layout: &Layout,
     path: &Path,
     schema: &SchemaRef,
-    parts: &[Vec<RecordBatch>],
-) -> Result<(), ParquetError> {
-    let io = |e: std::io::Error| ParquetError::External(Box::new(e));
+    fingerprint: &str,
+    batches: impl Iterator<Item = Option<RecordBatch>>,
+) -> Result<usize, CopyError> {
+    static WRITERS: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().expect("a view's folder");
-    crate::store::create_private_dir(dir).map_err(io)?;
-    let tmp = path.with_extension("parquet.tmp");
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .build();
-    let mut w = ArrowWriter::try_new(
-        crate::store::create_private_file(&tmp).map_err(io)?,
-        Arc::clone(schema),
-        Some(props),
-    )?;
-    for b in parts.iter().flatten() {
-        w.write(b)?;
-    }
-    w.close()?;
-    fs::rename(&tmp, path).map_err(io)?;
+    crate::store::create_private_dir(dir)?;
+    let tmp = path.with_extension(format!(
+        "{}-{}.tmp",
+        std::process::id(),
+        WRITERS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let file = crate::store::create_private_file(&tmp)?;
+        let mut w = ArrowWriter::try_new(
+            BufWriter::new(file),
+            Arc::clone(schema),
+            Some(writer_props(fingerprint)?),
+        )?;
+        let mut rows = 0;
+        let mut ended = false;
+        for b in batches {
+            match b {
+                Some(b) => {
+                    rows += b.num_rows();
+                    w.write(&b)?;
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if !ended {
+            return Err(CopyError::Abandoned);
+        }
+        w.into_inner()?.into_inner().map_err(|e| e.into_error())?;
+        match fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if !matches!(open(path, fingerprint), Ok(Some(_))) {
+                    fs::rename(&tmp, path)?;
+                }
+            }
+            // A file system without hard links: the copy replaces any other.
+            Err(_) => fs::rename(&tmp, path)?,
+        }
+        Ok(rows)
+    })();
+    let _ = fs::remove_file(&tmp);
+    let rows = written?;
     prune(&layout.views());
-    Ok(())
+    Ok(rows)
 }
 
-/// Removes `as_of` folders older than the newest [`KEEP`].
+/// The `as_of` folder `dir`, created if missing, open with a shared lock: [`prune`] leaves it
+/// alone for as long as the lock is held.
+fn lock_folder(dir: &Path) -> std::io::Result<fs::File> {
+    loop {
+        crate::store::create_private_dir(dir)?;
+        let folder = fs::File::open(dir)?;
+        folder.lock_shared()?;
+        // Pruned between the open and the lock: lock the folder made anew.
+        if dir.exists() {
+            return Ok(folder);
+        }
+    }
+}
+
+/// Removes `as_of` folders older than the newest [`KEEP`], except those a process reads (this
+/// one or another: they are locked, see [`lock_folder`]).
 fn prune(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
@@ -313,6 +744,12 @@ fn prune(root: &Path) {
         .collect();
     instants.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
     for (_, old) in instants.into_iter().skip(KEEP) {
+        let Ok(folder) = fs::File::open(&old) else {
+            continue;
+        };
+        if folder.try_lock().is_err() {
+            continue;
+        }
         if let Err(e) = fs::remove_dir_all(&old) {
             tracing::warn!(path = %old.display(), error = %e, "cannot remove old stored views");
         }

@@ -44,14 +44,16 @@ fn as_of_before_a_late_batch() {
     );
 }
 
-/// A server keeps each shared view in `views/` and a restarted one reads it back instead of
-/// rebuilding it. Proof that it reads: a copy doctored to hold no spell gives a registered stock
-/// of 0, which the events cannot give. An unreadable copy is rebuilt; without persistence (the
-/// command line) copies are ignored.
+/// Every process reads the shared views from their files in `views/`, which a later process
+/// (a restarted server, the next command) finds instead of rebuilding them. Proof that it
+/// reads: a copy doctored to hold no spell gives a registered stock of 0, which the events
+/// cannot give. Views held in memory without persistence (the comparison mode) compute; an
+/// unreadable copy is rebuilt.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_views_are_read_back_after_a_restart() {
     use datafusion::parquet::arrow::ArrowWriter;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use datafusion::parquet::file::properties::WriterProperties;
     use mirato::query::{Engine, RawParams};
 
     // Persons 1-3 accepted in 2025 and never cancelled: 3 registered at 31/12/2025.
@@ -65,18 +67,21 @@ async fn stored_views_are_read_back_after_a_restart() {
         to: Some("2025-12-31".into()),
         ..RawParams::default()
     };
-    let stock = |persist: bool| {
+    // (in memory, persist): (false, _) on disk, as every process; (true, true) the server
+    // with views in memory; (true, false) the command line with views in memory.
+    let stock = |in_memory: bool, persist: bool| {
         let (data, raw) = (env.data.clone(), raw.clone());
         async move {
             let engine = Engine::open(&data).unwrap();
+            engine.views_in_memory(in_memory);
             engine.persist_views(persist);
             let r = engine.run_raw("registered_stock", &raw).await.unwrap();
             r.rows[0]["value"].as_i64().unwrap()
         }
     };
-    assert_eq!(stock(true).await, 3);
+    assert_eq!(stock(false, false).await, 3);
 
-    // The copy of `spells` appears (written off the query's path).
+    // The file of `spells` is there once the view is built.
     let find = || -> Option<std::path::PathBuf> {
         let root = env.data.join("views");
         for d in std::fs::read_dir(root).ok()?.flatten() {
@@ -89,31 +94,33 @@ async fn stored_views_are_read_back_after_a_restart() {
         }
         None
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let copy = loop {
-        if let Some(p) = find() {
-            break p;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no stored spells view"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    // A restarted engine reads it: the same answer.
-    assert_eq!(stock(true).await, 3);
+    let copy = find().expect("no stored spells view");
+    // A restarted engine reads it, on disk or into memory: the same answer.
+    assert_eq!(stock(false, false).await, 3);
+    assert_eq!(stock(true, true).await, 3);
 
-    // Doctored: the same schema, no rows.
-    let schema = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&copy).unwrap())
-        .unwrap()
-        .schema()
-        .clone();
-    let w = ArrowWriter::try_new(std::fs::File::create(&copy).unwrap(), schema, None).unwrap();
+    // Doctored: the same schema and footer (the secret of its keys), no rows.
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&copy).unwrap()).unwrap();
+    let schema = reader.schema().clone();
+    let footer = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned();
+    let props = WriterProperties::builder()
+        .set_key_value_metadata(footer)
+        .build();
+    let w =
+        ArrowWriter::try_new(std::fs::File::create(&copy).unwrap(), schema, Some(props)).unwrap();
     w.close().unwrap();
-    assert_eq!(stock(true).await, 0, "the stored copy was not read");
-    // The command line computes.
-    assert_eq!(stock(false).await, 3);
-    // Unreadable: rebuilt.
+    assert_eq!(stock(false, false).await, 0, "the stored copy was not read");
+    assert_eq!(stock(true, true).await, 0, "the stored copy was not read");
+    // Held in memory without persistence: computed.
+    assert_eq!(stock(true, false).await, 3);
+    // Unreadable: rebuilt, on disk or in memory.
     std::fs::write(&copy, b"not parquet").unwrap();
-    assert_eq!(stock(true).await, 3);
+    assert_eq!(stock(true, true).await, 3);
+    assert_eq!(stock(false, false).await, 3);
+    assert!(ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&copy).unwrap()).is_ok());
 }

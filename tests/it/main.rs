@@ -22,3 +22,4 @@ mod memory;
 mod report;
 mod schemathesis;
 mod server;
+mod views_on_disk;
