@@ -13,7 +13,6 @@
 
 use std::fs;
 use std::future::Future;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -558,12 +557,18 @@ pub enum CopyError {
     OtherSecret,
     #[error("its columns are not the view's")]
     OtherSchema,
+    #[error("its rows are damaged (their checksum differs)")]
+    Damaged,
     #[error("the view's query stopped before its end")]
     Abandoned,
 }
 
-/// The stored copy, opened (its footer read and its secret checked), or `None` when there is
-/// none.
+/// The footer entry that checks a view's file: `<length>:<xxh3>` of its bytes up to the
+/// footer, so that a damaged page is found before a query reads it, not by the query.
+const CHECK_METADATA: &str = "mirato.view_check";
+
+/// The stored copy, opened (its footer read, its secret and its checksum checked), or `None`
+/// when there is none.
 fn open(
     path: &Path,
     fingerprint: &str,
@@ -585,7 +590,47 @@ fn open(
     if !same_secret {
         return Err(CopyError::OtherSecret);
     }
+    let check = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == CHECK_METADATA))
+        .and_then(|e| e.value.as_deref()?.split_once(':'))
+        .and_then(|(len, hash)| Some((len.parse::<u64>().ok()?, hash.to_owned())));
+    let Some((len, hash)) = check else {
+        return Err(CopyError::Damaged);
+    };
+    let mut rows = std::io::Read::take(fs::File::open(path)?, len);
+    let mut hasher = Hashing {
+        inner: std::io::sink(),
+        hash: xxhash_rust::xxh3::Xxh3Default::new(),
+        len: 0,
+    };
+    std::io::copy(&mut rows, &mut hasher)?;
+    if hasher.len != len || format!("{:016x}", hasher.hash.digest()) != hash {
+        return Err(CopyError::Damaged);
+    }
     Ok(Some(builder))
+}
+
+/// A writer that hashes what passes through it.
+struct Hashing<W> {
+    inner: W,
+    hash: xxhash_rust::xxh3::Xxh3Default,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// A view's schema and its rows in two partitions (see [`two_parts`]).
@@ -674,8 +719,14 @@ pub fn write(
     ));
     let written = (|| {
         let file = crate::store::create_private_file(&tmp)?;
+        let hashing = Hashing {
+            inner: file,
+            hash: xxhash_rust::xxh3::Xxh3Default::new(),
+            len: 0,
+        };
+        // The writer buffers what it passes on.
         let mut w = ArrowWriter::try_new(
-            BufWriter::new(file),
+            hashing,
             Arc::clone(schema),
             Some(writer_props(fingerprint)?),
         )?;
@@ -696,7 +747,13 @@ pub fn write(
         if !ended {
             return Err(CopyError::Abandoned);
         }
-        w.into_inner()?.into_inner().map_err(|e| e.into_error())?;
+        // Everything up to the footer, then the footer with its checksum.
+        w.flush()?;
+        w.sync()?;
+        let h = w.inner();
+        let check = format!("{}:{:016x}", h.len, h.hash.digest());
+        w.append_key_value_metadata(KeyValue::new(CHECK_METADATA.to_owned(), check));
+        w.close()?;
         match fs::hard_link(&tmp, path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

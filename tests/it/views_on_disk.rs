@@ -204,8 +204,8 @@ async fn a_copy_of_another_secret_is_not_used() {
     );
 }
 
-/// A damaged copy (cut short, or gone while the engine holds its table) is rebuilt with a
-/// warning, and the answer is the same.
+/// A damaged copy (cut short, a page changed, or gone while the engine holds its table) is
+/// rebuilt with a warning, and the answer is the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_copy_is_rebuilt() {
     let env = three_registered();
@@ -216,6 +216,16 @@ async fn a_damaged_copy_is_rebuilt() {
     assert_eq!(stock(&env.data).await, 3);
     let (batches, _) = read(&copy);
     assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+    // One byte of the rows changed: the footer still reads, the checksum does not match.
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[8] ^= 0xff;
+    std::fs::write(&copy, &bytes).unwrap();
+    assert_eq!(stock(&env.data).await, 3);
+    assert_eq!(
+        std::fs::read(&copy).unwrap()[8],
+        bytes[8] ^ 0xff,
+        "not rebuilt"
+    );
 
     // Removed under an engine that has read it: the next query builds it again.
     let engine = Engine::open(&env.data).unwrap();
