@@ -213,7 +213,9 @@ const CHUNKS_IN_FLIGHT: usize = 24;
 
 impl<'s> Ingester<'s> {
     pub fn new(store: &'s Store, key: Key) -> Result<Self, IngestError> {
-        let index = store.dedupe_index()?;
+        // An index opened by an earlier ingester on this store may lack what that one failed
+        // to write: bring it up to the ledger again.
+        let (index, opened) = store.dedupe_index_opened()?;
         let seen_files = store
             .layout()
             .read_ledger()?
@@ -225,7 +227,7 @@ impl<'s> Ingester<'s> {
         Ok(Ingester {
             store,
             dedupe: Dedupe::new(index),
-            resync: false,
+            resync: !opened,
             validator: Validator::new(Pseudonymiser::new(&key), Utc::now().timestamp_micros()),
             seen_files,
             last_batch_us: 0,

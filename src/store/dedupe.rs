@@ -38,6 +38,9 @@ use super::{BatchStatus, Layout, Store, StoreError, batch_of, io};
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// The largest memtable of the `ids` keyspace before it is flushed to a table.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// The journal's disk space before the oldest memtables are flushed: the small `batches`
+/// keyspace would otherwise hold old journals up to fjall's default of 512 MiB.
+const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
 /// Ids per write batch: a big file is written in several, its `batches` record with the last.
 const WRITE_CHUNK: usize = 64 * 1024;
 
@@ -75,7 +78,10 @@ impl DedupeIndex {
     }
 
     fn try_open_dir(path: &Path) -> Result<DedupeIndex, fjall::Error> {
-        let db = Database::builder(path).cache_size(CACHE_BYTES).open()?;
+        let db = Database::builder(path)
+            .cache_size(CACHE_BYTES)
+            .max_journaling_size(JOURNAL_BYTES)
+            .open()?;
         let ids = db.keyspace("ids", || {
             KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
         })?;
@@ -333,11 +339,16 @@ impl Store {
     /// The dedupe index, opened (and brought up to the ledger) on first use: only an ingest
     /// needs it, so commands that do not ingest never open it.
     pub fn dedupe_index(&self) -> Result<&DedupeIndex, StoreError> {
+        self.dedupe_index_opened().map(|(index, _)| index)
+    }
+
+    /// The dedupe index, and whether this call opened it (and so brought it up to the ledger).
+    pub fn dedupe_index_opened(&self) -> Result<(&DedupeIndex, bool), StoreError> {
         if let Some(index) = self.index.get() {
-            return Ok(index);
+            return Ok((index, false));
         }
         let index = DedupeIndex::open_synced(&self.layout)?;
-        Ok(self.index.get_or_init(|| index))
+        Ok((self.index.get_or_init(|| index), true))
     }
 
     /// Brings an open dedupe index up to the ledger again, as on open: after an ingest that
@@ -527,6 +538,65 @@ mod tests {
         assert_eq!(
             u64::from_be_bytes(count.as_ref().try_into().unwrap()),
             n as u64
+        );
+    }
+
+    /// Throughput and memory of the index alone over many files of fresh ids, as a bulk ingest
+    /// into an empty store sees it: `MIRATO_INDEX_BENCH_IDS=20000000 cargo test --release --lib
+    /// -- --ignored index_bulk --nocapture`.
+    #[test]
+    #[ignore]
+    fn index_bulk_throughput() {
+        let total: u64 = std::env::var("MIRATO_INDEX_BENCH_IDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000_000);
+        let per_file = 30_000;
+        let (dir, store) = store();
+        let index = store.dedupe_index().unwrap();
+        let mut d = Dedupe::new(index);
+        let started = Instant::now();
+        let mut n = 0u64;
+        let mut file = 0;
+        while n < total {
+            d.begin_file(per_file);
+            for _ in 0..per_file {
+                let key = DedupeIndex::key(&format!("ev-{n}"));
+                assert_eq!(d.check_insert(key, n as i64).unwrap(), Seen::New);
+                n += 1;
+            }
+            let ids = d.finish_file();
+            index.add_batch(&format!("b{file:08}"), ids.iter()).unwrap();
+            ids.mark_on_disk();
+            file += 1;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        // A second pass of look-ups only: every id now a duplicate, found on disk.
+        let started = Instant::now();
+        d.begin_file(0);
+        for i in (0..total).step_by(97) {
+            let key = DedupeIndex::key(&format!("ev-{i}"));
+            assert_eq!(d.check_insert(key, i as i64).unwrap(), Seen::Duplicate);
+        }
+        let hits = started.elapsed().as_secs_f64();
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or_default()
+            .to_owned();
+        let disk = std::process::Command::new("du")
+            .args(["-sh"])
+            .arg(dir.path())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        println!(
+            "{total} ids in {file} files: {secs:.1} s, {:.0} ids/s; {} hits on disk: {:.0}/s; \
+             {hwm}; disk {disk}",
+            total as f64 / secs,
+            total / 97,
+            (total / 97) as f64 / hits,
         );
     }
 }
