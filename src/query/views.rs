@@ -10,42 +10,30 @@
 //!
 //! With [`Engine::views_in_memory`] views are held whole in memory instead, for comparison;
 //! the server then also stores copies in the same files and reads them back after a restart.
+//!
+//! The file itself (its name, writing, checks and pruning) is in [`copy`]; the table over it,
+//! which writes the file again when it is gone or damaged, in [`stored`].
 
-use std::fs;
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
+mod copy;
+mod stored;
+
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{RecordBatch, RecordBatchReader};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
-use datafusion::common::Statistics;
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::datasource::{MemTable, TableType};
+use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use datafusion::parquet::schema::types::ColumnPath;
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionContext, cast, col, lit, when};
-use futures::StreamExt;
 
 use super::{Engine, QueryError, catalog, cellkey};
-use crate::recordkey::{self, FINGERPRINT_METADATA, KEYED_UNITS};
-use crate::store::Layout;
+use crate::recordkey::{self, KEYED_UNITS};
+use copy::{lock_folder, path, read, write};
+use stored::StoredView;
 
 /// One shared view at one `as_of`, as a table once built: a scan of its file, or its rows in
 /// memory.
@@ -55,8 +43,8 @@ pub(super) struct Materialized {
     in_memory: bool,
     table: Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>,
     /// A shared lock on the view's `as_of` folder while the table reads from it: no process
-    /// prunes a folder in use (see [`prune`]).
-    _folder: Option<Arc<fs::File>>,
+    /// prunes a folder in use (see `copy::prune`).
+    _folder: Option<Arc<std::fs::File>>,
 }
 
 /// How many views are kept: the fourteen shared views for three `as_of` instants (the published
@@ -65,9 +53,9 @@ const VIEW_CACHE_ENTRIES: usize = 42;
 
 impl Engine {
     /// On: shared views are held whole in memory (and stored in `views/` only with
-    /// [`Engine::persist_views`]), as before they lived on disk. Off (the default): each view
-    /// is a Parquet file in `views/` that queries scan, so its size costs disk, not memory.
-    /// The figures are the same either way.
+    /// [`Engine::persist_views`]). Off (the default): each view is a Parquet file in `views/`
+    /// that queries scan, so its size costs disk, not memory. The figures are the same either
+    /// way; the setting applies to views built after it.
     pub fn views_in_memory(&self, on: bool) {
         self.views_in_memory.store(on, Ordering::Relaxed);
     }
@@ -202,16 +190,13 @@ impl Engine {
         copy: &Path,
     ) -> Result<Arc<dyn TableProvider>, QueryError> {
         let df = view_frame(ctx, name, stmt, self.cell_seed).await?;
-        let view = StoredView {
-            name: name.to_owned(),
-            path: copy.to_path_buf(),
-            fingerprint: recordkey::fingerprint(self.cell_seed),
-            layout: self.layout.clone(),
-            table: scan_of(copy, Arc::new(df.schema().as_arrow().clone()))?,
-            plan: df.logical_plan().clone(),
-            seen: std::sync::Mutex::new(None),
-            repair: tokio::sync::Mutex::new(()),
-        };
+        let view = StoredView::new(
+            name,
+            copy,
+            recordkey::fingerprint(self.cell_seed),
+            self.layout.clone(),
+            &df,
+        )?;
         view.ensure(&ctx.state()).await?;
         Ok(Arc::new(view))
     }
@@ -235,7 +220,8 @@ impl Engine {
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
             match read {
-                Ok(Some((schema, parts))) => {
+                Ok(Some((schema, batches))) => {
+                    let parts = two_parts(batches);
                     let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
                     tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view read from disk");
                     return Ok(Arc::new(MemTable::try_new(schema, parts)?));
@@ -292,203 +278,6 @@ async fn view_frame(
     Ok(df)
 }
 
-/// A view on disk: a scan of its file that first checks the file is still the one it read
-/// or wrote, and writes it again from the view's query when it is gone or damaged. A session
-/// may live long (the engine keeps the sessions of the data now), and a file can go (removed
-/// by hand) or be damaged under it; read as it is, a missing file would be an empty view.
-struct StoredView {
-    name: String,
-    path: PathBuf,
-    fingerprint: String,
-    layout: Layout,
-    table: ListingTable,
-    /// The view's query with its record keys.
-    plan: LogicalPlan,
-    /// The file's size and modification time as last read or written.
-    seen: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
-    /// Held while the file is checked or written: concurrent scans wait for one check.
-    repair: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for StoredView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredView")
-            .field("path", &self.path)
-            .finish()
-    }
-}
-
-impl StoredView {
-    /// The file's size and modification time now, if it is there.
-    fn stat(&self) -> Option<(u64, std::time::SystemTime)> {
-        let m = fs::metadata(&self.path).ok()?;
-        Some((m.len(), m.modified().ok()?))
-    }
-
-    fn unchanged(&self) -> bool {
-        let now = self.stat();
-        now.is_some() && *self.seen.lock().unwrap_or_else(|p| p.into_inner()) == now
-    }
-
-    /// Makes sure the file holds the view: as last seen, or a usable stored copy, or else
-    /// written from the view's query.
-    async fn ensure(&self, state: &dyn Session) -> Result<(), DataFusionError> {
-        if self.unchanged() {
-            return Ok(());
-        }
-        let _one = self.repair.lock().await;
-        if self.unchanged() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let stored = {
-            let (path, fingerprint) = (self.path.clone(), self.fingerprint.clone());
-            let schema = self.table.schema();
-            tokio::task::spawn_blocking(move || {
-                open(&path, &fingerprint).and_then(|b| match b {
-                    Some(b) if b.schema().fields() == schema.fields() => Ok(true),
-                    Some(_) => Err(CopyError::OtherSchema),
-                    None => Ok(false),
-                })
-            })
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?
-        };
-        let ms = || started.elapsed().as_millis() as u64;
-        match stored {
-            Ok(true) => {
-                *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.stat();
-                tracing::info!(view = %self.name, ms = ms(), "view read from disk");
-                return Ok(());
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(view = %self.name, path = %self.path.display(), error = %e, "stored view unusable: building it again");
-                let _ = fs::remove_file(&self.path);
-            }
-        }
-        let plan = state.create_physical_plan(&self.plan).await?;
-        let stream = execute_stream(plan, state.task_ctx())?;
-        let rows = stream_to(stream, &self.layout, &self.path, &self.fingerprint).await?;
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.stat();
-        tracing::info!(view = %self.name, rows, ms = ms(), "view built on disk");
-        Ok(())
-    }
-}
-
-/// What [`TableProvider::scan`] returns.
-type ScanFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Arc<dyn ExecutionPlan>, DataFusionError>> + Send + 'a>>;
-
-// Written out as `async_trait` would expand it, which the crate does not depend on.
-impl TableProvider for StoredView {
-    fn schema(&self) -> SchemaRef {
-        self.table.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    fn scan<'a, 'b, 'c, 'd, 'e>(
-        &'a self,
-        state: &'b dyn Session,
-        projection: Option<&'c Vec<usize>>,
-        filters: &'d [Expr],
-        limit: Option<usize>,
-    ) -> ScanFuture<'e>
-    where
-        'a: 'e,
-        'b: 'e,
-        'c: 'e,
-        'd: 'e,
-        Self: 'e,
-    {
-        Box::pin(async move {
-            self.ensure(state).await?;
-            self.table.scan(state, projection, filters, limit).await
-        })
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>, DataFusionError> {
-        self.table.supports_filters_pushdown(filters)
-    }
-
-    fn statistics(&self) -> Option<Statistics> {
-        self.table.statistics()
-    }
-}
-
-/// Streams a view's rows into its file (see [`write`]), encoded on a blocking thread while
-/// the next ones are computed; answers the rows written.
-async fn stream_to(
-    mut stream: SendableRecordBatchStream,
-    layout: &Layout,
-    path: &Path,
-    fingerprint: &str,
-) -> Result<usize, DataFusionError> {
-    let schema = stream.schema();
-    // Two batches in flight at most: the query waits for the writer, not the other way round.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(2);
-    let writer = {
-        let (layout, path, fingerprint) =
-            (layout.clone(), path.to_path_buf(), fingerprint.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let batches = std::iter::from_fn(|| rx.blocking_recv());
-            write(&layout, &path, &schema, &fingerprint, batches)
-        })
-    };
-    let mut failed = None;
-    while let Some(batch) = stream.next().await {
-        match batch {
-            // The writer has stopped: its error follows.
-            Ok(b) => {
-                if tx.send(Some(b)).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
-    if failed.is_none() {
-        // The end: without it the writer abandons the file.
-        let _ = tx.send(None).await;
-    }
-    drop(tx);
-    drop(stream);
-    let written = writer
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    written.map_err(|e| DataFusionError::External(Box::new(e)))
-}
-
-/// A scan of the view's file, with the schema of the view's query.
-fn scan_of(path: &Path, schema: SchemaRef) -> Result<ListingTable, DataFusionError> {
-    let dir = path.parent().expect("a view's folder");
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let file = dir.join(path.file_name().expect("a view's file name"));
-    let url = ListingTableUrl::parse(file.to_string_lossy())?;
-    // As the event files are read (see `session`): a file of more than one row group is
-    // split among the session's partitions, so a scan uses every core.
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    ListingTable::try_new(config)
-}
-
 /// The names of the shared views of `queries/_views.sql`.
 pub(super) fn view_names() -> Vec<String> {
     catalog::view_statements()
@@ -528,132 +317,11 @@ fn view_name(stmt: &str) -> Option<String> {
     None
 }
 
-/// How many `as_of` folders are kept: the newest and the one before (a server still showing
-/// the published version while the next warms up reads both), and any a process reads.
-const KEEP: usize = 2;
-
-/// Rows per row group of a view's file: a file of several groups is scanned by every core,
-/// and the writer holds one group at a time.
-const ROW_GROUP_ROWS: usize = 1 << 16;
-
-/// Where the view `name` at `as_of_us`, built by `stmt` with keys of the secret named by
-/// `fingerprint`, lives.
-pub fn path(layout: &Layout, as_of_us: i64, name: &str, stmt: &str, fingerprint: &str) -> PathBuf {
-    let hash = xxhash_rust::xxh3::xxh3_64(stmt.as_bytes());
-    layout
-        .views()
-        .join(as_of_us.to_string())
-        .join(format!("{name}-{hash:016x}-{fingerprint}.parquet"))
-}
-
-/// Why a stored copy is not used.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Parquet(#[from] ParquetError),
-    #[error("its record keys are not of this data folder's secret")]
-    OtherSecret,
-    #[error("its columns are not the view's")]
-    OtherSchema,
-    #[error("its rows are damaged (their checksum differs)")]
-    Damaged,
-    #[error("the view's query stopped before its end")]
-    Abandoned,
-}
-
-/// The footer entry that checks a view's file: `<length>:<xxh3>` of its bytes up to the
-/// footer, so that a damaged page is found before a query reads it, not by the query.
-const CHECK_METADATA: &str = "mirato.view_check";
-
-/// The stored copy, opened (its footer read, its secret and its checksum checked), or `None`
-/// when there is none.
-fn open(
-    path: &Path,
-    fingerprint: &str,
-) -> Result<Option<ParquetRecordBatchReaderBuilder<fs::File>>, CopyError> {
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let same_secret = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .is_some_and(|kv| {
-            kv.iter()
-                .any(|e| e.key == FINGERPRINT_METADATA && e.value.as_deref() == Some(fingerprint))
-        });
-    if !same_secret {
-        return Err(CopyError::OtherSecret);
-    }
-    let check = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|e| e.key == CHECK_METADATA))
-        .and_then(|e| e.value.as_deref()?.split_once(':'))
-        .and_then(|(len, hash)| Some((len.parse::<u64>().ok()?, hash.to_owned())));
-    let Some((len, hash)) = check else {
-        return Err(CopyError::Damaged);
-    };
-    let mut rows = std::io::Read::take(fs::File::open(path)?, len);
-    let mut hasher = Hashing {
-        inner: std::io::sink(),
-        hash: xxhash_rust::xxh3::Xxh3Default::new(),
-        len: 0,
-    };
-    std::io::copy(&mut rows, &mut hasher)?;
-    if hasher.len != len || format!("{:016x}", hasher.hash.digest()) != hash {
-        return Err(CopyError::Damaged);
-    }
-    Ok(Some(builder))
-}
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: xxhash_rust::xxh3::Xxh3Default,
-    len: u64,
-}
-
-impl<W: std::io::Write> std::io::Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// A view's schema and its rows in two partitions (see [`two_parts`]).
-pub type Parts = (SchemaRef, Vec<Vec<RecordBatch>>);
-
-/// The stored copy, read whole, or `None` when there is none.
-pub fn read(path: &Path, fingerprint: &str) -> Result<Option<Parts>, CopyError> {
-    let Some(builder) = open(path, fingerprint)? else {
-        return Ok(None);
-    };
-    let reader = builder.build()?;
-    let schema = reader.schema();
-    let batches = reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(ParquetError::from)?;
-    Ok(Some((schema, two_parts(batches))))
-}
-
 /// The rows of `batches` copied into buffers of their own size, in slices of 8,192 rows. A
 /// query's output batches are often slices of larger buffers (a join's or an aggregation's):
 /// kept as they are, a view would hold all of those for as long as it lives (the views of
 /// the 20-million-event store held about twice their size).
-pub fn tight(
+fn tight(
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>, datafusion::arrow::error::ArrowError> {
@@ -667,148 +335,10 @@ pub fn tight(
 }
 
 /// Batches dealt into two partitions, so that scans of an in-memory view use both cores.
-pub fn two_parts(batches: Vec<RecordBatch>) -> Vec<Vec<RecordBatch>> {
+fn two_parts(batches: Vec<RecordBatch>) -> Vec<Vec<RecordBatch>> {
     let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(), Vec::new()];
     for (i, b) in batches.into_iter().enumerate() {
         parts[i % 2].push(b);
     }
     parts
-}
-
-/// The writer's settings: the footer names the secret of the keys (as the event files do).
-fn writer_props(fingerprint: &str) -> Result<WriterProperties, ParquetError> {
-    let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_created_by(format!("mirato {}", env!("CARGO_PKG_VERSION")))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            FINGERPRINT_METADATA.to_owned(),
-            fingerprint.to_owned(),
-        )]))
-        // Nearly one value per row: a dictionary never pays off.
-        .set_column_dictionary_enabled(ColumnPath::from("person_id"), false);
-    // Random by design: neither a dictionary, nor statistics, nor compression helps them.
-    for (_, key) in KEYED_UNITS {
-        b = b
-            .set_column_dictionary_enabled(ColumnPath::from(key), false)
-            .set_column_statistics_enabled(ColumnPath::from(key), EnabledStatistics::None)
-            .set_column_compression(ColumnPath::from(key), Compression::UNCOMPRESSED);
-    }
-    Ok(b.build())
-}
-
-/// Writes a copy from `batches` (each `Some`, then `None` at the end; a stream that stops
-/// without it leaves no copy): to a name of this writer's own, then linked in place only if
-/// no usable copy is there yet, so a file never changes under a reader (a process that built
-/// the same view at the same time wrote the same rows). Then drops older folders (see
-/// [`prune`]). Answers the rows written.
-pub fn write(
-    layout: &Layout,
-    path: &Path,
-    schema: &SchemaRef,
-    fingerprint: &str,
-    batches: impl Iterator<Item = Option<RecordBatch>>,
-) -> Result<usize, CopyError> {
-    static WRITERS: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().expect("a view's folder");
-    crate::store::create_private_dir(dir)?;
-    let tmp = path.with_extension(format!(
-        "{}-{}.tmp",
-        std::process::id(),
-        WRITERS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        let file = crate::store::create_private_file(&tmp)?;
-        let hashing = Hashing {
-            inner: file,
-            hash: xxhash_rust::xxh3::Xxh3Default::new(),
-            len: 0,
-        };
-        // The writer buffers what it passes on.
-        let mut w = ArrowWriter::try_new(
-            hashing,
-            Arc::clone(schema),
-            Some(writer_props(fingerprint)?),
-        )?;
-        let mut rows = 0;
-        let mut ended = false;
-        for b in batches {
-            match b {
-                Some(b) => {
-                    rows += b.num_rows();
-                    w.write(&b)?;
-                }
-                None => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
-        if !ended {
-            return Err(CopyError::Abandoned);
-        }
-        // Everything up to the footer, then the footer with its checksum.
-        w.flush()?;
-        w.sync()?;
-        let h = w.inner();
-        let check = format!("{}:{:016x}", h.len, h.hash.digest());
-        w.append_key_value_metadata(KeyValue::new(CHECK_METADATA.to_owned(), check));
-        w.close()?;
-        match fs::hard_link(&tmp, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if !matches!(open(path, fingerprint), Ok(Some(_))) {
-                    fs::rename(&tmp, path)?;
-                }
-            }
-            // A file system without hard links: the copy replaces any other.
-            Err(_) => fs::rename(&tmp, path)?,
-        }
-        Ok(rows)
-    })();
-    let _ = fs::remove_file(&tmp);
-    let rows = written?;
-    prune(&layout.views());
-    Ok(rows)
-}
-
-/// The `as_of` folder `dir`, created if missing, open with a shared lock: [`prune`] leaves it
-/// alone for as long as the lock is held.
-fn lock_folder(dir: &Path) -> std::io::Result<fs::File> {
-    loop {
-        crate::store::create_private_dir(dir)?;
-        let folder = fs::File::open(dir)?;
-        folder.lock_shared()?;
-        // Pruned between the open and the lock: lock the folder made anew.
-        if dir.exists() {
-            return Ok(folder);
-        }
-    }
-}
-
-/// Removes `as_of` folders older than the newest [`KEEP`], except those a process reads (this
-/// one or another: they are locked, see [`lock_folder`]).
-fn prune(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else {
-        return;
-    };
-    let mut instants: Vec<(i64, PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let n = e.file_name().to_str()?.parse::<i64>().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    instants.sort_unstable_by_key(|(n, _)| std::cmp::Reverse(*n));
-    for (_, old) in instants.into_iter().skip(KEEP) {
-        let Ok(folder) = fs::File::open(&old) else {
-            continue;
-        };
-        if folder.try_lock().is_err() {
-            continue;
-        }
-        if let Err(e) = fs::remove_dir_all(&old) {
-            tracing::warn!(path = %old.display(), error = %e, "cannot remove old stored views");
-        }
-    }
 }

@@ -265,3 +265,31 @@ async fn views_on_disk_and_in_memory_give_the_same_figures() {
     assert!(compared > 60, "{compared} results compared");
     assert!(!copies(&env.data, "spells").is_empty());
 }
+
+/// A fresh process reads every view another one stored, rebuilding none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stored_view_is_read_back() {
+    let env = generated_store(120, 4, FROM, TO);
+    Engine::open(&env.data).unwrap().ready().await.unwrap();
+    let files = |data: &Path| -> Vec<(PathBuf, std::time::SystemTime)> {
+        let mut all = Vec::new();
+        for d in std::fs::read_dir(data.join("views")).unwrap().flatten() {
+            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+                all.push((f.path(), f.metadata().unwrap().modified().unwrap()));
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = files(&env.data);
+    assert_eq!(before.len(), mirato_views(), "{before:?}");
+    Engine::open(&env.data).unwrap().ready().await.unwrap();
+    assert_eq!(files(&env.data), before);
+}
+
+/// How many shared views `queries/_views.sql` defines.
+fn mirato_views() -> usize {
+    let sql = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/queries/_views.sql"))
+        .unwrap();
+    sql.matches("CREATE VIEW").count()
+}
