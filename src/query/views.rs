@@ -17,7 +17,7 @@
 mod copy;
 mod stored;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -41,6 +41,8 @@ pub(super) struct Materialized {
     as_of_us: i64,
     name: String,
     in_memory: bool,
+    /// The generation of event files a view on disk is planned over (see [`StoredView`]).
+    generation: Option<PathBuf>,
     table: Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>,
     /// A shared lock on the view's `as_of` folder while the table reads from it: no process
     /// prunes a folder in use (see `copy::prune`).
@@ -95,6 +97,11 @@ impl Engine {
             return Ok(());
         }
         let in_memory = self.views_in_memory.load(Ordering::Relaxed);
+        let generation = if in_memory {
+            None
+        } else {
+            self.layout.events().canonicalize().ok()
+        };
         let fingerprint = recordkey::fingerprint(self.cell_seed);
         // The file lists a view after the views it names, so each finds them registered.
         for stmt in statements {
@@ -108,14 +115,17 @@ impl Engine {
                 continue;
             }
             let copy = path(&self.layout, as_of_us, &name, stmt, &fingerprint);
-            let cell = self.view_cell(as_of_us, &name, in_memory, &copy).await?;
+            let cell = self
+                .view_cell(as_of_us, &name, in_memory, &generation, &copy)
+                .await?;
             let table = cell
                 .get_or_try_init(|| async {
                     if in_memory {
                         self.build_in_memory(ctx, as_of_us, &name, stmt, &copy)
                             .await
                     } else {
-                        self.build_on_disk(ctx, &name, stmt, &copy).await
+                        self.build_on_disk(ctx, &name, stmt, &copy, generation.clone())
+                            .await
                     }
                 })
                 .await?;
@@ -133,11 +143,15 @@ impl Engine {
         as_of_us: i64,
         name: &str,
         in_memory: bool,
+        generation: &Option<PathBuf>,
         copy: &Path,
     ) -> Result<Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>, QueryError> {
         let find = |cache: &mut Vec<Materialized>| {
             let i = cache.iter().position(|m| {
-                m.as_of_us == as_of_us && m.name == name && m.in_memory == in_memory
+                m.as_of_us == as_of_us
+                    && m.name == name
+                    && m.in_memory == in_memory
+                    && m.generation == *generation
             })?;
             // Least recently used goes first: move a used view to the end.
             let m = cache.remove(i);
@@ -171,6 +185,7 @@ impl Engine {
             as_of_us,
             name: name.to_owned(),
             in_memory,
+            generation: generation.clone(),
             table: Arc::clone(&cell),
             _folder: folder,
         });
@@ -188,6 +203,7 @@ impl Engine {
         name: &str,
         stmt: &str,
         copy: &Path,
+        generation: Option<PathBuf>,
     ) -> Result<Arc<dyn TableProvider>, QueryError> {
         let df = view_frame(ctx, name, stmt, self.cell_seed).await?;
         let view = StoredView::new(
@@ -195,6 +211,7 @@ impl Engine {
             copy,
             recordkey::fingerprint(self.cell_seed),
             self.layout.clone(),
+            generation,
             &df,
         )?;
         view.ensure(&ctx.state()).await?;

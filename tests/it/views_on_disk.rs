@@ -293,3 +293,29 @@ fn mirato_views() -> usize {
         .unwrap();
     sql.matches("CREATE VIEW").count()
 }
+
+/// After a compaction an engine plans its views over the new generation of event files: a
+/// view removed then is built again from the events, not from the folder compaction retired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_gone_after_a_compaction_is_built_from_the_new_generation() {
+    let env = generated_store(60, 6, FROM, TO);
+    // A second file in a month's partition, for compaction to merge.
+    env.load("late.csv", &[hire("late", "2025-03-03", 1, &[])]);
+    let engine = Engine::open(&env.data).unwrap();
+    let raw = raw_params(&[("from", FROM), ("to", TO)]);
+    let first = engine.run_raw("registered_stock", &raw).await.unwrap();
+    let store = mirato::store::Store::open(&env.data).unwrap();
+    let report = mirato::compact::compact(&store, &Default::default()).unwrap();
+    assert!(report.generation.is_some(), "{report:?}");
+    drop(store);
+    // The retired generation gone too, as after its grace period.
+    let removed =
+        mirato::compact::remove_old_generations(&env.layout(), std::time::Duration::ZERO).unwrap();
+    assert_eq!(removed, 1);
+    for f in copies(&env.data, "spells") {
+        std::fs::remove_file(f).unwrap();
+    }
+    let again = engine.run_raw("registered_stock", &raw).await.unwrap();
+    assert_eq!(again.rows, first.rows);
+    assert_eq!(copies(&env.data, "spells").len(), 1);
+}

@@ -35,6 +35,9 @@ pub(super) struct StoredView {
     path: PathBuf,
     fingerprint: String,
     layout: Layout,
+    /// The generation of event files the view's query reads: once compaction has replaced
+    /// it, the old one goes after a grace period, and a scan of a missing folder is empty.
+    generation: Option<PathBuf>,
     table: ListingTable,
     /// The view's query with its record keys.
     plan: LogicalPlan,
@@ -59,6 +62,7 @@ impl StoredView {
         path: &Path,
         fingerprint: String,
         layout: Layout,
+        generation: Option<PathBuf>,
         df: &DataFrame,
     ) -> Result<StoredView, DataFusionError> {
         Ok(StoredView {
@@ -66,6 +70,7 @@ impl StoredView {
             path: path.to_path_buf(),
             fingerprint,
             layout,
+            generation,
             table: scan_of(path, Arc::new(df.schema().as_arrow().clone()))?,
             plan: df.logical_plan().clone(),
             seen: std::sync::Mutex::new(None),
@@ -127,6 +132,15 @@ impl StoredView {
                 tracing::warn!(view = %self.name, path = %self.path.display(), error = %e, "stored view unusable: building it again");
                 let _ = fs::remove_file(&self.path);
             }
+        }
+        // Written from a plan over the current events only: never from a generation that may
+        // be gone, which would store an empty view for every process.
+        if self.layout.events().canonicalize().ok() != self.generation {
+            return Err(DataFusionError::Execution(format!(
+                "the stored view {} must be built again, and the store was compacted since it \
+                 was planned: ask again",
+                self.name
+            )));
         }
         let plan = state.create_physical_plan(&self.plan).await?;
         let stream = execute_stream(plan, state.task_ctx())?;
