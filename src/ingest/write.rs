@@ -1,7 +1,8 @@
 //! The writing stage of the ingest: each file's partitions are staged as Parquet, then the file
 //! is committed with its quarantine and ledger entry, or rolled back and recorded as rejected.
 //! A committed file's ids then go to the dedupe index, after the ledger entry that commits
-//! them, so the index never covers a batch that is not committed.
+//! them (gathered over a few files into one run), so the index never covers a batch that is
+//! not committed.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::{FileError, FileReport, Format, IngestError, Msg, ReadOutcome};
 use crate::privacy::{mask_file_name, mask_identifiers};
-use crate::store::{BatchStatus, BatchWriter, DedupeIndex, LedgerEntry, Store};
+use crate::store::{BatchStatus, BatchWriter, DedupeIndex, LedgerEntry, RunBuffer, Store};
 
 /// The writing stage: stages each file's events as Parquet, then commits or rolls it back.
 pub(super) fn write_stage(
@@ -24,6 +25,7 @@ pub(super) fn write_stage(
     on_report: &mut impl FnMut(&FileReport),
 ) -> Result<Vec<FileReport>, IngestError> {
     let mut reports = Vec::with_capacity(paths.len());
+    let mut runs = RunBuffer::new(index);
     let mut current: Option<(BatchWriter, String, i64)> = None;
     for msg in rx.iter() {
         let path = &paths[reports.len()];
@@ -48,7 +50,7 @@ pub(super) fn write_stage(
             Msg::End(outcome) => {
                 let (w, batch_id, now_us) = current.take().expect("Begin comes first");
                 commit_file(
-                    index, seen_files, path, &shown, &batch_id, now_us, w, *outcome,
+                    &mut runs, seen_files, path, &shown, &batch_id, now_us, w, *outcome,
                 )?
             }
             Msg::Failed(fe) => {
@@ -73,6 +75,7 @@ pub(super) fn write_stage(
         // The reader stopped early without a message: it cannot happen unless it panicked.
         return Err(IngestError::WriterStopped);
     }
+    runs.write()?;
     Ok(reports)
 }
 
@@ -118,7 +121,7 @@ fn record_rejected(
 
 #[allow(clippy::too_many_arguments)]
 fn commit_file(
-    index: &DedupeIndex,
+    runs: &mut RunBuffer<'_>,
     seen_files: &mut BTreeMap<String, String>,
     path: &Path,
     shown: &str,
@@ -159,9 +162,9 @@ fn commit_file(
     };
     debug_assert_eq!(o.read, o.stored + o.duplicates + rejected);
     w.commit(&entry)?;
-    // Committed: its ids go on disk, then leave the reading stage's memory.
-    index.add_batch(batch_id, o.ids.iter())?;
-    o.ids.mark_on_disk();
+    // Committed: its ids go on disk (with a few more files'), then leave the reading stage's
+    // memory.
+    runs.add(batch_id, o.ids)?;
     seen_files
         .entry(o.sha256)
         .or_insert_with(|| batch_id.to_owned());

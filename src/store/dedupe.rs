@@ -9,7 +9,9 @@
 //!
 //! The index is derived data; the ledger stays the commit point. A batch's ids are written only
 //! after its ledger entry is in place, and its `batches` record last, so the index never covers
-//! a batch that is not committed. What a crash (or a lost index) leaves behind is made good when
+//! a batch that is not committed. Ids go in as sorted runs of tables (fjall's ingestion), not
+//! through the journal: a journal holding every id since its last rotation (up to 64 MB) would
+//! be replayed on every open, a fixed cost an ingest of a small file would pay each time. What a crash (or a lost index) leaves behind is made good when
 //! the index is opened: committed batches it does not cover are read back from the event files
 //! (rows keep their `batch_id` through compaction), and an index that is unreadable, or covers a
 //! batch the ledger does not know (a data folder restored from copies of different moments), is
@@ -36,13 +38,20 @@ use super::{BatchStatus, Layout, Store, StoreError, batch_of, io};
 /// The block cache of the index: enough for the filters and index blocks a batch's look-ups
 /// touch, small beside the ingest's own buffers.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
-/// The largest memtable of the `ids` keyspace before it is flushed to a table.
+/// The largest memtable of a keyspace before it is flushed to a table: ids are written as runs
+/// of tables and never fill one, but the bound holds all the same.
 const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 /// The journal's disk space before the oldest memtables are flushed: the small `batches`
 /// keyspace would otherwise hold old journals up to fjall's default of 512 MiB.
 const JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
-/// Ids per write batch: a big file is written in several, its `batches` record with the last.
-const WRITE_CHUNK: usize = 64 * 1024;
+/// Ids per sorted run written to disk (32 bytes each while sorted): a big file is written in
+/// several runs, which bounds the memory of the sort; small files are gathered into one run
+/// (see [`RunBuffer`]), since every run is one more table each look-up probes until the
+/// tables are compacted.
+const RUN_IDS: usize = 1024 * 1024;
+/// Committed files whose ids may wait in memory for a run: the reading stage looks each id up in
+/// every one of them.
+const RUN_FILES: usize = 8;
 
 /// A map whose keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices. The
 /// key is held as two halves: 24 bytes an entry rather than the 32 of a 16-aligned `u128`.
@@ -94,7 +103,9 @@ impl DedupeIndex {
         let ids = db.keyspace("ids", || {
             KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
         })?;
-        let batches = db.keyspace("batches", KeyspaceCreateOptions::default)?;
+        let batches = db.keyspace("batches", || {
+            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+        })?;
         Ok(DedupeIndex {
             path: path.to_path_buf(),
             ids,
@@ -123,26 +134,31 @@ impl DedupeIndex {
     }
 
     /// Records the ids a committed batch added. Call only once its ledger entry is in place.
-    /// The ids go in write batches of [`WRITE_CHUNK`] and the `batches` record with the last,
-    /// so a crash midway leaves the batch uncovered, to be caught up on the next open.
+    /// The ids go first, in sorted runs of up to [`RUN_IDS`], then the `batches` record, so a
+    /// crash midway leaves the batch uncovered, to be caught up (its ids written again, to the
+    /// same values) on the next open.
     pub fn add_batch(
         &self,
         batch_id: &str,
         ids: impl IntoIterator<Item = (u128, i64)>,
     ) -> Result<(), StoreError> {
-        let mut added = 0u64;
-        let mut batch = self.db.batch();
+        self.add_batch_in_runs(batch_id, ids, RUN_IDS)
+    }
+
+    fn add_batch_in_runs(
+        &self,
+        batch_id: &str,
+        ids: impl IntoIterator<Item = (u128, i64)>,
+        run_ids: usize,
+    ) -> Result<(), StoreError> {
+        let mut runs = Runs::new(self, run_ids);
         for (key, hash) in ids {
-            batch.insert(&self.ids, key.to_be_bytes(), hash.to_be_bytes());
-            added += 1;
-            if batch.len() >= WRITE_CHUNK {
-                std::mem::replace(&mut batch, self.db.batch())
-                    .commit()
-                    .map_err(self.err())?;
-            }
+            runs.push(key, hash)?;
         }
-        batch.insert(&self.batches, batch_id, added.to_be_bytes());
-        batch.commit().map_err(self.err())
+        let added = runs.finish()?;
+        self.batches
+            .insert(batch_id, added.to_be_bytes())
+            .map_err(self.err())
     }
 
     /// The batches the index covers.
@@ -255,7 +271,7 @@ impl DedupeIndex {
             return Ok(0);
         };
         let mut added: BTreeMap<&str, u64> = missing.iter().map(|b| (*b, 0)).collect();
-        let mut batch = self.db.batch();
+        let mut runs = Runs::new(self, RUN_IDS);
         for path in layout.committed_files(&layout.events())? {
             let named = batch_of(&path).unwrap_or_default().to_owned();
             if named.as_str() < first {
@@ -264,21 +280,67 @@ impl DedupeIndex {
             each_id(&path, &named, |batch_id, key, hash| {
                 if let Some(n) = added.get_mut(batch_id) {
                     *n += 1;
-                    batch.insert(&self.ids, key.to_be_bytes(), hash.to_be_bytes());
-                }
-                if batch.len() >= WRITE_CHUNK {
-                    std::mem::replace(&mut batch, self.db.batch())
-                        .commit()
-                        .map_err(self.err())?;
+                    runs.push(key, hash)?;
                 }
                 Ok(())
             })?;
         }
+        runs.finish()?;
+        let mut batch = self.db.batch();
         for (b, n) in &added {
             batch.insert(&self.batches, *b, n.to_be_bytes());
         }
         batch.commit().map_err(self.err())?;
         Ok(added.values().sum())
+    }
+}
+
+/// Ids on their way to the disk index, written as sorted runs of tables.
+struct Runs<'a> {
+    index: &'a DedupeIndex,
+    buf: Vec<(u128, i64)>,
+    run_ids: usize,
+    written: u64,
+}
+
+impl<'a> Runs<'a> {
+    fn new(index: &'a DedupeIndex, run_ids: usize) -> Self {
+        Runs {
+            index,
+            buf: Vec::new(),
+            run_ids,
+            written: 0,
+        }
+    }
+
+    fn push(&mut self, key: u128, hash: i64) -> Result<(), StoreError> {
+        self.buf.push((key, hash));
+        if self.buf.len() >= self.run_ids {
+            self.write()?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        // A run must be strictly ascending.
+        self.buf.sort_unstable_by_key(|(k, _)| *k);
+        self.buf.dedup_by_key(|(k, _)| *k);
+        let mut run = self.index.ids.start_ingestion().map_err(self.index.err())?;
+        for (key, hash) in self.buf.drain(..) {
+            run.write(key.to_be_bytes(), hash.to_be_bytes())
+                .map_err(self.index.err())?;
+            self.written += 1;
+        }
+        run.finish().map_err(self.index.err())
+    }
+
+    /// Writes what is left; returns how many ids were written.
+    fn finish(mut self) -> Result<u64, StoreError> {
+        self.write()?;
+        Ok(self.written)
     }
 }
 
@@ -371,6 +433,63 @@ impl Store {
             &committed_batches(&self.layout)?,
             &index.covered()?,
         )
+    }
+}
+
+/// Committed batches whose ids wait in memory to be written together as one run.
+pub struct RunBuffer<'i> {
+    index: &'i DedupeIndex,
+    files: Vec<(String, Arc<FileIds>)>,
+    ids: usize,
+}
+
+impl<'i> RunBuffer<'i> {
+    pub fn new(index: &'i DedupeIndex) -> Self {
+        RunBuffer {
+            index,
+            files: Vec::new(),
+            ids: 0,
+        }
+    }
+
+    /// Adds a batch whose ledger entry is in place; writes the buffer once it is full.
+    pub fn add(&mut self, batch_id: &str, ids: Arc<FileIds>) -> Result<(), StoreError> {
+        self.ids += ids.len();
+        self.files.push((batch_id.to_owned(), ids));
+        if self.ids >= RUN_IDS || self.files.len() >= RUN_FILES {
+            self.write()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered batches: their ids as sorted runs, then their `batches` records in
+    /// one write batch; then their ids may leave memory. Nothing is marked written on an error:
+    /// the batches stay uncovered, to be caught up.
+    pub fn write(&mut self) -> Result<(), StoreError> {
+        if self.files.is_empty() {
+            return Ok(());
+        }
+        let mut runs = Runs::new(self.index, RUN_IDS);
+        for (_, ids) in &self.files {
+            for (key, hash) in ids.iter() {
+                runs.push(key, hash)?;
+            }
+        }
+        runs.finish()?;
+        let mut batch = self.index.db.batch();
+        for (b, ids) in &self.files {
+            batch.insert(
+                &self.index.batches,
+                b.as_str(),
+                (ids.len() as u64).to_be_bytes(),
+            );
+        }
+        batch.commit().map_err(self.index.err())?;
+        for (_, ids) in self.files.drain(..) {
+            ids.mark_on_disk();
+        }
+        self.ids = 0;
+        Ok(())
     }
 }
 
@@ -550,12 +669,12 @@ mod tests {
     }
 
     #[test]
-    fn a_big_batch_is_written_in_chunks() {
+    fn a_big_batch_is_written_in_runs() {
         let (_dir, store) = store();
         let index = store.dedupe_index().unwrap();
-        let n = WRITE_CHUNK as u128 * 2 + 7;
+        let n = 2007;
         index
-            .add_batch("b1", (0..n).map(|k| (k, k as i64)))
+            .add_batch_in_runs("b1", (0..n).map(|k| (k, k as i64)), 1000)
             .unwrap();
         assert_eq!(index.get(n - 1).unwrap(), Some(n as i64 - 1));
         assert_eq!(index.get(n).unwrap(), None);
@@ -580,6 +699,7 @@ mod tests {
         let (dir, store) = store();
         let index = store.dedupe_index().unwrap();
         let mut d = Dedupe::new(index);
+        let mut runs = RunBuffer::new(index);
         let started = Instant::now();
         let mut n = 0u64;
         let mut file = 0;
@@ -591,10 +711,10 @@ mod tests {
                 n += 1;
             }
             let ids = d.finish_file();
-            index.add_batch(&format!("b{file:08}"), ids.iter()).unwrap();
-            ids.mark_on_disk();
+            runs.add(&format!("b{file:08}"), ids).unwrap();
             file += 1;
         }
+        runs.write().unwrap();
         let secs = started.elapsed().as_secs_f64();
         // A second pass of look-ups only: every id now a duplicate, found on disk.
         let started = Instant::now();

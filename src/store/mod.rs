@@ -27,7 +27,7 @@ pub mod ledger;
 mod schema;
 mod writer;
 
-pub use dedupe::{Dedupe, DedupeIndex, FileIds, Seen};
+pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};
 pub use disk::{create_private_dir, create_private_file};
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
 pub use ledger::{Ledger, LedgerCache, Snapshot};
