@@ -11,14 +11,20 @@
 //! after its ledger entry is in place, and its `batches` record last, so the index never covers
 //! a batch that is not committed. Ids go in as sorted runs of tables (fjall's ingestion), not
 //! through the journal: a journal holding every id since its last rotation (up to 64 MB) would
-//! be replayed on every open, a fixed cost an ingest of a small file would pay each time. What a crash (or a lost index) leaves behind is made good when
-//! the index is opened: committed batches it does not cover are read back from the event files
-//! (rows keep their `batch_id` through compaction), and an index that is unreadable, or covers a
-//! batch the ledger does not know (a data folder restored from copies of different moments), is
-//! rebuilt from every committed file.
+//! be replayed on every open, a fixed cost an ingest of a small file would pay each time.
+//!
+//! What a crash (or a lost index) leaves behind is made good when the index is opened:
+//! committed batches it does not cover are read back from the event files (rows keep their
+//! `batch_id` through compaction), and an index that is unreadable, or covers a batch the
+//! ledger does not know (a data folder restored from copies of different moments), is rebuilt
+//! from every committed file.
 //!
 //! During an ingest, [`Dedupe`] holds in memory only the ids of files not yet on disk: the file
-//! being read, and the one being committed meanwhile.
+//! being read, the one being committed meanwhile, and committed files whose ids wait to be
+//! written together as one run ([`RunBuffer`]: up to 8 files or 1 Mi ids).
+//!
+//! Over 600 lines with its tests, as one concern read top to bottom: the index on disk, how it
+//! is kept up to the ledger, and the ingest's view of it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -654,6 +660,35 @@ mod tests {
             assert_eq!(whole(halves(k)), k);
         }
         assert_eq!(std::mem::size_of::<((u64, u64), i64)>(), 24);
+    }
+
+    #[test]
+    fn committed_files_wait_for_their_run_in_memory() {
+        let (_dir, store) = store();
+        let index = store.dedupe_index().unwrap();
+        let mut d = Dedupe::new(index);
+        let mut runs = RunBuffer::new(index);
+        for f in 0..RUN_FILES + 1 {
+            d.begin_file(1);
+            let key = DedupeIndex::key(&format!("e-{f}"));
+            assert_eq!(d.check_insert(key, 1).unwrap(), Seen::New);
+            runs.add(&format!("b{f}"), d.finish_file()).unwrap();
+            // Not on disk until the run is written, yet known to the next file.
+            if f + 1 < RUN_FILES {
+                assert_eq!(index.get(key).unwrap(), None);
+                assert_eq!(d.check_insert(key, 2).unwrap(), Seen::Conflict);
+            }
+        }
+        // The eighth file filled the buffer: those eight are on disk and leave memory.
+        d.prune();
+        assert_eq!(d.in_memory(), 1);
+        assert_eq!(index.covered().unwrap().len(), RUN_FILES);
+        runs.write().unwrap();
+        d.prune();
+        assert_eq!(d.in_memory(), 0);
+        assert_eq!(index.covered().unwrap().len(), RUN_FILES + 1);
+        let last = DedupeIndex::key(&format!("e-{RUN_FILES}"));
+        assert_eq!(index.get(last).unwrap(), Some(1));
     }
 
     #[test]
