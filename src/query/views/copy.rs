@@ -98,14 +98,21 @@ pub(super) fn open(
     let Some((len, hash)) = check else {
         return Err(CopyError::Damaged);
     };
-    let mut rows = std::io::Read::take(fs::File::open(path)?, len);
-    let mut hasher = Hashing {
-        inner: std::io::sink(),
-        hash: xxhash_rust::xxh3::Xxh3Default::new(),
-        len: 0,
-    };
-    std::io::copy(&mut rows, &mut hasher)?;
-    if hasher.len != len || format!("{:016x}", hasher.hash.digest()) != hash {
+    // Read in large pieces: the rows of a national store's view are hundreds of megabytes.
+    let mut file = fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = std::io::Read::read(&mut file, &mut buf[..want])?;
+        if n == 0 {
+            return Err(CopyError::Damaged);
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    if format!("{:016x}", hasher.digest()) != hash {
         return Err(CopyError::Damaged);
     }
     Ok(Some(builder))
@@ -172,7 +179,7 @@ fn writer_props(fingerprint: &str) -> Result<WriterProperties, ParquetError> {
 /// Writes a copy from `batches` (each `Some`, then `None` at the end; a stream that stops
 /// without it leaves no copy): to a name of this writer's own, then linked in place only if
 /// no usable copy is there yet, so a file never changes under a reader (a process that built
-/// the same view at the same time wrote the same rows). Then drops older folders (see
+/// the same view at the same time wrote the same view). Then drops older folders (see
 /// [`prune`]). Answers the rows written.
 pub(super) fn write(
     layout: &Layout,
