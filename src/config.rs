@@ -22,6 +22,9 @@ memory_limit = "1 GiB"       # what the query engine's joins, sorts and aggregat
                              # is meant to stay within: the other half is what no pool tracks (the
                              # Parquet decoders, the batches in flight, the caches, the server).
 spill_dir = ""               # where queries spill; empty: <data_dir>/spill (owner-only, like the store)
+views_in_memory = false      # true: the shared views held whole in memory rather than read from their
+                             # files in <data_dir>/views; faster scans, at a memory cost that grows
+                             # with the store
 
 [server]
 addr = "127.0.0.1:8080"      # --addr wins
@@ -117,6 +120,7 @@ pub struct AuthConfig {
 pub struct EngineConfig {
     pub memory_limit: String,
     pub spill_dir: String,
+    pub views_in_memory: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +387,7 @@ impl Config {
             } else {
                 PathBuf::from(&self.engine.spill_dir)
             },
+            views_in_memory: self.engine.views_in_memory,
         }
     }
 

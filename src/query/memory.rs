@@ -31,6 +31,9 @@ pub struct EngineSettings {
     /// removes it when it ends. Spilled rows hold pseudonyms, so they stay beside the store
     /// by default rather than in a shared temporary folder.
     pub spill_dir: PathBuf,
+    /// Shared views held whole in memory instead of read from their files in `views/` (see
+    /// [`super::Engine::views_in_memory`]): faster scans for a store whose views fit.
+    pub views_in_memory: bool,
 }
 
 impl EngineSettings {
@@ -39,6 +42,7 @@ impl EngineSettings {
         EngineSettings {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             spill_dir: data_dir.join("spill"),
+            views_in_memory: false,
         }
     }
 

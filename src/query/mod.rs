@@ -212,7 +212,7 @@ impl Engine {
             views: std::sync::Mutex::new(Vec::new()),
             seen_batch: std::sync::Mutex::new(String::new()),
             persist: std::sync::atomic::AtomicBool::new(false),
-            views_in_memory: std::sync::atomic::AtomicBool::new(false),
+            views_in_memory: std::sync::atomic::AtomicBool::new(settings.views_in_memory),
             cell_seed,
             keyed: std::sync::Mutex::new(None),
             read_stored_keys: std::sync::atomic::AtomicBool::new(true),
@@ -220,9 +220,10 @@ impl Engine {
         })
     }
 
-    /// Keeps a copy of every shared view in `views/` and reads it back when a view of the same
-    /// data (the same `as_of`) and the same SQL is needed again, for instance after a restart.
-    /// Off by default, so the command line and the benchmarks always compute.
+    /// With views in memory ([`Engine::views_in_memory`]): also keeps a copy of every shared
+    /// view in `views/` and reads it back when a view of the same data (the same `as_of`) and
+    /// the same SQL is needed again, for instance after a restart. Views on disk (the default)
+    /// are always stored and read back, whatever this says.
     pub fn persist_views(&self, on: bool) {
         self.persist.store(on, std::sync::atomic::Ordering::Relaxed);
     }

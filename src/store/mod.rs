@@ -99,7 +99,7 @@ impl Layout {
     pub fn staging(&self) -> PathBuf {
         self.root.join("staging")
     }
-    /// Copies of the query engine's shared views, by `as_of` (see `query::Engine::persist_views`).
+    /// The query engine's shared views as Parquet files, by `as_of` (see `query::views`).
     pub fn views(&self) -> PathBuf {
         self.root.join("views")
     }

@@ -21,7 +21,7 @@ fn engine(data: &Path, bytes: usize) -> Engine {
     let _ = std::fs::remove_dir_all(data.join("views"));
     let settings = EngineSettings {
         memory_limit: bytes,
-        spill_dir: data.join("spill"),
+        ..EngineSettings::over(data)
     };
     Engine::open_with(data, &settings).unwrap()
 }
@@ -78,8 +78,14 @@ async fn small_limits_spill_or_say_so() {
             }
         }
     }
-    assert!(spilled_same > 0, "no run spilled: the limits are too roomy to test anything");
-    assert!(refused > 0, "no run was refused: 256 KiB should be too little for a join");
+    assert!(
+        spilled_same > 0,
+        "no run spilled: the limits are too roomy to test anything"
+    );
+    assert!(
+        refused > 0,
+        "no run was refused: 256 KiB should be too little for a join"
+    );
     // Every spill file went with its query: the per-process folders are empty or gone.
     let left: Vec<_> = walk(&env.data.join("spill"));
     assert!(left.is_empty(), "spill files left behind: {left:?}");
