@@ -162,6 +162,11 @@ fn commit_file(
     };
     debug_assert_eq!(o.read, o.stored + o.duplicates + rejected);
     w.commit(&entry)?;
+    if std::env::var_os("MIRATO_FAULT_BEFORE_INDEX").is_some() {
+        // For the crash tests: the batch is committed, its ids not yet in the index.
+        tracing::error!("fault injection: aborting between the ledger commit and the index");
+        std::process::abort();
+    }
     // Committed: its ids go on disk (with a few more files'), then leave the reading stage's
     // memory.
     runs.add(batch_id, o.ids)?;

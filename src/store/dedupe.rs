@@ -188,6 +188,8 @@ impl DedupeIndex {
     fn open_synced(layout: &Layout) -> Result<DedupeIndex, StoreError> {
         let path = layout.index();
         let committed = committed_batches(layout)?;
+        // A folder with something in it held an index; otherwise one is built anew.
+        let existed = fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
         let opened = create_private_dir(&path)
             .map_err(io("cannot create", &path))
             .and_then(|()| {
@@ -198,8 +200,8 @@ impl DedupeIndex {
                 })
             })
             .and_then(|index| Ok((index.covered()?, index)));
-        let (covered, index) = match opened {
-            Ok((covered, index)) if covered.is_subset(&committed) => (covered, index),
+        let (covered, index, whole) = match opened {
+            Ok((covered, index)) if covered.is_subset(&committed) => (covered, index, !existed),
             Ok((covered, index)) => {
                 let unknown = covered.difference(&committed).count();
                 tracing::warn!(
@@ -207,23 +209,25 @@ impl DedupeIndex {
                     "the dedupe index covers batches the ledger does not know; rebuilding it"
                 );
                 drop(index);
-                (BTreeSet::new(), Self::recreate(&path)?)
+                (BTreeSet::new(), Self::recreate(&path)?, true)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the dedupe index is unreadable; rebuilding it");
-                (BTreeSet::new(), Self::recreate(&path)?)
+                (BTreeSet::new(), Self::recreate(&path)?, true)
             }
         };
-        index.catch_up(layout, &committed, &covered)?;
+        index.catch_up(layout, &committed, &covered, whole)?;
         Ok(index)
     }
 
-    /// Adds the ids of the committed batches the index does not cover yet.
+    /// Adds the ids of the committed batches the index does not cover yet; `whole` when the
+    /// index was built anew (for the log).
     fn catch_up(
         &self,
         layout: &Layout,
         committed: &BTreeSet<String>,
         covered: &BTreeSet<String>,
+        whole: bool,
     ) -> Result<(), StoreError> {
         let missing: BTreeSet<&str> = committed
             .iter()
@@ -236,7 +240,7 @@ impl DedupeIndex {
         let started = Instant::now();
         let added = self.add_from_files(layout, &missing)?;
         let ms = started.elapsed().as_millis() as u64;
-        if covered.is_empty() {
+        if whole {
             tracing::warn!(
                 batches = missing.len(),
                 ids = added,
@@ -438,6 +442,7 @@ impl Store {
             &self.layout,
             &committed_batches(&self.layout)?,
             &index.covered()?,
+            false,
         )
     }
 }

@@ -158,6 +158,45 @@ fn a_crash_between_the_ledger_commit_and_the_index_write_is_caught_up() {
 }
 
 #[test]
+fn an_ingest_aborted_between_the_ledger_commit_and_the_index_write_is_caught_up() {
+    let env = Env::new();
+    let out = env
+        .cli()
+        .env("MIRATO_FAULT_BEFORE_INDEX", "1")
+        .arg("ingest")
+        .arg(first_file(&env))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the process was aborted");
+    // Committed, yet not in the index.
+    let committed = committed_batches(&env);
+    assert_eq!(committed.len(), 1);
+    {
+        let (_db, ids, batches) = open_index(&env);
+        assert!(batches.get(&committed[0]).unwrap().is_none());
+        assert!(
+            ids.get(DedupeIndex::key("e-1").to_be_bytes())
+                .unwrap()
+                .is_none()
+        );
+    }
+    let b = resend(&env, "b.csv", "e-3");
+    let out = env.cli().arg("ingest").arg(&b).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("caught up the dedupe index"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(conflicts(&env), 1);
+    assert_eq!(env.event_count(), 3, "e-1 and e-2 once, and e-3");
+}
+
+#[test]
 fn a_lost_batch_record_is_caught_up_after_compaction() {
     let env = Env::new();
     env.ingest_one(&first_file(&env));
