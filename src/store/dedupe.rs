@@ -106,8 +106,19 @@ impl DedupeIndex {
             .cache_size(CACHE_BYTES)
             .max_journaling_size(JOURNAL_BYTES)
             .open()?;
+        // Every table's whole bloom filter and block index stay in memory (about 10 bits and a
+        // few bytes an id: some 150 MB at 100 million ids). With fjall's defaults only the top
+        // levels' are pinned and the rest go through the block cache, which random ids thrash:
+        // at 7 million stored ids each look-up re-read filter blocks from disk and the ingest
+        // spent most of its time in the kernel.
         let ids = db.keyspace("ids", || {
-            KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            use fjall::config::{PartitioningPolicy, PinningPolicy};
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(MEMTABLE_BYTES)
+                .filter_block_pinning_policy(PinningPolicy::all(true))
+                .index_block_pinning_policy(PinningPolicy::all(true))
+                .filter_block_partitioning_policy(PartitioningPolicy::all(false))
+                .index_block_partitioning_policy(PartitioningPolicy::all(false))
         })?;
         let batches = db.keyspace("batches", || {
             KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
