@@ -13,6 +13,7 @@
 #   benches/scale.sh                    # about 100 million events
 #   PERSONS=920000 benches/scale.sh     # about 20 million, to see how each figure grows
 #   SERVE=0 benches/scale.sh            # without the server part
+#   REUSE=1 benches/scale.sh            # the store of an earlier run, without ingesting again
 #
 # Every step uses the default configuration (engine.memory_limit included). Not a timed test:
 # run it by hand on an otherwise idle machine; it prints the tables for benches/RESULTS.md.
@@ -68,9 +69,17 @@ if [ ! -f "$WORK/inc/increment.csv" ]; then
 fi
 echo "incremental file: $(($(wc -l < "$WORK/inc/increment.csv") - 1)) rows"
 
-: > "$STEPS"
-rm -rf "$WORK/data" "$WORK/empty"
-measure ingest_full "$BIN" ingest --format json "$WORK/in"
+# REUSE=1 keeps a store whose full ingest this script measured before (and that figure), and
+# measures the rest.
+rm -rf "$WORK/empty"
+if [ "${REUSE:-0}" = 1 ] && [ -f "$WORK/ingested" ]; then
+  grep -P "^ingest_full\t" "$STEPS" > "$STEPS.keep"; mv "$STEPS.keep" "$STEPS"
+else
+  : > "$STEPS"
+  rm -rf "$WORK/data" "$WORK/ingested"
+  measure ingest_full "$BIN" ingest --format json "$WORK/in"
+  touch "$WORK/ingested"
+fi
 measure compact "$BIN" jobs run compact
 measure ingest_inc_empty "$BIN" --data-dir "$WORK/empty" ingest --format json "$WORK/inc/increment.csv"
 measure ingest_inc_big "$BIN" ingest --format json "$WORK/inc/increment.csv"
@@ -127,7 +136,6 @@ for k in m["kpis"]:
 PY
 
 if [ "${SERVE:-1}" = 1 ]; then
-  touch "$WORK/ingested"
   echo
   echo "== the server on this store (benches/serve.sh)"
   WORK="$WORK" PERSONS="$PERSONS" BIN="$BIN" benches/serve.sh
