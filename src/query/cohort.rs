@@ -137,7 +137,7 @@ impl Engine {
         let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
         let df = bound(&ctx, &sql, values).await?;
         let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let batches = super::memory::collect(df).await?;
         let obs_end = first_date(&ctx.sql("SELECT obs_end FROM obs").await?.collect().await?);
         Ok(Cohort {
             entry,

@@ -4,16 +4,21 @@
 //! Without a pool DataFusion bounds nothing: a large enough history ends in the kernel's
 //! out-of-memory kill instead of a slower answer. A fair spill pool shares the limit among the
 //! spilling operators running at once (sorts, aggregations); an operator that cannot spill (a
-//! hash join's build side) may take what the others leave, and past that the query fails with
+//! hash join's build side) may take what the others leave. A query whose hash joins do not fit
+//! is planned again with sort-merge joins, which spill ([`collect`]); past that it fails with
 //! [`super::QueryError::Memory`], which names the setting to raise.
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 
 use super::QueryError;
 use crate::store::StoreError;
@@ -65,5 +70,35 @@ impl EngineSettings {
             )));
         }
         Ok(builder)
+    }
+}
+
+/// Whether an error is, at its root, the pool refusing an allocation.
+pub(super) fn exhausted(e: &DataFusionError) -> bool {
+    matches!(e.find_root(), DataFusionError::ResourcesExhausted(_))
+}
+
+/// The same session, planning sort-merge joins instead of hash joins. A hash join holds its
+/// whole build side in memory and cannot spill; a sort-merge join sorts both sides, which
+/// spills. Slower when memory is plenty, so it is the second attempt, not the plan.
+pub(super) fn spilling(state: &SessionState) -> SessionState {
+    let mut config = state.config().clone();
+    config.options_mut().optimizer.prefer_hash_join = false;
+    SessionStateBuilder::new_from_existing(state.clone())
+        .with_config(config)
+        .build()
+}
+
+/// A query's rows; when its hash joins do not fit the pool, the query planned again with
+/// sort-merge joins (see [`spilling`]), so that it spills instead of failing.
+pub(super) async fn collect(df: DataFrame) -> Result<Vec<RecordBatch>, DataFusionError> {
+    let again = df.clone();
+    match df.collect().await {
+        Err(e) if exhausted(&e) => {
+            tracing::info!(error = %e, "a query's hash joins do not fit the memory pool: planning it again with sort-merge joins");
+            let (state, plan) = again.into_parts();
+            DataFrame::new(spilling(&state), plan).collect().await
+        }
+        other => other,
     }
 }

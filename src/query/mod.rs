@@ -371,7 +371,7 @@ impl Engine {
         let stored = p.cell_keys && self.stored_keys(&snap.newest);
         let (sql, mut values) = wrapper_sql(def, p, stored);
         let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
-        let batches = bound(&ctx, &sql, values).await?.collect().await?;
+        let batches = memory::collect(bound(&ctx, &sql, values).await?).await?;
         let mut rows = to_rows(&batches);
         let by: Vec<String> = p.by.iter().map(|d| d.name().to_owned()).collect();
         let mut median_days = None;

@@ -251,7 +251,8 @@ impl Engine {
         }
         let df = view_frame(ctx, name, stmt, self.cell_seed).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let parts = two_parts(tight(&schema, df.collect().await?).map_err(DataFusionError::from)?);
+        let batches = super::memory::collect(df).await?;
+        let parts = two_parts(tight(&schema, batches).map_err(DataFusionError::from)?);
         let rows: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
         tracing::info!(view = %name, rows, ms = started.elapsed().as_millis() as u64, "view built");
         // Only the data now is worth a copy: an older `as_of` is asked for now and then.

@@ -19,10 +19,12 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 
+use super::super::memory::{exhausted, spilling};
 use super::copy::{CopyError, open, write};
 use crate::store::Layout;
 
@@ -142,12 +144,29 @@ impl StoredView {
                 self.name
             )));
         }
-        let plan = state.create_physical_plan(&self.plan).await?;
-        let stream = execute_stream(plan, state.task_ctx())?;
-        let rows = stream_to(stream, &self.layout, &self.path, &self.fingerprint).await?;
+        let rows = match self.write(state).await {
+            // Hash joins that do not fit: sort-merge joins instead, which spill.
+            Err(e) if exhausted(&e) => {
+                let Some(state) = state.as_any().downcast_ref::<SessionState>() else {
+                    return Err(e);
+                };
+                tracing::info!(view = %self.name, error = %e, "the view's hash joins do not fit the memory pool: building it with sort-merge joins");
+                self.write(&spilling(state)).await?
+            }
+            other => other?,
+        };
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.stat();
         tracing::info!(view = %self.name, rows, ms = ms(), "view built on disk");
         Ok(())
+    }
+}
+
+impl StoredView {
+    /// Writes the file from the view's query planned in `state`; how many rows.
+    async fn write(&self, state: &dyn Session) -> Result<usize, DataFusionError> {
+        let plan = state.create_physical_plan(&self.plan).await?;
+        let stream = execute_stream(plan, state.task_ctx())?;
+        stream_to(stream, &self.layout, &self.path, &self.fingerprint).await
     }
 }
 
