@@ -84,6 +84,11 @@ pub(super) fn exhausted(e: &DataFusionError) -> bool {
 pub(super) fn spilling(state: &SessionState) -> SessionState {
     let mut config = state.config().clone();
     config.options_mut().optimizer.prefer_hash_join = false;
+    // Or the new state makes a new, empty default catalog in place of the session's tables.
+    config
+        .options_mut()
+        .catalog
+        .create_default_catalog_and_schema = false;
     SessionStateBuilder::new_from_existing(state.clone())
         .with_config(config)
         .build()
