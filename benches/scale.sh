@@ -55,18 +55,17 @@ PY
 if [ ! -d "$WORK/in" ]; then
   "$BIN" generate --persons "$PERSONS" --seed 1 --gzip --out "$WORK/in"
 fi
-# The incremental file: about 30,000 events of other persons, as one CSV, their ids prefixed so
-# that they are new to the big store (the generator numbers events per region and year).
-if [ ! -f "$WORK/inc/increment.csv" ]; then
-  rm -rf "$WORK/inc-gen"; mkdir -p "$WORK/inc"
-  "$BIN" generate --persons 1400 --seed 7 --out "$WORK/inc-gen" > /dev/null
-  first=1
-  for f in "$WORK"/inc-gen/*.csv; do
-    if [ $first = 1 ]; then head -n 1 "$f"; first=0; fi
-    tail -n +2 "$f" | sed 's/^/INC-/'
-  done > "$WORK/inc/increment.csv"
-  rm -rf "$WORK/inc-gen"
-fi
+# The incremental file: about 30,000 events of other persons, as one CSV, their ids prefixed
+# with the run's start so that they are new to the big store, also on a store kept by REUSE=1
+# (the generator numbers events per region and year).
+rm -rf "$WORK/inc-gen" "$WORK/inc"; mkdir -p "$WORK/inc"
+"$BIN" generate --persons 1400 --seed 7 --out "$WORK/inc-gen" > /dev/null
+first=1
+for f in "$WORK"/inc-gen/*.csv; do
+  if [ $first = 1 ]; then head -n 1 "$f"; first=0; fi
+  tail -n +2 "$f" | sed "s/^/INC$(date +%s)-/"
+done > "$WORK/inc/increment.csv"
+rm -rf "$WORK/inc-gen"
 echo "incremental file: $(($(wc -l < "$WORK/inc/increment.csv") - 1)) rows"
 
 # REUSE=1 keeps a store whose full ingest this script measured before (and that figure), and
