@@ -102,8 +102,22 @@ pub(super) async fn collect(df: DataFrame) -> Result<Vec<RecordBatch>, DataFusio
         Err(e) if exhausted(&e) => {
             tracing::info!(error = %e, "a query's hash joins do not fit the memory pool: planning it again with sort-merge joins");
             let (state, plan) = again.into_parts();
-            DataFrame::new(spilling(&state), plan).collect().await
+            DataFrame::new(spilling(&state), plan)
+                .collect()
+                .await
+                .map_err(|retry| second_failure(e, retry))
         }
         other => other,
     }
+}
+
+/// What a query that failed for memory, and then again with sort-merge joins, answers: the
+/// memory error, which names the setting to raise, unless the second attempt also ran out.
+/// DataFusion 55's sort-merge join can fail where its hash join would not (a column declared
+/// non-nullable holding nulls on one view of the catalogue): logged, not shown.
+pub(super) fn second_failure(first: DataFusionError, retry: DataFusionError) -> DataFusionError {
+    if !exhausted(&retry) {
+        tracing::warn!(error = %retry, "the sort-merge plan failed too");
+    }
+    first
 }

@@ -24,7 +24,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 
-use super::super::memory::{exhausted, spilling};
+use super::super::memory::{exhausted, second_failure, spilling};
 use super::copy::{CopyError, open, write};
 use crate::store::Layout;
 
@@ -151,7 +151,9 @@ impl StoredView {
                     return Err(e);
                 };
                 tracing::info!(view = %self.name, error = %e, "the view's hash joins do not fit the memory pool: building it with sort-merge joins");
-                self.write(&spilling(state)).await?
+                self.write(&spilling(state))
+                    .await
+                    .map_err(|retry| second_failure(e, retry))?
             }
             other => other?,
         };
