@@ -86,8 +86,16 @@ async fn small_limits_spill_or_say_so() {
         refused > 0,
         "no run was refused: 256 KiB should be too little for a join"
     );
-    // Every spill file went with its query: the per-process folders are empty or gone.
-    let left: Vec<_> = walk(&env.data.join("spill"));
+    // Every spill file goes with its query: once the tasks of a refused query have wound down
+    // (they end a moment after its error is answered), the spill folders are empty or gone.
+    let mut left: Vec<_> = walk(&env.data.join("spill"));
+    for _ in 0..200 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = walk(&env.data.join("spill"));
+    }
     assert!(left.is_empty(), "spill files left behind: {left:?}");
 }
 
