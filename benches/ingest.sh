@@ -17,13 +17,8 @@ PERSONS=${PERSONS:-200000}
 FORMAT=${FORMAT:-csv}
 GZIP=${GZIP:-0}
 WORK=${WORK:-/tmp/mirato-bench-ingest}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 
-# BIN=path times another build (say, the previous release) on this machine, as it is.
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN="$CARGO_TARGET_DIR/release/mirato"
-fi
+source benches/common.sh
 
 rm -rf "$WORK"
 mkdir -p "$WORK"

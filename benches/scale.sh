@@ -24,14 +24,9 @@ PERSONS=${PERSONS:-4600000}
 WORK=${WORK:-/tmp/mirato-scale-$PERSONS}
 FROM=${FROM:-2025-01-01}
 TO=${TO:-2025-12-31}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet duckdb
 
-# BIN=path times another build (say, the previous release) on this machine, as it is.
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN="$CARGO_TARGET_DIR/release/mirato"
-fi
+source benches/common.sh
 export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
 STEPS="$WORK/steps.tsv"
 mkdir -p "$WORK"

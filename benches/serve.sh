@@ -19,14 +19,9 @@ WORK=${WORK:-/tmp/mirato-bench-kpi-$PERSONS}
 PORT=${PORT:-8181}
 DURATION=${DURATION:-60s}
 CONNECTIONS=${CONNECTIONS:-50}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
 
-# BIN=path times another build (say, the previous release) on this machine, as it is.
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN="$CARGO_TARGET_DIR/release/mirato"
-fi
+source benches/common.sh
 export MIRATO_DATA_DIR="$WORK/data" MIRATO_KEY_FILE="$WORK/key"
 if [ ! -f "$WORK/ingested" ]; then
   rm -rf "$WORK"; mkdir -p "$WORK"

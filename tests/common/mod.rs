@@ -630,3 +630,27 @@ pub fn served_url(stdout: impl std::io::Read) -> String {
         .trim_end_matches('/')
         .to_owned()
 }
+
+/// Every KPI of the catalogue for `from..to` with keyed cells, without a breakdown and by CPI
+/// (where it takes one): the runs the keyed-figure comparisons go over.
+pub fn keyed_runs(
+    from: &str,
+    to: &str,
+) -> Vec<(
+    &'static mirato::query::KpiDef,
+    mirato::query::Params,
+    Option<&'static str>,
+)> {
+    let mut runs = Vec::new();
+    for def in mirato::query::catalog() {
+        for by in [None, Some("cpi")] {
+            let mut query = vec![("from", from), ("to", to)];
+            query.extend(by.map(|b| ("by", b)));
+            if let Ok(mut p) = mirato::query::Params::parse(def, &raw_params(&query)) {
+                p.cell_keys = true;
+                runs.push((def, p, by));
+            }
+        }
+    }
+    runs
+}

@@ -462,28 +462,20 @@ async fn the_same_cell_always_gets_the_same_noise() {
 /// writes its files anew.
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_record_keys_are_the_computed_ones() {
-    use mirato::query::{Engine, Params, catalog};
+    use mirato::query::Engine;
     let env = generated_store(300, 5, FROM, TO);
     let engine = Engine::open(&env.data).unwrap();
     assert!(engine.keys_stored().unwrap());
     let mut compared = 0;
-    for def in catalog() {
-        for by in [None, Some("cpi")] {
-            let mut query = vec![("from", FROM), ("to", TO)];
-            query.extend(by.map(|b| ("by", b)));
-            let Ok(mut p) = Params::parse(def, &raw_params(&query)) else {
-                continue;
-            };
-            p.cell_keys = true;
-            engine.read_stored_keys(true);
-            let stored = engine.run(def, &p).await.unwrap();
-            engine.read_stored_keys(false);
-            let computed = engine.run(def, &p).await.unwrap();
-            assert_eq!(stored.keys, computed.keys, "{} by {by:?}", def.id);
-            assert_eq!(stored.life, computed.life, "{} by {by:?}", def.id);
-            assert_eq!(stored.rows, computed.rows, "{} by {by:?}", def.id);
-            compared += 1;
-        }
+    for (def, p, by) in keyed_runs(FROM, TO) {
+        engine.read_stored_keys(true);
+        let stored = engine.run(def, &p).await.unwrap();
+        engine.read_stored_keys(false);
+        let computed = engine.run(def, &p).await.unwrap();
+        assert_eq!(stored.keys, computed.keys, "{} by {by:?}", def.id);
+        assert_eq!(stored.life, computed.life, "{} by {by:?}", def.id);
+        assert_eq!(stored.rows, computed.rows, "{} by {by:?}", def.id);
+        compared += 1;
     }
     assert!(compared > 60, "{compared} results compared");
     drop(engine);

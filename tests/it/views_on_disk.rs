@@ -12,7 +12,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::parquet::file::properties::WriterProperties;
-use mirato::query::{Engine, Params, RawParams, catalog};
+use mirato::query::{Engine, RawParams};
 use mirato::recordkey;
 use std::path::{Path, PathBuf};
 
@@ -246,21 +246,13 @@ async fn views_on_disk_and_in_memory_give_the_same_figures() {
     let memory = Engine::open(&env.data).unwrap();
     memory.views_in_memory(true);
     let mut compared = 0;
-    for def in catalog() {
-        for by in [None, Some("cpi")] {
-            let mut query = vec![("from", FROM), ("to", TO)];
-            query.extend(by.map(|b| ("by", b)));
-            let Ok(mut p) = Params::parse(def, &raw_params(&query)) else {
-                continue;
-            };
-            p.cell_keys = true;
-            let on_disk = disk.run(def, &p).await.unwrap();
-            let in_memory = memory.run(def, &p).await.unwrap();
-            assert_eq!(on_disk.rows, in_memory.rows, "{} by {by:?}", def.id);
-            assert_eq!(on_disk.keys, in_memory.keys, "{} by {by:?}", def.id);
-            assert_eq!(on_disk.life, in_memory.life, "{} by {by:?}", def.id);
-            compared += 1;
-        }
+    for (def, p, by) in keyed_runs(FROM, TO) {
+        let on_disk = disk.run(def, &p).await.unwrap();
+        let in_memory = memory.run(def, &p).await.unwrap();
+        assert_eq!(on_disk.rows, in_memory.rows, "{} by {by:?}", def.id);
+        assert_eq!(on_disk.keys, in_memory.keys, "{} by {by:?}", def.id);
+        assert_eq!(on_disk.life, in_memory.life, "{} by {by:?}", def.id);
+        compared += 1;
     }
     assert!(compared > 60, "{compared} results compared");
     assert!(!copies(&env.data, "spells").is_empty());
