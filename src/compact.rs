@@ -209,7 +209,11 @@ fn merge(files: &[PathBuf], dir: &Path, seed: u64) -> Result<u64, StoreError> {
     drop(all);
     let path = dir.join(format!("{newest}-p9000.parquet"));
     let file = create_private_file(&path).map_err(io("cannot create", &path))?;
-    let props = crate::store::writer_props_with_row_groups(ROW_GROUP_ROWS, Some(seed));
+    let props = crate::store::writer_props_with_row_groups(
+        ROW_GROUP_ROWS,
+        Some(seed),
+        crate::store::Packing::Compacted,
+    );
     let perr = |source| StoreError::Parquet {
         path: path.clone(),
         source,

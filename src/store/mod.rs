@@ -35,7 +35,7 @@ pub use schema::{
     PartitionBatch, QuarantineRow, events_schema, events_to_batch, partition_batches,
     quarantine_schema,
 };
-pub use writer::{BatchWriter, file_keyed, writer_props_with_row_groups};
+pub use writer::{BatchWriter, Packing, file_keyed, writer_props_with_row_groups};
 
 use disk::{private_options, restrict_dir};
 use entry::write_ledger_entry;

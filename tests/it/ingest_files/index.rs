@@ -73,6 +73,32 @@ fn indexed(env: &Env, event_id: &str) -> Option<i64> {
     index.get(DedupeIndex::key(event_id)).unwrap()
 }
 
+/// The codec of each committed event file's `event_type` column, sorted.
+fn event_codecs(env: &Env) -> Vec<String> {
+    let l = env.layout();
+    let mut out: Vec<String> = l
+        .committed_files(&l.events())
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let f = std::fs::File::open(p).unwrap();
+            let r = datafusion::parquet::file::reader::SerializedFileReader::new(f).unwrap();
+            use datafusion::parquet::file::reader::FileReader;
+            let rg = r.metadata().row_group(0);
+            let col = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == "event_type")
+                .unwrap();
+            // The level is not stored in the file.
+            let codec = format!("{:?}", col.compression());
+            codec.split('(').next().unwrap().to_owned()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[test]
 fn duplicates_and_conflicts_against_an_earlier_run_and_after_compaction() {
     let env = Env::new();
@@ -86,12 +112,15 @@ fn duplicates_and_conflicts_against_an_earlier_run_and_after_compaction() {
     let b = resend(&env, "b.csv", "e-3");
     assert_eq!(counts(&env.ingest_one(&b)), (3, 1, 1, 1));
     assert_eq!(conflicts(&env), 1);
+    // A batch's files are written for speed, the compacted one for size.
+    assert_eq!(event_codecs(&env), ["SNAPPY", "SNAPPY"]);
     // Compaction merges both files of the month into one; ids and batches are unchanged.
     {
         let store = Store::open(&env.data).unwrap();
         let report = mirato::compact::compact(&store, &Default::default()).unwrap();
         assert_eq!(report.partitions_merged, 1, "{report:?}");
     }
+    assert_eq!(event_codecs(&env), ["ZSTD"]);
     let c = resend(&env, "c.csv", "e-4");
     assert_eq!(counts(&env.ingest_one(&c)), (3, 1, 1, 1));
     assert_eq!(conflicts(&env), 2);
