@@ -63,6 +63,12 @@ const RUN_FILES: usize = 8;
 /// default of 4, a first load of 4.4 million ids spent an eighth of its CPU time merging. A
 /// look-up probes at most this many more filters, all pinned in memory.
 const L0_TABLES: u8 = 16;
+/// The size of a table below the first level. The next level holds `L0_TABLES` of them, and a
+/// merge into it rewrites all of it (a few seconds at 100 million ids for fjall's 256 MiB): a
+/// quarter of fjall's default keeps that level, and the pause of the ingest that merges into
+/// it, as they were with fjall's defaults. fjall keeps a keyspace's settings from its creation:
+/// an index made before keeps its own until it is rebuilt (remove `data/index`).
+const TABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A map whose keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices. The
 /// key is held as two halves: 24 bytes an entry rather than the 32 of a 16-aligned `u128`.
@@ -120,7 +126,9 @@ impl DedupeIndex {
             use fjall::config::{PartitioningPolicy, PinningPolicy};
             KeyspaceCreateOptions::default()
                 .compaction_strategy(Arc::new(
-                    fjall::compaction::Leveled::default().with_l0_threshold(L0_TABLES),
+                    fjall::compaction::Leveled::default()
+                        .with_l0_threshold(L0_TABLES)
+                        .with_table_target_size(TABLE_BYTES),
                 ))
                 .max_memtable_size(MEMTABLE_BYTES)
                 .filter_block_pinning_policy(PinningPolicy::all(true))
