@@ -21,7 +21,8 @@
 //!
 //! During an ingest, [`Dedupe`] holds in memory only the ids of files not yet on disk: the file
 //! being read, the one being committed meanwhile, and committed files whose ids wait to be
-//! written together as one run ([`RunBuffer`]: up to 8 files or 1 Mi ids).
+//! written together as one run ([`RunBuffer`]: up to 8 files or 1 Mi ids). While an ingest
+//! fills an index that was empty, a filter of its ids spares most look-ups.
 //!
 //! Over 600 lines with its tests, as one concern read top to bottom: the index on disk, how it
 //! is kept up to the ledger, and the ingest's view of it.
@@ -58,17 +59,6 @@ const RUN_IDS: usize = 1024 * 1024;
 /// Committed files whose ids may wait in memory for a run: the reading stage looks each id up in
 /// every one of them.
 const RUN_FILES: usize = 8;
-/// Tables at the first level before they are merged into the next. Ids are random, so every run
-/// overlaps every table below it and each merge rewrites the whole next level: with fjall's
-/// default of 4, a first load of 4.4 million ids spent an eighth of its CPU time merging. A
-/// look-up probes at most this many more filters, all pinned in memory.
-const L0_TABLES: u8 = 16;
-/// The size of a table below the first level. The next level holds `L0_TABLES` of them, and a
-/// merge into it rewrites all of it (a few seconds at 100 million ids for fjall's 256 MiB): a
-/// quarter of fjall's default keeps that level, and the pause of the ingest that merges into
-/// it, as they were with fjall's defaults. fjall keeps a keyspace's settings from its creation:
-/// an index made before keeps its own until it is rebuilt (remove `data/index`).
-const TABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A map whose keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices. The
 /// key is held as two halves: 24 bytes an entry rather than the 32 of a 16-aligned `u128`.
@@ -125,11 +115,6 @@ impl DedupeIndex {
         let ids = db.keyspace("ids", || {
             use fjall::config::{PartitioningPolicy, PinningPolicy};
             KeyspaceCreateOptions::default()
-                .compaction_strategy(Arc::new(
-                    fjall::compaction::Leveled::default()
-                        .with_l0_threshold(L0_TABLES)
-                        .with_table_target_size(TABLE_BYTES),
-                ))
                 .max_memtable_size(MEMTABLE_BYTES)
                 .filter_block_pinning_policy(PinningPolicy::all(true))
                 .index_block_pinning_policy(PinningPolicy::all(true))
@@ -567,9 +552,10 @@ pub struct Dedupe<'i> {
     disk: &'i DedupeIndex,
     current: IdMap,
     pending: Vec<Arc<FileIds>>,
-    /// Set while the disk index holds only ids this ingest put there (it was empty when the
-    /// ingest began): then a filter of those ids spares the disk look-up of almost every new
-    /// id, which otherwise probes the filter of every table (a tenth of a first load's time).
+    /// Set while the ingest fills an index that was empty when it began: a filter of every id
+    /// the ingest has read answers for almost every new id that neither the files waiting in
+    /// memory nor the disk hold it, without asking them (each disk look-up probes the filter of
+    /// every table: a tenth of a first load's time).
     written: Option<Written>,
 }
 
@@ -577,8 +563,8 @@ pub struct Dedupe<'i> {
 /// disk index as usual.
 const WRITTEN_IDS: usize = 32 * 1024 * 1024;
 
-/// The ids an ingest moved to an index that was empty when it began: a bloom filter, made on
-/// the first id.
+/// The ids an ingest has read into an index that was empty when it began: a bloom filter,
+/// made on the first id.
 #[derive(Default)]
 struct Written {
     filter: Option<fastbloom::BloomFilter>,
@@ -587,8 +573,8 @@ struct Written {
 
 impl Written {
     /// Adds a file's ids; false once there are too many to follow.
-    fn add(&mut self, file: &FileIds) -> bool {
-        self.ids += file.len();
+    fn add(&mut self, map: &IdMap) -> bool {
+        self.ids += map.len();
         if self.ids > WRITTEN_IDS {
             return false;
         }
@@ -596,7 +582,7 @@ impl Written {
             // Four probes at 12 bits an id: under 1% false positives when full.
             fastbloom::BloomFilter::with_num_bits(WRITTEN_IDS * 12).hashes(4)
         });
-        for (hi, lo) in file.map.keys() {
+        for (hi, lo) in map.keys() {
             filter.insert_hash(hi ^ lo);
         }
         true
@@ -624,6 +610,11 @@ impl<'i> Dedupe<'i> {
         self.disk
     }
 
+    /// Stops following the ingest's ids: look-ups ask the files in memory and the disk again.
+    fn end_first_load(&mut self) {
+        self.written = None;
+    }
+
     /// Starts a file expected to hold about `rows` rows: reserving up front spares the
     /// rehashing of a growing table.
     pub fn begin_file(&mut self, rows: usize) {
@@ -637,9 +628,9 @@ impl<'i> Dedupe<'i> {
         let half = halves(key);
         let known = match self.current.get(&half) {
             Some(h) => Some(*h),
+            None if self.written.as_ref().is_some_and(|w| !w.may_hold(half)) => None,
             None => match self.pending.iter().find_map(|f| f.map.get(&half)) {
                 Some(h) => Some(*h),
-                None if self.written.as_ref().is_some_and(|w| !w.may_hold(half)) => None,
                 None => self.disk.get(key)?,
             },
         };
@@ -655,6 +646,11 @@ impl<'i> Dedupe<'i> {
 
     /// Ends a file read whole: its ids stay known until the writer has put them on disk.
     pub fn finish_file(&mut self) -> Arc<FileIds> {
+        if let Some(w) = &mut self.written
+            && !w.add(&self.current)
+        {
+            self.end_first_load();
+        }
         let ids = Arc::new(FileIds {
             map: std::mem::take(&mut self.current),
             on_disk: AtomicBool::new(false),
@@ -670,16 +666,7 @@ impl<'i> Dedupe<'i> {
 
     /// Drops from memory the files whose ids are on disk.
     pub fn prune(&mut self) {
-        let written = &mut self.written;
-        self.pending.retain(|f| {
-            if !f.on_disk() {
-                return true;
-            }
-            if written.as_mut().is_some_and(|w| !w.add(f)) {
-                *written = None;
-            }
-            false
-        });
+        self.pending.retain(|f| !f.on_disk());
     }
 
     /// Forgets everything in memory (after a run that stopped on an error, before the disk
@@ -688,7 +675,7 @@ impl<'i> Dedupe<'i> {
         self.current = IdMap::default();
         self.pending.clear();
         // Catching up adds ids this ingest did not see.
-        self.written = None;
+        self.end_first_load();
     }
 
     /// Ids held in memory now.
@@ -766,12 +753,12 @@ mod tests {
     #[test]
     fn the_filter_gives_way_past_its_bound() {
         let mut w = Written::default();
-        let mut big = FileIds::default();
-        big.map.insert((1, 2), 3);
-        assert!(w.add(&big));
+        let mut one = IdMap::default();
+        one.insert((1, 2), 3);
+        assert!(w.add(&one));
         assert!(w.may_hold((1, 2)));
         w.ids = WRITTEN_IDS;
-        assert!(!w.add(&big), "one id too many");
+        assert!(!w.add(&one), "one id too many");
     }
 
     #[test]
