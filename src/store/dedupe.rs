@@ -59,14 +59,6 @@ const RUN_IDS: usize = 1024 * 1024;
 /// Committed files whose ids may wait in memory for a run: the reading stage looks each id up in
 /// every one of them.
 const RUN_FILES: usize = 8;
-/// Tables at the first level before they are merged into the next. Ids are random, so every run
-/// overlaps every table of the next level and each merge rewrites all of it: with fjall's
-/// default of 4, a first load of 4.4 million ids spent an eighth of its CPU time merging (and
-/// ran 20% slower). A look-up probes at most this many more filters, all pinned in memory. At
-/// 100 million ids, one daily ingest in 16 waits for the merge into the next level (18 s; with
-/// 4, one in 4 waits 3.5 s); the others take 1.3x the time of the same file into an empty
-/// store. fjall keeps a keyspace's settings from its creation: an index made with other
-/// settings keeps them until it is rebuilt (remove `data/index`).
 
 /// A map whose keys are already hashes (xxh3-128 of the id), so a cheap hasher suffices. The
 /// key is held as two halves: 24 bytes an entry rather than the 32 of a 16-aligned `u128`.
@@ -123,9 +115,6 @@ impl DedupeIndex {
         let ids = db.keyspace("ids", || {
             use fjall::config::{PartitioningPolicy, PinningPolicy};
             KeyspaceCreateOptions::default()
-                .compaction_strategy(Arc::new(
-                    fjall::compaction::Leveled::default().with_l0_threshold(L0_TABLES),
-                ))
                 .max_memtable_size(MEMTABLE_BYTES)
                 .filter_block_pinning_policy(PinningPolicy::all(true))
                 .index_block_pinning_policy(PinningPolicy::all(true))
