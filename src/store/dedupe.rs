@@ -552,10 +552,10 @@ pub struct Dedupe<'i> {
     disk: &'i DedupeIndex,
     current: IdMap,
     pending: Vec<Arc<FileIds>>,
-    /// Set while the ingest fills an index that was empty when it began: a filter of every id
-    /// the ingest has read answers for almost every new id that neither the files waiting in
-    /// memory nor the disk hold it, without asking them (each disk look-up probes the filter of
-    /// every table: a tenth of a first load's time).
+    /// Set while the ingest fills an index that was empty when it began: a bloom filter of
+    /// every id the ingest has read. An id it does not hold (almost every new one) is new
+    /// without asking the files waiting in memory or the disk index, whose every look-up
+    /// probes the filter of each of its tables (a tenth of a first load's time).
     written: Option<Written>,
 }
 

@@ -222,7 +222,7 @@ pub enum Packing {
     /// A batch's event files, which compaction rewrites: Snappy, for the ingest's speed, and
     /// read by every Parquet reader. A zstd writer makes a compression context for each of the
     /// 57 columns of every file, and a batch writes a file for each month it touches (some 25
-    /// small files for a region's year): creating and filling those contexts took a fifth of
+    /// small files for a region's year): creating and filling those contexts took a tenth of
     /// an ingest's CPU time. The files are about 40% larger until compacted.
     Batch,
     /// Compacted and quarantine files, kept as written: zstd, for their size.
