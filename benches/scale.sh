@@ -55,10 +55,11 @@ fi
 # (the generator numbers events per region and year).
 rm -rf "$WORK/inc-gen" "$WORK/inc"; mkdir -p "$WORK/inc"
 "$BIN" generate --persons 1400 --seed 7 --out "$WORK/inc-gen" > /dev/null
+prefix="INC$(date +%s)-"
 first=1
 for f in "$WORK"/inc-gen/*.csv; do
   if [ $first = 1 ]; then head -n 1 "$f"; first=0; fi
-  tail -n +2 "$f" | sed "s/^/INC$(date +%s)-/"
+  tail -n +2 "$f" | sed "s/^/$prefix/"
 done > "$WORK/inc/increment.csv"
 rm -rf "$WORK/inc-gen"
 echo "incremental file: $(($(wc -l < "$WORK/inc/increment.csv") - 1)) rows"

@@ -112,9 +112,9 @@ pub(super) async fn collect(df: DataFrame) -> Result<Vec<RecordBatch>, DataFusio
 }
 
 /// What a query that failed for memory, and then again with sort-merge joins, answers: the
-/// memory error, which names the setting to raise, unless the second attempt also ran out.
-/// DataFusion 55's sort-merge join can fail where its hash join would not (a column declared
-/// non-nullable holding nulls on one view of the catalogue): logged, not shown.
+/// first memory error, which names the setting to raise. DataFusion 55's sort-merge join can
+/// fail where its hash join would not (a column declared non-nullable holding nulls on one view
+/// of the catalogue): such a second failure is logged, not shown.
 pub(super) fn second_failure(first: DataFusionError, retry: DataFusionError) -> DataFusionError {
     if !exhausted(&retry) {
         tracing::warn!(error = %retry, "the sort-merge plan failed too");
