@@ -22,11 +22,6 @@ use mirato::query::{Engine, QueryError, RawParams, output};
 use mirato::store::Store;
 use mirato::{demo, status};
 
-/// mimalloc: ingest allocates small strings on one thread and frees them on another, which the
-/// system allocator handles poorly.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "mirato",
@@ -96,15 +91,6 @@ enum Command {
     /// Generate the sample data if `sample-data/` is empty, ingest it, show what was stored, and
     /// serve the dashboards.
     Demo(DemoArgs),
-}
-
-impl Command {
-    /// Whether the command serves or ingests, and so keeps freed memory (see
-    /// [`keep_freed_memory`]).
-    fn keeps_freed_memory(&self) -> bool {
-        matches!(self, Command::Serve { .. } | Command::Ingest { .. })
-            || matches!(self, Command::Demo(d) if !d.no_serve)
-    }
 }
 
 #[derive(Args, Debug)]
@@ -381,9 +367,6 @@ fn main() -> ExitCode {
 
 fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx::new(&cli)?;
-    if cli.command.keeps_freed_memory() {
-        keep_freed_memory();
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -426,33 +409,17 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if request { 2 } else { 3 }
 }
 
-/// zstd (C code, so the system allocator) creates and frees a compression context per Parquet
-/// column chunk; by default glibc gives that memory back to the kernel each time, and the next
-/// context faults fresh zeroed pages in. Keeping it is worth about a tenth of ingest time.
+/// The system allocator serves every allocation: against mimalloc it held the KPI catalogue on
+/// 20 million events at 0.9 GiB instead of 1.6 (mimalloc kept freed pages), and ran the catalogue
+/// and the ingest as fast (`benches/RESULTS.md`). Two thresholds keep what a pass frees for the
+/// next one: zstd's per-column contexts and a query's large buffers would otherwise be handed
+/// back to the kernel each time and fault in fresh zeroed pages (about a tenth of ingest time).
 fn tune_libc_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator thresholds; called before any other thread runs.
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
-    }
-}
-
-/// `mi_option_purge_delay` in mimalloc.h (v2 and v3 alike).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// mimalloc hands freed memory back to the OS 10 ms after the last use by default, so each
-/// query's large buffers fault in fresh zeroed pages: up to a third of a heavy KPI's CPU time on
-/// the 20-million-event store (59,000 page faults for a few runs of one KPI, 3,000 without).
-/// Keeping freed memory for reuse holds the process at its working-set peak, which the server
-/// reaches at every warm-up anyway; so the server does it, and the ingest, whose pipeline
-/// allocates the same buffers file after file (10% faster on 4.4 million events, peak 490 MiB
-/// instead of 360). The other batch commands keep their lower peak (`kpi --all` 1.1-1.4 GiB
-/// against 1.6-2.1 GiB). `MIMALLOC_PURGE_DELAY` still overrides.
-fn keep_freed_memory() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets a plain integer option before the runtime's threads start.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
 }
 
