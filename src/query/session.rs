@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, RecordBatch};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -99,7 +99,7 @@ impl Engine {
             ]);
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
-            .with_schema(events_schema());
+            .with_schema(nullable(&events_schema()));
         ctx.register_table("events", Arc::new(ListingTable::try_new(config)?))?;
         let ts = ScalarValue::TimestampMicrosecond(Some(as_of_us), Some("UTC".into()));
         let ev = ctx
@@ -111,6 +111,21 @@ impl Engine {
         self.register_views(&ctx, as_of_us, needed).await?;
         Ok(ctx)
     }
+}
+
+/// The events' schema with every column nullable, as queries see it. The files keep their
+/// non-null columns; but DataFusion 55's sort-merge join, which the engine falls back to when
+/// hash joins do not fit the pool, fills the columns its join filters read with nulls for
+/// unmatched rows and then refuses a batch whose schema says they cannot be null (apache/datafusion
+/// #21197). Declared nullable, the same rows pass and give the same answer.
+fn nullable(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// The first row's first column as a date (a `SELECT max(date)` answer), if any.
