@@ -16,11 +16,12 @@ data_dir = "data"            # the store (command-line --data-dir wins)
 key_file = ""                # empty: ~/.config/mirato/hmac.key (--key-file wins)
 
 [engine]
-memory_limit = "1 GiB"       # what the query engine's joins, sorts and aggregations may hold at once, per
+memory_limit = "768 MiB"     # what the query engine's joins, sorts and aggregations may hold at once, per
                              # process; beyond it they spill to disk, and a query that cannot run even
-                             # so fails with a clear error. "0": no limit. Half of the 2 GiB a process
-                             # is meant to stay within: the other half is what no pool tracks (the
-                             # Parquet decoders, the batches in flight, the caches, the server).
+                             # so fails with a clear error. "0": no limit. 768 MiB of the 2 GiB a
+                             # process is meant to stay within: at 100 million events the rest, what
+                             # no pool tracks (the Parquet decoders, the batches in flight, the
+                             # caches, the server), reached 1.2 GiB.
 spill_dir = ""               # where queries spill; empty: <data_dir>/spill (owner-only, like the store)
 views_in_memory = false      # true: the shared views held whole in memory rather than read from their
                              # files in <data_dir>/views; faster scans, at a memory cost that grows
@@ -518,7 +519,7 @@ mod tests {
     #[test]
     fn memory_limit_is_a_size() {
         let c = load_with(None, &[]).unwrap();
-        assert_eq!(c.memory_limit().unwrap(), 1 << 30);
+        assert_eq!(c.memory_limit().unwrap(), 768 << 20);
         let dir = tempfile::tempdir().unwrap();
         let s = c.engine_settings(dir.path());
         assert_eq!(s.spill_dir, dir.path().join("spill"));

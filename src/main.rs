@@ -414,12 +414,18 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 /// and the ingest as fast (`benches/RESULTS.md`). Two thresholds keep what a pass frees for the
 /// next one: zstd's per-column contexts and a query's large buffers would otherwise be handed
 /// back to the kernel each time and fault in fresh zeroed pages (about a tenth of ingest time).
+/// glibc's own `MALLOC_TRIM_THRESHOLD_` and `MALLOC_MMAP_THRESHOLD_` still win.
 fn tune_libc_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator thresholds; called before any other thread runs.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+    for (var, option, bytes) in [
+        ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 256 << 20),
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 64 << 20),
+    ] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: mallopt only changes an allocator threshold; called before any other
+            // thread runs.
+            unsafe { libc::mallopt(option, bytes) };
+        }
     }
 }
 

@@ -24,8 +24,8 @@ use super::QueryError;
 use crate::store::StoreError;
 
 /// The pool's size when the configuration says nothing: see `engine.memory_limit` in
-/// `config::DEFAULTS` for why half of the 2 GiB a process is meant to stay within.
-pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+/// `config::DEFAULTS` for why 768 MiB of the 2 GiB a process is meant to stay within.
+pub const DEFAULT_MEMORY_LIMIT: usize = 768 << 20;
 
 /// How much memory the engine's queries may hold at once, and where they spill.
 #[derive(Debug, Clone, PartialEq, Eq)]
