@@ -114,10 +114,10 @@ impl Engine {
 }
 
 /// The events' schema with every column nullable, as queries see it. The files keep their
-/// non-null columns; but DataFusion 55's sort-merge join, which the engine falls back to when
-/// hash joins do not fit the pool, fills the columns its join filters read with nulls for
-/// unmatched rows and then refuses a batch whose schema says they cannot be null (apache/datafusion
-/// #21197). Declared nullable, the same rows pass and give the same answer.
+/// non-null columns. But DataFusion 55's sort-merge join, the engine's fallback when hash joins
+/// do not fit the pool, fills the columns its join filter reads with nulls for unmatched rows,
+/// then refuses a batch whose schema says they cannot be null (apache/datafusion#21197).
+/// Declared nullable, the same rows pass and give the same answer.
 fn nullable(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
         schema
