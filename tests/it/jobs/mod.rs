@@ -185,14 +185,14 @@ fn hires_via_api(server: &Server) -> i64 {
     v["rows"][0]["value"].as_i64().unwrap()
 }
 
-fn warmups_ok(server: &Server) -> u64 {
+fn runs_ok(server: &Server, job: &str) -> u64 {
     let (_, jobs) = http_get(server, "/api/jobs");
     let v: serde_json::Value = serde_json::from_str(&jobs).unwrap();
     v["jobs"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|j| j["name"] == "warmup")
+        .find(|j| j["name"] == job)
         .unwrap()["runs_ok"]
         .as_u64()
         .unwrap()
