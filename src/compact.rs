@@ -1,11 +1,13 @@
 //! Compaction: merges the small Parquet files of each month partition into one file sorted by
 //! event type and date, so that queries open few files and prune row groups by type.
 //!
-//! Atomicity without a manifest: `data/events` is a symlink to a *generation* folder. A
-//! compaction builds the next generation beside it (hard links for the partitions it leaves
-//! alone, new files for those it merges), then swaps the symlink with one `rename`. A query
-//! resolves the symlink once when it starts (the engine canonicalises the path), so it reads one
-//! generation from start to end: never both the old and the merged files, never neither. Old
+//! Atomicity: `data/events` is a symlink to a *generation* folder. A compaction builds the next
+//! generation beside it (hard links for the partitions it leaves alone, new files for those it
+//! merges), commits it in the events table (one version that removes the old generation's files
+//! and adds the new one's, for outside readers; see `store::delta`), then swaps the symlink with
+//! one `rename`. A query resolves the symlink once when it starts (the engine canonicalises the
+//! path), so it reads one generation from start to end: never both the old and the merged
+//! files, never neither. A crash between the commit and the swap is completed on open. Old
 //! generations are removed after a grace period, long after any query that could use them.
 //!
 //! Rows keep their `ingested_at` and `batch_id`, so every KPI at every `as_of` is unchanged.
@@ -27,8 +29,8 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::recordkey;
 use crate::store::{
-    Layout, Store, StoreError, batch_of, create_private_dir, create_private_file, events_schema,
-    parquet_files,
+    Layout, Store, StoreError, batch_of, create_private_dir, create_private_file,
+    current_generation, delta, events_schema, parquet_files, switch_to,
 };
 
 /// How long an old generation is kept after it stopped being current.
@@ -132,6 +134,14 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
     sync_dir(&building)?;
     let done = gens.join(&name);
     fs::rename(&building, &done).map_err(io("cannot rename", &building))?;
+    // The commit point: the table swaps the old generation's files for the new one's.
+    let old_generation = current_generation(layout)?;
+    let removed: Vec<String> = committed
+        .iter()
+        .map(|f| delta::table_path(&old_generation, f.strip_prefix(&current).unwrap_or(f)))
+        .collect();
+    let added = delta::data_files(&done, &name, &parquet_files(&done)?)?;
+    delta::commit_generation(layout, &name, &removed, &added)?;
     switch_to(layout, &done)?;
     // The old generation's age now counts from its retirement (see remove_old_generations).
     if let Ok(d) = File::open(&current) {
@@ -247,55 +257,6 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(io("cannot sync", dir))
 }
 
-/// Points `events` at generation `gen` with one atomic rename of a fresh symlink over it.
-pub fn switch_to(layout: &Layout, generation: &Path) -> Result<(), StoreError> {
-    let events = layout.events();
-    let target = Path::new("generations").join(generation.file_name().expect("a generation"));
-    let next = layout.root.join("events.next");
-    let _ = fs::remove_file(&next);
-    std::os::unix::fs::symlink(&target, &next).map_err(io("cannot link", &next))?;
-    let is_link = fs::symlink_metadata(&events)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(false);
-    if is_link || !events.exists() {
-        fs::rename(&next, &events).map_err(io("cannot switch", &events))?;
-    } else {
-        // A store from before generations: swap the real folder and the link in one step, then
-        // keep the old folder as a generation to be collected.
-        exchange(&next, &events)?;
-        let legacy = layout.generations().join(format!(
-            "g00000000T000000000000Z-legacy-{}",
-            chrono::Utc::now().timestamp_micros()
-        ));
-        fs::rename(&next, &legacy).map_err(io("cannot rename", &next))?;
-        if let Ok(d) = File::open(&legacy) {
-            let _ = d.set_modified(SystemTime::now());
-        }
-    }
-    sync_dir(&layout.root)
-}
-
-fn exchange(a: &Path, b: &Path) -> Result<(), StoreError> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let ca = CString::new(a.as_os_str().as_bytes()).expect("no NUL in paths");
-    let cb = CString::new(b.as_os_str().as_bytes()).expect("no NUL in paths");
-    // SAFETY: both are valid NUL-terminated paths; renameat2 only reads them.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc != 0 {
-        return Err(io("cannot exchange", b)(std::io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
 /// Removes generations that stopped being current more than `grace` ago, and unfinished ones.
 pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize, StoreError> {
     let gens = layout.generations();
@@ -306,6 +267,13 @@ pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize,
     let mut removed = 0;
     for ent in rd {
         let path = ent.map_err(io("cannot list", &gens))?.path();
+        // Only generation folders: the table's log lives beside them.
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('g'))
+        {
+            continue;
+        }
         if Some(&path) == current.as_ref()
             || current
                 .as_ref()

@@ -1,16 +1,18 @@
 //! The store: immutable Parquet files under `events/year=YYYY/month=MM/`, a quarantine of
 //! rejected rows, and a ledger of ingested files.
 //!
-//! A batch (one input file) becomes visible by three steps: its files are written under
-//! `staging/`, renamed into place, and then its ledger entry is written (temp file + rename).
-//! The ledger entry is the commit point: on open, files of batches without one are removed, so a
+//! A batch (one input file) becomes visible by four steps: its files are written under
+//! `staging/`, renamed into place, listed by a new version of the events table's Delta log
+//! (`generations/_delta_log`, see [`delta`]), and recorded in the ledger. The table's version
+//! is the commit point, for mirato and for every outside reader: on open, a committed batch
+//! missing from the ledger is recorded, and files of batches without a commit are removed, so a
 //! crash at any moment leaves all of a file's rows or none.
 //!
 //! This file holds the data directory's layout and the writer's handle ([`Store`]: lock and
 //! recovery). The rest is one room each: `entry` (a ledger entry, written and read back),
 //! [`ledger`] (the ledger read as a whole), `dedupe` (event ids already stored), `schema` (the
-//! files' columns), `writer` (staging and committing a batch), `disk` (owner-only, durable file
-//! operations).
+//! files' columns), `writer` (staging and committing a batch), [`delta`] (the table's log),
+//! `generations` (the `events` link), `disk` (owner-only, durable file operations).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -21,8 +23,10 @@ use fs2::FileExt;
 use crate::recordkey;
 
 mod dedupe;
+pub mod delta;
 mod disk;
 mod entry;
+mod generations;
 pub mod ledger;
 mod schema;
 mod writer;
@@ -30,6 +34,7 @@ mod writer;
 pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};
 pub use disk::{create_private_dir, create_private_file};
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
+pub use generations::{current_generation, switch_to};
 pub use ledger::{Ledger, LedgerCache, Snapshot};
 pub use schema::{
     PartitionBatch, QuarantineRow, events_schema, events_to_batch, partition_batches,
@@ -189,19 +194,6 @@ impl Store {
             create_private_dir(&d).map_err(io("cannot create", &d))?;
             restrict_dir(&d);
         }
-        // A new store starts with its first generation, so that compaction can swap it.
-        if fs::symlink_metadata(layout.events()).is_err() {
-            let first = layout.generations().join("g00000000T000000000000Z");
-            create_private_dir(&first).map_err(io("cannot create", &first))?;
-            let next = layout.root.join("events.next");
-            let _ = fs::remove_file(&next);
-            std::os::unix::fs::symlink(
-                Path::new("generations").join("g00000000T000000000000Z"),
-                &next,
-            )
-            .map_err(io("cannot link", &next))?;
-            fs::rename(&next, layout.events()).map_err(io("cannot create", &layout.events()))?;
-        }
         let lock_path = layout.lock();
         let lock = private_options()
             .truncate(false)
@@ -211,6 +203,8 @@ impl Store {
             .map_err(|_| StoreError::Locked(layout.root.clone()))?;
         let record_seed =
             recordkey::load_or_create(&layout.root).map_err(io("cannot read", &layout.root))?;
+        // Under the lock: a new store gets its first generation, an old one its link back.
+        generations::ensure_events_link(&layout)?;
         let store = Store {
             index: std::sync::OnceLock::new(),
             layout,
@@ -230,7 +224,9 @@ impl Store {
         self.record_seed
     }
 
-    /// Rolls back any batch that did not reach its ledger entry.
+    /// Rolls forward what the table committed but the ledger or the `events` link did not yet
+    /// show, rolls back any batch that did not reach its commit, and gives a store without a
+    /// table its first version.
     fn recover(&self) -> Result<(), StoreError> {
         let staging = self.layout.staging();
         if staging.exists() {
@@ -243,6 +239,8 @@ impl Store {
                 fs::remove_file(&path).map_err(io("cannot remove", &path))?;
             }
         }
+        delta::clear_interrupted(&self.layout)?;
+        self.roll_forward()?;
         let known: HashSet<String> = self
             .layout
             .read_ledger()?
@@ -263,6 +261,36 @@ impl Store {
                 files = removed,
                 "removed the files of an interrupted ingest; rerun it to store that file"
             );
+        }
+        if !delta::exists(&self.layout)? {
+            let generation = current_generation(&self.layout)?;
+            let files = self.layout.committed_files(&self.layout.events())?;
+            let files = delta::data_files(&self.layout.events(), &generation, &files)?;
+            delta::create(&self.layout, &generation, &files)?;
+            tracing::info!(files = files.len(), "the events table has its first version");
+        }
+        Ok(())
+    }
+
+    /// Completes the newest commit of the table: only it can lack its ledger entry or its
+    /// generation switch, since each commit is completed before the next one starts.
+    fn roll_forward(&self) -> Result<(), StoreError> {
+        match delta::last_recorded(&self.layout)? {
+            Some(delta::Recorded::Batch(entry)) => {
+                let path = self.layout.ledger().join(format!("{}.json", entry.batch_id));
+                if !path.exists() {
+                    write_ledger_entry(&self.layout, &entry)?;
+                    tracing::warn!(batch = %entry.batch_id, "completed the ledger entry of a committed batch");
+                }
+            }
+            Some(delta::Recorded::Generation(g) | delta::Recorded::Created(g)) => {
+                let dir = self.layout.generations().join(&g);
+                if current_generation(&self.layout)? != g && dir.is_dir() {
+                    switch_to(&self.layout, &dir)?;
+                    tracing::warn!(generation = %g, "completed the switch to a committed generation");
+                }
+            }
+            None => {}
         }
         Ok(())
     }

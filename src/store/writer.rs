@@ -1,5 +1,6 @@
-//! Writing one batch: its Parquet files are staged under `staging/`, renamed into place, and
-//! committed by the ledger entry; the Parquet settings of every store file live here too.
+//! Writing one batch: its Parquet files are staged under `staging/`, renamed into place,
+//! committed by a version of the events table, and recorded in the ledger; the Parquet settings
+//! of every store file live here too.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -170,7 +171,8 @@ impl BatchWriter {
             .collect()
     }
 
-    /// Moves the staged files into place, then writes the ledger entry: the commit point.
+    /// Moves the staged files into place, commits them in the events table (the commit point,
+    /// see [`delta`](super::delta)), then writes the ledger entry.
     pub fn commit(mut self, entry: &LedgerEntry) -> Result<(), StoreError> {
         self.finish_events()?;
         let fault = fault_after_renames();
@@ -191,7 +193,22 @@ impl BatchWriter {
             sync_dir(d);
         }
         if fault == Some(self.staged.len()) {
-            tracing::error!("fault injection: aborting before the ledger commit");
+            tracing::error!("fault injection: aborting before the commit");
+            std::process::abort();
+        }
+        // The commit point: the table's new version lists the batch's event files.
+        let generation = super::current_generation(&self.layout)?;
+        let events: Vec<PathBuf> = self
+            .staged
+            .iter()
+            .filter(|(_, rel)| rel.starts_with("events"))
+            .map(|(_, rel)| self.layout.root.join(rel))
+            .collect();
+        let files = super::delta::data_files(&self.layout.events(), &generation, &events)?;
+        super::delta::commit_batch(&self.layout, entry, &files)?;
+        if std::env::var_os("MIRATO_FAULT_BEFORE_LEDGER").is_some() {
+            // For the crash tests: committed in the table, not yet in the ledger.
+            tracing::error!("fault injection: aborting between the commit and the ledger entry");
             std::process::abort();
         }
         write_ledger_entry(&self.layout, entry)?;

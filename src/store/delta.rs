@@ -1,0 +1,354 @@
+//! The event files as a Delta Lake table whose root is `generations/`: the commit point that
+//! every reader shares, mirato and outside readers (delta-rs, polars, pandas, Spark, DuckDB).
+//!
+//! Why a transaction log: a batch's files are renamed into place one by one, and a glob over
+//! `events/**` counts them as soon as they land, committed or not. A Delta reader sees only
+//! the files the log lists, and a log version appears with one atomic step: a hard link of a
+//! finished temp file to `_delta_log/<version>.json`, which fails rather than overwrite.
+//!
+//! What mirato writes (protocol 1/2, the oldest every reader knows): one commit per ingested
+//! file (`add` actions; the ledger entry in `commitInfo`), and one per compaction (`remove` of
+//! the old generation's files, `add` of the new one's, `dataChange: false`; the generation's
+//! name in `commitInfo`). The ledger under `ledger/` stays the index that mirato reads; a crash
+//! between a commit and its ledger entry or its generation switch is rolled forward on open
+//! from the last commit ([`Store::open`](super::Store::open)).
+//!
+//! Written by hand rather than with the `deltalake` crate: it would rebuild the whole DataFusion
+//! stack with other features and add two HTTP clients to every build; what is needed here is a
+//! few JSON lines per commit, checked by the real readers in the tests.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use serde_json::{Value, json};
+
+use super::disk::{create_private_dir, create_private_file, sync_dir};
+use super::{Layout, LedgerEntry, StoreError, io};
+
+/// The log folder inside the table root.
+const LOG: &str = "_delta_log";
+
+/// What mirato records in a commit's `commitInfo`, to roll a crash forward.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recorded {
+    /// An ingested file: its ledger entry.
+    Batch(Box<LedgerEntry>),
+    /// A compaction: the generation it made current.
+    Generation(String),
+    /// The table made from a store that had none: the generation it lists.
+    Created(String),
+}
+
+/// A data file for an `add` action: its path relative to the table root, and its size.
+pub struct DataFile {
+    pub path: String,
+    pub size: u64,
+}
+
+impl Layout {
+    /// The Delta table's root: `generations/` (see [`delta`](self)).
+    pub fn table(&self) -> PathBuf {
+        self.generations()
+    }
+}
+
+fn log_dir(layout: &Layout) -> PathBuf {
+    layout.table().join(LOG)
+}
+
+/// The versions in the log, newest last.
+fn versions(layout: &Layout) -> Result<Vec<u64>, StoreError> {
+    let dir = log_dir(layout);
+    let rd = match fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("cannot list", &dir)(e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let name = ent.map_err(io("cannot list", &dir))?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(v) = name
+            .strip_suffix(".json")
+            .filter(|s| s.len() == 20 && s.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+        {
+            out.push(v);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Whether the store has its table yet (stores made before it get one on open).
+pub fn exists(layout: &Layout) -> Result<bool, StoreError> {
+    Ok(!versions(layout)?.is_empty())
+}
+
+/// What mirato recorded in the newest commit, if the table has one.
+pub fn last_recorded(layout: &Layout) -> Result<Option<Recorded>, StoreError> {
+    let Some(v) = versions(layout)?.last().copied() else {
+        return Ok(None);
+    };
+    let path = log_dir(layout).join(format!("{v:020}.json"));
+    let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
+    for line in text.lines() {
+        let action: Value = serde_json::from_str(line).map_err(|source| StoreError::Ledger {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(m) = action.pointer("/commitInfo/mirato") {
+            return serde_json::from_value(m.clone())
+                .map(Some)
+                .map_err(|source| StoreError::Ledger {
+                    path: path.clone(),
+                    source,
+                });
+        }
+    }
+    Ok(None)
+}
+
+/// Creates the table (version 0) listing `files`, from `layout`'s current generation.
+pub fn create(layout: &Layout, generation: &str, files: &[DataFile]) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut lines = vec![
+        commit_info(now, "CREATE TABLE", &Recorded::Created(generation.to_owned())),
+        json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}),
+        json!({"metaData": {
+            "id": uuid_v4(),
+            "name": "events",
+            "description": "mirato: pseudonymised events of the collocamento mirato",
+            "format": {"provider": "parquet", "options": {}},
+            "schemaString": schema_string(&super::events_schema()),
+            "partitionColumns": [],
+            "configuration": {},
+            "createdTime": now,
+        }}),
+    ];
+    lines.extend(files.iter().map(|f| add(f, now, true)));
+    write_version(layout, 0, &lines)
+}
+
+/// Commits an ingested file: `add` actions for its event files, its ledger entry beside them.
+pub fn commit_batch(
+    layout: &Layout,
+    entry: &LedgerEntry,
+    files: &[DataFile],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut lines = vec![commit_info(
+        now,
+        "WRITE",
+        &Recorded::Batch(Box::new(entry.clone())),
+    )];
+    lines.extend(files.iter().map(|f| add(f, now, true)));
+    append(layout, &lines)
+}
+
+/// Commits a compaction: the old generation's files removed, the new one's added.
+pub fn commit_generation(
+    layout: &Layout,
+    generation: &str,
+    removed: &[String],
+    added: &[DataFile],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    let mut lines = vec![commit_info(
+        now,
+        "OPTIMIZE",
+        &Recorded::Generation(generation.to_owned()),
+    )];
+    lines.extend(removed.iter().map(|p| {
+        json!({"remove": {"path": p, "deletionTimestamp": now, "dataChange": false}})
+    }));
+    lines.extend(added.iter().map(|f| add(f, now, false)));
+    append(layout, &lines)
+}
+
+fn append(layout: &Layout, lines: &[Value]) -> Result<(), StoreError> {
+    let next = versions(layout)?.last().map_or(0, |v| v + 1);
+    write_version(layout, next, lines)
+}
+
+/// Writes a version: a temp file, synced, then hard-linked to its final name, which fails if
+/// the version exists (so a commit never replaces another), then the temp name removed.
+fn write_version(layout: &Layout, version: u64, lines: &[Value]) -> Result<(), StoreError> {
+    let dir = log_dir(layout);
+    create_private_dir(&dir).map_err(io("cannot create", &dir))?;
+    let tmp = dir.join(format!(".{version:020}.json.tmp"));
+    let dst = dir.join(format!("{version:020}.json"));
+    let mut f = create_private_file(&tmp).map_err(io("cannot create", &tmp))?;
+    for l in lines {
+        writeln!(f, "{l}").map_err(io("cannot write", &tmp))?;
+    }
+    f.sync_all().map_err(io("cannot sync", &tmp))?;
+    drop(f);
+    fs::hard_link(&tmp, &dst).map_err(io("cannot commit", &dst))?;
+    let _ = fs::remove_file(&tmp);
+    sync_dir(&dir);
+    Ok(())
+}
+
+/// Removes temp files of commits that were interrupted (they never became a version).
+pub fn clear_interrupted(layout: &Layout) -> Result<(), StoreError> {
+    let dir = log_dir(layout);
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for ent in rd {
+        let path = ent.map_err(io("cannot list", &dir))?.path();
+        if path.extension().is_some_and(|e| e == "tmp") {
+            fs::remove_file(&path).map_err(io("cannot remove", &path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The table path of a file under the current generation `generation`, from its path relative
+/// to `events/` (`year=…/month=…/name.parquet`).
+pub fn table_path(generation: &str, under_events: &Path) -> String {
+    let mut p = String::from(generation);
+    for c in under_events.components() {
+        p.push('/');
+        p.push_str(&c.as_os_str().to_string_lossy());
+    }
+    p
+}
+
+/// The data files of `files` (paths under `events_dir`, the current generation `generation`):
+/// their table paths and sizes.
+pub fn data_files(
+    events_dir: &Path,
+    generation: &str,
+    files: &[PathBuf],
+) -> Result<Vec<DataFile>, StoreError> {
+    files
+        .iter()
+        .map(|f| {
+            let size = fs::metadata(f).map_err(io("cannot stat", f))?.len();
+            let rel = f.strip_prefix(events_dir).unwrap_or(f);
+            Ok(DataFile {
+                path: table_path(generation, rel),
+                size,
+            })
+        })
+        .collect()
+}
+
+fn add(f: &DataFile, now: i64, data_change: bool) -> Value {
+    json!({"add": {
+        "path": f.path,
+        "partitionValues": {},
+        "size": f.size,
+        "modificationTime": now,
+        "dataChange": data_change,
+    }})
+}
+
+fn commit_info(now: i64, operation: &str, recorded: &Recorded) -> Value {
+    json!({"commitInfo": {
+        "timestamp": now,
+        "operation": operation,
+        "operationParameters": {},
+        "engineInfo": concat!("mirato/", env!("CARGO_PKG_VERSION")),
+        "mirato": recorded,
+    }})
+}
+
+/// The table schema in Delta's JSON form. Delta has no unsigned integers: the record keys
+/// (`UInt32` in the files) are declared `long`, which every reader widens them to.
+fn schema_string(schema: &Schema) -> String {
+    let fields: Vec<Value> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Utf8 => "string",
+                DataType::Int32 => "integer",
+                DataType::Int64 | DataType::UInt32 => "long",
+                DataType::Float64 => "double",
+                DataType::Boolean => "boolean",
+                DataType::Date32 => "date",
+                DataType::Timestamp(_, Some(_)) => "timestamp",
+                other => unreachable!("no Delta type for {other} in the events schema"),
+            };
+            json!({"name": f.name(), "type": t, "nullable": f.is_nullable(), "metadata": {}})
+        })
+        .collect();
+    json!({"type": "struct", "fields": fields}).to_string()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A random table id in the UUID form Delta expects.
+fn uuid_v4() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-4{}-{:x}{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        (b[8] & 0x3) | 0x8,
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_written_once_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        assert!(!exists(&layout).unwrap());
+        assert!(last_recorded(&layout).unwrap().is_none());
+        let f = |p: &str| DataFile {
+            path: p.into(),
+            size: 10,
+        };
+        create(&layout, "g0", &[f("g0/a.parquet")]).unwrap();
+        commit_generation(&layout, "g1", &["g0/a.parquet".into()], &[f("g1/a.parquet")]).unwrap();
+        assert_eq!(versions(&layout).unwrap(), vec![0, 1]);
+        assert!(matches!(
+            last_recorded(&layout).unwrap(),
+            Some(Recorded::Generation(g)) if g == "g1"
+        ));
+        // A version is never replaced.
+        assert!(write_version(&layout, 1, &[json!({})]).is_err());
+        clear_interrupted(&layout).unwrap();
+        let left: Vec<_> = fs::read_dir(log_dir(&layout)).unwrap().collect();
+        assert_eq!(left.len(), 2);
+    }
+
+    #[test]
+    fn the_schema_has_a_delta_type_for_every_column() {
+        let s: Value = serde_json::from_str(&schema_string(&super::super::events_schema())).unwrap();
+        let fields = s["fields"].as_array().unwrap();
+        assert_eq!(fields.len(), super::super::events_schema().fields().len());
+        let person_key = fields
+            .iter()
+            .find(|f| f["name"] == crate::recordkey::PERSON_KEY)
+            .unwrap();
+        assert_eq!(person_key["type"], "long");
+        let uuid = uuid_v4();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
+    }
+
+    #[test]
+    fn table_paths_join_the_generation_and_the_partition() {
+        assert_eq!(
+            table_path("g1", Path::new("year=2025/month=03/b-p0000.parquet")),
+            "g1/year=2025/month=03/b-p0000.parquet"
+        );
+    }
+}

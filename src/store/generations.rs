@@ -1,0 +1,83 @@
+//! The `events` link and its generations: `events` is a symlink to the current generation
+//! folder under `generations/`, swapped with one rename (see `compact`). Here: switching it, and
+//! finding it again after a crash or in a store from before generations.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::disk::{create_private_dir, sync_dir};
+use super::{Layout, StoreError, io};
+
+/// The first generation of a new store.
+const FIRST: &str = "g00000000T000000000000Z";
+
+/// The current generation's folder name.
+pub fn current_generation(layout: &Layout) -> Result<String, StoreError> {
+    let events = layout.events();
+    let dir = events.canonicalize().map_err(io("cannot open", &events))?;
+    Ok(dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default())
+}
+
+/// Makes sure `events` links to a generation: a new store gets its first one; a store from
+/// before generations has its `events` folder moved under `generations/`; a link lost between
+/// those two steps points again at the newest finished generation.
+pub(super) fn ensure_events_link(layout: &Layout) -> Result<(), StoreError> {
+    let events = layout.events();
+    let gens = layout.generations();
+    match fs::symlink_metadata(&events) {
+        Ok(m) if m.file_type().is_symlink() => return Ok(()),
+        Ok(_) => {
+            // A real folder: it becomes a generation (one rename), then the link is made.
+            create_private_dir(&gens).map_err(io("cannot create", &gens))?;
+            let legacy = gens.join(format!("{FIRST}-legacy"));
+            fs::rename(&events, &legacy).map_err(io("cannot move", &events))?;
+            sync_dir(&layout.root);
+        }
+        Err(_) => {}
+    }
+    let newest = finished_generations(layout)?.pop();
+    let target = match newest {
+        Some(g) => g,
+        None => {
+            let first = gens.join(FIRST);
+            create_private_dir(&first).map_err(io("cannot create", &first))?;
+            first
+        }
+    };
+    switch_to(layout, &target)
+}
+
+/// Generation folders that were finished (not `*.building`), oldest first.
+fn finished_generations(layout: &Layout) -> Result<Vec<PathBuf>, StoreError> {
+    let gens = layout.generations();
+    let Ok(rd) = fs::read_dir(&gens) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let path = ent.map_err(io("cannot list", &gens))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if path.is_dir() && name.is_some_and(|n| n.starts_with('g') && !n.ends_with(".building"))
+        {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Points `events` at generation `generation` with one atomic rename of a fresh symlink over
+/// it. A query resolves the link once when it starts, so it reads one generation throughout.
+pub fn switch_to(layout: &Layout, generation: &Path) -> Result<(), StoreError> {
+    let events = layout.events();
+    let target = Path::new("generations").join(generation.file_name().expect("a generation"));
+    let next = layout.root.join("events.next");
+    let _ = fs::remove_file(&next);
+    std::os::unix::fs::symlink(&target, &next).map_err(io("cannot link", &next))?;
+    fs::rename(&next, &events).map_err(io("cannot switch", &events))?;
+    sync_dir(&layout.root);
+    Ok(())
+}
