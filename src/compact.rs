@@ -142,6 +142,11 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
         .collect();
     let added = delta::data_files(&done, &name, &parquet_files(&done)?)?;
     delta::commit_generation(layout, &name, &removed, &added)?;
+    if std::env::var_os("MIRATO_FAULT_BEFORE_SWITCH").is_some() {
+        // For the crash tests: committed in the table, `events` not yet switched.
+        tracing::error!("fault injection: aborting between the commit and the switch");
+        std::process::abort();
+    }
     switch_to(layout, &done)?;
     // The old generation's age now counts from its retirement (see remove_old_generations).
     if let Ok(d) = File::open(&current) {

@@ -116,7 +116,11 @@ pub fn last_recorded(layout: &Layout) -> Result<Option<Recorded>, StoreError> {
 pub fn create(layout: &Layout, generation: &str, files: &[DataFile]) -> Result<(), StoreError> {
     let now = now_ms();
     let mut lines = vec![
-        commit_info(now, "CREATE TABLE", &Recorded::Created(generation.to_owned())),
+        commit_info(
+            now,
+            "CREATE TABLE",
+            &Recorded::Created(generation.to_owned()),
+        ),
         json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}),
         json!({"metaData": {
             "id": uuid_v4(),
@@ -162,9 +166,11 @@ pub fn commit_generation(
         "OPTIMIZE",
         &Recorded::Generation(generation.to_owned()),
     )];
-    lines.extend(removed.iter().map(|p| {
-        json!({"remove": {"path": p, "deletionTimestamp": now, "dataChange": false}})
-    }));
+    lines.extend(
+        removed
+            .iter()
+            .map(|p| json!({"remove": {"path": p, "deletionTimestamp": now, "dataChange": false}})),
+    );
     lines.extend(added.iter().map(|f| add(f, now, false)));
     append(layout, &lines)
 }
@@ -316,7 +322,13 @@ mod tests {
             size: 10,
         };
         create(&layout, "g0", &[f("g0/a.parquet")]).unwrap();
-        commit_generation(&layout, "g1", &["g0/a.parquet".into()], &[f("g1/a.parquet")]).unwrap();
+        commit_generation(
+            &layout,
+            "g1",
+            &["g0/a.parquet".into()],
+            &[f("g1/a.parquet")],
+        )
+        .unwrap();
         assert_eq!(versions(&layout).unwrap(), vec![0, 1]);
         assert!(matches!(
             last_recorded(&layout).unwrap(),
@@ -331,7 +343,8 @@ mod tests {
 
     #[test]
     fn the_schema_has_a_delta_type_for_every_column() {
-        let s: Value = serde_json::from_str(&schema_string(&super::super::events_schema())).unwrap();
+        let s: Value =
+            serde_json::from_str(&schema_string(&super::super::events_schema())).unwrap();
         let fields = s["fields"].as_array().unwrap();
         assert_eq!(fields.len(), super::super::events_schema().fields().len());
         let person_key = fields

@@ -60,8 +60,7 @@ fn finished_generations(layout: &Layout) -> Result<Vec<PathBuf>, StoreError> {
     for ent in rd {
         let path = ent.map_err(io("cannot list", &gens))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if path.is_dir() && name.is_some_and(|n| n.starts_with('g') && !n.ends_with(".building"))
-        {
+        if path.is_dir() && name.is_some_and(|n| n.starts_with('g') && !n.ends_with(".building")) {
             out.push(path);
         }
     }

@@ -267,7 +267,10 @@ impl Store {
             let files = self.layout.committed_files(&self.layout.events())?;
             let files = delta::data_files(&self.layout.events(), &generation, &files)?;
             delta::create(&self.layout, &generation, &files)?;
-            tracing::info!(files = files.len(), "the events table has its first version");
+            tracing::info!(
+                files = files.len(),
+                "the events table has its first version"
+            );
         }
         Ok(())
     }
@@ -277,7 +280,10 @@ impl Store {
     fn roll_forward(&self) -> Result<(), StoreError> {
         match delta::last_recorded(&self.layout)? {
             Some(delta::Recorded::Batch(entry)) => {
-                let path = self.layout.ledger().join(format!("{}.json", entry.batch_id));
+                let path = self
+                    .layout
+                    .ledger()
+                    .join(format!("{}.json", entry.batch_id));
                 if !path.exists() {
                     write_ledger_entry(&self.layout, &entry)?;
                     tracing::warn!(batch = %entry.batch_id, "completed the ledger entry of a committed batch");

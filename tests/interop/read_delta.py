@@ -2,30 +2,35 @@
 what each reader saw.
 
 Usage: python3 read_delta.py DATA_DIR [AS_OF]
-With AS_OF (RFC 3339), only rows ingested by then: what mirato's own `as_of` selects.
+With AS_OF (RFC 3339), each reader keeps the rows ingested by then: what mirato's `as_of` sees.
 Prints one JSON object: rows per reader, event-type counts, the table's version and files.
 """
 import json
 import sys
+from datetime import datetime
 
 import duckdb
 import polars as pl
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 data = sys.argv[1]
-as_of = sys.argv[2] if len(sys.argv) > 2 else None
+as_of = datetime.fromisoformat(sys.argv[2].replace("Z", "+00:00")) if len(sys.argv) > 2 else None
 table = f"{data}/generations"
 
 dt = DeltaTable(table)
 arrow = dt.to_pyarrow_table(columns=["event_type", "ingested_at", "person_record_key"])
+pandas = dt.to_pandas(columns=["event_id", "ingested_at"])
 frame = pl.read_delta(table)
-pandas_rows = len(dt.to_pandas(columns=["event_id"]))
-con = duckdb.connect()
 files = dt.file_uris()
+con = duckdb.connect()
 if as_of is not None:
-    frame = frame.filter(pl.col("ingested_at") <= pl.lit(as_of).str.to_datetime(time_zone="UTC"))
+    arrow = arrow.filter(pc.less_equal(arrow["ingested_at"], as_of))
+    pandas = pandas[pandas["ingested_at"] <= as_of]
+    frame = frame.filter(pl.col("ingested_at") <= as_of)
+types = {}
 if files:
-    where = "WHERE ingested_at <= CAST(? AS TIMESTAMPTZ)" if as_of else ""
+    where = "WHERE ingested_at <= ?" if as_of else ""
     params = [files] + ([as_of] if as_of else [])
     types = dict(
         con.execute(
@@ -33,15 +38,13 @@ if files:
             params,
         ).fetchall()
     )
-else:
-    types = {}
 print(
     json.dumps(
         {
             "version": dt.version(),
             "files": sorted(files),
             "deltalake_rows": arrow.num_rows,
-            "pandas_rows": pandas_rows,
+            "pandas_rows": len(pandas),
             "polars_rows": frame.height,
             "duckdb_rows": sum(types.values()),
             "duckdb_types": types,

@@ -79,3 +79,39 @@ fn pyarrow_and_duckdb_read_the_store() {
     }
     assert!(!schema.contains(&"person_cf"));
 }
+
+/// Through the events table's Delta log, delta-rs, pandas, polars and DuckDB (over the table's
+/// files) see mirato's committed rows; filtering `ingested_at` by an `as_of` gives what mirato
+/// shows at that `as_of`, before and after a compaction.
+#[test]
+fn delta_readers_see_the_committed_table_and_an_old_as_of() {
+    let env = Env::new();
+    let a = env.write(
+        "a.csv",
+        csv_of(&[
+            base_row("basic_orientation", "e-1"),
+            base_row("basic_orientation", "e-2"),
+        ]),
+    );
+    env.ingest_one(&a);
+    let first = env.layout().read_ledger().unwrap()[0].ingested_at.clone();
+    let b = env.write("b.csv", csv_of(&[base_row("pact_signed", "e-3")]));
+    env.ingest_one(&b);
+    let now = env.read_delta(None);
+    assert_eq!(now["deltalake_rows"], 3);
+    assert_eq!(now["duckdb_types"]["basic_orientation"], 2);
+    assert_eq!(now["duckdb_types"]["pact_signed"], 1);
+    assert_eq!(now["key_type"], "int64", "record keys widened to long");
+    // 0: the table; 1 and 2: the two files.
+    assert_eq!(now["version"], 2);
+    assert_eq!(env.read_delta(Some(&first))["deltalake_rows"], 2);
+    let store = mirato::store::Store::open(&env.data).unwrap();
+    let report = mirato::compact::compact(&store, &Default::default()).unwrap();
+    drop(store);
+    assert_eq!(report.partitions_merged, 1, "{report:?}");
+    let compacted = env.read_delta(None);
+    assert_eq!(compacted["version"], 3);
+    assert_eq!(compacted["files"].as_array().unwrap().len(), 1);
+    assert_eq!(compacted["deltalake_rows"], 3);
+    assert_eq!(env.read_delta(Some(&first))["deltalake_rows"], 2);
+}

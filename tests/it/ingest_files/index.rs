@@ -255,8 +255,8 @@ fn a_lost_batch_record_is_caught_up_after_compaction() {
 fn an_index_ahead_of_the_ledger_is_rebuilt() {
     let env = Env::new();
     env.ingest_one(&first_file(&env));
-    // The ledger entry and files of the batch are gone (a data folder restored from copies of
-    // different moments): the index must not keep its ids.
+    // The ledger entry, the table's version and the files of the batch are gone (a data folder
+    // restored from copies of different moments): the index must not keep its ids.
     let entry = std::fs::read_dir(env.layout().ledger())
         .unwrap()
         .next()
@@ -264,6 +264,11 @@ fn an_index_ahead_of_the_ledger_is_rebuilt() {
         .unwrap()
         .path();
     std::fs::remove_file(entry).unwrap();
+    let version = env
+        .layout()
+        .table()
+        .join("_delta_log/00000000000000000001.json");
+    std::fs::remove_file(version).unwrap();
     let b = resend(&env, "b.csv", "e-3");
     assert_eq!(counts(&env.ingest_one(&b)), (3, 3, 0, 0));
 }
