@@ -7,8 +7,8 @@
 //! xxh3-128, big-endian → 8 bytes of content hash) and `batches` (batch id → how many ids it
 //! added), the record of which committed batches the index covers.
 //!
-//! The index is derived data; the ledger stays the commit point. A batch's ids are written only
-//! after its ledger entry is in place, and its `batches` record last, so the index never covers
+//! The index is derived data; the ledger (completed from the table's versions on open) says what
+//! is committed. A batch's ids are written only after its ledger entry is in place, and its `batches` record last, so the index never covers
 //! a batch that is not committed. Ids go in as sorted runs of tables (fjall's ingestion), not
 //! through the journal: a journal holding every id since its last rotation (up to 64 MB) would
 //! be replayed on every open, a fixed cost an ingest of a small file would pay each time.

@@ -1,5 +1,6 @@
-//! One ledger entry: what the ledger records of an ingested file, how the entry is written (the
-//! commit point of a batch: temp file, sync, rename) and how the entries are read back.
+//! One ledger entry: what the ledger records of an ingested file, how the entry is written (temp
+//! file, sync, rename; after the batch's table version, which commits it) and how the entries
+//! are read back.
 
 use std::collections::HashSet;
 use std::fs;
@@ -129,7 +130,9 @@ impl Layout {
     }
 }
 
-/// Writes an entry durably; once it is in place, its batch is committed.
+/// Writes an entry durably. A batch is committed by its table version (see `delta`), which
+/// holds this entry too, so an entry lost to a crash is written again on open; a file rejected
+/// whole has only its entry.
 pub(super) fn write_ledger_entry(layout: &Layout, entry: &LedgerEntry) -> Result<(), StoreError> {
     let dir = layout.ledger();
     let tmp = dir.join(format!("{}.tmp", entry.batch_id));
