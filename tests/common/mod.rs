@@ -95,19 +95,14 @@ impl Env {
     /// through the events table's Delta log, as the README shows them; with `as_of`, the rows
     /// ingested by then (`tests/interop/read_delta.py`).
     pub fn read_delta(&self, as_of: Option<&str>) -> serde_json::Value {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/read_delta.py");
-        let out = std::process::Command::new("python3")
-            .arg(script)
-            .arg(&self.data)
-            .args(as_of)
-            .output()
-            .expect("python3 runs");
-        assert!(
-            out.status.success(),
-            "the Delta readers failed (install them with `python3 -m pip install deltalake polars duckdb`): {}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut args = vec![self.data.as_os_str()];
+        args.extend(as_of.map(std::ffi::OsStr::new));
+        let v = python_json(
+            include_str!("../interop/read_delta.py"),
+            &args,
+            None,
+            "deltalake polars duckdb",
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         for k in ["pandas_rows", "polars_rows", "duckdb_rows"] {
             assert_eq!(v[k], v["deltalake_rows"], "every reader agrees: {v}");
         }

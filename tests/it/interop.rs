@@ -31,18 +31,12 @@ fn pyarrow_and_duckdb_read_the_store() {
     for t in column(&env.events(), "event_type").into_iter().flatten() {
         *ours.entry(t).or_default() += 1;
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/read_store.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&env.data)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "the Python readers failed (install them with `python3 -m pip install pyarrow duckdb`): {}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = python_json(
+        include_str!("../interop/read_store.py"),
+        &[env.data.as_os_str()],
+        None,
+        "pyarrow duckdb",
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let theirs = |k: &str| -> BTreeMap<String, u64> {
         v[k].as_object()
             .unwrap()
