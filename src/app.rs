@@ -115,6 +115,9 @@ impl Setup {
     /// Builds the server ([`Setup::server`]) and serves it on `addr` until it is stopped.
     pub async fn serve(&self, addr: SocketAddr) -> anyhow::Result<()> {
         let app = self.server()?;
+        if crate::store::remote::mounted(&self.data_dir).is_some() {
+            self.follow_bucket();
+        }
         let j = &self.config.jobs;
         crate::server::serve(
             app.state,
@@ -125,6 +128,25 @@ impl Setup {
             },
         )
         .await
+    }
+
+    /// Takes in, every `s3.refresh_seconds`, what other machines committed to the bucket
+    /// behind the working copy; on failure the server goes on with the copy as it is.
+    fn follow_bucket(&self) {
+        let root = self.data_dir.clone();
+        let every = std::time::Duration::from_secs(self.config.s3.refresh_seconds.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let root = root.clone();
+                let pulled =
+                    tokio::task::spawn_blocking(move || crate::store::remote::refresh(&root)).await;
+                if let Ok(Err(e)) = pulled {
+                    tracing::warn!(error = %e, "cannot take in the bucket's new commits; serving the working copy as it is");
+                }
+            }
+        });
     }
 
     /// The four standard jobs, then `extra`. With a server the warm-up and the export use its

@@ -17,7 +17,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::compute::{
@@ -29,12 +29,9 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::recordkey;
 use crate::store::{
-    Layout, Store, StoreError, batch_of, create_private_dir, create_private_file,
-    current_generation, delta, events_schema, parquet_files, switch_to,
+    GENERATION_GRACE, Layout, Store, StoreError, batch_of, create_private_dir, create_private_file,
+    current_generation, delta, events_schema, parquet_files, remove_old_generations, switch_to,
 };
-
-/// How long an old generation is kept after it stopped being current.
-pub const GENERATION_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// Rows per row group of a merged file: small enough that row-group statistics on the sorted
 /// `event_type` prune, large enough to compress well.
@@ -59,6 +56,8 @@ pub struct CompactReport {
     pub files_after: usize,
     pub rows_rewritten: u64,
     pub generations_removed: usize,
+    /// Files removed from the bucket of a store on S3 (see `Store::vacuum_bucket`).
+    pub bucket_files_removed: usize,
     /// The new generation, when one was made.
     pub generation: Option<String>,
 }
@@ -77,6 +76,7 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
     let layout = store.layout();
     let mut report = CompactReport {
         generations_removed: remove_old_generations(layout, GENERATION_GRACE)?,
+        bucket_files_removed: store.vacuum_bucket()?,
         ..CompactReport::default()
     };
     let current = layout
@@ -260,45 +260,6 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("cannot sync", dir))
-}
-
-/// Removes generations that stopped being current more than `grace` ago, and unfinished ones.
-pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize, StoreError> {
-    let gens = layout.generations();
-    let Ok(rd) = fs::read_dir(&gens) else {
-        return Ok(0);
-    };
-    let current = layout.events().canonicalize().ok();
-    let mut removed = 0;
-    for ent in rd {
-        let path = ent.map_err(io("cannot list", &gens))?.path();
-        // Only generation folders: the table's log lives beside them.
-        if !path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('g'))
-        {
-            continue;
-        }
-        if Some(&path) == current.as_ref()
-            || current
-                .as_ref()
-                .is_some_and(|c| c.file_name() == path.file_name())
-        {
-            continue;
-        }
-        // A retired generation's mtime is set when it is retired.
-        let age = fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .unwrap_or_default();
-        let unfinished = path.extension().is_some_and(|e| e == "building");
-        if age >= grace || (unfinished && age >= Duration::from_secs(60)) {
-            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }
 
 /// How many files the current generation holds (for reports and metrics).

@@ -27,6 +27,18 @@ views_in_memory = false      # true: the shared views held whole in memory rathe
                              # files in <data_dir>/views; faster scans, at a memory cost that grows
                              # with the store
 
+# An s3://bucket/prefix data_dir (a build with --features s3; see README, Beyond one machine).
+# Each key falls back to the usual AWS variable (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ALLOW_HTTP). Credentials are never printed or logged.
+[s3]
+endpoint = ""                # empty: AWS itself; e.g. http://127.0.0.1:9000 for MinIO or Ceph
+region = ""                  # empty: AWS_REGION, else us-east-1
+access_key_id = ""
+secret_access_key = ""
+allow_http = false           # true for an endpoint on plain http (a test server on loopback)
+cache_dir = ""               # the local working copy; empty: ~/.cache/mirato/s3/<bucket>/<prefix>
+refresh_seconds = 10         # how often a server takes in commits made by other machines
+
 [server]
 addr = "127.0.0.1:8080"      # --addr wins
 dashboards = ""              # a folder of page files; empty: the built-in pages
@@ -99,6 +111,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub key_file: String,
     pub engine: EngineConfig,
+    pub s3: S3Config,
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub jobs: JobsConfig,
@@ -114,6 +127,33 @@ pub struct AuthConfig {
     pub session_max_hours: u64,
     pub login_attempts: usize,
     pub login_window_seconds: u64,
+}
+
+/// The `[s3]` section; its Debug hides the secret.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub allow_http: bool,
+    pub cache_dir: String,
+    pub refresh_seconds: u64,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<hidden>")
+            .field("allow_http", &self.allow_http)
+            .field("cache_dir", &self.cache_dir)
+            .field("refresh_seconds", &self.refresh_seconds)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -389,6 +429,18 @@ impl Config {
                 PathBuf::from(&self.engine.spill_dir)
             },
             views_in_memory: self.engine.views_in_memory,
+        }
+    }
+
+    /// How to reach the bucket of an `s3://` data folder.
+    pub fn s3_settings(&self) -> crate::store::remote::S3Settings {
+        crate::store::remote::S3Settings {
+            endpoint: self.s3.endpoint.clone(),
+            region: self.s3.region.clone(),
+            access_key_id: self.s3.access_key_id.clone(),
+            secret_access_key: self.s3.secret_access_key.clone(),
+            allow_http: self.s3.allow_http,
+            cache_dir: self.s3.cache_dir.clone(),
         }
     }
 

@@ -443,6 +443,8 @@ impl Ctx {
             .data_dir
             .clone()
             .unwrap_or_else(|| config.data_dir.clone());
+        // An s3:// store is worked on through its local working copy.
+        let data_dir = mirato::store::remote::resolve(&data_dir, &config.s3_settings())?;
         let key_file = cli
             .key_file
             .clone()

@@ -15,6 +15,8 @@ use crate::store::{BatchStatus, Layout, StoreError};
 
 /// What the store holds: batches, events by type and year, persons, rejected rows by rule.
 pub fn render(data_dir: &Path) -> Result<String, StoreError> {
+    // A working copy of a bucket first takes in what other machines committed.
+    crate::store::remote::refresh(data_dir)?;
     let layout = Layout::new(data_dir);
     let ledger = layout.read_ledger()?;
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
@@ -73,7 +75,19 @@ pub fn render(data_dir: &Path) -> Result<String, StoreError> {
         .filter(|e| e.status == BatchStatus::Committed)
         .count();
     let rejected_files = ledger.len() - committed;
-    let _ = writeln!(out, "store: {}", data_dir.display());
+    match crate::store::remote::mounted(data_dir) {
+        Some(remote) => {
+            let _ = writeln!(
+                out,
+                "store: {} (working copy {})",
+                remote.url(),
+                data_dir.display()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "store: {}", data_dir.display());
+        }
+    }
     let _ = writeln!(
         out,
         "  files ingested: {committed} ({rejected_files} rejected whole); data version {}",

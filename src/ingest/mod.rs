@@ -216,9 +216,16 @@ impl<'s> Ingester<'s> {
         // An index opened by an earlier ingester on this store may lack what that one failed
         // to write: bring it up to the ledger again.
         let (index, opened) = store.dedupe_index_opened()?;
-        let seen_files = store
-            .layout()
-            .read_ledger()?
+        let ledger = store.layout().read_ledger()?;
+        // A batch's `ingested_at` is never before the last committed one, whatever the clocks
+        // of the machines that write to one bucket say: `as_of` stays a cut in commit order.
+        let last_batch_us = ledger
+            .iter()
+            .filter_map(|e| chrono::DateTime::parse_from_rfc3339(&e.ingested_at).ok())
+            .map(|t| t.timestamp_micros())
+            .max()
+            .unwrap_or(0);
+        let seen_files = ledger
             .into_iter()
             .filter(|e| e.status == BatchStatus::Committed)
             .map(|e| (e.sha256, e.batch_id))
@@ -230,7 +237,7 @@ impl<'s> Ingester<'s> {
             resync: !opened,
             validator: Validator::new(Pseudonymiser::new(&key), Utc::now().timestamp_micros()),
             seen_files,
-            last_batch_us: 0,
+            last_batch_us,
             progress: false,
         })
     }

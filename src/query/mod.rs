@@ -190,6 +190,8 @@ impl Engine {
 
     /// The engine over `data_dir`, its queries within `settings`' memory pool.
     pub fn open_with(data_dir: &Path, settings: &EngineSettings) -> Result<Engine, QueryError> {
+        // A working copy of a bucket first takes in what other machines committed.
+        crate::store::remote::refresh(data_dir)?;
         let layout = Layout::new(data_dir);
         if !layout.ledger().exists() {
             return Err(QueryError::NoStore(data_dir.to_path_buf()));

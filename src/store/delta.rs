@@ -60,7 +60,7 @@ fn log_dir(layout: &Layout) -> PathBuf {
 }
 
 /// The versions in the log, newest last.
-fn versions(layout: &Layout) -> Result<Vec<u64>, StoreError> {
+pub(super) fn versions(layout: &Layout) -> Result<Vec<u64>, StoreError> {
     let dir = log_dir(layout);
     let rd = match fs::read_dir(&dir) {
         Ok(rd) => rd,
@@ -95,21 +95,7 @@ pub fn last_recorded(layout: &Layout) -> Result<Option<Recorded>, StoreError> {
     };
     let path = log_dir(layout).join(format!("{v:020}.json"));
     let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-    for line in text.lines() {
-        let action: Value = serde_json::from_str(line).map_err(|source| StoreError::Ledger {
-            path: path.clone(),
-            source,
-        })?;
-        if let Some(m) = action.pointer("/commitInfo/mirato") {
-            return serde_json::from_value(m.clone())
-                .map(Some)
-                .map_err(|source| StoreError::Ledger {
-                    path: path.clone(),
-                    source,
-                });
-        }
-    }
-    Ok(None)
+    Ok(parse_version(&text, &path)?.recorded)
 }
 
 /// Creates the table (version 0) listing `files`, from `layout`'s current generation.
@@ -180,23 +166,72 @@ fn append(layout: &Layout, lines: &[Value]) -> Result<(), StoreError> {
     write_version(layout, next, lines)
 }
 
-/// Writes a version: a temp file, synced, then hard-linked to its final name, which fails if
-/// the version exists (so a commit never replaces another), then the temp name removed.
+/// Writes a version. In a store on S3 the bucket's copy of the version is the commit point
+/// (see [`remote`](super::remote)): it is put first, and the working copy follows.
 fn write_version(layout: &Layout, version: u64, lines: &[Value]) -> Result<(), StoreError> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if let Some(remote) = super::remote::mounted(&layout.root) {
+        remote.commit(layout, version, &text)?;
+    }
+    link_version(layout, version, &text)
+}
+
+/// Writes a version's text locally: a temp file, synced, then hard-linked to its final name,
+/// which fails if the version exists (so a commit never replaces another), then the temp name
+/// removed.
+pub(super) fn link_version(layout: &Layout, version: u64, text: &str) -> Result<(), StoreError> {
     let dir = log_dir(layout);
     create_private_dir(&dir).map_err(io("cannot create", &dir))?;
     let tmp = dir.join(format!(".{version:020}.json.tmp"));
     let dst = dir.join(format!("{version:020}.json"));
     let mut f = create_private_file(&tmp).map_err(io("cannot create", &tmp))?;
-    for l in lines {
-        writeln!(f, "{l}").map_err(io("cannot write", &tmp))?;
-    }
+    f.write_all(text.as_bytes())
+        .map_err(io("cannot write", &tmp))?;
     f.sync_all().map_err(io("cannot sync", &tmp))?;
     drop(f);
     fs::hard_link(&tmp, &dst).map_err(io("cannot commit", &dst))?;
     let _ = fs::remove_file(&tmp);
     sync_dir(&dir);
     Ok(())
+}
+
+/// The path of version `version` relative to the data folder, as the bucket names it too.
+pub(super) fn version_path(version: u64) -> String {
+    format!("generations/{LOG}/{version:020}.json")
+}
+
+/// What a version says: what mirato recorded, the files it adds (table path, size) and the
+/// ones it removes.
+#[derive(Debug, Default)]
+pub(super) struct Version {
+    pub recorded: Option<Recorded>,
+    pub adds: Vec<(String, u64)>,
+    /// Removed files with the time of their removal (ms since the epoch).
+    pub removes: Vec<(String, i64)>,
+}
+
+/// Reads a version's text (`origin` names it in errors).
+pub(super) fn parse_version(text: &str, origin: &Path) -> Result<Version, StoreError> {
+    let bad = |source| StoreError::Ledger {
+        path: origin.to_path_buf(),
+        source,
+    };
+    let mut out = Version::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let action: Value = serde_json::from_str(line).map_err(bad)?;
+        if let Some(m) = action.pointer("/commitInfo/mirato") {
+            out.recorded = Some(serde_json::from_value(m.clone()).map_err(bad)?);
+        } else if let Some(a) = action.get("add") {
+            let path = a["path"].as_str().unwrap_or_default().to_owned();
+            out.adds.push((path, a["size"].as_u64().unwrap_or(0)));
+        } else if let Some(r) = action.get("remove") {
+            out.removes.push((
+                r["path"].as_str().unwrap_or_default().to_owned(),
+                r["deletionTimestamp"].as_i64().unwrap_or(0),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Removes temp files of commits that were interrupted (they never became a version).

@@ -130,9 +130,9 @@ impl Layout {
     }
 }
 
-/// Writes an entry durably. A batch is committed by its table version (see `delta`), which
-/// holds this entry too, so an entry lost to a crash is written again on open; a file rejected
-/// whole has only its entry.
+/// Writes an entry durably. A batch, or a file rejected whole, is committed by its table
+/// version (see `delta`), which holds this entry too, so an entry lost to a crash is written
+/// again on open.
 pub(super) fn write_ledger_entry(layout: &Layout, entry: &LedgerEntry) -> Result<(), StoreError> {
     let dir = layout.ledger();
     let tmp = dir.join(format!("{}.tmp", entry.batch_id));

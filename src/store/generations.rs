@@ -4,9 +4,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::disk::{create_private_dir, sync_dir};
 use super::{Layout, StoreError, io};
+
+/// How long an old generation is kept after it stopped being current: queries that started
+/// on it finish there.
+pub const GENERATION_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// The first generation of a new store.
 const FIRST: &str = "g00000000T000000000000Z";
@@ -79,4 +84,43 @@ pub fn switch_to(layout: &Layout, generation: &Path) -> Result<(), StoreError> {
     fs::rename(&next, &events).map_err(io("cannot switch", &events))?;
     sync_dir(&layout.root);
     Ok(())
+}
+
+/// Removes generations that stopped being current more than `grace` ago, and unfinished ones.
+pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize, StoreError> {
+    let gens = layout.generations();
+    let Ok(rd) = fs::read_dir(&gens) else {
+        return Ok(0);
+    };
+    let current = layout.events().canonicalize().ok();
+    let mut removed = 0;
+    for ent in rd {
+        let path = ent.map_err(io("cannot list", &gens))?.path();
+        // Only generation folders: the table's log lives beside them.
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('g'))
+        {
+            continue;
+        }
+        if Some(&path) == current.as_ref()
+            || current
+                .as_ref()
+                .is_some_and(|c| c.file_name() == path.file_name())
+        {
+            continue;
+        }
+        // A retired generation's mtime is set when it is retired.
+        let age = fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        let unfinished = path.extension().is_some_and(|e| e == "building");
+        if age >= grace || (unfinished && age >= Duration::from_secs(60)) {
+            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

@@ -28,13 +28,18 @@ mod disk;
 mod entry;
 mod generations;
 pub mod ledger;
+#[cfg(feature = "s3")]
+pub mod remote;
+#[cfg(not(feature = "s3"))]
+#[path = "remote_off.rs"]
+pub mod remote;
 mod schema;
 mod writer;
 
 pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};
 pub use disk::{create_private_dir, create_private_file};
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
-pub use generations::{current_generation, switch_to};
+pub use generations::{GENERATION_GRACE, current_generation, remove_old_generations, switch_to};
 pub use ledger::{Ledger, LedgerCache, Snapshot};
 pub use schema::{
     PartitionBatch, QuarantineRow, events_schema, events_to_batch, partition_batches,
@@ -71,6 +76,26 @@ pub enum StoreError {
     Locked(PathBuf),
     #[error("the dedupe index {path}: {source}")]
     Index { path: PathBuf, source: fjall::Error },
+    #[error("{action} {key} in the bucket: {message}")]
+    Remote {
+        action: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "another mirato committed version {version} of {url} while this one was writing; nothing of this run was stored: run it again"
+    )]
+    Conflict { url: String, version: u64 },
+    #[error(
+        "the working copy {copy} does not match the bucket {url} (a copy of another bucket, or a bucket emptied or rewritten since): move the copy away and it is made again from the bucket"
+    )]
+    Diverged { copy: PathBuf, url: String },
+    #[error("'{0}' is not a store address such as s3://bucket/prefix")]
+    BadUrl(String),
+    #[error(
+        "the store {0} is on S3, and this mirato was built without S3 support: build it with `cargo build --release --features s3`"
+    )]
+    NoS3(String),
 }
 
 /// Maps an I/O error to a [`StoreError::Io`] naming what was being done, and to what.
@@ -201,6 +226,11 @@ impl Store {
             .map_err(io("cannot open", &lock_path))?;
         lock.try_lock_exclusive()
             .map_err(|_| StoreError::Locked(layout.root.clone()))?;
+        // A working copy of a bucket first takes in what other machines committed.
+        if let Some(remote) = remote::mounted(&layout.root) {
+            remote.share_secret(&layout)?;
+            remote.pull(&layout)?;
+        }
         let record_seed =
             recordkey::load_or_create(&layout.root).map_err(io("cannot read", &layout.root))?;
         // Under the lock: a new store gets its first generation, an old one its link back.
@@ -301,8 +331,19 @@ impl Store {
         Ok(())
     }
 
-    /// Records a file that was rejected whole: nothing is stored, but the ledger remembers it.
+    /// Records a file that was rejected whole: nothing is stored, but the table's log (a
+    /// version without files) and the ledger remember it, on every machine of a bucket.
     pub fn record_rejected(&self, entry: &LedgerEntry) -> Result<(), StoreError> {
+        delta::commit_batch(&self.layout, entry, &[])?;
         write_ledger_entry(&self.layout, entry)
+    }
+
+    /// Removes from the bucket behind a working copy the files no version lists any more
+    /// (see [`remote::ORPHAN_AGE`]); nothing for a local store.
+    pub fn vacuum_bucket(&self) -> Result<usize, StoreError> {
+        match remote::mounted(&self.layout.root) {
+            Some(remote) => remote.vacuum(&self.layout),
+            None => Ok(0),
+        }
     }
 }

@@ -612,10 +612,23 @@ pub fn python_json(
     stdin: Option<&str>,
     needs: &str,
 ) -> serde_json::Value {
+    python_json_env(script, args, &[], stdin, needs)
+}
+
+/// [`python_json`] with environment variables set for the script.
+#[allow(dead_code)]
+pub fn python_json_env(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    env: &[(String, String)],
+    stdin: Option<&str>,
+    needs: &str,
+) -> serde_json::Value {
     use std::io::Write;
     let mut child = std::process::Command::new("python3")
         .args(["-c", script])
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

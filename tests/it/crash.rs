@@ -7,7 +7,7 @@ use common::*;
 use std::time::Duration;
 
 /// A file whose rows span twelve month partitions, so a commit renames many files.
-fn big_file(env: &Env, rows: usize) -> std::path::PathBuf {
+pub(crate) fn big_file(env: &Env, rows: usize) -> std::path::PathBuf {
     let mut text = String::new();
     let header = csv_of(&[base_row("basic_orientation", "x")]);
     let mut lines = header.lines();

@@ -20,6 +20,8 @@ mod kpi_catalogue;
 mod kpi_engine;
 mod memory;
 mod report;
+#[cfg(feature = "s3")]
+mod s3;
 mod schemathesis;
 mod server;
 mod views_on_disk;

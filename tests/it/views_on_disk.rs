@@ -302,7 +302,7 @@ async fn a_view_gone_after_a_compaction_is_built_from_the_new_generation() {
     drop(store);
     // The retired generation gone too, as after its grace period.
     let removed =
-        mirato::compact::remove_old_generations(&env.layout(), std::time::Duration::ZERO).unwrap();
+        mirato::store::remove_old_generations(&env.layout(), std::time::Duration::ZERO).unwrap();
     assert_eq!(removed, 1);
     for f in copies(&env.data, "spells") {
         std::fs::remove_file(f).unwrap();

@@ -99,8 +99,13 @@ fn drop_in_inbox(env: &Env, name: &str, rows: &[Vec<(String, String)>], marker: 
 /// Every KPI's rows at an `as_of`, by `by` (or without breakdown), through one engine (so the
 /// shared views are computed once per `as_of`, as in the server).
 fn catalogue(env: &Env, as_of: &str, by: &str) -> Vec<String> {
+    catalogue_of(&env.data, as_of, by)
+}
+
+/// [`catalogue`] over any data folder (a working copy of a bucket too).
+pub(crate) fn catalogue_of(data: &std::path::Path, as_of: &str, by: &str) -> Vec<String> {
     let rt = rt();
-    let engine = mirato::query::Engine::open(&env.data).unwrap();
+    let engine = mirato::query::Engine::open(data).unwrap();
     let mut out = Vec::new();
     for d in mirato::query::catalog() {
         let mut p = vec![
@@ -123,7 +128,7 @@ fn catalogue(env: &Env, as_of: &str, by: &str) -> Vec<String> {
     out
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     url: String,
     token: String,
@@ -136,7 +141,7 @@ impl Drop for Server {
     }
 }
 
-fn start(env: &Env, vars: &[(&str, &str)]) -> Server {
+pub(crate) fn start(env: &Env, vars: &[(&str, &str)]) -> Server {
     let token = env.access().tokens["admin"].clone();
     let mut cmd = env.cli();
     cmd.args(["serve", "--addr", "127.0.0.1:0"])
@@ -158,7 +163,7 @@ fn start(env: &Env, vars: &[(&str, &str)]) -> Server {
 }
 
 /// A plain HTTP/1.1 GET with the server's admin token: status and body.
-fn http_get(server: &Server, path: &str) -> (u16, String) {
+pub(crate) fn http_get(server: &Server, path: &str) -> (u16, String) {
     let host = server.url.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
@@ -178,7 +183,7 @@ fn http_get(server: &Server, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn hires_via_api(server: &Server) -> i64 {
+pub(crate) fn hires_via_api(server: &Server) -> i64 {
     let (status, body) = http_get(server, "/api/kpi/hires?from=2025-01-01&to=2025-12-31");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
