@@ -71,16 +71,19 @@ pub(super) fn versions(layout: &Layout) -> Result<Vec<u64>, StoreError> {
     for ent in rd {
         let name = ent.map_err(io("cannot list", &dir))?.file_name();
         let name = name.to_string_lossy();
-        if let Some(v) = name
-            .strip_suffix(".json")
-            .filter(|s| s.len() == 20 && s.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|s| s.parse().ok())
-        {
+        if let Some(v) = version_of(&name) {
             out.push(v);
         }
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// The version a log file's name (`<20 digits>.json`) holds, if it is one.
+pub(super) fn version_of(name: &str) -> Option<u64> {
+    name.strip_suffix(".json")
+        .filter(|s| s.len() == 20 && s.bytes().all(|c| c.is_ascii_digit()))
+        .and_then(|s| s.parse().ok())
 }
 
 /// Whether the store has its table yet (stores made before it get one on open).
@@ -93,7 +96,7 @@ pub fn last_recorded(layout: &Layout) -> Result<Option<Recorded>, StoreError> {
     let Some(v) = versions(layout)?.last().copied() else {
         return Ok(None);
     };
-    let path = log_dir(layout).join(format!("{v:020}.json"));
+    let path = layout.root.join(version_path(v));
     let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
     Ok(parse_version(&text, &path)?.recorded)
 }

@@ -33,7 +33,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWriteExt;
 
 use super::delta::{self, Recorded};
@@ -258,25 +258,24 @@ impl Remote {
         })
     }
 
-    /// The versions of the table in the bucket, oldest first.
-    fn versions(&self) -> Result<Vec<u64>, StoreError> {
-        let (store, key) = (Arc::clone(&self.store), self.key("generations/_delta_log"));
-        let metas: Vec<_> = block(async move {
+    /// Every object under `rel`.
+    fn list(&self, rel: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let (store, key) = (Arc::clone(&self.store), self.key(rel));
+        block(async move {
             store
                 .list(Some(&key))
                 .try_collect::<Vec<_>>()
                 .await
                 .map_err(remote_err("cannot list", &key))
-        })?;
-        let mut out: Vec<u64> = metas
+        })
+    }
+
+    /// The versions of the table in the bucket, oldest first.
+    fn versions(&self) -> Result<Vec<u64>, StoreError> {
+        let mut out: Vec<u64> = self
+            .list("generations/_delta_log")?
             .iter()
-            .filter_map(|m| {
-                m.location
-                    .filename()
-                    .and_then(|n| n.strip_suffix(".json"))
-                    .filter(|s| s.len() == 20 && s.bytes().all(|c| c.is_ascii_digit()))
-                    .and_then(|s| s.parse().ok())
-            })
+            .filter_map(|m| m.location.filename().and_then(delta::version_of))
             .collect();
         out.sort_unstable();
         Ok(out)
@@ -443,17 +442,16 @@ impl Remote {
             self.download(&layout.root, wanted)?;
             delta::link_version(layout, v, &text)?;
             match parsed.recorded {
-                Some(Recorded::Batch(e)) => {
+                Some(Recorded::Batch(e))
                     if !layout
                         .ledger()
                         .join(format!("{}.json", e.batch_id))
-                        .exists()
-                    {
-                        write_ledger_entry(layout, &e)?;
-                    }
+                        .exists() =>
+                {
+                    write_ledger_entry(layout, &e)?;
                 }
                 Some(Recorded::Generation(g) | Recorded::Created(g)) => generation = Some(g),
-                None => {}
+                _ => {}
             }
             pulled += 1;
         }
@@ -564,15 +562,7 @@ impl Remote {
         };
         let mut doomed = Vec::new();
         for dir in ["generations", "quarantine"] {
-            let (store, key) = (Arc::clone(&self.store), self.key(dir));
-            let metas: Vec<_> = block(async move {
-                store
-                    .list(Some(&key))
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .map_err(remote_err("cannot list", &key))
-            })?;
-            for m in metas {
+            for m in self.list(dir)? {
                 let full = m.location.to_string();
                 let rel = full.get(prefix_len..).unwrap_or_default();
                 if rel.ends_with(".parquet") && !live.contains(rel) && m.last_modified < cutoff {

@@ -451,7 +451,7 @@ fn two_machines_cannot_both_commit_the_same_version() {
     );
     // B, behind the bucket, cannot commit its own file over A's version.
     let b_file = env.write("b.csv", csv_of(&[hire("race-b", "2025-03-04", 2, &[])]));
-    let files = mirato::ingest::collect_inputs(&[b_file.clone()]).unwrap();
+    let files = mirato::ingest::collect_inputs(std::slice::from_ref(&b_file)).unwrap();
     let mut ing = mirato::ingest::Ingester::new(&store_b, key.clone()).unwrap();
     let refused = ing.ingest_files(&files, |_| {});
     let message = match refused {
