@@ -531,6 +531,10 @@ impl Remote {
             .ok()
             .and_then(|s| s.parse().ok())
             .map_or(ORPHAN_AGE, Duration::from_secs);
+        self.vacuum_older_than(layout, age)
+    }
+
+    fn vacuum_older_than(&self, layout: &Layout, age: Duration) -> Result<usize, StoreError> {
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(age).unwrap_or_else(|_| chrono::Duration::zero());
         // Files of the current version, and those removed too recently for old versions to
@@ -585,5 +589,88 @@ impl Remote {
             tracing::info!(files = n, store = %self.url, "removed files no version lists");
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use object_store::memory::InMemory;
+
+    /// A working copy in a temp folder, mounted on `bucket` under the prefix `x`.
+    fn copy_of(bucket: &Arc<dyn ObjectStore>) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let remote = Remote {
+            url: "s3://test/x".into(),
+            store: Arc::clone(bucket),
+            prefix: "x".into(),
+        };
+        MOUNTS
+            .lock()
+            .unwrap()
+            .insert(root.clone(), Arc::new(remote));
+        (dir, root)
+    }
+
+    #[test]
+    fn a_second_copy_takes_in_the_commits_and_a_copy_of_another_bucket_is_refused() {
+        let bucket: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let (_a, root_a) = copy_of(&bucket);
+        drop(Store::open(&root_a).unwrap());
+        let (_b, root_b) = copy_of(&bucket);
+        assert_eq!(refresh(&root_b).unwrap(), 1, "the first version came in");
+        assert_eq!(refresh(&root_b).unwrap(), 0, "and only once");
+        assert_eq!(delta::versions(&Layout::new(&root_b)).unwrap(), vec![0]);
+        let read = |root: &Path| std::fs::read_to_string(root.join(recordkey::FILE_NAME)).unwrap();
+        assert_eq!(read(&root_a), read(&root_b), "one secret for every copy");
+        // A copy that made its own table in another bucket is not a copy of this one.
+        let other: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let (_c, root_c) = copy_of(&other);
+        drop(Store::open(&root_c).unwrap());
+        MOUNTS.lock().unwrap().insert(
+            root_c.clone(),
+            Arc::new(Remote {
+                url: "s3://test/x".into(),
+                store: Arc::clone(&bucket),
+                prefix: "x".into(),
+            }),
+        );
+        assert!(matches!(refresh(&root_c), Err(StoreError::Diverged { .. })));
+    }
+
+    #[test]
+    fn only_old_files_that_no_version_lists_leave_the_bucket() {
+        let bucket: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let (_a, root) = copy_of(&bucket);
+        drop(Store::open(&root).unwrap());
+        let orphan = Key::from("x/generations/g1/year=2025/month=01/b-p0000.parquet");
+        let put = {
+            let (bucket, orphan) = (Arc::clone(&bucket), orphan.clone());
+            block(async move {
+                bucket
+                    .put(&orphan, PutPayload::from_static(b"PAR1"))
+                    .await
+                    .map_err(remote_err("cannot write", &orphan))
+            })
+        };
+        put.unwrap();
+        let remote = mounted(&root).unwrap();
+        let layout = Layout::new(&root);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(remote.vacuum_older_than(&layout, hour).unwrap(), 0);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            remote.vacuum_older_than(&layout, Duration::ZERO).unwrap(),
+            1
+        );
+        let rel = orphan.to_string();
+        assert!(
+            remote
+                .get_text(rel.trim_start_matches("x/"))
+                .unwrap()
+                .is_none()
+        );
     }
 }
