@@ -304,8 +304,22 @@ fn a_store_on_s3_ingests_compacts_serves_and_answers_as_a_local_one() {
         stdout_of(s3.cli(&env, url, &copy_c).args(args)),
         stdout_of(env.cli().args(args))
     );
-    let status = stdout_of(s3.cli(&env, url, &copy_c).arg("status"));
-    assert!(status.contains(url), "{status}");
+    // Credentials are never shown or logged, even at the most verbose level.
+    let out = s3
+        .cli(&env, url, &copy_c)
+        .env("MIRATO_LOG", "trace")
+        .arg("status")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains(url), "{stdout}");
+    assert!(stderr.len() > 1000, "trace logs were written");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(SECRET) && !text.contains(KEY_ID));
+    }
 }
 
 #[test]
