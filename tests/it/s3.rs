@@ -488,3 +488,52 @@ fn two_machines_cannot_both_commit_the_same_version() {
     assert_eq!(s3.rows_outside(url), 2);
     assert_eq!(rows_on(&s3, url, &env.dir.path().join("copy-c")), 2);
 }
+
+#[test]
+fn quarantine_and_files_rejected_whole_reach_every_machine() {
+    let Some(s3) = S3::start() else { return };
+    s3.create_bucket("ledger");
+    let url = "s3://ledger/store";
+    let env = Env::new();
+    let copy_a = env.dir.path().join("copy-a");
+    let rows = csv_of(&[
+        hire("q1", "2025-03-03", 1, &[]),
+        with(
+            hire("q2", "2025-03-04", 2, &[]),
+            &[("province", Some("ZZ"))],
+        ),
+    ]);
+    // A file with a rejected row, a file rejected whole, and the first file's bytes again.
+    for (name, text) in [
+        ("mixed.csv", rows.as_str()),
+        ("empty.csv", ""),
+        ("again.csv", &rows),
+    ] {
+        let path = env.write(name, text);
+        let _ = s3
+            .cli(&env, url, &copy_a)
+            .arg("ingest")
+            .arg(&path)
+            .output()
+            .unwrap();
+    }
+    let machine = |copy: &Path| {
+        let root = mount(&s3, url, copy);
+        drop(Store::open(&root).unwrap());
+        let l = Layout::new(&root);
+        let ledger = l.read_ledger().unwrap();
+        let quarantine = all_text(&read_all(&l.committed_files(&l.quarantine()).unwrap()));
+        let status = stdout_of(s3.cli(&env, url, copy).arg("status"));
+        let status = status.lines().skip(1).collect::<Vec<_>>().join("\n");
+        (ledger, quarantine, status)
+    };
+    let a = machine(&copy_a);
+    assert_eq!(a.0.len(), 3, "{:?}", a.0);
+    assert!(
+        a.0.iter()
+            .any(|e| e.status == mirato::store::BatchStatus::Rejected)
+    );
+    assert!(a.0.iter().any(|e| e.repeat_of.is_some()), "{:?}", a.0);
+    assert!(a.1.contains("ZZ"), "the quarantined row: {}", a.1);
+    assert_eq!(machine(&env.dir.path().join("copy-b")), a, "as machine A");
+}
