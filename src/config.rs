@@ -26,6 +26,8 @@ spill_dir = ""               # where queries spill; empty: <data_dir>/spill (own
 views_in_memory = false      # true: the shared views held whole in memory rather than read from their
                              # files in <data_dir>/views; faster scans, at a memory cost that grows
                              # with the store
+ballista = ""                # df://host:50050: run the KPI queries on this Ballista scheduler (a build
+                             # with --features distributed; see README, Beyond one machine); empty: here
 
 # An s3://bucket/prefix data_dir (a build with --features s3; see README, Beyond one machine).
 # Each key falls back to the usual AWS variable (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
@@ -162,6 +164,7 @@ pub struct EngineConfig {
     pub memory_limit: String,
     pub spill_dir: String,
     pub views_in_memory: bool,
+    pub ballista: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -429,6 +432,7 @@ impl Config {
                 PathBuf::from(&self.engine.spill_dir)
             },
             views_in_memory: self.engine.views_in_memory,
+            ballista: (!self.engine.ballista.is_empty()).then(|| self.engine.ballista.clone()),
         }
     }
 

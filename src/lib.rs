@@ -4,6 +4,8 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(feature = "distributed")]
+pub mod cluster;
 pub mod codes;
 pub mod cohort;
 pub mod compact;

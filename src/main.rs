@@ -91,6 +91,50 @@ enum Command {
     /// Generate the sample data if `sample-data/` is empty, ingest it, show what was stored, and
     /// serve the dashboards.
     Demo(DemoArgs),
+    /// The processes of a Ballista cluster that runs the KPI queries (`engine.ballista`).
+    #[cfg(feature = "distributed")]
+    Cluster {
+        #[command(subcommand)]
+        role: ClusterRole,
+    },
+}
+
+#[cfg(feature = "distributed")]
+#[derive(Subcommand, Debug)]
+enum ClusterRole {
+    /// The scheduler: plans the queries and hands their tasks to the executors.
+    Scheduler {
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        #[arg(long, default_value_t = 50050)]
+        port: u16,
+        /// Seconds without a heartbeat after which an executor is lost and its tasks rerun.
+        #[arg(long, default_value_t = 180)]
+        executor_timeout: u64,
+    },
+    /// An executor: runs tasks, and serves their output over Arrow Flight. It reads the
+    /// store's files at the paths the engine names, so it runs where they are (or shared).
+    Executor {
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// Arrow Flight port.
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// The scheduler, host:port.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        scheduler: String,
+        /// Where the executor keeps its shuffle files (they hold pseudonyms: owner-only).
+        #[arg(long)]
+        work_dir: PathBuf,
+        /// Tasks at once; 0: every core.
+        #[arg(long, default_value_t = 0)]
+        vcores: usize,
+        /// Seconds between heartbeats to the scheduler.
+        #[arg(long, default_value_t = 60)]
+        heartbeat: u64,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -383,7 +427,65 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users { action } => cmd_users(&ctx, action),
         Command::Serve { server } => cmd_serve(&ctx, &rt, &server),
         Command::Demo(args) => cmd_demo(&ctx, &rt, args),
+        #[cfg(feature = "distributed")]
+        Command::Cluster { role } => cmd_cluster(&ctx, &rt, role),
     }
+}
+
+#[cfg(feature = "distributed")]
+fn cmd_cluster(ctx: &Ctx, rt: &Runtime, role: ClusterRole) -> anyhow::Result<ExitCode> {
+    use mirato::cluster::{self, ExecutorOptions, SchedulerOptions};
+    // The record keys' secret: the processes compute `cell_key` as the engine does.
+    let seed = mirato::recordkey::load_or_create(&ctx.data_dir).with_context(|| {
+        format!(
+            "cannot read the store's secret in {}",
+            ctx.data_dir.display()
+        )
+    })?;
+    match role {
+        ClusterRole::Scheduler {
+            bind,
+            port,
+            executor_timeout,
+        } => rt.block_on(cluster::scheduler(
+            SchedulerOptions {
+                bind,
+                port,
+                executor_timeout_seconds: executor_timeout,
+            },
+            seed,
+        ))?,
+        ClusterRole::Executor {
+            bind,
+            port,
+            grpc_port,
+            scheduler,
+            work_dir,
+            vcores,
+            heartbeat,
+        } => {
+            let (host, sport) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
+                .ok_or_else(|| Usage(format!("--scheduler '{scheduler}' is not host:port")))?;
+            mirato::store::create_private_dir(&work_dir)
+                .with_context(|| format!("cannot create {}", work_dir.display()))?;
+            rt.block_on(cluster::executor(
+                ExecutorOptions {
+                    bind,
+                    port,
+                    grpc_port,
+                    scheduler_host: host,
+                    scheduler_port: sport,
+                    work_dir,
+                    vcores,
+                    heartbeat_seconds: heartbeat,
+                },
+                seed,
+            ))?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A mistake in the request that no library error names (exit code 2).

@@ -39,6 +39,9 @@ pub struct EngineSettings {
     /// Shared views held whole in memory instead of read from their files in `views/` (see
     /// [`super::Engine::views_in_memory`]): faster scans for a store whose views fit.
     pub views_in_memory: bool,
+    /// A Ballista scheduler (`df://host:port`) to run the KPI queries on, instead of here
+    /// (a build with `--features distributed`).
+    pub ballista: Option<String>,
 }
 
 impl EngineSettings {
@@ -48,6 +51,7 @@ impl EngineSettings {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             spill_dir: data_dir.join("spill"),
             views_in_memory: false,
+            ballista: None,
         }
     }
 

@@ -10,6 +10,8 @@
 pub mod catalog;
 pub mod cellkey;
 pub mod cells;
+#[cfg(feature = "distributed")]
+mod cluster;
 pub mod cohort;
 mod memory;
 pub mod output;
@@ -71,6 +73,9 @@ pub enum QueryError {
     Memory { detail: String },
     #[error("query engine error: {0}")]
     Engine(DataFusionError),
+    /// `engine.ballista` set in a build without the cluster, or with views it cannot read.
+    #[error("{0}")]
+    Cluster(String),
     #[error("cannot read or create the cell-key secret in {path}: {source}")]
     CellKey {
         path: PathBuf,
@@ -179,6 +184,8 @@ pub struct Engine {
     read_stored_keys: std::sync::atomic::AtomicBool,
     /// The KPI queries' sessions over the newest data (see [`Engine::kpi_session`]).
     sessions: std::sync::Mutex<session::SessionCache>,
+    /// The Ballista scheduler that runs the KPI queries (`df://host:port`), if any.
+    ballista: Option<String>,
 }
 
 impl Engine {
@@ -192,6 +199,16 @@ impl Engine {
     pub fn open_with(data_dir: &Path, settings: &EngineSettings) -> Result<Engine, QueryError> {
         // A working copy of a bucket first takes in what other machines committed.
         crate::store::remote::refresh(data_dir)?;
+        if let Some(url) = &settings.ballista {
+            if cfg!(not(feature = "distributed")) {
+                return Err(session::no_cluster());
+            }
+            if settings.views_in_memory {
+                return Err(QueryError::Cluster(format!(
+                    "engine.views_in_memory cannot go with engine.ballista ({url}): the cluster reads the views' files"
+                )));
+            }
+        }
         let layout = Layout::new(data_dir);
         if !layout.ledger().exists() {
             return Err(QueryError::NoStore(data_dir.to_path_buf()));
@@ -219,6 +236,7 @@ impl Engine {
             keyed: std::sync::Mutex::new(None),
             read_stored_keys: std::sync::atomic::AtomicBool::new(true),
             sessions: std::sync::Mutex::default(),
+            ballista: settings.ballista.clone(),
         })
     }
 

@@ -40,7 +40,7 @@ impl Engine {
         needed: &[&str],
     ) -> Result<SessionContext, QueryError> {
         let Ok(generation) = self.layout.events().canonicalize() else {
-            return self.session(as_of_us, needed).await;
+            return self.fresh_kpi_session(as_of_us, needed).await;
         };
         let data = format!("{}|{as_of_us}", generation.display());
         let views = needed.join(",");
@@ -52,7 +52,7 @@ impl Engine {
                 return Ok(ctx.clone());
             }
         }
-        let ctx = self.session(as_of_us, needed).await?;
+        let ctx = self.fresh_kpi_session(as_of_us, needed).await?;
         let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         if cache.data != data {
             cache.data = data;
@@ -60,6 +60,23 @@ impl Engine {
         }
         cache.by_views.insert(views, ctx.clone());
         Ok(ctx)
+    }
+
+    /// A new session for a KPI query: a local one, or with `engine.ballista` one on the
+    /// cluster over the same data (the local one makes sure of the views' files).
+    async fn fresh_kpi_session(
+        &self,
+        as_of_us: i64,
+        needed: &[&str],
+    ) -> Result<SessionContext, QueryError> {
+        let local = self.session(as_of_us, needed).await?;
+        match self.ballista.as_deref() {
+            None => Ok(local),
+            #[cfg(feature = "distributed")]
+            Some(url) => self.cluster_session(url, &local, as_of_us, needed).await,
+            #[cfg(not(feature = "distributed"))]
+            Some(_) => Err(no_cluster()),
+        }
     }
 
     /// A fresh session per query (cheap: the runtime and its caches are shared), with `ev`
@@ -196,4 +213,11 @@ fn register_reference(ctx: &SessionContext) -> Result<(), QueryError> {
         Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
     )?;
     Ok(())
+}
+
+/// The error of `engine.ballista` in a build without the cluster.
+pub(super) fn no_cluster() -> QueryError {
+    QueryError::Cluster(
+        "engine.ballista is set, and this mirato was built without the cluster: build it with `cargo build --release --features distributed`".into(),
+    )
 }

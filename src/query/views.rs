@@ -360,3 +360,20 @@ fn two_parts(batches: Vec<RecordBatch>) -> Vec<Vec<RecordBatch>> {
     }
     parts
 }
+
+/// A shared view's file as a plain Parquet scan, which a cluster's executors can read (see
+/// `cluster`); made sure of first, as every scan of the view is.
+#[cfg(feature = "distributed")]
+pub(super) async fn file_scan(
+    provider: &Arc<dyn TableProvider>,
+    state: &dyn datafusion::catalog::Session,
+) -> Result<Arc<dyn TableProvider>, QueryError> {
+    let Some(view) = (provider.as_ref() as &dyn std::any::Any).downcast_ref::<StoredView>() else {
+        return Err(QueryError::Cluster(
+            "shared views held in memory cannot run on a cluster: set engine.views_in_memory = false"
+                .into(),
+        ));
+    };
+    view.ensure(state).await?;
+    Ok(Arc::new(view.file_scan()?))
+}

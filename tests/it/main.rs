@@ -8,6 +8,8 @@ mod common;
 mod access;
 mod attack;
 mod browser;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod cohort;
 mod crash;
 mod evaluation;

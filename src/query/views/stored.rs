@@ -80,6 +80,12 @@ impl StoredView {
         })
     }
 
+    /// A plain scan of the view's file (for a cluster's executors, which know no views).
+    #[cfg(feature = "distributed")]
+    pub(in crate::query) fn file_scan(&self) -> Result<ListingTable, DataFusionError> {
+        scan_of(&self.path, self.table.schema())
+    }
+
     /// The file's size and modification time now, if it is there.
     fn stat(&self) -> Option<(u64, std::time::SystemTime)> {
         let m = fs::metadata(&self.path).ok()?;
