@@ -56,7 +56,8 @@ impl Engine {
         for name in REFERENCE {
             let dir = self.layout.views().join("reference").join(name);
             if !dir.join("part.parquet").exists() {
-                let tmp = dir.with_extension("tmp");
+                // A temp folder of this process's own: another may be writing the same table.
+                let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&tmp);
                 local
                     .table(name)
