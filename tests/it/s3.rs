@@ -1,8 +1,8 @@
-//! The store in an S3 bucket, against a real S3 API server (moto's, a process per test): ingest,
-//! compaction, the whole catalogue and the server equal to the same data on a local disk, on
-//! the writing machine and on a second one; a kill at every step of a commit leaves all of a
-//! file or none, for mirato and for outside readers of the bucket; two machines cannot both
-//! commit; files no version lists leave the bucket only once old.
+//! The store in an S3 bucket, against a real S3 API server (moto's, a process per test):
+//! ingest, compaction, the whole catalogue, the report and the server equal to the same data on
+//! a local disk, on the writing machine and on a second one; a kill at every step of a commit
+//! leaves all of a file or none, for mirato and for outside readers of the bucket; two machines
+//! cannot both commit; files no version lists leave the bucket only once old.
 
 use crate::common;
 use common::*;
@@ -93,6 +93,15 @@ impl S3 {
              boto3.client('s3').create_bucket(Bucket=sys.argv[1])\n\
              print(json.dumps(True))",
             &[name],
+        );
+    }
+
+    fn put(&self, bucket: &str, key: &str, body: &str) {
+        self.python(
+            "import boto3, json, sys\n\
+             boto3.client('s3').put_object(Bucket=sys.argv[1], Key=sys.argv[2], Body=sys.argv[3].encode())\n\
+             print(json.dumps(True))",
+            &[bucket, key, body],
         );
     }
 
@@ -197,6 +206,12 @@ fn a_store_on_s3_ingests_compacts_serves_and_answers_as_a_local_one() {
     let url = "s3://mirato/regioni";
     let env = Env::new();
     let copy_a = env.dir.path().join("copy-a");
+    // One perturbation secret for both stores, the bucket's taken from the local one, so that
+    // their perturbed reports can be compared.
+    std::fs::create_dir_all(&env.data).unwrap();
+    mirato::recordkey::load_or_create(&env.data).unwrap();
+    let secret = std::fs::read_to_string(env.data.join("cell_key.secret")).unwrap();
+    s3.put("mirato", "regioni/_mirato/cell_key.secret", &secret);
     let first = generated(&env, 120, 7, "2024-01-01", "2025-06-30");
     let second = generated(&env, 60, 8, "2025-07-01", "2025-12-31");
     let copy_b = env.dir.path().join("copy-b");
@@ -303,6 +318,57 @@ fn a_store_on_s3_ingests_compacts_serves_and_answers_as_a_local_one() {
     assert_eq!(
         stdout_of(s3.cli(&env, url, &copy_c).args(args)),
         stdout_of(env.cli().args(args))
+    );
+    // The ANPAL report from the bucket: the tables of the local store's, line for line (the
+    // lines naming the data's instant, its version and the time of writing aside).
+    let report = |mut c: Command, name: &str| -> Vec<String> {
+        let dir = env.dir.path().join("reports");
+        std::fs::create_dir_all(&dir).unwrap();
+        stdout_of(
+            c.args([
+                "report",
+                "anpal",
+                "--year",
+                "2025",
+                "--quarter",
+                "2",
+                "--out",
+            ])
+            .arg(dir.join(name)),
+        );
+        let mut csvs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with(&format!("{name}.")) && n.ends_with(".csv")
+            })
+            .collect();
+        csvs.sort();
+        assert!(csvs.len() >= 6, "{csvs:?}");
+        csvs.iter()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| {
+                        ![
+                            "# Dati acquisiti",
+                            "# Versione",
+                            "# Generato",
+                            "# Per rigenerarlo",
+                        ]
+                        .iter()
+                        .any(|p| l.starts_with(p))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect()
+    };
+    assert_eq!(
+        report(s3.cli(&env, url, &copy_c), "s3"),
+        report(env.cli(), "local")
     );
     // Credentials are never shown or logged, even at the most verbose level.
     let out = s3
