@@ -435,7 +435,9 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
 #[cfg(feature = "distributed")]
 fn cmd_cluster(ctx: &Ctx, rt: &Runtime, role: ClusterRole) -> anyhow::Result<ExitCode> {
     use mirato::cluster::{self, ExecutorOptions, SchedulerOptions};
-    // The record keys' secret: the processes compute `cell_key` as the engine does.
+    // The record keys' secret: the processes compute `cell_key` as the engine does (a working
+    // copy of a bucket takes the bucket's first).
+    mirato::store::remote::refresh(&ctx.data_dir)?;
     let seed = mirato::recordkey::load_or_create(&ctx.data_dir).with_context(|| {
         format!(
             "cannot read the store's secret in {}",

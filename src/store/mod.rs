@@ -12,7 +12,8 @@
 //! recovery). The rest is one room each: `entry` (a ledger entry, written and read back),
 //! [`ledger`] (the ledger read as a whole), `dedupe` (event ids already stored), `schema` (the
 //! files' columns), `writer` (staging and committing a batch), [`delta`] (the table's log),
-//! `generations` (the `events` link), `disk` (owner-only, durable file operations).
+//! `generations` (the `events` link), `disk` (owner-only, durable file operations), [`remote`]
+//! (a store in an S3 bucket, worked on through a local working copy of it).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
