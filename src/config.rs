@@ -113,7 +113,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub key_file: String,
     pub engine: EngineConfig,
-    pub s3: S3Config,
+    pub s3: crate::store::remote::S3Settings,
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub jobs: JobsConfig,
@@ -129,33 +129,6 @@ pub struct AuthConfig {
     pub session_max_hours: u64,
     pub login_attempts: usize,
     pub login_window_seconds: u64,
-}
-
-/// The `[s3]` section; its Debug hides the secret.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Config {
-    pub endpoint: String,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub allow_http: bool,
-    pub cache_dir: String,
-    pub refresh_seconds: u64,
-}
-
-impl std::fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<hidden>")
-            .field("allow_http", &self.allow_http)
-            .field("cache_dir", &self.cache_dir)
-            .field("refresh_seconds", &self.refresh_seconds)
-            .finish()
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -433,18 +406,6 @@ impl Config {
             },
             views_in_memory: self.engine.views_in_memory,
             ballista: (!self.engine.ballista.is_empty()).then(|| self.engine.ballista.clone()),
-        }
-    }
-
-    /// How to reach the bucket of an `s3://` data folder.
-    pub fn s3_settings(&self) -> crate::store::remote::S3Settings {
-        crate::store::remote::S3Settings {
-            endpoint: self.s3.endpoint.clone(),
-            region: self.s3.region.clone(),
-            access_key_id: self.s3.access_key_id.clone(),
-            secret_access_key: self.s3.secret_access_key.clone(),
-            allow_http: self.s3.allow_http,
-            cache_dir: self.s3.cache_dir.clone(),
         }
     }
 

@@ -548,7 +548,7 @@ impl Ctx {
             .clone()
             .unwrap_or_else(|| config.data_dir.clone());
         // An s3:// store is worked on through its local working copy.
-        let data_dir = mirato::store::remote::resolve(&data_dir, &config.s3_settings())?;
+        let data_dir = mirato::store::remote::resolve(&data_dir, &config.s3)?;
         let key_file = cli
             .key_file
             .clone()

@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::catalog::TableProvider;
-use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col, lit};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use super::{Engine, QueryError, cellkey, views};
 
@@ -47,12 +46,7 @@ impl Engine {
         // After the session is made: making it replaces the functions it was given.
         ctx.register_udf(cellkey::udf(self.cell_seed));
         ctx.register_table("events", local.table_provider("events").await?)?;
-        let ts = ScalarValue::TimestampMicrosecond(Some(as_of_us), Some("UTC".into()));
-        let ev = ctx
-            .table("events")
-            .await?
-            .filter(col("ingested_at").lt_eq(lit(ts)))?;
-        ctx.register_table("ev", ev.into_view())?;
+        super::session::register_ev(&ctx, as_of_us).await?;
         for name in REFERENCE {
             let dir = self.layout.views().join("reference").join(name);
             if !dir.join("part.parquet").exists() {

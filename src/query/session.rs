@@ -118,16 +118,22 @@ impl Engine {
             .with_listing_options(options)
             .with_schema(nullable(&events_schema()));
         ctx.register_table("events", Arc::new(ListingTable::try_new(config)?))?;
-        let ts = ScalarValue::TimestampMicrosecond(Some(as_of_us), Some("UTC".into()));
-        let ev = ctx
-            .table("events")
-            .await?
-            .filter(col("ingested_at").lt_eq(lit(ts)))?;
-        ctx.register_table("ev", ev.into_view())?;
+        register_ev(&ctx, as_of_us).await?;
         register_reference(&ctx)?;
         self.register_views(&ctx, as_of_us, needed).await?;
         Ok(ctx)
     }
+}
+
+/// Registers `ev`: the `events` table as of `as_of_us` (the rows ingested by then).
+pub(super) async fn register_ev(ctx: &SessionContext, as_of_us: i64) -> Result<(), QueryError> {
+    let ts = ScalarValue::TimestampMicrosecond(Some(as_of_us), Some("UTC".into()));
+    let ev = ctx
+        .table("events")
+        .await?
+        .filter(col("ingested_at").lt_eq(lit(ts)))?;
+    ctx.register_table("ev", ev.into_view())?;
+    Ok(())
 }
 
 /// The events' schema with every column nullable, as queries see it. The files keep their

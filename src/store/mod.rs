@@ -35,6 +35,7 @@ pub mod remote;
 #[path = "remote_off.rs"]
 pub mod remote;
 mod schema;
+mod settings;
 mod writer;
 
 pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};

@@ -54,28 +54,7 @@ const PARALLEL: usize = 8;
 /// that a bucket policy can keep outside readers from them.
 const PRIVATE: &str = "_mirato";
 
-/// How to reach the bucket; empty fields fall back to the AWS variables.
-#[derive(Clone, Default)]
-pub struct S3Settings {
-    pub endpoint: String,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub allow_http: bool,
-    /// The working copy's folder; empty: `~/.cache/mirato/s3/<bucket>/<prefix>`.
-    pub cache_dir: String,
-}
-
-impl std::fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("allow_http", &self.allow_http)
-            .field("cache_dir", &self.cache_dir)
-            .finish_non_exhaustive()
-    }
-}
+pub use super::settings::S3Settings;
 
 /// A bucket and prefix holding a store.
 pub struct Remote {

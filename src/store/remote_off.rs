@@ -6,16 +6,7 @@ use std::sync::Arc;
 
 use super::{Layout, StoreError};
 
-/// How to reach a bucket: unused without S3 support, kept so the configuration is the same.
-#[derive(Debug, Clone, Default)]
-pub struct S3Settings {
-    pub endpoint: String,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub allow_http: bool,
-    pub cache_dir: String,
-}
+pub use super::settings::S3Settings;
 
 /// Never made: no bucket is ever mounted.
 #[derive(Debug)]

@@ -125,6 +125,7 @@ impl S3 {
             secret_access_key: SECRET.into(),
             allow_http: true,
             cache_dir: copy.to_string_lossy().into_owned(),
+            refresh_seconds: 10,
         }
     }
 
