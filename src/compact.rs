@@ -115,33 +115,44 @@ pub fn compact(store: &Store, opts: &CompactOptions) -> Result<CompactReport, St
     if building.exists() {
         fs::remove_dir_all(&building).map_err(io("cannot clear", &building))?;
     }
-    for (rel, files) in &parts {
-        let dir = building.join(rel);
-        create_private_dir(&dir).map_err(io("cannot create", &dir))?;
-        if to_merge.contains(&rel) {
-            let rows = merge(files, &dir, seed)?;
-            report.partitions_merged += 1;
-            report.rows_rewritten += rows;
-            report.files_after += 1;
-        } else {
-            for f in files {
-                let to = dir.join(f.file_name().expect("a file"));
-                fs::hard_link(f, &to).map_err(io("cannot link", &to))?;
+    let done = gens.join(&name);
+    let built = (|| {
+        for (rel, files) in &parts {
+            let dir = building.join(rel);
+            create_private_dir(&dir).map_err(io("cannot create", &dir))?;
+            if to_merge.contains(&rel) {
+                let rows = merge(files, &dir, seed)?;
+                report.partitions_merged += 1;
+                report.rows_rewritten += rows;
                 report.files_after += 1;
+            } else {
+                for f in files {
+                    let to = dir.join(f.file_name().expect("a file"));
+                    fs::hard_link(f, &to).map_err(io("cannot link", &to))?;
+                    report.files_after += 1;
+                }
             }
         }
+        sync_dir(&building)?;
+        fs::rename(&building, &done).map_err(io("cannot rename", &building))?;
+        // The commit point: the table swaps the old generation's files for the new one's.
+        let old_generation = current_generation(layout)?;
+        let removed: Vec<String> = committed
+            .iter()
+            .map(|f| delta::table_path(&old_generation, f.strip_prefix(&current).unwrap_or(f)))
+            .collect();
+        let added = delta::data_files(&done, &name, &parquet_files(&done)?)?;
+        delta::commit_generation(layout, &name, &removed, &added)
+    })();
+    if let Err(e) = built {
+        // Not committed: the half-built generation goes now (a full disk gets its space back),
+        // not a grace period later.
+        let _ = fs::remove_dir_all(&building);
+        if !delta::lists_generation(layout, &name)? {
+            let _ = fs::remove_dir_all(&done);
+        }
+        return Err(e);
     }
-    sync_dir(&building)?;
-    let done = gens.join(&name);
-    fs::rename(&building, &done).map_err(io("cannot rename", &building))?;
-    // The commit point: the table swaps the old generation's files for the new one's.
-    let old_generation = current_generation(layout)?;
-    let removed: Vec<String> = committed
-        .iter()
-        .map(|f| delta::table_path(&old_generation, f.strip_prefix(&current).unwrap_or(f)))
-        .collect();
-    let added = delta::data_files(&done, &name, &parquet_files(&done)?)?;
-    delta::commit_generation(layout, &name, &removed, &added)?;
     if std::env::var_os("MIRATO_FAULT_BEFORE_SWITCH").is_some() {
         // For the crash tests: committed in the table, `events` not yet switched.
         tracing::error!("fault injection: aborting between the commit and the switch");

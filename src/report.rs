@@ -502,6 +502,10 @@ fn werr(path: &Path, e: &dyn std::fmt::Display) -> ReportError {
     }
 }
 
+fn ioerr(path: &Path, e: &std::io::Error) -> ReportError {
+    werr(path, &crate::store::io_message(e))
+}
+
 fn workbook(sheets: &[Sheet], out: &Path) -> Result<Workbook, ReportError> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
@@ -559,8 +563,10 @@ pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> 
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| werr(dir, &e))?;
     }
-    wb.save(out).map_err(|e| werr(out, &e))?;
-    let mut written = vec![out.to_path_buf()];
+    // Each file is written whole or not at all (a kill or a full disk leaves the old one);
+    // the CSVs first, the workbook last.
+    let book = wb.save_to_buffer().map_err(|e| werr(out, &e))?;
+    let mut written = Vec::new();
     for s in sheets {
         let slug: String = s
             .name
@@ -571,8 +577,10 @@ pub fn write(sheets: &[Sheet], out: &Path) -> Result<Vec<PathBuf>, ReportError> 
         let path = out.with_extension(format!("{slug}.csv"));
         // The project's one CSV writer: formula cells neutralised (`crate::csvfile`).
         let text = crate::csvfile::write(&s.header, &s.columns, &s.rows);
-        std::fs::write(&path, text).map_err(|e| werr(&path, &e))?;
+        crate::store::write_atomic(&path, text.as_bytes()).map_err(|e| ioerr(&path, &e))?;
         written.push(path);
     }
+    crate::store::write_atomic(out, &book).map_err(|e| ioerr(out, &e))?;
+    written.insert(0, out.to_path_buf());
     Ok(written)
 }

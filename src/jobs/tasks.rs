@@ -225,11 +225,13 @@ pub async fn export(ctx: &Context, engine: &Engine) -> Result<u64, String> {
         let (columns, labelled) = crate::query::output::labelled_rows(&r);
         let text = crate::csvfile::objects(&header, &columns, &labelled);
         let path = dir.join(format!("{id}.csv"));
-        let tmp = dir.join(format!(".{id}.csv.tmp"));
-        crate::store::create_private_file(&tmp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        fs::rename(&tmp, &path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        crate::store::write_atomic(&path, text.as_bytes()).map_err(|e| {
+            format!(
+                "cannot write {}: {}",
+                path.display(),
+                crate::store::io_message(&e)
+            )
+        })?;
         rows += r.rows.len() as u64;
     }
     if cfg.anpal_quarterly {

@@ -101,6 +101,12 @@ pub fn last_recorded(layout: &Layout) -> Result<Option<Recorded>, StoreError> {
     Ok(parse_version(&text, &path)?.recorded)
 }
 
+/// Whether the newest commit made generation `name` current: a compaction that failed after
+/// its commit must keep the generation it committed.
+pub fn lists_generation(layout: &Layout, name: &str) -> Result<bool, StoreError> {
+    Ok(matches!(last_recorded(layout)?, Some(Recorded::Generation(g)) if g == name))
+}
+
 /// Creates the table (version 0) listing `files`, from `layout`'s current generation.
 pub fn create(layout: &Layout, generation: &str, files: &[DataFile]) -> Result<(), StoreError> {
     let now = now_ms();

@@ -54,3 +54,50 @@ pub(super) fn sync_dir(dir: &Path) {
         let _ = d.sync_all();
     }
 }
+
+/// Writes `bytes` to `path` through a temporary file beside it, renamed into place: a reader
+/// sees the old file or the new one, never half of one, and a failure (a full disk, a kill)
+/// leaves the old one as it was. The temporary name starts with `.` and ends with `.tmp`, so
+/// a folder's leftovers from a killed process are easy to tell and to clear.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut f = create_private_file(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    sync_dir(dir);
+    written
+}
+
+/// An I/O error as a person reads it: a full disk (or quota) says so and what to do, since the
+/// system's own words ("No space left on device") do not say that nothing was stored.
+pub fn io_message(e: &std::io::Error) -> String {
+    if is_disk_full(e) {
+        format!("{e}: the disk is full: free some space and run it again")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Whether an I/O error means a full disk or an exhausted quota.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28 | 122))
+}

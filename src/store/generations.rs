@@ -86,6 +86,31 @@ pub fn switch_to(layout: &Layout, generation: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Removes what a killed compaction left: generations still being built, and finished ones
+/// newer than the current generation, which no commit made current (the newest commit was
+/// completed first, see `Store::recover`). Called under the write lock, so none is in use.
+pub(super) fn remove_interrupted(layout: &Layout) -> Result<usize, StoreError> {
+    let current = current_generation(layout)?;
+    let gens = layout.generations();
+    let Ok(rd) = fs::read_dir(&gens) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for ent in rd {
+        let path = ent.map_err(io("cannot list", &gens))?.path();
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let building = name.starts_with('g') && name.ends_with(".building");
+        let uncommitted = name.starts_with('g') && *name > *current && path.is_dir();
+        if building || uncommitted {
+            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes generations that stopped being current more than `grace` ago, and unfinished ones.
 pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize, StoreError> {
     let gens = layout.generations();

@@ -39,7 +39,7 @@ mod settings;
 mod writer;
 
 pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};
-pub use disk::{create_private_dir, create_private_file};
+pub use disk::{create_private_dir, create_private_file, io_message, is_disk_full, write_atomic};
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
 pub use generations::{GENERATION_GRACE, current_generation, remove_old_generations, switch_to};
 pub use ledger::{Ledger, LedgerCache, Snapshot};
@@ -54,7 +54,7 @@ use entry::write_ledger_entry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {}", io_message(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -273,6 +273,9 @@ impl Store {
         }
         delta::clear_interrupted(&self.layout)?;
         self.roll_forward()?;
+        if generations::remove_interrupted(&self.layout)? > 0 {
+            tracing::warn!("removed the generation of an interrupted compaction");
+        }
         let known: HashSet<String> = self
             .layout
             .read_ledger()?

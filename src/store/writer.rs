@@ -175,6 +175,28 @@ impl BatchWriter {
     /// see [`delta`](super::delta)), then writes the ledger entry.
     pub fn commit(mut self, entry: &LedgerEntry) -> Result<(), StoreError> {
         self.finish_events()?;
+        let mut placed = Vec::new();
+        let committed = self.place_and_commit(entry, &mut placed);
+        if committed.is_err() {
+            // Before the commit point nothing is visible: take back what was moved, so a
+            // failure (a full disk) leaves the store as it was, not only after the next open.
+            for p in &placed {
+                let _ = fs::remove_file(p);
+            }
+        }
+        committed?;
+        write_ledger_entry(&self.layout, entry)?;
+        let _ = fs::remove_dir_all(&self.staging);
+        Ok(())
+    }
+
+    /// Moves the staged files into place (noting each in `placed`) and commits the batch in
+    /// the table. An error here means no commit.
+    fn place_and_commit(
+        &self,
+        entry: &LedgerEntry,
+        placed: &mut Vec<PathBuf>,
+    ) -> Result<(), StoreError> {
         let fault = fault_after_renames();
         let mut dirs = HashSet::new();
         for (i, (staged, rel)) in self.staged.iter().enumerate() {
@@ -188,6 +210,7 @@ impl BatchWriter {
                 create_private_dir(dir).map_err(io("cannot create", dir))?;
             }
             fs::rename(staged, &dst).map_err(io("cannot move into place", &dst))?;
+            placed.push(dst);
         }
         for d in &dirs {
             sync_dir(d);
@@ -211,13 +234,17 @@ impl BatchWriter {
             tracing::error!("fault injection: aborting between the commit and the ledger entry");
             std::process::abort();
         }
-        write_ledger_entry(&self.layout, entry)?;
-        let _ = fs::remove_dir_all(&self.staging);
         Ok(())
     }
 
     /// Drops what was staged; nothing becomes visible.
-    pub fn abort(self) {
+    pub fn abort(self) {}
+}
+
+impl Drop for BatchWriter {
+    /// A batch dropped before its commit (an error, a full disk) leaves no staged file.
+    fn drop(&mut self) {
+        self.writers.clear();
         let _ = fs::remove_dir_all(&self.staging);
     }
 }
