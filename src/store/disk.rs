@@ -68,9 +68,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        name.unwrap_or_default(),
+        name.as_deref().unwrap_or_default(),
         std::process::id()
     ));
+    remove_stale_temps(
+        dir,
+        Some(&format!(".{}.", name.as_deref().unwrap_or_default())),
+    );
     let written = (|| {
         let mut f = create_private_file(&tmp)?;
         f.write_all(bytes)?;
@@ -100,4 +104,42 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
         e.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
     ) || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// Removes the temporary files (`….<pid>.tmp` or `….<pid>-<n>.tmp`) in `dir` whose names start
+/// with `prefix` and whose writer is no longer running: what a killed process left. A file of
+/// a live process, or of unknown origin, is left alone.
+pub fn remove_stale_temps(dir: &Path, prefix: Option<&str>) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if prefix.is_some_and(|p| !name.starts_with(p)) {
+            continue;
+        }
+        let Some(pid) = name
+            .strip_suffix(".tmp")
+            .and_then(|s| s.rsplit('.').next())
+            .and_then(|s| s.split('-').next())
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !process_running(pid)
+            && ent.file_type().is_ok_and(|t| t.is_file())
+        {
+            if fs::remove_file(ent.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Whether process `pid` is running (on systems without `/proc`, assumed so: nothing removed).
+fn process_running(pid: u32) -> bool {
+    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }

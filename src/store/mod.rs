@@ -39,7 +39,10 @@ mod settings;
 mod writer;
 
 pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};
-pub use disk::{create_private_dir, create_private_file, io_message, is_disk_full, write_atomic};
+pub use disk::{
+    create_private_dir, create_private_file, io_message, is_disk_full, remove_stale_temps,
+    write_atomic,
+};
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
 pub use generations::{GENERATION_GRACE, current_generation, remove_old_generations, switch_to};
 pub use ledger::{Ledger, LedgerCache, Snapshot};

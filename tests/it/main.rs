@@ -13,6 +13,7 @@ mod cluster;
 mod cohort;
 mod crash;
 mod evaluation;
+mod faults;
 mod ingest_files;
 mod ingest_rules;
 mod interop;
