@@ -61,6 +61,18 @@ enum Command {
     Kpi(KpiArgs),
     /// Show what the store holds.
     Status,
+    /// Verify the store against the events table and the ledger: every file there, of its
+    /// recorded size, readable to its last row, of the events' schema, in its partition; the
+    /// ledger readable and adding up. Exit code 1 when something is wrong
+    Check {
+        /// Rebuild what can be rebuilt: ledger entries from the table's log, stored views by
+        /// removing them. Event files are never removed
+        #[arg(long)]
+        repair: bool,
+        /// `text`, or `json` for one object
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
     /// The scheduled jobs: list them, or run one now.
     Jobs {
         #[command(subcommand)]
@@ -420,6 +432,7 @@ fn try_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest { paths, format } => cmd_ingest(&ctx, &paths, format),
         Command::Kpi(args) => cmd_kpi(&ctx, &rt, args),
         Command::Status => cmd_status(&ctx),
+        Command::Check { repair, format } => cmd_check(&ctx, repair, format),
         Command::Jobs { action } => cmd_jobs(&ctx, &rt, action),
         Command::Config => cmd_config(),
         Command::Report { kind } => cmd_report(&ctx, &rt, kind),
@@ -654,6 +667,59 @@ fn cmd_kpi(ctx: &Ctx, rt: &Runtime, a: KpiArgs) -> anyhow::Result<ExitCode> {
 fn cmd_status(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     print!("{}", status::render(&ctx.data_dir)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_check(ctx: &Ctx, repair: bool, format: ReportFormat) -> anyhow::Result<ExitCode> {
+    use mirato::store::{Layout, check, write_lock};
+    let layout = Layout::new(&ctx.data_dir);
+    if !layout.ledger().exists() {
+        anyhow::bail!(Usage(format!("no store in {}", ctx.data_dir.display())));
+    }
+    // A repair writes, so no other writer may run meanwhile. Only the lock: opening the store
+    // would read the ledger the repair is there to mend.
+    let lock = if repair {
+        Some(write_lock(&layout)?)
+    } else {
+        None
+    };
+    let report = check::check(&layout, repair)?;
+    drop(lock);
+    match format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Text => {
+            println!(
+                "checked {} event files ({} rows), {} ledger entries, {} quarantine files, {} stored views",
+                report.event_files,
+                report.event_rows,
+                report.ledger_entries,
+                report.quarantine_files,
+                report.view_files
+            );
+            for f in &report.findings {
+                match &f.repaired {
+                    Some(how) => println!("repaired  {}: {} ({how})", f.path, f.problem),
+                    None => println!("WRONG     {}: {}", f.path, f.problem),
+                }
+            }
+            match report.unrepaired() {
+                0 if report.findings.is_empty() => println!("the store is sound"),
+                0 => println!("every problem found was repaired"),
+                n => println!(
+                    "{n} problem(s) left{}",
+                    if repair {
+                        ""
+                    } else {
+                        "; `mirato check --repair` rebuilds what can be rebuilt"
+                    }
+                ),
+            }
+        }
+    }
+    Ok(if report.unrepaired() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn cmd_jobs(ctx: &Ctx, rt: &Runtime, action: JobsAction) -> anyhow::Result<ExitCode> {

@@ -76,6 +76,12 @@ pub enum QueryError {
     /// `engine.ballista` set in a build without the cluster, or with views it cannot read.
     #[error("{0}")]
     Cluster(String),
+    /// A query that failed reading the store, with the files `store::check` found damaged.
+    #[error(
+        "the store cannot be read: {}; run `mirato check` (the query failed with: {detail})",
+        files.join("; ")
+    )]
+    Damaged { files: Vec<String>, detail: String },
     #[error("cannot read or create the cell-key secret in {path}: {source}")]
     CellKey {
         path: PathBuf,
@@ -93,6 +99,18 @@ impl From<DataFusionError> for QueryError {
             _ => QueryError::Engine(e),
         }
     }
+}
+
+/// Whether a query error comes from reading files (as opposed to planning or memory).
+fn read_failure(e: &DataFusionError) -> bool {
+    matches!(
+        e.find_root(),
+        DataFusionError::ParquetError(_)
+            | DataFusionError::ArrowError(..)
+            | DataFusionError::IoError(_)
+            | DataFusionError::ObjectStore(_)
+            | DataFusionError::External(_)
+    )
 }
 
 impl QueryError {
@@ -184,6 +202,8 @@ pub struct Engine {
     read_stored_keys: std::sync::atomic::AtomicBool,
     /// The KPI queries' sessions over the newest data (see [`Engine::kpi_session`]).
     sessions: std::sync::Mutex<session::SessionCache>,
+    /// The damaged files found after a failed read, by the table's version (see `diagnose`).
+    damaged: std::sync::Mutex<Option<(u64, Vec<String>)>>,
     /// The Ballista scheduler that runs the KPI queries (`df://host:port`), if any.
     ballista: Option<String>,
 }
@@ -237,6 +257,7 @@ impl Engine {
             keyed: std::sync::Mutex::new(None),
             read_stored_keys: std::sync::atomic::AtomicBool::new(true),
             sessions: std::sync::Mutex::default(),
+            damaged: std::sync::Mutex::default(),
             ballista: settings.ballista.clone(),
         })
     }
@@ -386,8 +407,55 @@ impl Engine {
         ))
     }
 
-    /// Runs one KPI.
+    /// Runs one KPI. A failure to read the store's files names the damaged ones.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
+        match self.run_once(def, p).await {
+            Err(QueryError::Engine(e)) if read_failure(&e) => Err(self.diagnose(e).await),
+            other => other,
+        }
+    }
+
+    /// After a query failed reading: which event files are damaged (a full read of each,
+    /// so the result is kept for the table's version; a repaired store has a new one).
+    async fn diagnose(&self, e: DataFusionError) -> QueryError {
+        let layout = self.layout.clone();
+        let version = crate::store::delta::latest_version(&layout).unwrap_or_default();
+        let cached = {
+            let d = self.damaged.lock().unwrap_or_else(|p| p.into_inner());
+            d.as_ref()
+                .filter(|(v, _)| *v == version)
+                .map(|(_, f)| f.clone())
+        };
+        let files = match cached {
+            Some(f) => f,
+            None => {
+                let found = tokio::task::spawn_blocking(move || {
+                    crate::store::check::damaged_event_files(&layout)
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+                let f: Vec<String> = found
+                    .iter()
+                    .map(|f| format!("{}: {}", f.path, f.problem))
+                    .collect();
+                *self.damaged.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((version, f.clone()));
+                f
+            }
+        };
+        if files.is_empty() {
+            return QueryError::Engine(e);
+        }
+        tracing::error!(files = ?files, "the store has damaged files");
+        QueryError::Damaged {
+            files,
+            detail: e.find_root().to_string(),
+        }
+    }
+
+    async fn run_once(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let snap = self.snapshot(p.as_of)?;
         let stored = p.cell_keys && self.stored_keys(&snap.newest);
         let (sql, mut values) = wrapper_sql(def, p, stored);

@@ -44,6 +44,13 @@ impl From<QueryError> for AppError {
                     "the query needs more memory than the server may use now; try again later, or with a shorter period or fewer breakdowns".into(),
                 )
             }
+            // The files are named in the log and by `mirato check`, not to every viewer.
+            QueryError::Damaged { .. } => {
+                tracing::error!(error = %e, "query failed on a damaged store");
+                AppError::Unavailable(
+                    "dato non disponibile: un file dell'archivio è danneggiato; l'amministratore esegua `mirato check`".into(),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "query failed");
                 AppError::Internal("the query could not be computed; see the server log".into())

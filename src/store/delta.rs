@@ -86,6 +86,11 @@ pub(super) fn version_of(name: &str) -> Option<u64> {
         .and_then(|s| s.parse().ok())
 }
 
+/// The newest version of the table (0 when it has none).
+pub fn latest_version(layout: &Layout) -> Result<u64, StoreError> {
+    Ok(versions(layout)?.last().copied().unwrap_or(0))
+}
+
 /// Whether the store has its table yet (stores made before it get one on open).
 pub fn exists(layout: &Layout) -> Result<bool, StoreError> {
     Ok(!versions(layout)?.is_empty())

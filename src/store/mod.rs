@@ -23,6 +23,7 @@ use fs2::FileExt;
 
 use crate::recordkey;
 
+pub mod check;
 mod dedupe;
 pub mod delta;
 mod disk;
@@ -204,6 +205,21 @@ pub fn batch_of(path: &Path) -> Option<&str> {
     })
 }
 
+/// The store's exclusive write lock, held until dropped.
+pub struct WriteLock(File);
+
+/// Takes the store's write lock, or fails at once if another process holds it.
+pub fn write_lock(layout: &Layout) -> Result<WriteLock, StoreError> {
+    let lock_path = layout.lock();
+    let lock = private_options()
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io("cannot open", &lock_path))?;
+    lock.try_lock_exclusive()
+        .map_err(|_| StoreError::Locked(layout.root.clone()))?;
+    Ok(WriteLock(lock))
+}
+
 /// A writer's handle on the store, holding the exclusive lock.
 pub struct Store {
     /// Opened by the first ingest (see [`Store::dedupe_index`]); closed before the lock is
@@ -224,13 +240,7 @@ impl Store {
             create_private_dir(&d).map_err(io("cannot create", &d))?;
             restrict_dir(&d);
         }
-        let lock_path = layout.lock();
-        let lock = private_options()
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(io("cannot open", &lock_path))?;
-        lock.try_lock_exclusive()
-            .map_err(|_| StoreError::Locked(layout.root.clone()))?;
+        let WriteLock(lock) = write_lock(&layout)?;
         // A working copy of a bucket first takes in what other machines committed.
         if let Some(remote) = remote::mounted(&layout.root) {
             remote.share_secret(&layout)?;

@@ -11,6 +11,7 @@ mod browser;
 #[cfg(feature = "distributed")]
 mod cluster;
 mod cohort;
+mod corruption;
 mod crash;
 mod evaluation;
 mod faults;
