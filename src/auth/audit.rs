@@ -27,6 +27,8 @@ pub struct Entry<'a> {
 pub struct Audit {
     path: PathBuf,
     file: Mutex<Option<File>>,
+    /// The last write's error while writes fail (a full disk): `/healthz` reports it.
+    failing: Mutex<Option<String>>,
 }
 
 impl Audit {
@@ -34,7 +36,16 @@ impl Audit {
         Audit {
             path,
             file: Mutex::new(None),
+            failing: Mutex::new(None),
         }
+    }
+
+    /// Why the audit cannot be written now, if it cannot.
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn path(&self) -> &PathBuf {
@@ -44,6 +55,15 @@ impl Audit {
     /// Appends one entry. A failure is returned so that the caller can refuse to serve what it
     /// could not record.
     pub fn record(&self, e: &Entry<'_>) -> std::io::Result<()> {
+        let written = self.append(e);
+        *self.failing.lock().unwrap_or_else(|p| p.into_inner()) = written
+            .as_ref()
+            .err()
+            .map(|err| format!("{}: {}", self.path.display(), crate::store::io_message(err)));
+        written
+    }
+
+    fn append(&self, e: &Entry<'_>) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(e).expect("entry serialises");
         line.push(b'\n');
         let mut g = self.file.lock().unwrap_or_else(|p| p.into_inner());
@@ -60,8 +80,13 @@ impl Audit {
             );
         }
         let f = g.as_mut().expect("opened above");
-        f.write_all(&line)?;
-        f.flush()
+        let before = f.metadata()?.len();
+        let written = f.write_all(&line).and_then(|()| f.flush());
+        if written.is_err() {
+            // Half a line (a full disk) would spoil the next entry too: take it back.
+            let _ = f.set_len(before);
+        }
+        written
     }
 
     /// The last `n` entries, newest first.

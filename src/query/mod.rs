@@ -71,7 +71,7 @@ pub enum QueryError {
         "the query needs more memory than engine.memory_limit allows, even spilling to disk; raise engine.memory_limit (MIRATO_ENGINE_MEMORY_LIMIT) or ask for a shorter period or fewer breakdowns ({detail})"
     )]
     Memory { detail: String },
-    #[error("query engine error: {0}")]
+    #[error("query engine error: {0}{hint}", hint = crate::store::disk_full_hint(&.0.to_string()))]
     Engine(DataFusionError),
     /// `engine.ballista` set in a build without the cluster, or with views it cannot read.
     #[error("{0}")]

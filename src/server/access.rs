@@ -243,7 +243,11 @@ pub async fn healthz(
     if who.is_some_and(|w| w.is_admin()) {
         return super::api::healthz(State(state)).await;
     }
+    // Still serving what it has, but writes may fail: a full disk, an audit it cannot write.
+    let degraded = state.auth().audit.failing().is_some()
+        || crate::store::disk_nearly_full(&state.engine().layout().root);
     let (status, body) = match state.version().await {
+        Ok(_) if degraded => (StatusCode::OK, "degraded"),
         Ok(_) => (StatusCode::OK, "ok"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     };

@@ -118,7 +118,23 @@ pub async fn kpis() -> impl IntoResponse {
 /// `GET /healthz`: 200 while the store's ledger reads, 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.version().await {
-        Ok(v) => axum::Json(json!({"status": "ok", "data_version": v})).into_response(),
+        Ok(v) => {
+            let free = crate::store::free_bytes(&state.engine().layout().root);
+            let audit = state.auth().audit.failing();
+            let full = crate::store::disk_nearly_full(&state.engine().layout().root);
+            let status = if full || audit.is_some() {
+                "degraded"
+            } else {
+                "ok"
+            };
+            axum::Json(json!({
+                "status": status,
+                "data_version": v,
+                "disk": {"free_bytes": free, "full": full},
+                "audit": audit.unwrap_or_else(|| "ok".into()),
+            }))
+            .into_response()
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(json!({"status": "unavailable", "error": e.to_string()})),

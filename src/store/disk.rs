@@ -98,6 +98,16 @@ pub fn io_message(e: &std::io::Error) -> String {
     }
 }
 
+/// The advice for a full disk when an error's text shows one (errors that wrap an I/O error
+/// in another library's type, such as Parquet's or DataFusion's), or nothing.
+pub fn disk_full_hint(text: &str) -> &'static str {
+    if text.contains("os error 28") || text.contains("os error 122") {
+        " (the disk is full: free some space and run it again)"
+    } else {
+        ""
+    }
+}
+
 /// Whether an I/O error means a full disk or an exhausted quota.
 pub fn is_disk_full(e: &std::io::Error) -> bool {
     matches!(
@@ -142,4 +152,28 @@ pub fn remove_stale_temps(dir: &Path, prefix: Option<&str>) -> usize {
 /// Whether process `pid` is running (on systems without `/proc`, assumed so: nothing removed).
 fn process_running(pid: u32) -> bool {
     !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Free bytes for this user, and the size, of the file system holding `path` (None where it
+/// cannot be told).
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid C string and `s` a writable statvfs for the call to fill.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
+    let unit = s.f_frsize as u64;
+    (rc == 0).then(|| (s.f_bavail as u64 * unit, s.f_blocks as u64 * unit))
+}
+
+/// Free bytes for this user on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    disk_space(path).map(|(free, _)| free)
+}
+
+/// Whether the disk holding `path` is nearly full: under 64 MiB free, or under 2% of a disk
+/// smaller than 3.2 GiB. An ingest, a compaction or the stored views may then not fit.
+pub fn disk_nearly_full(path: &Path) -> bool {
+    const LOW: u64 = 64 * 1024 * 1024;
+    disk_space(path).is_some_and(|(free, total)| free < LOW.min(total / 50))
 }

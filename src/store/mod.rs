@@ -41,8 +41,8 @@ mod writer;
 
 pub use dedupe::{Dedupe, DedupeIndex, FileIds, RunBuffer, Seen};
 pub use disk::{
-    create_private_dir, create_private_file, io_message, is_disk_full, remove_stale_temps,
-    write_atomic,
+    create_private_dir, create_private_file, disk_full_hint, disk_nearly_full, free_bytes,
+    io_message, is_disk_full, remove_stale_temps, write_atomic,
 };
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
 pub use generations::{GENERATION_GRACE, current_generation, remove_old_generations, switch_to};
@@ -64,7 +64,7 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("Parquet error in {path}: {source}")]
+    #[error("Parquet error in {path}: {source}{}", disk_full_hint(&source.to_string()))]
     Parquet {
         path: PathBuf,
         source: datafusion::parquet::errors::ParquetError,

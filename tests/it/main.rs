@@ -13,6 +13,7 @@ mod cluster;
 mod cohort;
 mod corruption;
 mod crash;
+mod disk_full;
 mod evaluation;
 mod faults;
 mod ingest_files;
