@@ -9,18 +9,30 @@
 #   ITERATIONS=2000 KINDS=ingest,compaction benches/faults.sh
 #   SEED=1733 benches/faults.sh                    # replays a run
 #
-# It uses the test build (the binary the suite drives), not the release one: what is measured
-# is counts, not speed.
+# It uses the test build (the binaries the suite drives), copied aside first so that the
+# target folder may be rebuilt during a long run: what is measured is counts, not speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c 'import deltalake, duckdb' 2>/dev/null || python3 -m pip install --quiet deltalake duckdb
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
+WORK=${WORK:-/tmp/mirato-bench-faults}
+rm -rf "$WORK" && mkdir -p "$WORK"
+SUITE=$(cargo test --all-features --no-run --test it --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "it" and m.get("executable"):
+        print(m["executable"])')
+cargo build --all-features --quiet
+cp "$SUITE" "$WORK/it"
+cp "$CARGO_TARGET_DIR/debug/mirato" "$WORK/mirato"
+export MIRATO_TEST_BIN="$WORK/mirato"
 export MIRATO_FAULT_ITERATIONS="${ITERATIONS:-500}"
 [ -n "${SEED:-}" ] && export MIRATO_FAULT_SEED="$SEED"
 [ -n "${KINDS:-}" ] && export MIRATO_FAULT_KINDS="$KINDS"
-LOG=${LOG:-/tmp/mirato-faults.log}
+LOG="$WORK/log"
 start=$(date +%s)
-cargo test --quiet --test it faults::kill_anywhere -- --nocapture >"$LOG" 2>&1 || {
+"$WORK/it" faults::kill_anywhere --exact --nocapture >"$LOG" 2>&1 || {
   grep -E "panicked|MIRATO_FAULT_SEED" "$LOG" | head -20
   echo "FAILED: see $LOG"
   exit 1

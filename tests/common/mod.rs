@@ -59,7 +59,7 @@ impl Env {
 
     /// The binary, with this environment's data folder and key.
     pub fn cli(&self) -> std::process::Command {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_mirato"));
+        let mut c = std::process::Command::new(mirato_bin());
         c.env("MIRATO_DATA_DIR", &self.data)
             .env("MIRATO_KEY_FILE", &self.key)
             .env_remove("MIRATO_LOG");
@@ -108,6 +108,14 @@ impl Env {
         }
         v
     }
+}
+
+/// The binary the tests drive: this build's, or `MIRATO_TEST_BIN` (a copy that a long run,
+/// such as `benches/faults.sh`, keeps while the target folder is rebuilt).
+pub fn mirato_bin() -> std::path::PathBuf {
+    std::env::var_os("MIRATO_TEST_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mirato").into())
 }
 
 /// Runs a command that must succeed (its standard error is the failure message) and returns

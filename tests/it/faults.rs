@@ -190,7 +190,7 @@ fn fixture() -> Fixture {
     let key = root.path().join("key");
     let data = root.path().join("gen-data");
     let generate = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_mirato"))
+        let out = Command::new(mirato_bin())
             .args(["generate", "--start", "2023-01-01", "--end", "2024-12-31"])
             .args(["--error-rate", "0.02", "--duplicate-rate", "0.02"])
             .args(args)
