@@ -13,13 +13,14 @@ const ODD_VALUES: [u32; 26] = [
 ];
 
 /// Check character of a CF from its first 15 characters (ASCII upper case letters and digits).
+/// Other bytes give some letter, never a panic: callers check the shape first.
 pub fn cf_check_char(first15: &[u8]) -> u8 {
     let mut sum = 0u32;
     for (i, &c) in first15.iter().take(15).enumerate() {
         let idx = if c.is_ascii_digit() {
             (c - b'0') as usize
         } else {
-            (c.to_ascii_uppercase() - b'A') as usize
+            c.to_ascii_uppercase().wrapping_sub(b'A') as usize % 26
         };
         // Positions are counted from 1: odd positions use the odd table.
         sum += if i % 2 == 0 {
@@ -32,10 +33,11 @@ pub fn cf_check_char(first15: &[u8]) -> u8 {
 }
 
 /// Check digit of an 11-digit numeric code (partita IVA, temporary CF) from its first 10 digits.
+/// Other bytes give some digit, never a panic: callers check the shape first.
 pub fn numeric_check_digit(first10: &[u8]) -> u8 {
     let mut sum = 0u32;
     for (i, &c) in first10.iter().take(10).enumerate() {
-        let d = (c - b'0') as u32;
+        let d = (c.wrapping_sub(b'0') % 10) as u32;
         sum += if i % 2 == 0 {
             d
         } else {

@@ -16,6 +16,7 @@ mod crash;
 mod disk_full;
 mod evaluation;
 mod faults;
+mod fuzz;
 mod ingest_files;
 mod ingest_rules;
 mod interop;
