@@ -232,3 +232,41 @@ fn a_damaged_stored_view_is_found_removed_and_built_again() {
     assert_eq!(again.stdout, first.stdout, "built again, the same figure");
     assert!(run(&env, &["check"]).status.success());
 }
+
+#[test]
+fn the_server_serves_the_figures_it_can_and_says_which_it_cannot() {
+    let env = store();
+    let path_2023 = "/api/kpi/hires?from=2023-01-01&to=2023-12-31";
+    let before = {
+        let server = crate::jobs::start(&env, &[]);
+        let (status, body) = crate::jobs::http_get(&server, path_2023);
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let damaged = month_files(&env, 2024, 5)[0].clone();
+    let len = std::fs::metadata(&damaged).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&damaged)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let server = crate::jobs::start(&env, &[]);
+    let (status, body) =
+        crate::jobs::http_get(&server, "/api/kpi/hires?from=2024-01-01&to=2024-12-31");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("dato non disponibile") && body.contains("mirato check"),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&name(&damaged)),
+        "viewers are not shown the store's files"
+    );
+    let (status, after) = crate::jobs::http_get(&server, path_2023);
+    assert_eq!(
+        (status, after),
+        (200, before),
+        "the other figures are still served"
+    );
+}
