@@ -53,6 +53,9 @@ session_hours = 8            # idle time after which a session ends
 session_max_hours = 12       # time after login at which a session ends, however active
 login_attempts = 5           # failed logins per user name and address, then each try waits (429),
 login_window_seconds = 900   # 1 s doubling up to this; forgotten after twice this without one
+audit_max_mib = 64           # the audit (data_dir/audit/audit.jsonl) starts a new file past this
+audit_daily = true           # and at the first entry of each day (UTC)
+audit_keep = 90              # finished audit files kept (audit.jsonl.<when>); older ones removed
 
 # Cron expressions have six fields (second minute hour day month weekday) and are read in
 # Europe/Rome time. An empty schedule disables a job's timer; `mirato jobs run NAME` still runs it.
@@ -129,6 +132,9 @@ pub struct AuthConfig {
     pub session_max_hours: u64,
     pub login_attempts: usize,
     pub login_window_seconds: u64,
+    pub audit_max_mib: u64,
+    pub audit_daily: bool,
+    pub audit_keep: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -433,6 +439,11 @@ impl Config {
             login_attempts: self.auth.login_attempts.max(1),
             login_window: Duration::from_secs(self.auth.login_window_seconds),
             audit_file: data_dir.join("audit").join("audit.jsonl"),
+            audit_rotation: crate::auth::audit::Rotation {
+                max_bytes: self.auth.audit_max_mib * 1024 * 1024,
+                daily: self.auth.audit_daily,
+                keep: self.auth.audit_keep.max(1),
+            },
         }
     }
 

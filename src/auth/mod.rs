@@ -65,6 +65,7 @@ pub struct AuthSettings {
     /// The longest wait; failures are forgotten after this long without one (past the wait).
     pub login_window: Duration,
     pub audit_file: PathBuf,
+    pub audit_rotation: audit::Rotation,
 }
 
 struct Session {
@@ -130,7 +131,10 @@ impl Auth {
         }
         Auth {
             store: UserStore::new(settings.users_file.clone()),
-            audit: audit::Audit::new(settings.audit_file.clone()),
+            audit: audit::Audit::with_rotation(
+                settings.audit_file.clone(),
+                settings.audit_rotation,
+            ),
             settings,
             users: Mutex::new((None, Arc::new(Vec::new()))),
             sessions: Mutex::new(HashMap::new()),
@@ -372,6 +376,7 @@ mod tests {
             login_attempts: 5,
             login_window: Duration::from_secs(900),
             audit_file: "/nonexistent/audit.jsonl".into(),
+            audit_rotation: audit::Rotation::default(),
         })
     }
 
