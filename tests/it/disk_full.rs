@@ -30,6 +30,11 @@ impl Tmpfs {
             .output()
             .is_ok_and(|o| o.status.success());
         if !ok {
+            // CI sets MIRATO_REQUIRE_TMPFS: there, not running is a failure.
+            assert!(
+                std::env::var_os("MIRATO_REQUIRE_TMPFS").is_none(),
+                "cannot mount a tmpfs (needs root), and MIRATO_REQUIRE_TMPFS is set"
+            );
             eprintln!(
                 "SKIPPED: cannot mount a tmpfs here (needs root): the disk-full tests did not run"
             );
