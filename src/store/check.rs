@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::datatypes::Schema;
@@ -125,14 +125,20 @@ fn path_month(path: &str) -> Option<(i32, u32)> {
     Some((part("year=")? as i32, part("month=")?))
 }
 
-/// The files the table's current version lists (table path → recorded size), the ledger
-/// entries its log keeps (by batch), and what in the log itself is unreadable.
-fn table_state(
-    layout: &Layout,
-    findings: &mut Vec<Finding>,
-) -> Result<(BTreeMap<String, u64>, HashMap<String, LedgerEntry>), StoreError> {
-    let mut files = BTreeMap::new();
-    let mut entries = HashMap::new();
+/// What the table's log says: the files its current version lists (table path → recorded
+/// size) and the ledger entries it keeps (by batch).
+#[derive(Default)]
+struct TableState {
+    files: BTreeMap<String, u64>,
+    entries: HashMap<String, LedgerEntry>,
+}
+
+/// Reads the table's log; a version that cannot be read is a finding.
+fn table_state(layout: &Layout, findings: &mut Vec<Finding>) -> Result<TableState, StoreError> {
+    let TableState {
+        mut files,
+        mut entries,
+    } = TableState::default();
     for v in delta::versions(layout)? {
         let rel = delta::version_path(v);
         let path = layout.root.join(&rel);
@@ -158,14 +164,14 @@ fn table_state(
             }),
         }
     }
-    Ok((files, entries))
+    Ok(TableState { files, entries })
 }
 
 /// The event files the table lists that are missing, of another size, or unreadable: what a
 /// query that failed to read the store reports (see `query`).
 pub fn damaged_event_files(layout: &Layout) -> Result<Vec<Finding>, StoreError> {
     let mut findings = Vec::new();
-    let (files, _) = table_state(layout, &mut findings)?;
+    let files = table_state(layout, &mut findings)?.files;
     let schema = events_schema();
     for (table_path, size) in &files {
         if let Err(problem) = check_event_file(layout, table_path, *size, &schema) {
@@ -219,7 +225,10 @@ fn check_event_file(
 pub fn check(layout: &Layout, repair: bool) -> Result<CheckReport, StoreError> {
     let mut report = CheckReport::default();
     let mut findings = Vec::new();
-    let (files, logged) = table_state(layout, &mut findings)?;
+    let TableState {
+        files,
+        entries: logged,
+    } = table_state(layout, &mut findings)?;
     let schema = events_schema();
     for (table_path, size) in &files {
         report.event_files += 1;
@@ -344,7 +353,7 @@ pub fn check(layout: &Layout, repair: bool) -> Result<CheckReport, StoreError> {
     Ok(report)
 }
 
-fn relative(layout: &Layout, path: &PathBuf) -> String {
+fn relative(layout: &Layout, path: &Path) -> String {
     path.strip_prefix(&layout.root)
         .unwrap_or(path)
         .to_string_lossy()

@@ -140,10 +140,9 @@ pub fn remove_stale_temps(dir: &Path, prefix: Option<&str>) -> usize {
         if pid != std::process::id()
             && !process_running(pid)
             && ent.file_type().is_ok_and(|t| t.is_file())
+            && fs::remove_file(ent.path()).is_ok()
         {
-            if fs::remove_file(ent.path()).is_ok() {
-                removed += 1;
-            }
+            removed += 1;
         }
     }
     removed

@@ -550,6 +550,7 @@ impl Env {
             login_attempts: 5,
             login_window: std::time::Duration::from_secs(900),
             audit_file: self.data.join("audit").join("audit.jsonl"),
+            audit_rotation: mirato::auth::audit::Rotation::default(),
         }
     }
 

@@ -116,13 +116,16 @@ fn snapshot(env: &Env) -> Snapshot {
         if e.repeat_of.is_none() {
             rejected += e.rejected;
         }
-        if ledger.contains_key(&name) {
-            assert_eq!(
-                e.stored, 0,
-                "a rerun of {name} stored rows again: {outcome}"
-            );
-        } else {
-            ledger.insert(name, outcome);
+        match ledger.entry(name) {
+            std::collections::btree_map::Entry::Occupied(first) => assert_eq!(
+                e.stored,
+                0,
+                "a rerun of {} stored rows again: {outcome}",
+                first.key()
+            ),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(outcome);
+            }
         }
     }
     let snap = Snapshot {
