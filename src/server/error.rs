@@ -127,6 +127,13 @@ pub fn italian_error(e: &AppError) -> String {
         }
         AppError::NotFound(_) => "Pagina non trovata.".into(),
         AppError::Forbidden(_) => "Riservato agli amministratori.".into(),
+        // A damaged file of the store: the message is already the viewer's, in Italian.
+        AppError::Unavailable(m) if m.starts_with("dato non disponibile") => {
+            format!("D{}", &m[1..])
+        }
+        AppError::Unavailable(m) if m.contains("memory") => {
+            "Il calcolo richiede più memoria di quella disponibile ora: riprovare più tardi, o con un periodo più breve o meno disaggregazioni.".into()
+        }
         AppError::Unavailable(_) => {
             "Non ci sono ancora dati: acquisire prima gli eventi (mirato ingest).".into()
         }

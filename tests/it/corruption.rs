@@ -269,4 +269,11 @@ fn the_server_serves_the_figures_it_can_and_says_which_it_cannot() {
         (200, before),
         "the other figures are still served"
     );
+    // A page says which of its panels it cannot show, and shows the others.
+    let (status, page) = crate::jobs::http_get(&server, "/p/esiti?from=2024-01-01&to=2024-12-31");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Dato non disponibile") && page.contains("class=\"value\""),
+        "the page shows its other panels and says which it cannot show"
+    );
 }
