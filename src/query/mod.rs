@@ -233,7 +233,7 @@ impl Engine {
         if !layout.ledger().exists() {
             return Err(QueryError::NoStore(data_dir.to_path_buf()));
         }
-        views::clear_stale(&layout.views());
+        layout.clear_stale_views();
         let runtime = settings
             .runtime()?
             .with_cache_manager(

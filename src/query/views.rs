@@ -17,8 +17,6 @@
 mod copy;
 mod stored;
 
-pub(super) use copy::clear_stale;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -176,3 +176,48 @@ pub fn disk_nearly_full(path: &Path) -> bool {
     const LOW: u64 = 64 * 1024 * 1024;
     disk_space(path).is_some_and(|(free, total)| free < LOW.min(total / 50))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_temporary_files_of_ended_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        // A pid far above any this machine has given out: its writer has ended.
+        let gone = 4_000_000_u32;
+        let names = [
+            format!(".anpal.xlsx.{gone}.tmp"),
+            format!("spells-ab12.{gone}-3.tmp"),
+            format!(".anpal.xlsx.{me}.tmp"),
+            "notes.tmp".to_owned(),
+            "spells-ab12.parquet".to_owned(),
+        ];
+        for n in &names {
+            fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path(), Some(".anpal.xlsx.")), 1);
+        assert_eq!(remove_stale_temps(dir.path(), None), 1);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [names[2].clone(), names[3].clone(), names[4].clone()]);
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        write_atomic(&path, b"old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
+}

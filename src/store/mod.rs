@@ -151,6 +151,22 @@ impl Layout {
         self.root.join(".lock")
     }
 
+    /// Removes the temporary files that killed processes left in the stored views' folders
+    /// (copies being written; see `query::views`). Safe without the lock: a file of a running
+    /// process is kept.
+    pub fn clear_stale_views(&self) {
+        let root = self.views();
+        let mut removed = remove_stale_temps(&root, None);
+        for e in fs::read_dir(&root).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                removed += remove_stale_temps(&e.path(), None);
+            }
+        }
+        if removed > 0 {
+            tracing::info!(files = removed, "removed unfinished copies of stored views");
+        }
+    }
+
     /// Parquet files of committed batches under `dir` (events or quarantine), sorted.
     pub fn committed_files(&self, dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
         let committed: HashSet<String> = self
@@ -285,6 +301,7 @@ impl Store {
             }
         }
         delta::clear_interrupted(&self.layout)?;
+        self.layout.clear_stale_views();
         self.roll_forward()?;
         if generations::remove_interrupted(&self.layout)? > 0 {
             tracing::warn!("removed the generation of an interrupted compaction");

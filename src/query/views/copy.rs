@@ -286,22 +286,6 @@ fn same_folder(folder: &fs::File, dir: &Path) -> bool {
     }
 }
 
-/// Removes what killed processes left in the views' folders: temporary files of a copy being
-/// written (see [`write`]). Run when an engine opens.
-pub(in crate::query) fn clear_stale(root: &Path) {
-    let mut removed = crate::store::remove_stale_temps(root, None);
-    if let Ok(entries) = fs::read_dir(root) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                removed += crate::store::remove_stale_temps(&e.path(), None);
-            }
-        }
-    }
-    if removed > 0 {
-        tracing::info!(files = removed, "removed unfinished copies of stored views");
-    }
-}
-
 /// Removes `as_of` folders older than the newest [`KEEP`], except those a process reads (this
 /// one or another: they are locked, see [`lock_folder`]).
 fn prune(root: &Path) {
