@@ -106,6 +106,30 @@ pub fn last_recorded(layout: &Layout) -> Result<Option<Recorded>, StoreError> {
     Ok(parse_version(&text, &path)?.recorded)
 }
 
+/// The copy of batch `batch_id`'s ledger entry that its table version keeps, if any: what
+/// stands in for an unreadable entry (see `Layout::read_ledger`).
+pub fn logged_entry(layout: &Layout, batch_id: &str) -> Result<Option<LedgerEntry>, StoreError> {
+    for v in versions(layout)?.into_iter().rev() {
+        let path = layout.root.join(version_path(v));
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        // Cheap test first: most versions are of other batches.
+        if !text.contains(batch_id) {
+            continue;
+        }
+        if let Ok(Version {
+            recorded: Some(Recorded::Batch(e)),
+            ..
+        }) = parse_version(&text, &path)
+            && e.batch_id == batch_id
+        {
+            return Ok(Some(*e));
+        }
+    }
+    Ok(None)
+}
+
 /// Whether the newest commit made generation `name` current: a compaction that failed after
 /// its commit must keep the generation it committed.
 pub fn lists_generation(layout: &Layout, name: &str) -> Result<bool, StoreError> {

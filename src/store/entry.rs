@@ -116,11 +116,24 @@ impl Layout {
                 continue;
             }
             let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
-            let mut entry: LedgerEntry =
-                serde_json::from_str(&text).map_err(|source| StoreError::Ledger {
-                    path: path.clone(),
-                    source,
-                })?;
+            let mut entry: LedgerEntry = match serde_json::from_str(&text) {
+                Ok(e) => e,
+                // A damaged entry (a hand edit, bit rot): the table's log keeps a copy of it.
+                Err(source) => {
+                    let batch = path.file_stem().unwrap_or_default().to_string_lossy();
+                    match super::delta::logged_entry(self, &batch)? {
+                        Some(e) => {
+                            tracing::warn!(
+                                entry = %path.display(),
+                                error = %source,
+                                "unreadable ledger entry: using the copy in the events table's log; `mirato check --repair` rewrites it"
+                            );
+                            e
+                        }
+                        None => return Err(StoreError::Ledger { path, source }),
+                    }
+                }
+            };
             // Entries written before file names were masked at ingest are masked when read.
             entry.file = crate::privacy::mask_file_name(&entry.file);
             out.push(entry);
