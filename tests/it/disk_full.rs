@@ -223,6 +223,26 @@ fn a_report_on_a_full_disk_leaves_no_partial_file_and_views_fail_cleanly() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
+    // The scheduled export: the same, through its job (no retry here).
+    let exports = fs.path().join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    let filler2 = fs.fill(2 * 1024);
+    let out = store
+        .cli()
+        .env("MIRATO_JOBS_EXPORT_DIR", &exports)
+        .env("MIRATO_JOBS_EXPORT_RETRIES", "0")
+        .env("MIRATO_JOBS_EXPORT_ANPAL_QUARTERLY", "false")
+        .args(["jobs", "run", "export"])
+        .output()
+        .unwrap();
+    assert_full(&out, "the scheduled export");
+    let partial: Vec<_> = walk(&exports)
+        .into_iter()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
+        .collect();
+    assert!(partial.is_empty(), "a partial export was left: {partial:?}");
+    std::fs::remove_file(filler2).unwrap();
+
     // The stored views: a store whose disk is full answers from views it cannot store, or
     // says the disk is full; it never leaves a half-written view behind.
     std::fs::remove_dir_all(&out_dir).unwrap();
@@ -305,16 +325,31 @@ fn the_server_on_a_full_disk_keeps_serving_and_says_so() {
     let (status, body) = crate::jobs::http_get(&server, "/healthz");
     assert_eq!(status, 200, "{body}");
     let before = crate::jobs::hires_via_api(&server);
-    let filler = fs.fill(16 * 1024);
-    // Still serving; the audit (on the full disk) cannot be written, and healthz says so.
-    assert_eq!(crate::jobs::hires_via_api(&server), before);
+    let filler = fs.fill(0);
+    // Still serving; the audit (on the full disk) cannot be written once its last page is
+    // used up, and healthz says so.
+    for _ in 0..40 {
+        assert_eq!(crate::jobs::hires_via_api(&server), before);
+    }
     let (status, body) = crate::jobs::http_get(&server, "/healthz");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "degraded", "{v}");
     assert_eq!(v["disk"]["full"], true, "{v}");
+    // The audit lives on the full disk: it says so, and keeps no half line.
+    assert!(
+        v["audit"].as_str().unwrap().contains("the disk is full"),
+        "{v}"
+    );
     std::fs::remove_file(filler).unwrap();
+    assert_eq!(crate::jobs::hires_via_api(&server), before);
     let (_, body) = crate::jobs::http_get(&server, "/healthz");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["disk"]["full"], false, "{v}");
+    assert_eq!(v["audit"], "ok", "{v}");
+    assert_eq!(v["status"], "ok", "{v}");
+    let audit = std::fs::read_to_string(env.data.join("audit").join("audit.jsonl")).unwrap();
+    for line in audit.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("whole audit lines only");
+    }
 }
