@@ -34,9 +34,10 @@ LOG="$WORK/log"
 start=$(date +%s)
 "$WORK/it" faults::kill_anywhere --exact --nocapture >"$LOG" 2>&1 || {
   grep -E "panicked|MIRATO_FAULT_SEED" "$LOG" | head -20
-  echo "FAILED: see $LOG"
+  echo "FAILED: see $LOG; the tally before the failure:"
+  grep -o "FAULT-TALLY .*" "$LOG" | tail -1
   exit 1
 }
 grep -o "kill suite: .*" "$LOG"
-grep -o "FAULT-TALLY .*" "$LOG" | sed 's/^FAULT-TALLY //' | python3 -m json.tool
+grep -o "FAULT-TALLY .*" "$LOG" | tail -1 | sed 's/^FAULT-TALLY //' | python3 -m json.tool
 echo "wall time: $(( $(date +%s) - start )) s"

@@ -547,6 +547,10 @@ fn kill_anywhere() {
         } else {
             tally.ended_before_the_kill += 1;
         }
+        // A long run shows where it stands (benches/faults.sh reads the last line).
+        if tally.iterations % 25 == 0 {
+            println!("FAULT-TALLY {}", serde_json::to_string(&tally).unwrap());
+        }
     }
     println!("FAULT-TALLY {}", serde_json::to_string(&tally).unwrap());
     assert_eq!((tally.rows_lost, tally.rows_doubled), (0, 0));
