@@ -134,7 +134,9 @@ impl Engine {
             list_type = dim_expr("list_type"),
             disability = dim_expr("disability_band"),
         );
-        let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
+        let (ctx, from, to) = self
+            .prepare(&sql, snap.as_of_us, p, &mut values, false)
+            .await?;
         let df = bound(&ctx, &sql, values).await?;
         let schema: SchemaRef = std::sync::Arc::new(df.schema().as_arrow().clone());
         let batches = super::memory::collect(df).await?;

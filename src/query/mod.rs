@@ -76,6 +76,9 @@ pub enum QueryError {
     /// `engine.ballista` set in a build without the cluster, or with views it cannot read.
     #[error("{0}")]
     Cluster(String),
+    /// A cluster's result with a row twice (see `Engine::run`); computed again locally.
+    #[error("the cluster returned a row twice")]
+    ClusterDoubled,
     /// A query that failed reading the store, with the files `store::check` found damaged.
     #[error(
         "the store cannot be read: {}; run `mirato check` (the query failed with: {detail})",
@@ -392,7 +395,7 @@ impl Engine {
         let as_of_us = snap.as_of_us;
         let stored = p.cell_keys && self.stored_keys(&snap.newest);
         let (sql, mut values) = wrapper_sql(&def, &p, stored);
-        let (ctx, _, _) = self.prepare(&sql, as_of_us, &p, &mut values).await?;
+        let (ctx, _, _) = self.prepare(&sql, as_of_us, &p, &mut values, false).await?;
         let batches = bound(&ctx, &format!("EXPLAIN ANALYZE {sql}"), values)
             .await?
             .collect()
@@ -409,7 +412,17 @@ impl Engine {
 
     /// Runs one KPI. A failure to read the store's files names the damaged ones.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
-        match self.run_once(def, p).await {
+        let mut result = self.run_once(def, p, false).await;
+        if matches!(result, Err(QueryError::ClusterDoubled)) {
+            // A cluster that lost an executor can hand back a stage's output twice (Ballista
+            // re-runs the lost tasks): the figure is computed again here, never shown wrong.
+            tracing::error!(
+                kpi = def.id,
+                "the cluster returned a row twice (tasks re-run after a lost executor): computed locally instead"
+            );
+            result = self.run_once(def, p, true).await;
+        }
+        match result {
             Err(QueryError::Engine(e)) if read_failure(&e) => Err(self.diagnose(e).await),
             other => other,
         }
@@ -455,13 +468,25 @@ impl Engine {
         }
     }
 
-    async fn run_once(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
+    /// One computation of a KPI; `local` keeps it off the cluster.
+    async fn run_once(
+        &self,
+        def: &KpiDef,
+        p: &Params,
+        local: bool,
+    ) -> Result<KpiResult, QueryError> {
         let snap = self.snapshot(p.as_of)?;
         let stored = p.cell_keys && self.stored_keys(&snap.newest);
         let (sql, mut values) = wrapper_sql(def, p, stored);
-        let (ctx, from, to) = self.prepare(&sql, snap.as_of_us, p, &mut values).await?;
+        let (ctx, from, to) = self
+            .prepare(&sql, snap.as_of_us, p, &mut values, local)
+            .await?;
         let batches = memory::collect(bound(&ctx, &sql, values).await?).await?;
         let mut rows = to_rows(&batches);
+        // Every KPI's rows are one per group: the same row twice is a cluster's fault.
+        if !local && self.ballista.is_some() && output::has_repeated_row(&rows) {
+            return Err(QueryError::ClusterDoubled);
+        }
         let by: Vec<String> = p.by.iter().map(|d| d.name().to_owned()).collect();
         let mut median_days = None;
         let mut life = Vec::new();
@@ -564,6 +589,7 @@ impl Engine {
         as_of_us: i64,
         p: &Params,
         values: &mut HashMap<String, ScalarValue>,
+        local: bool,
     ) -> Result<(SessionContext, NaiveDate, NaiveDate), QueryError> {
         let names = view_names();
         let needed: Vec<&str> = names
@@ -571,7 +597,11 @@ impl Engine {
             .map(String::as_str)
             .filter(|v| mentions(sql, v))
             .collect();
-        let ctx = self.kpi_session(as_of_us, &needed).await?;
+        let ctx = if local {
+            self.session(as_of_us, &needed).await?
+        } else {
+            self.kpi_session(as_of_us, &needed).await?
+        };
         let (from, to) = self.resolve_period(as_of_us, p, Some(&ctx)).await?;
         values.insert("from".into(), ScalarValue::Date32(Some(days(from))));
         values.insert("to".into(), ScalarValue::Date32(Some(days(to))));

@@ -211,6 +211,12 @@ pub fn to_table(r: &KpiResult) -> String {
 }
 
 /// Record batches as rows, numbers kept as numbers, dates as `2025-01-31` and NaN as null.
+/// Whether two rows are the same: never so in a KPI's rows (one per group).
+pub(super) fn has_repeated_row(rows: &[Row]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    rows.iter().any(|r| !seen.insert(format!("{r:?}")))
+}
+
 pub fn to_rows(batches: &[RecordBatch]) -> Vec<Row> {
     use datafusion::arrow::array::{
         BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, StringArray,
@@ -275,5 +281,31 @@ mod tests {
         assert_eq!(italian_number(&Cell::Float(1234.56)), "1.234,6");
         assert_eq!(italian_number(&Cell::Null), "–");
         assert_eq!(italian_number(&Cell::Below(5)), "<5");
+    }
+}
+
+#[cfg(test)]
+mod repeated_rows {
+    use super::*;
+
+    #[test]
+    fn a_row_twice_is_found() {
+        let row = |p: &str, v: i64| {
+            let mut r = Row::new();
+            r.insert("province", Cell::Text(p.into()));
+            r.insert("value", Cell::Int(v));
+            r
+        };
+        assert!(!has_repeated_row(&[
+            row("MI", 1),
+            row("RM", 2),
+            row("MI", 2)
+        ]));
+        assert!(has_repeated_row(&[
+            row("MI", 1),
+            row("RM", 2),
+            row("MI", 1)
+        ]));
+        assert!(!has_repeated_row(&[]));
     }
 }
