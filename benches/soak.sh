@@ -6,8 +6,11 @@
 # every ten. Reports errors (0 expected), p50/p95/p99 per kind, RSS and open descriptors over
 # time, and the growth of the audit and the stored views. Not a timed test: run it by hand.
 #
-#   benches/soak.sh
+#   MIRATO_ENGINE_MEMORY_LIMIT="4 GiB" benches/soak.sh
 #   MINUTES=60 CLIENTS=50 benches/soak.sh
+#
+# With the default pool (768 MiB), 50 clients asking for cold figures at once exhaust it and
+# some queries are refused (503, "try again later"): size engine.memory_limit for the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PERSONS=${PERSONS:-900000}
