@@ -51,5 +51,6 @@ import json, sys
 r = json.load(sys.stdin)
 r.pop("samples")
 print(json.dumps(r, indent=1))'
-echo "inbox: $(ls "$INBOX/processed" 2>/dev/null | grep -vc done || true) processed, $(ls "$INBOX/failed" 2>/dev/null | grep -vc reason || true) failed"
-grep -c '"compact"' "$WORK/soak-serve.log" || true
+PROCESSED=$(find "$INBOX/processed" -name '*.csv' 2>/dev/null | wc -l)
+FAILED=$(find "$INBOX/failed" -name '*.csv' 2>/dev/null | wc -l)
+echo "inbox: $PROCESSED processed, $FAILED failed"
