@@ -14,19 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c 'import deltalake, duckdb' 2>/dev/null || python3 -m pip install --quiet deltalake duckdb
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 WORK=${WORK:-/tmp/mirato-bench-faults}
-rm -rf "$WORK" && mkdir -p "$WORK"
-SUITE=$(cargo test --all-features --no-run --test it --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "it" and m.get("executable"):
-        print(m["executable"])')
-cargo build --all-features --quiet
-cp "$SUITE" "$WORK/it"
-cp "$CARGO_TARGET_DIR/debug/mirato" "$WORK/mirato"
-export MIRATO_TEST_BIN="$WORK/mirato"
+source benches/test-binaries.sh
 export MIRATO_FAULT_ITERATIONS="${ITERATIONS:-500}"
 [ -n "${SEED:-}" ] && export MIRATO_FAULT_SEED="$SEED"
 [ -n "${KINDS:-}" ] && export MIRATO_FAULT_KINDS="$KINDS"

@@ -8,19 +8,8 @@
 #   MINUTES=60 CASES=20000 benches/fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mirato-target}"
 WORK=${WORK:-/tmp/mirato-bench-fuzz}
-rm -rf "$WORK" && mkdir -p "$WORK"
-SUITE=$(cargo test --all-features --no-run --test it --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "it" and m.get("executable"):
-        print(m["executable"])')
-cargo build --all-features --quiet
-cp "$SUITE" "$WORK/it"
-cp "$CARGO_TARGET_DIR/debug/mirato" "$WORK/mirato"
-export MIRATO_TEST_BIN="$WORK/mirato"
+source benches/test-binaries.sh
 export PROPTEST_CASES="${CASES:-2000}"
 end=$(( $(date +%s) + ${MINUTES:-10} * 60 ))
 rounds=0

@@ -207,6 +207,22 @@ mod tests {
         format!("/p/{i}")
     }
 
+    /// Records the view of page `i`.
+    fn view(audit: &Audit, i: usize) {
+        let path = entry(i);
+        audit
+            .record(&Entry {
+                at: "2026-12-06T00:00:00Z".into(),
+                user: "u",
+                role: "admin",
+                action: "view",
+                path: &path,
+                params: "",
+                status: 200,
+            })
+            .unwrap();
+    }
+
     #[test]
     fn rotation_by_size_loses_no_entry_and_keeps_the_newest_files() {
         let dir = tempfile::tempdir().unwrap();
@@ -219,18 +235,7 @@ mod tests {
         let audit = Audit::with_rotation(path.clone(), rotation);
         let n = 300;
         for i in 0..n {
-            let p = entry(i);
-            audit
-                .record(&Entry {
-                    at: "2026-12-06T00:00:00Z".into(),
-                    user: "u",
-                    role: "admin",
-                    action: "view",
-                    path: &p,
-                    params: "",
-                    status: 200,
-                })
-                .unwrap();
+            view(&audit, i);
         }
         let files: Vec<PathBuf> = std::iter::once(path.clone())
             .chain(audit.finished())
@@ -266,18 +271,7 @@ mod tests {
             },
         );
         for i in 0..40 {
-            let p = entry(i);
-            audit
-                .record(&Entry {
-                    at: "2026-12-06T00:00:00Z".into(),
-                    user: "u",
-                    role: "admin",
-                    action: "view",
-                    path: &p,
-                    params: "",
-                    status: 200,
-                })
-                .unwrap();
+            view(&audit, i);
         }
         assert_eq!(audit.finished().len(), 3);
     }
