@@ -2,6 +2,10 @@
 //!
 //! One module per stage of the data flow; the binary in `main.rs` is a thin CLI over them.
 
+// The cluster check's HTTP futures (reqwest over hyper and h2) are deeper than the default
+// limit lets the compiler prove them `Send`.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod auth;
 #[cfg(feature = "distributed")]

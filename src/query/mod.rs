@@ -76,9 +76,10 @@ pub enum QueryError {
     /// `engine.ballista` set in a build without the cluster, or with views it cannot read.
     #[error("{0}")]
     Cluster(String),
-    /// A cluster's result with a row twice (see `Engine::run`); computed again locally.
-    #[error("the cluster returned a row twice")]
-    ClusterDoubled,
+    /// A cluster's result that cannot be trusted (see `Engine::run`): tasks or stages were
+    /// run again, or a row came twice, or the scheduler could not say. Computed again locally.
+    #[error("the cluster's result cannot be trusted: {0}")]
+    ClusterUnsure(String),
     /// A query that failed reading the store, with the files `store::check` found damaged.
     #[error(
         "the store cannot be read: {}; run `mirato check` (the query failed with: {detail})",
@@ -209,6 +210,8 @@ pub struct Engine {
     damaged: std::sync::Mutex<Option<(u64, Vec<String>)>>,
     /// The Ballista scheduler that runs the KPI queries (`df://host:port`), if any.
     ballista: Option<String>,
+    /// KPI results of the cluster that were not trusted and computed locally instead.
+    cluster_fallbacks: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -262,7 +265,15 @@ impl Engine {
             sessions: std::sync::Mutex::default(),
             damaged: std::sync::Mutex::default(),
             ballista: settings.ballista.clone(),
+            cluster_fallbacks: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How many KPI results of the cluster were not trusted (tasks run again after a lost
+    /// executor, a row twice, a scheduler that could not say) and were computed locally.
+    pub fn cluster_fallbacks(&self) -> u64 {
+        self.cluster_fallbacks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// With views in memory ([`Engine::views_in_memory`]): also keeps a copy of every shared
@@ -413,13 +424,13 @@ impl Engine {
     /// Runs one KPI. A failure to read the store's files names the damaged ones.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let mut result = self.run_once(def, p, false).await;
-        if matches!(result, Err(QueryError::ClusterDoubled)) {
+        if let Err(QueryError::ClusterUnsure(why)) = &result {
             // A cluster that lost an executor can hand back a stage's output twice (Ballista
-            // re-runs the lost tasks): the figure is computed again here, never shown wrong.
-            tracing::error!(
-                kpi = def.id,
-                "the cluster returned a row twice (tasks re-run after a lost executor): computed locally instead"
-            );
+            // 55 re-runs a stage and keeps its first outputs too): the figure is computed
+            // again here, never shown wrong.
+            tracing::error!(kpi = def.id, reason = %why, "a cluster result that cannot be trusted: computed locally instead");
+            self.cluster_fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             result = self.run_once(def, p, true).await;
         }
         match result {
@@ -481,11 +492,16 @@ impl Engine {
         let (ctx, from, to) = self
             .prepare(&sql, snap.as_of_us, p, &mut values, local)
             .await?;
-        let batches = memory::collect(bound(&ctx, &sql, values).await?).await?;
+        let df = bound(&ctx, &sql, values).await?;
+        let batches = match self.ballista.as_deref() {
+            #[cfg(feature = "distributed")]
+            Some(url) if !local => cluster::collect_verified(df, url).await?,
+            _ => memory::collect(df).await?,
+        };
         let mut rows = to_rows(&batches);
         // Every KPI's rows are one per group: the same row twice is a cluster's fault.
         if !local && self.ballista.is_some() && output::has_repeated_row(&rows) {
-            return Err(QueryError::ClusterDoubled);
+            return Err(QueryError::ClusterUnsure("a row came twice".into()));
         }
         let by: Vec<String> = p.by.iter().map(|d| d.name().to_owned()).collect();
         let mut median_days = None;

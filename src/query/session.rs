@@ -86,28 +86,32 @@ impl Engine {
         as_of_us: i64,
         needed: &[&str],
     ) -> Result<SessionContext, QueryError> {
-        let config = SessionConfig::new()
-            .with_information_schema(false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
-        ctx.register_udf(cellkey::udf(self.cell_seed));
         let events_dir = self.layout.events();
         std::fs::create_dir_all(&events_dir).map_err(|source| StoreError::Io {
             action: "cannot create",
             path: events_dir.clone(),
             source,
         })?;
-        let url = ListingTableUrl::parse(format!(
-            "{}/",
-            events_dir
-                .canonicalize()
-                .map_err(|source| StoreError::Io {
-                    action: "cannot open",
-                    path: events_dir.clone(),
-                    source
-                })?
-                .display()
-        ))?;
+        let generation = events_dir.canonicalize().map_err(|source| StoreError::Io {
+            action: "cannot open",
+            path: events_dir.clone(),
+            source,
+        })?;
+        let pins = Arc::new(Pins::default());
+        pins.hold(
+            crate::store::pin_generation(&generation).map_err(|source| StoreError::Io {
+                action: "cannot open",
+                path: generation.clone(),
+                source,
+            })?,
+        );
+        let config = SessionConfig::new()
+            .with_information_schema(false)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+            .with_extension(pins);
+        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        ctx.register_udf(cellkey::udf(self.cell_seed));
+        let url = ListingTableUrl::parse(format!("{}/", generation.display()))?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![
@@ -122,6 +126,29 @@ impl Engine {
         register_reference(&ctx)?;
         self.register_views(&ctx, as_of_us, needed).await?;
         Ok(ctx)
+    }
+}
+
+/// The folders a session's queries read, locked for as long as the session or a query it
+/// started lives: the generation of event files and the `as_of` folders of its stored views.
+/// Compaction's clean-up and the views' pruning leave locked folders alone, so a query of any
+/// length reads to its end what it planned on. Held in the session's configuration, which
+/// every running plan's task context shares.
+#[derive(Default)]
+pub(super) struct Pins(std::sync::Mutex<Vec<Arc<std::fs::File>>>);
+
+impl Pins {
+    /// Keeps `lock` for as long as the session lives.
+    pub(super) fn hold(&self, lock: impl Into<Arc<std::fs::File>>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(lock.into());
+    }
+
+    /// The pins of the session `ctx`, if it has any.
+    pub(super) fn of(ctx: &SessionContext) -> Option<Arc<Pins>> {
+        ctx.state().config().get_extension::<Pins>()
     }
 }
 

@@ -30,6 +30,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionContext, cast, col, lit, when};
 
+use super::session::Pins;
 use super::{Engine, QueryError, catalog, cellkey};
 use crate::recordkey::{self, KEYED_UNITS};
 use copy::{lock_folder, path, read, write};
@@ -45,9 +46,13 @@ pub(super) struct Materialized {
     generation: Option<PathBuf>,
     table: Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>,
     /// A shared lock on the view's `as_of` folder while the table reads from it: no process
-    /// prunes a folder in use (see `copy::prune`).
-    _folder: Option<Arc<std::fs::File>>,
+    /// prunes a folder in use (see `copy::prune`). Sessions that registered the view hold it
+    /// too (see [`Pins`]).
+    folder: Option<Arc<std::fs::File>>,
 }
+
+/// A view's table once built, shared by the queries that wait for it.
+type ViewCell = Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>;
 
 /// How many views are kept: the fourteen shared views for three `as_of` instants (the published
 /// data, newer data warming up, and one more for a query with an older `as_of`).
@@ -115,9 +120,12 @@ impl Engine {
                 continue;
             }
             let copy = path(&self.layout, as_of_us, &name, stmt, &fingerprint);
-            let cell = self
+            let (cell, folder) = self
                 .view_cell(as_of_us, &name, in_memory, &generation, &copy)
                 .await?;
+            if let (Some(folder), Some(pins)) = (folder, Pins::of(ctx)) {
+                pins.hold(folder);
+            }
             let table = cell
                 .get_or_try_init(|| async {
                     if in_memory {
@@ -137,7 +145,9 @@ impl Engine {
 
     /// The view's cell in the cache, taken under a short lock: concurrent queries wait for a
     /// view being built instead of building it twice, and a view's build holds up neither
-    /// other views nor queries that need none. A view on disk first takes its folder's lock.
+    /// other views nor queries that need none. A view on disk first takes its folder's lock,
+    /// which the cache entry holds, and which is returned for the session to hold too: the
+    /// entry may be evicted while the session's queries still read the folder.
     async fn view_cell(
         &self,
         as_of_us: i64,
@@ -145,7 +155,7 @@ impl Engine {
         in_memory: bool,
         generation: &Option<PathBuf>,
         copy: &Path,
-    ) -> Result<Arc<tokio::sync::OnceCell<Arc<dyn TableProvider>>>, QueryError> {
+    ) -> Result<(ViewCell, Option<Arc<std::fs::File>>), QueryError> {
         let find = |cache: &mut Vec<Materialized>| {
             let i = cache.iter().position(|m| {
                 m.as_of_us == as_of_us
@@ -155,14 +165,14 @@ impl Engine {
             })?;
             // Least recently used goes first: move a used view to the end.
             let m = cache.remove(i);
-            let cell = Arc::clone(&m.table);
+            let found = (Arc::clone(&m.table), m.folder.clone());
             cache.push(m);
-            Some(cell)
+            Some(found)
         };
         {
             let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(cell) = find(&mut cache) {
-                return Ok(cell);
+            if let Some(found) = find(&mut cache) {
+                return Ok(found);
             }
         }
         let folder = if in_memory {
@@ -177,8 +187,8 @@ impl Engine {
         };
         let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
         // Another query may have made the cell while the folder was being locked.
-        if let Some(cell) = find(&mut cache) {
-            return Ok(cell);
+        if let Some(found) = find(&mut cache) {
+            return Ok(found);
         }
         let cell = Arc::new(tokio::sync::OnceCell::new());
         cache.push(Materialized {
@@ -187,12 +197,12 @@ impl Engine {
             in_memory,
             generation: generation.clone(),
             table: Arc::clone(&cell),
-            _folder: folder,
+            folder: folder.clone(),
         });
         if cache.len() > VIEW_CACHE_ENTRIES {
             cache.remove(0);
         }
-        Ok(cell)
+        Ok((cell, folder))
     }
 
     /// A view on disk: its stored copy when there is a usable one, else its query's output

@@ -37,6 +37,41 @@ use dashboards::Page;
 pub use error::{AppError, italian_error};
 
 /// Everything a request handler needs; cheap to clone.
+/// A file served as a download: its name and bytes, and the header that says how it was
+/// protected, if any.
+pub struct Download {
+    pub name: String,
+    pub content_type: &'static str,
+    /// Shared, not copied, by every response that serves it.
+    pub bytes: axum::body::Bytes,
+    pub anonymity: Option<String>,
+}
+
+impl Download {
+    /// The response: the file as an attachment, never stored by the browser's cache.
+    pub fn response(&self) -> Response {
+        let mut headers = HeaderMap::new();
+        let pairs = [
+            (header::CONTENT_TYPE, Some(self.content_type.to_owned())),
+            (
+                header::CONTENT_DISPOSITION,
+                Some(format!("attachment; filename=\"{}\"", self.name)),
+            ),
+            (header::CACHE_CONTROL, Some("no-store".to_owned())),
+            (
+                header::HeaderName::from_static("x-mirato-anonymity"),
+                self.anonymity.clone(),
+            ),
+        ];
+        for (name, v) in pairs {
+            if let Some(v) = v.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, v);
+            }
+        }
+        (headers, self.bytes.clone()).into_response()
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -49,6 +84,9 @@ struct Inner {
     cache: ResultCache,
     /// Rendered pages by page, filters and data version: a warm page is a lookup.
     pages_html: ResultCache<String>,
+    /// Workbooks and cohort files by request, caller's scope and data version: a report asked
+    /// by many at once is computed once.
+    downloads: ResultCache<Download>,
     metrics: metrics::Metrics,
     facts: tokio::sync::Mutex<Vec<Arc<StoreFacts>>>,
     /// The scheduled jobs, when this server runs them.
@@ -84,6 +122,7 @@ impl AppState {
                 pages,
                 cache: ResultCache::new(4096),
                 pages_html: ResultCache::new(512),
+                downloads: ResultCache::new(16),
                 metrics: metrics::Metrics::new(),
                 facts: tokio::sync::Mutex::new(Vec::new()),
                 jobs: std::sync::OnceLock::new(),
@@ -114,6 +153,19 @@ impl AppState {
 
     pub fn page_cache(&self) -> &ResultCache<String> {
         &self.inner.pages_html
+    }
+
+    pub fn download_cache(&self) -> &ResultCache<Download> {
+        &self.inner.downloads
+    }
+
+    /// The instant requests without an `as_of` see, in RFC 3339 to the microsecond: what
+    /// the pages show, so downloads share their stored views and agree with them.
+    pub fn shown_as_of(&self) -> Result<String, QueryError> {
+        Ok(self
+            .shown()?
+            .1
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {

@@ -2,11 +2,10 @@
 //! scope and always suppressed, exactly as `mirato report anpal` writes it.
 
 use axum::extract::{RawQuery, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::filters;
-use super::{AppError, AppState};
+use super::{AppError, AppState, Download};
 use crate::auth::Principal;
 use crate::report::{self, AnpalOptions, ReportError};
 
@@ -42,45 +41,60 @@ pub async fn anpal(
         })?;
     // A manager's report covers their scope, whatever region was asked.
     let scope = who.territory().map(|t| (t, who.scope.describe()));
+    // Without `as_of`, the data the pages show: the report agrees with them and reads the
+    // shared views their warm-up built.
+    let as_of = match get("as_of") {
+        Some(a) => a,
+        None => state.shown_as_of()?,
+    };
     let opts = AnpalOptions {
         year,
         quarter,
         region: if scope.is_some() { None } else { get("region") },
-        as_of: get("as_of"),
+        as_of: Some(as_of),
         threshold: state.auth().threshold(),
         scope,
     };
-    let sheets = report::anpal(state.engine(), &opts)
-        .await
-        .map_err(|e| match e {
-            ReportError::Bad(m) => AppError::bad("report", m, vec![]),
-            ReportError::Query(q) => AppError::from(q),
-            other => {
-                tracing::error!(error = %other, "report failed");
-                AppError::Internal("the report could not be written".into())
-            }
-        })?;
-    let bytes = report::xlsx_bytes(&sheets).map_err(|e| {
-        tracing::error!(error = %e, "report failed");
-        AppError::Internal("the report could not be written".into())
-    })?;
     let name = format!(
         "mirato-anpal-{year}{}.xlsx",
         quarter.map(|q| format!("-q{q}")).unwrap_or_default()
     );
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        bytes,
-    )
-        .into_response())
+    // The same workbook for the same request, scope and data: asked by many at once, it is
+    // computed once.
+    let key = format!(
+        "anpal|{:?}|{}|{year}|{quarter:?}|{:?}|{}|{}",
+        who.role,
+        opts.scope
+            .as_ref()
+            .map(|(_, label)| label.as_str())
+            .unwrap_or(""),
+        opts.region,
+        opts.as_of.as_deref().unwrap_or(""),
+        state.version().await?,
+    );
+    let engine = state.engine();
+    let (file, _) = state
+        .download_cache()
+        .get_or_compute(&key, || async {
+            let sheets = report::anpal(engine, &opts).await.map_err(|e| match e {
+                ReportError::Bad(m) => AppError::bad("report", m, vec![]),
+                ReportError::Query(q) => AppError::from(q),
+                other => {
+                    tracing::error!(error = %other, "report failed");
+                    AppError::Internal("the report could not be written".into())
+                }
+            })?;
+            let bytes = report::xlsx_bytes(&sheets).map_err(|e| {
+                tracing::error!(error = %e, "report failed");
+                AppError::Internal("the report could not be written".into())
+            })?;
+            Ok::<_, AppError>(Download {
+                name,
+                content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                bytes: bytes.into(),
+                anonymity: None,
+            })
+        })
+        .await?;
+    Ok(file.response())
 }

@@ -9,9 +9,32 @@ use std::time::{Duration, SystemTime};
 use super::disk::{create_private_dir, sync_dir};
 use super::{Layout, StoreError, io};
 
-/// How long an old generation is kept after it stopped being current: queries that started
-/// on it finish there.
+/// How long an old generation is kept after it stopped being current, at least: queries that
+/// started on it finish there. A generation a query has pinned (see [`pin_generation`]) is kept
+/// until the query ends, however long; the grace covers readers without locks (other
+/// programs, file systems without them).
 pub const GENERATION_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// A shared lock on the generation folder `dir`, held while a query reads it:
+/// [`remove_old_generations`] leaves a pinned generation alone. Without locks (a file system
+/// that has none) the folder is open only, and the grace alone protects the query.
+pub fn pin_generation(dir: &Path) -> std::io::Result<fs::File> {
+    let folder = fs::File::open(dir)?;
+    match folder.try_lock_shared() {
+        Ok(()) => {}
+        // Held exclusively: the clean-up is removing it, long after it was retired.
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} is being removed", dir.display()),
+            ));
+        }
+        Err(fs::TryLockError::Error(e)) => {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot lock a generation of event files");
+        }
+    }
+    Ok(folder)
+}
 
 /// The first generation of a new store.
 const FIRST: &str = "g00000000T000000000000Z";
@@ -142,10 +165,19 @@ pub fn remove_old_generations(layout: &Layout, grace: Duration) -> Result<usize,
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
         let unfinished = path.extension().is_some_and(|e| e == "building");
-        if age >= grace || (unfinished && age >= Duration::from_secs(60)) {
-            fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
-            removed += 1;
+        if age < grace && !(unfinished && age >= Duration::from_secs(60)) {
+            continue;
         }
+        // A query of this process or another reads it (see `pin_generation`): kept, and
+        // removed by a later compaction once the query has ended. The exclusive lock is held
+        // while the folder goes, so no query pins it half-removed.
+        let folder = fs::File::open(&path).map_err(io("cannot open", &path))?;
+        if let Err(fs::TryLockError::WouldBlock) = folder.try_lock() {
+            tracing::info!(path = %path.display(), "an old generation is still read: kept");
+            continue;
+        }
+        fs::remove_dir_all(&path).map_err(io("cannot remove", &path))?;
+        removed += 1;
     }
     Ok(removed)
 }

@@ -45,7 +45,9 @@ pub use disk::{
     io_message, is_disk_full, remove_stale_temps, write_atomic,
 };
 pub use entry::{BatchStatus, BatchSummary, LedgerEntry, SummaryBuilder};
-pub use generations::{GENERATION_GRACE, current_generation, remove_old_generations, switch_to};
+pub use generations::{
+    GENERATION_GRACE, current_generation, pin_generation, remove_old_generations, switch_to,
+};
 pub use ledger::{Ledger, LedgerCache, Snapshot};
 pub use schema::{
     PartitionBatch, QuarantineRow, events_schema, events_to_batch, partition_batches,

@@ -168,6 +168,9 @@ fn the_catalogue_on_a_cluster_equals_the_local_engine() {
             assert_eq!(g, w, "with {params:?}");
         }
     }
+    // Every figure came from the cluster, its job confirmed by the scheduler (stages run
+    // once, tasks successful), none computed locally instead.
+    assert_eq!(remote.cluster_fallbacks(), 0);
 }
 
 #[test]
@@ -206,6 +209,10 @@ fn an_executor_killed_mid_catalogue_never_gives_a_wrong_figure() {
     assert!(
         failed < want.len(),
         "the surviving executor answers: {got:?}"
+    );
+    eprintln!(
+        "CLUSTER-KILL: {failed} KPIs failed with a clear error, {} computed locally after the scheduler reported re-run stages or tasks",
+        remote.cluster_fallbacks()
     );
     // Once the scheduler has written the lost executor off, every KPI answers again.
     std::thread::sleep(Duration::from_secs(6));

@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::charts;
 use super::filters::{self, Checked, Extra, Filters};
 use super::layout::{self, EVALUATION_NAV};
-use super::{AppError, AppState};
+use super::{AppError, AppState, Download};
 use crate::auth::{Principal, Role, disclosure};
 use crate::query::cells::LifeGroup;
 use crate::query::survival::{KmRow, LogRank, log_rank, wilson_interval};
@@ -456,47 +456,54 @@ pub async fn cohort_file(
     let def = find("time_to_placement").expect("in the catalogue");
     let mut params = crate::query::Params::parse(def, &f.raw(&[]))?;
     params.scope = who.territory();
+    // Without `as_of`, the data the pages show (see `AppState::shown_as_of`).
+    if params.as_of.is_none() {
+        params.as_of = Some(crate::query::parse_as_of(&state.shown_as_of()?)?);
+    }
     let Some(key) = state.key().cloned() else {
         return Err(AppError::Unavailable(
             "this server has no pseudonymisation key: cohort files are not available".into(),
         ));
     };
-    let c = state.engine().cohort(&params, entry).await?;
-    let name = format!(
-        "mirato-coorte-{}-{}-{}.parquet",
+    // The same file for the same request, scope and data is computed once.
+    let cache_key = format!(
+        "cohort|{:?}|{}|{}|{:?}|{}",
+        who.role,
+        who.scope.describe(),
         entry.as_str(),
-        c.params.from,
-        c.params.to
+        params,
+        state.version().await?,
     );
+    let engine = state.engine();
     let k = state.auth().threshold();
-    let (bytes, written) = tokio::task::spawn_blocking(move || {
-        let prov = crate::cohort::Provenance::for_cohort(&c).with_k(k);
-        let mut buf = Vec::new();
-        crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|w| (buf, w))
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("the cohort file could not be written: {e}")))?
-    .map_err(|e| {
-        tracing::error!(error = %e, "cohort file failed");
-        AppError::Internal("the cohort file could not be written".into())
-    })?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.apache.parquet".to_owned(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-            (
-                header::HeaderName::from_static("x-mirato-anonymity"),
-                written.anonymity.summary(),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    let (file, _) = state
+        .download_cache()
+        .get_or_compute(&cache_key, || async {
+            let c = engine.cohort(&params, entry).await?;
+            let name = format!(
+                "mirato-coorte-{}-{}-{}.parquet",
+                entry.as_str(),
+                c.params.from,
+                c.params.to
+            );
+            let (bytes, written) = tokio::task::spawn_blocking(move || {
+                let prov = crate::cohort::Provenance::for_cohort(&c).with_k(k);
+                let mut buf = Vec::new();
+                crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|w| (buf, w))
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("the cohort file could not be written: {e}")))?
+            .map_err(|e| {
+                tracing::error!(error = %e, "cohort file failed");
+                AppError::Internal("the cohort file could not be written".into())
+            })?;
+            Ok::<_, AppError>(Download {
+                name,
+                content_type: "application/vnd.apache.parquet",
+                bytes: bytes.into(),
+                anonymity: Some(written.anonymity.summary()),
+            })
+        })
+        .await?;
+    Ok(file.response())
 }
