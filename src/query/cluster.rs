@@ -37,13 +37,12 @@ impl Engine {
         as_of_us: i64,
         needed: &[&str],
     ) -> Result<SessionContext, QueryError> {
-        let mut config = SessionConfig::new_with_ballista()
+        let mut config = super::session::parquet_reading(SessionConfig::new_with_ballista())
             .with_information_schema(false)
             .with_ballista_job_name("mirato")
             // Ballista 55's adaptive planner re-plans some of the catalogue's joins (a join
             // filter beside an outer join) without end; the static planner runs them all.
-            .set_bool("ballista.planner.adaptive.enabled", false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true);
+            .set_bool("ballista.planner.adaptive.enabled", false);
         // The local session's folders stay locked while this one lives (see `Pins`): the
         // executors read the same files.
         if let Some(pins) = Pins::of(local) {

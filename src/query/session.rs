@@ -105,9 +105,7 @@ impl Engine {
                 source,
             })?,
         );
-        let config = SessionConfig::new()
-            .with_information_schema(false)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        let config = parquet_reading(SessionConfig::new().with_information_schema(false))
             .with_extension(pins);
         let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         ctx.register_udf(cellkey::udf(self.cell_seed));
@@ -124,9 +122,21 @@ impl Engine {
         ctx.register_table("events", Arc::new(ListingTable::try_new(config)?))?;
         register_ev(&ctx, as_of_us).await?;
         register_reference(&ctx)?;
-        self.register_views(&ctx, as_of_us, needed).await?;
+        self.register_views(&ctx, as_of_us, &generation, needed)
+            .await?;
         Ok(ctx)
     }
+}
+
+/// How every session reads Parquet: filters pushed into the scan, so that rows are skipped
+/// before they are decoded; and without the reader's predicate cache, which with page-index
+/// pruning can read a page it never loaded and fail ("Invalid offset in sparse column chunk
+/// data", apache/arrow-rs#10733, fixed after parquet 59.2.0, the version DataFusion 55 uses).
+/// The cache only saves decoding a filter's columns twice.
+pub(super) fn parquet_reading(config: SessionConfig) -> SessionConfig {
+    config
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_usize("datafusion.execution.parquet.max_predicate_cache_size", 0)
 }
 
 /// The folders a session's queries read, locked for as long as the session or a query it

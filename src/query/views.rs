@@ -75,6 +75,7 @@ impl Engine {
         &self,
         ctx: &SessionContext,
         as_of_us: i64,
+        generation: &Path,
         needed: &[&str],
     ) -> Result<(), QueryError> {
         let statements = catalog::view_statements();
@@ -102,11 +103,8 @@ impl Engine {
             return Ok(());
         }
         let in_memory = self.views_in_memory.load(Ordering::Relaxed);
-        let generation = if in_memory {
-            None
-        } else {
-            self.layout.events().canonicalize().ok()
-        };
+        // The session's generation, which its `events` reads and its pins hold.
+        let generation = (!in_memory).then(|| generation.to_path_buf());
         let fingerprint = recordkey::fingerprint(self.cell_seed);
         // The file lists a view after the views it names, so each finds them registered.
         for stmt in statements {

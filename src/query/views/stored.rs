@@ -38,7 +38,7 @@ pub(super) struct StoredView {
     fingerprint: String,
     layout: Layout,
     /// The generation of event files the view's query reads: once compaction has replaced
-    /// it, the old one goes after a grace period, and a scan of a missing folder is empty.
+    /// it, the old one goes when no session pins it, and a scan of a missing folder is empty.
     generation: Option<PathBuf>,
     table: ListingTable,
     /// The view's query with its record keys.
@@ -141,15 +141,20 @@ impl StoredView {
                 let _ = fs::remove_file(&self.path);
             }
         }
-        // Written from a plan over the current events only: never from a generation that may
-        // be gone, which would store an empty view for every process.
-        if self.layout.events().canonicalize().ok() != self.generation {
-            return Err(DataFusionError::Execution(format!(
-                "the stored view {} must be built again, and the store was compacted since it \
-                 was planned: ask again",
-                self.name
-            )));
-        }
+        // Written from the plan's generation of event files, held for the write: the same
+        // rows as of the view's instant as any later generation (compaction only regroups
+        // them). Never from a generation already gone, whose scan would be empty and would
+        // store an empty view for every process.
+        let _pin = match &self.generation {
+            Some(g) => Some(crate::store::pin_generation(g).map_err(|_| {
+                DataFusionError::Execution(format!(
+                    "the stored view {} must be built again, and the events it was planned on \
+                     were compacted and removed since: ask again",
+                    self.name
+                ))
+            })?),
+            None => None,
+        };
         let rows = match self.write(state).await {
             // Hash joins that do not fit: sort-merge joins instead, which spill.
             Err(e) if exhausted(&e) => {
