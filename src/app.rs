@@ -99,6 +99,9 @@ impl Setup {
         let app = self.app(Vec::new())?;
         // A restart reads the shared views of unchanged data back instead of rebuilding them.
         app.state.engine().persist_views(true);
+        let wait = self.config.server.max_wait_seconds;
+        app.state
+            .set_max_wait((wait > 0).then(|| std::time::Duration::from_secs(wait)));
         if app.state.auth().users().is_empty() {
             tracing::warn!(
                 users = %self.auth.users_file.display(),

@@ -26,6 +26,9 @@ spill_dir = ""               # where queries spill; empty: <data_dir>/spill (own
 views_in_memory = false      # true: the shared views held whole in memory rather than read from their
                              # files in <data_dir>/views; faster scans, at a memory cost that grows
                              # with the store
+max_queries = 0              # KPI queries computed at once; the next ones wait their turn (first come,
+                             # first served) rather than share the cores and the pool with every other.
+                             # 0: twice the cores
 ballista = ""                # df://host:50050: run the KPI queries on this Ballista scheduler (a build
                              # with --features distributed; see README, Beyond one machine); empty: here
 
@@ -44,6 +47,9 @@ refresh_seconds = 10         # how often a server takes in commits made by other
 [server]
 addr = "127.0.0.1:8080"      # --addr wins
 dashboards = ""              # a folder of page files; empty: the built-in pages
+max_wait_seconds = 50        # a page, export, API call or report still computing after this is answered
+                             # 503 with Retry-After (a page reloads itself) while its computation goes
+                             # on for the retry; under a reverse proxy's timeout (often 60 s). 0: no bound
 
 [auth]
 users_file = ""              # empty: ~/.config/mirato/users.toml (managed by `mirato users`)
@@ -143,6 +149,7 @@ pub struct EngineConfig {
     pub memory_limit: String,
     pub spill_dir: String,
     pub views_in_memory: bool,
+    pub max_queries: usize,
     pub ballista: String,
 }
 
@@ -151,6 +158,7 @@ pub struct EngineConfig {
 pub struct ServerConfig {
     pub addr: String,
     pub dashboards: String,
+    pub max_wait_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,6 +419,10 @@ impl Config {
                 PathBuf::from(&self.engine.spill_dir)
             },
             views_in_memory: self.engine.views_in_memory,
+            max_queries: match self.engine.max_queries {
+                0 => crate::query::default_max_queries(),
+                n => n,
+            },
             ballista: (!self.engine.ballista.is_empty()).then(|| self.engine.ballista.clone()),
         }
     }

@@ -11,14 +11,16 @@
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::{SpillFile, TempFileFactory};
 
 use super::QueryError;
 use crate::store::StoreError;
@@ -42,6 +44,15 @@ pub struct EngineSettings {
     /// A Ballista scheduler (`df://host:port`) to run the KPI queries on, instead of here
     /// (a build with `--features distributed`).
     pub ballista: Option<String>,
+    /// How many KPI queries run at once; the next wait in line (see [`default_max_queries`]).
+    pub max_queries: usize,
+}
+
+/// Twice the cores: enough to keep them busy while some queries wait on the disk. More at once
+/// only share the cores and the pool thinner, so that every query is slow and holds its
+/// memory (much of it outside the pool: decoders, batches in flight) for longer.
+pub fn default_max_queries() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 impl EngineSettings {
@@ -52,18 +63,27 @@ impl EngineSettings {
             spill_dir: data_dir.join("spill"),
             views_in_memory: false,
             ballista: None,
+            max_queries: default_max_queries(),
         }
     }
 
-    /// A runtime builder with this pool and this spill folder.
-    pub(super) fn runtime(&self) -> Result<RuntimeEnvBuilder, QueryError> {
+    /// A runtime builder with this pool and this spill folder, and the count of the spill
+    /// files its queries create.
+    pub(super) fn runtime(&self) -> Result<(RuntimeEnvBuilder, Arc<AtomicU64>), QueryError> {
         crate::store::create_private_dir(&self.spill_dir).map_err(|source| StoreError::Io {
             action: "cannot create the spill folder",
             path: self.spill_dir.clone(),
             source,
         })?;
-        let disk = DiskManagerBuilder::default()
-            .with_mode(DiskManagerMode::Directories(vec![self.spill_dir.clone()]));
+        let folder = DiskManagerBuilder::default()
+            .with_mode(DiskManagerMode::Directories(vec![self.spill_dir.clone()]))
+            .build()?;
+        let counting = Arc::new(CountingSpills {
+            folder: Arc::new(folder),
+            files: Arc::new(AtomicU64::new(0)),
+        });
+        let files = Arc::clone(&counting.files);
+        let disk = DiskManagerBuilder::default().with_mode(DiskManagerMode::Custom(counting));
         let mut builder = RuntimeEnvBuilder::new().with_disk_manager_builder(disk);
         if self.memory_limit > 0 {
             // The five largest consumers are named in the error of a query that does not fit.
@@ -73,7 +93,42 @@ impl EngineSettings {
                 top,
             )));
         }
-        Ok(builder)
+        Ok((builder, files))
+    }
+}
+
+/// The spill folder's files, counted as they are made: how often queries spill, for
+/// `/metrics` (a pool too small for the load) and for the tests that make them spill.
+struct CountingSpills {
+    folder: Arc<DiskManager>,
+    files: Arc<AtomicU64>,
+}
+
+impl TempFileFactory for CountingSpills {
+    fn create_temp_file(&self, description: &str) -> datafusion::error::Result<Arc<dyn SpillFile>> {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.folder.create_tmp_file(description)
+    }
+}
+
+/// A sort's reservation for merging its spilled runs, taken before it reads a row: DataFusion's
+/// 10 MiB, or a 64th of a smaller pool. With the fixed 10 MiB per sort and partition, a pool
+/// under some 30 MiB refuses a query with two sorts outright, before it could spill; and under
+/// load, sorts that have not spilled hold the pool's memory idle.
+pub(super) fn sort_reservation(
+    config: datafusion::prelude::SessionConfig,
+    pool: datafusion::execution::memory_pool::MemoryLimit,
+) -> datafusion::prelude::SessionConfig {
+    use datafusion::execution::memory_pool::MemoryLimit;
+    const DATAFUSION_DEFAULT: usize = 10 << 20;
+    match pool {
+        MemoryLimit::Finite(bytes) => {
+            let mut config = config;
+            config.options_mut().execution.sort_spill_reservation_bytes =
+                DATAFUSION_DEFAULT.min(bytes / 64);
+            config
+        }
+        MemoryLimit::Infinite | MemoryLimit::Unknown => config,
     }
 }
 

@@ -40,7 +40,7 @@ pub use crate::row::{Cell, Row, col};
 use crate::store::{Layout, LedgerCache, Snapshot, StoreError};
 pub use catalog::{Kind, KpiDef, catalog, find};
 pub use cohort::{Cohort, Entry};
-pub use memory::{DEFAULT_MEMORY_LIMIT, EngineSettings};
+pub use memory::{DEFAULT_MEMORY_LIMIT, EngineSettings, default_max_queries};
 pub use output::to_rows;
 pub use params::{Dim, Params, RawParams, TerritoryScope, parse_as_of};
 use session::first_date;
@@ -212,6 +212,11 @@ pub struct Engine {
     ballista: Option<String>,
     /// KPI results of the cluster that were not trusted and computed locally instead.
     cluster_fallbacks: std::sync::atomic::AtomicU64,
+    /// Spill files the queries have made since the engine opened.
+    spill_files: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Turns for the KPI queries and cohorts ([`EngineSettings::max_queries`]), first come
+    /// first served.
+    turns: tokio::sync::Semaphore,
 }
 
 impl Engine {
@@ -240,8 +245,8 @@ impl Engine {
             return Err(QueryError::NoStore(data_dir.to_path_buf()));
         }
         layout.clear_stale_views();
-        let runtime = settings
-            .runtime()?
+        let (runtime, spill_files) = settings.runtime()?;
+        let runtime = runtime
             .with_cache_manager(
                 CacheManagerConfig::default().with_list_files_cache_ttl(Some(LIST_FILES_TTL)),
             )
@@ -266,6 +271,12 @@ impl Engine {
             damaged: std::sync::Mutex::default(),
             ballista: settings.ballista.clone(),
             cluster_fallbacks: std::sync::atomic::AtomicU64::new(0),
+            spill_files,
+            turns: tokio::sync::Semaphore::new(
+                settings
+                    .max_queries
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            ),
         })
     }
 
@@ -274,6 +285,12 @@ impl Engine {
     pub fn cluster_fallbacks(&self) -> u64 {
         self.cluster_fallbacks
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many spill files the queries, view builds and cohorts have made since the engine
+    /// opened: a count that grows under load says `engine.memory_limit` is small for it.
+    pub fn spill_files(&self) -> u64 {
+        self.spill_files.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// With views in memory ([`Engine::views_in_memory`]): also keeps a copy of every shared
@@ -423,6 +440,7 @@ impl Engine {
 
     /// Runs one KPI. A failure to read the store's files names the damaged ones.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
+        let _turn = self.turn().await;
         let mut result = self.run_once(def, p, false).await;
         if let Err(QueryError::ClusterUnsure(why)) = &result {
             // A cluster that lost an executor can hand back a stage's output twice (Ballista
@@ -437,6 +455,14 @@ impl Engine {
             Err(QueryError::Engine(e)) if read_failure(&e) => Err(self.diagnose(e).await),
             other => other,
         }
+    }
+
+    /// Waits for a turn to compute (see [`EngineSettings::max_queries`]); held until dropped.
+    pub(crate) async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.turns
+            .acquire()
+            .await
+            .expect("the engine never closes its turns")
     }
 
     /// After a query failed reading: which event files are damaged (a full read of each,

@@ -105,8 +105,11 @@ impl Engine {
                 source,
             })?,
         );
-        let config = parquet_reading(SessionConfig::new().with_information_schema(false))
-            .with_extension(pins);
+        let config = super::memory::sort_reservation(
+            parquet_reading(SessionConfig::new().with_information_schema(false)),
+            self.runtime.memory_pool.memory_limit(),
+        )
+        .with_extension(pins);
         let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         ctx.register_udf(cellkey::udf(self.cell_seed));
         let url = ListingTableUrl::parse(format!("{}/", generation.display()))?;

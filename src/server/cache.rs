@@ -64,28 +64,45 @@ impl<V> ResultCache<V> {
 
     /// The cached result for `key`, or the result of `compute` (shared by concurrent callers).
     /// A failed computation is not cached.
+    ///
+    /// The computation runs as a task of its own: a caller that stops waiting (a request past
+    /// the server's wait, see [`super::AppState::set_max_wait`]) does not cancel it, and its
+    /// result lands in the cache for the caller's next try. A panic in it reaches the caller.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         key: &str,
         compute: F,
     ) -> Result<(Arc<V>, Lookup), E>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, E>>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        V: Send + Sync + 'static,
+        E: Send + 'static,
     {
         let slot = self.slot(key);
         if let Some(r) = slot.get() {
             return Ok((Arc::clone(r), Lookup::Hit));
         }
-        let mut computed = false;
-        let r = slot
-            .get_or_try_init(|| async {
-                computed = true;
-                compute().await.map(Arc::new)
-            })
-            .await?;
-        let how = if computed { Lookup::Miss } else { Lookup::Hit };
-        Ok((Arc::clone(r), how))
+        let task = super::carry_scope(async move {
+            let mut computed = false;
+            let r = slot
+                .get_or_try_init(|| async {
+                    computed = true;
+                    compute().await.map(Arc::new)
+                })
+                .await
+                .map(Arc::clone);
+            (r, computed)
+        });
+        match tokio::spawn(task).await {
+            Ok((r, computed)) => {
+                let how = if computed { Lookup::Miss } else { Lookup::Hit };
+                r.map(|r| (r, how))
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only when the runtime itself shuts down.
+            Err(e) => panic!("a cached computation was cancelled: {e}"),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -124,7 +141,7 @@ mod tests {
             let (cache, runs) = (Arc::clone(&cache), Arc::clone(&runs));
             tasks.push(tokio::spawn(async move {
                 cache
-                    .get_or_compute("k", || async {
+                    .get_or_compute("k", move || async move {
                         runs.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                         Ok::<_, ()>(result("a"))

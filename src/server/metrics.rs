@@ -50,6 +50,7 @@ pub struct Metrics {
     kpi_seconds: Histogram,
     cached_results: Gauge,
     uptime: Gauge,
+    spill_files: Gauge,
     job_runs: Family<JobRunLabels, Counter>,
     job_seconds: Family<JobLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     job_rows: Family<JobLabels, Gauge>,
@@ -93,6 +94,12 @@ impl Metrics {
             "KPI results held in the cache",
             cached_results.clone(),
         );
+        let spill_files = Gauge::default();
+        registry.register(
+            "engine_spill_files",
+            "Spill files the query engine has written since start: growing under load, engine.memory_limit is small for it",
+            spill_files.clone(),
+        );
         let uptime = Gauge::default();
         registry.register("uptime_seconds", "Seconds since start", uptime.clone());
         let job_runs = Family::<JobRunLabels, Counter>::default();
@@ -135,6 +142,7 @@ impl Metrics {
             kpi_seconds,
             cached_results,
             uptime,
+            spill_files,
             job_runs,
             job_seconds,
             job_rows,
@@ -240,6 +248,7 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.metrics();
     m.cached_results.set(state.cache().len() as i64);
     m.uptime.set(state.uptime().as_secs() as i64);
+    m.spill_files.set(state.engine().spill_files() as i64);
     if let Some(jobs) = state.jobs() {
         m.refresh_jobs(jobs);
     }

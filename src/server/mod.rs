@@ -100,6 +100,8 @@ struct Inner {
     refreshing: std::sync::atomic::AtomicBool,
     /// Figures being computed for visitors right now: a warm-up waits for them to end.
     visitors: std::sync::atomic::AtomicUsize,
+    /// How long a request that computes may wait for its answer (see [`AppState::set_max_wait`]).
+    max_wait: std::sync::Mutex<Option<std::time::Duration>>,
     started: Instant,
 }
 
@@ -111,6 +113,18 @@ tokio::task_local! {
     /// Set while a warm-up computes: the version (and instant) it computes, not the published
     /// one, and the same one throughout even if a batch commits meanwhile.
     static WARMING: (String, chrono::DateTime<chrono::Utc>);
+}
+
+/// `fut` with the warm-up's version if the caller computes for a warm-up: for work moved to a
+/// task of its own (see [`cache::ResultCache::get_or_compute`]), which task-locals do not follow.
+pub(crate) fn carry_scope<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    let warming = WARMING.try_with(Clone::clone).ok();
+    async move {
+        match warming {
+            Some(w) => WARMING.scope(w, fut).await,
+            None => fut.await,
+        }
+    }
 }
 
 impl AppState {
@@ -130,6 +144,7 @@ impl AppState {
                 published: std::sync::Mutex::new(None),
                 refreshing: std::sync::atomic::AtomicBool::new(false),
                 visitors: std::sync::atomic::AtomicUsize::new(0),
+                max_wait: std::sync::Mutex::new(None),
                 started: Instant::now(),
             }),
         }
@@ -166,6 +181,27 @@ impl AppState {
             .shown()?
             .1
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+
+    /// Bounds how long a page, an export, an API call or a report keeps its request open while
+    /// its figures are computed. Past `wait` the request is answered 503 with `Retry-After`
+    /// (see [`deadline`]) and the computation goes on: the retry finds it done or joins it.
+    /// Under a load the machine cannot keep up with, every request still gets an answer in
+    /// time, as a reverse proxy (whose own timeout is often 60 s) requires. None: no bound.
+    pub fn set_max_wait(&self, wait: Option<std::time::Duration>) {
+        *self
+            .inner
+            .max_wait
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = wait;
+    }
+
+    fn max_wait(&self) -> Option<std::time::Duration> {
+        *self
+            .inner
+            .max_wait
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {
@@ -379,19 +415,20 @@ impl AppState {
             run.as_of = Some(as_of);
         }
         let started = Instant::now();
+        let state = self.clone();
         let (r, how) = self
             .cache()
-            .get_or_compute(&key, || async {
+            .get_or_compute(&key, move || async move {
                 // On two cores a visitor's figure should not share them with figures nobody
                 // has asked for yet: the warm-up's wait for visitors' to end (between figures,
                 // never inside one, so a visitor waiting on a warm-up's figure cannot block it).
                 let _visitor = if WARMING.try_with(|_| ()).is_ok() {
-                    self.yield_to_visitors().await;
+                    state.yield_to_visitors().await;
                     None
                 } else {
-                    Some(self.visiting())
+                    Some(state.visiting())
                 };
-                self.engine().run(def, &run).await
+                state.engine().run(def, &run).await
             })
             .await?;
         self.metrics().observe_kpi(how, started.elapsed());
@@ -459,6 +496,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(access::audit_api))
         .route("/metrics", get(metrics::render))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), access::guard))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -490,6 +528,61 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         );
     }
     resp
+}
+
+/// The routes whose answers are computed from the figures, and so may take long.
+const COMPUTING_ROUTES: [&str; 8] = [
+    "/",
+    "/p/{slug}",
+    "/export/{slug}/{file}",
+    "/api/kpi/{id}",
+    "/report/anpal",
+    "/valutazione",
+    "/api/evaluation",
+    "/export/cohort.parquet",
+];
+
+/// How long a client told to come back later waits before it does.
+const RETRY_AFTER_SECONDS: u64 = 10;
+
+/// Answers a computing request that outlasts the server's wait ([`AppState::set_max_wait`])
+/// with 503 and `Retry-After`. Its figures go on being computed into the caches, so the retry
+/// is answered from them. A browser gets a page in Italian that reloads itself; other clients
+/// get JSON.
+async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let computing = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .is_some_and(|m| COMPUTING_ROUTES.contains(&m.as_str()));
+    let Some(wait) = state.max_wait().filter(|_| computing) else {
+        return next.run(req).await;
+    };
+    let html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    match tokio::time::timeout(wait, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            let mut resp = if html {
+                pages::still_computing(&state, RETRY_AFTER_SECONDS)
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    axum::Json(serde_json::json!({
+                        "error": format!("still computing: ask again in {RETRY_AFTER_SECONDS} s, when the answer will be ready or nearer"),
+                        "retry_after": RETRY_AFTER_SECONDS,
+                    })),
+                )
+                    .into_response()
+            };
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+    }
 }
 
 fn set_security_headers(h: &mut HeaderMap) {

@@ -53,7 +53,10 @@ pub async fn page(
     }
     let rendered = state
         .page_cache()
-        .get_or_compute(&tag, || render_fresh(&state, idx, f, &who))
+        .get_or_compute(&tag, {
+            let (state, who) = (state.clone(), who.clone());
+            move || async move { render_fresh(&state, idx, f, &who).await }
+        })
         .await;
     match rendered {
         Ok((html, _)) => (
@@ -92,7 +95,10 @@ pub async fn warm(state: &AppState, idx: usize, who: &Principal) -> Result<usize
     let tag = page_tag(state, &state.pages()[idx].slug, &f, &version, who);
     match state
         .page_cache()
-        .get_or_compute(&tag, || render_fresh(state, idx, f, who))
+        .get_or_compute(&tag, {
+            let (state, who) = (state.clone(), who.clone());
+            move || async move { render_fresh(&state, idx, f, &who).await }
+        })
         .await
     {
         Ok(_) => Ok(state.pages()[idx].panels.len()),
@@ -139,6 +145,24 @@ async fn render_fresh(
         return Err(NotKept::Partial(html));
     }
     Ok(html)
+}
+
+/// The page a browser gets while its figures are still being computed past the server's wait:
+/// it says so and reloads itself after `seconds` (the `Refresh` header; no script needed).
+pub fn still_computing(state: &AppState, seconds: u64) -> Response {
+    let mut resp = error_page(
+        state,
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "Il calcolo di questa pagina richiede più tempo del solito e prosegue sul server: la pagina si ricarica da sola tra {seconds} secondi."
+        ),
+        None,
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
+        resp.headers_mut()
+            .insert(header::HeaderName::from_static("refresh"), v);
+    }
+    resp
 }
 
 fn error_page(state: &AppState, status: StatusCode, message: &str, idx: Option<usize>) -> Response {

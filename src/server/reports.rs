@@ -72,11 +72,12 @@ pub async fn anpal(
         opts.as_of.as_deref().unwrap_or(""),
         state.version().await?,
     );
-    let engine = state.engine();
     let (file, _) = state
         .download_cache()
-        .get_or_compute(&key, || async {
-            let sheets = report::anpal(engine, &opts).await.map_err(|e| match e {
+        .get_or_compute(&key, {
+            let state = state.clone();
+            move || async move {
+            let sheets = report::anpal(state.engine(), &opts).await.map_err(|e| match e {
                 ReportError::Bad(m) => AppError::bad("report", m, vec![]),
                 ReportError::Query(q) => AppError::from(q),
                 other => {
@@ -94,7 +95,7 @@ pub async fn anpal(
                 bytes: bytes.into(),
                 anonymity: None,
             })
-        })
+        }})
         .await?;
     Ok(file.response())
 }

@@ -449,3 +449,52 @@ fn serve_refuses_an_invalid_dashboard_with_file_and_reason() {
     assert!(err.contains("broken.toml"), "{err}");
     assert!(err.contains("no breakdown 'colour'"), "{err}");
 }
+
+/// A request still computing past the server's wait is answered at once with 503 and
+/// `Retry-After` (a browser gets a page in Italian that reloads itself, an API client JSON),
+/// and its computation goes on: the figures land in the cache, and the retry is answered
+/// from there with the same figures as an unhurried server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
+    let env = fixture();
+    let state = state(&env);
+    // No figure is computed within a microsecond.
+    state.set_max_wait(Some(std::time::Duration::from_micros(1)));
+    let before = state.cache().len();
+
+    let page = "/p/esiti?from=2025-01-01&to=2025-06-30";
+    let r = get_with(&state, page, &[("accept", "text/html")]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers[header::RETRY_AFTER], "10");
+    assert_eq!(r.headers["refresh"], "10");
+    assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
+    assert!(r.text().contains("si ricarica da sola"), "{}", r.text());
+
+    let api = "/api/kpi/hires?from=2025-01-01&to=2025-12-31&by=region";
+    let r = get(&state, api).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers[header::RETRY_AFTER], "10");
+    assert_eq!(r.json()["retry_after"], 10);
+
+    // Routes that compute nothing are never deferred.
+    assert_eq!(get(&state, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(get(&state, "/api/kpis").await.status, StatusCode::OK);
+
+    // The abandoned computations finish into the cache.
+    let mut waited = 0;
+    while state.cache().len() <= before + 1 && waited < 600 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert!(
+        state.cache().len() > before + 1,
+        "the deferred figures never reached the cache"
+    );
+    state.set_max_wait(None);
+    let retried = get(&state, api).await;
+    assert_eq!(retried.status, StatusCode::OK);
+    let fresh = get(&env.app_state(), api).await;
+    assert_eq!(retried.json()["rows"], fresh.json()["rows"]);
+    // Lombardia 2 and Lazio 1, as in the fixture.
+    assert_eq!(retried.json()["rows"].as_array().unwrap().len(), 2);
+}

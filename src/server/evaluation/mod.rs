@@ -474,35 +474,39 @@ pub async fn cohort_file(
         params,
         state.version().await?,
     );
-    let engine = state.engine();
     let k = state.auth().threshold();
     let (file, _) = state
         .download_cache()
-        .get_or_compute(&cache_key, || async {
-            let c = engine.cohort(&params, entry).await?;
-            let name = format!(
-                "mirato-coorte-{}-{}-{}.parquet",
-                entry.as_str(),
-                c.params.from,
-                c.params.to
-            );
-            let (bytes, written) = tokio::task::spawn_blocking(move || {
-                let prov = crate::cohort::Provenance::for_cohort(&c).with_k(k);
-                let mut buf = Vec::new();
-                crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|w| (buf, w))
-            })
-            .await
-            .map_err(|e| AppError::Internal(format!("the cohort file could not be written: {e}")))?
-            .map_err(|e| {
-                tracing::error!(error = %e, "cohort file failed");
-                AppError::Internal("the cohort file could not be written".into())
-            })?;
-            Ok::<_, AppError>(Download {
-                name,
-                content_type: "application/vnd.apache.parquet",
-                bytes: bytes.into(),
-                anonymity: Some(written.anonymity.summary()),
-            })
+        .get_or_compute(&cache_key, {
+            let state = state.clone();
+            move || async move {
+                let c = state.engine().cohort(&params, entry).await?;
+                let name = format!(
+                    "mirato-coorte-{}-{}-{}.parquet",
+                    entry.as_str(),
+                    c.params.from,
+                    c.params.to
+                );
+                let (bytes, written) = tokio::task::spawn_blocking(move || {
+                    let prov = crate::cohort::Provenance::for_cohort(&c).with_k(k);
+                    let mut buf = Vec::new();
+                    crate::cohort::write_parquet(&c, &key, &prov, &mut buf).map(|w| (buf, w))
+                })
+                .await
+                .map_err(|e| {
+                    AppError::Internal(format!("the cohort file could not be written: {e}"))
+                })?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "cohort file failed");
+                    AppError::Internal("the cohort file could not be written".into())
+                })?;
+                Ok::<_, AppError>(Download {
+                    name,
+                    content_type: "application/vnd.apache.parquet",
+                    bytes: bytes.into(),
+                    anonymity: Some(written.anonymity.summary()),
+                })
+            }
         })
         .await?;
     Ok(file.response())
