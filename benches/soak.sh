@@ -51,6 +51,7 @@ import json, sys
 r = json.load(sys.stdin)
 r.pop("samples")
 print(json.dumps(r, indent=1))'
-PROCESSED=$(find "$INBOX/processed" -name '*.csv' 2>/dev/null | wc -l)
-FAILED=$(find "$INBOX/failed" -name '*.csv' 2>/dev/null | wc -l)
+# (A folder the job never made holds no file.)
+PROCESSED=$(find "$INBOX/processed" -name '*.csv' 2>/dev/null | wc -l || true)
+FAILED=$(find "$INBOX/failed" -name '*.csv' 2>/dev/null | wc -l || true)
 echo "inbox: $PROCESSED processed, $FAILED failed"

@@ -73,7 +73,6 @@ impl Engine {
     /// The cohort of spells entering in the period (by `entry`), within the territorial filters
     /// and the caller's scope, ordered by entry date, person and spell.
     pub async fn cohort(&self, p: &Params, entry: Entry) -> Result<Cohort, QueryError> {
-        let _turn = self.turn().await;
         if !p.by.is_empty() {
             return Err(QueryError::bad(
                 "by",
@@ -90,6 +89,7 @@ impl Engine {
                 &[],
             ));
         }
+        let _turn = self.turn().await;
         let snap = self.snapshot(p.as_of)?;
         let mut values: HashMap<String, ScalarValue> = HashMap::new();
         let (date, province, cpi) = entry.columns();

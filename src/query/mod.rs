@@ -105,6 +105,26 @@ impl From<DataFusionError> for QueryError {
     }
 }
 
+/// Whether a query failed because a task it awaited (a file read on the blocking pool, a
+/// partition's stream) was cancelled rather than failing: nothing is wrong with the data or the
+/// query, and running it again answers. Seen a few times in a 45-minute soak, in several
+/// queries at the same instant (benches/RESULTS.md).
+fn cancelled(e: &DataFusionError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<tokio::task::JoinError>()
+            .is_some_and(tokio::task::JoinError::is_cancelled)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    // Some wrappers keep their cause only as text.
+    let text = e.find_root().to_string();
+    text.contains("Error joining spawned task") && text.contains("was cancelled")
+}
+
 /// Whether a query error comes from reading files (as opposed to planning or memory).
 fn read_failure(e: &DataFusionError) -> bool {
     matches!(
@@ -451,8 +471,16 @@ impl Engine {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             result = self.run_once(def, p, true).await;
         }
+        if let Err(QueryError::Engine(e)) = &result
+            && cancelled(e)
+        {
+            tracing::warn!(kpi = def.id, error = %e, "a task of the query was cancelled: run again");
+            result = self.run_once(def, p, false).await;
+        }
         match result {
-            Err(QueryError::Engine(e)) if read_failure(&e) => Err(self.diagnose(e).await),
+            Err(QueryError::Engine(e)) if read_failure(&e) && !cancelled(&e) => {
+                Err(self.diagnose(e).await)
+            }
             other => other,
         }
     }
@@ -715,5 +743,36 @@ impl Engine {
             ));
         }
         Ok((from, to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cancelled_join() -> tokio::task::JoinError {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        task.await.expect_err("aborted")
+    }
+
+    /// A read whose task was cancelled is run again, not diagnosed as a damaged file; a read
+    /// that failed is not.
+    #[tokio::test]
+    async fn a_cancelled_task_is_told_from_a_failed_read() {
+        let store = |source| object_store::Error::JoinError { source };
+        let direct = DataFusionError::ObjectStore(Box::new(store(cancelled_join().await)));
+        assert!(cancelled(&direct));
+        let in_parquet = DataFusionError::ParquetError(Box::new(
+            datafusion::parquet::errors::ParquetError::External(Box::new(store(
+                cancelled_join().await,
+            ))),
+        ));
+        assert!(cancelled(&in_parquet));
+        let damaged = DataFusionError::ParquetError(Box::new(
+            datafusion::parquet::errors::ParquetError::General("Data corruption detected".into()),
+        ));
+        assert!(!cancelled(&damaged));
+        assert!(read_failure(&damaged));
     }
 }

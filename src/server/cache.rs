@@ -6,13 +6,20 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
 use crate::query::KpiResult;
 
-type Slot<V> = Arc<OnceCell<Arc<V>>>;
+/// One entry: its value once computed, and whether a task of its own is computing it now.
+struct Entry<V> {
+    value: OnceCell<Arc<V>>,
+    detached: AtomicBool,
+}
+
+type Slot<V> = Arc<Entry<V>>;
 
 pub struct ResultCache<V = KpiResult> {
     capacity: usize,
@@ -57,7 +64,10 @@ impl<V> ResultCache<V> {
             let cut = ticks[(ticks.len() / 8).min(ticks.len() - 1)];
             g.map.retain(|_, (t, _)| *t > cut);
         }
-        let s: Slot<V> = Arc::new(OnceCell::new());
+        let s: Slot<V> = Arc::new(Entry {
+            value: OnceCell::new(),
+            detached: AtomicBool::new(false),
+        });
         g.map.insert(key.to_owned(), (tick, Arc::clone(&s)));
         s
     }
@@ -65,9 +75,12 @@ impl<V> ResultCache<V> {
     /// The cached result for `key`, or the result of `compute` (shared by concurrent callers).
     /// A failed computation is not cached.
     ///
-    /// The computation runs as a task of its own: a caller that stops waiting (a request past
-    /// the server's wait, see [`super::AppState::set_max_wait`]) does not cancel it, and its
-    /// result lands in the cache for the caller's next try. A panic in it reaches the caller.
+    /// The caller that finds the entry idle starts the computation as a task of its own: if the
+    /// caller stops waiting (a request past the server's wait, see
+    /// [`super::AppState::set_max_wait`]), the computation goes on and its result lands in the
+    /// cache for the next try. Callers that come while it runs wait for it in their own task,
+    /// and only while they are waiting: one that has gone never starts a computation again
+    /// (after a failure, say). A panic in the computation reaches the caller that started it.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         key: &str,
@@ -80,12 +93,36 @@ impl<V> ResultCache<V> {
         E: Send + 'static,
     {
         let slot = self.slot(key);
-        if let Some(r) = slot.get() {
+        if let Some(r) = slot.value.get() {
             return Ok((Arc::clone(r), Lookup::Hit));
         }
-        let task = super::carry_scope(async move {
+        if slot.detached.swap(true, Ordering::AcqRel) {
+            // Someone's computation runs: wait for it here (or, if it fails, compute for
+            // ourselves while we still wait).
             let mut computed = false;
             let r = slot
+                .value
+                .get_or_try_init(|| async {
+                    computed = true;
+                    compute().await.map(Arc::new)
+                })
+                .await?;
+            let how = if computed { Lookup::Miss } else { Lookup::Hit };
+            return Ok((Arc::clone(r), how));
+        }
+        /// Marks the entry idle again however the task ends, a panic included.
+        struct Idle<V>(Slot<V>);
+        impl<V> Drop for Idle<V> {
+            fn drop(&mut self) {
+                self.0.detached.store(false, Ordering::Release);
+            }
+        }
+        let task = super::carry_scope(async move {
+            let idle = Idle(slot);
+            let mut computed = false;
+            let r = idle
+                .0
+                .value
                 .get_or_try_init(|| async {
                     computed = true;
                     compute().await.map(Arc::new)
@@ -111,7 +148,7 @@ impl<V> ResultCache<V> {
             .unwrap_or_else(|p| p.into_inner())
             .map
             .values()
-            .filter(|(_, s)| s.initialized())
+            .filter(|(_, s)| s.value.initialized())
             .count()
     }
 
@@ -181,5 +218,67 @@ mod tests {
                 .unwrap();
         }
         assert!(cache.len() <= 4);
+    }
+
+    /// A request past the server's wait drops its future: the computation it started goes
+    /// on, and the next caller finds the result without computing again.
+    #[tokio::test]
+    async fn a_caller_that_stops_waiting_leaves_the_computation_to_finish() {
+        let cache: Arc<ResultCache> = Arc::new(ResultCache::new(8));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            cache.get_or_compute("k", move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                Ok::<_, ()>(result("a"))
+            }),
+        )
+        .await;
+        assert!(gone.is_err(), "the caller was meant to give up first");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let (r, how) = cache
+            .get_or_compute("k", || async { Err::<KpiResult, ()>(()) })
+            .await
+            .expect("the abandoned computation's result");
+        assert_eq!((r.kpi.as_str(), how), ("a", Lookup::Hit));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// Only the computation's own task outlives its caller: a waiter that has gone does not
+    /// compute again when the computation it waited for fails.
+    #[tokio::test]
+    async fn a_waiter_that_has_gone_never_computes() {
+        let cache: Arc<ResultCache> = Arc::new(ResultCache::new(8));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let first = {
+            let (cache, runs) = (Arc::clone(&cache), Arc::clone(&runs));
+            tokio::spawn(async move {
+                cache
+                    .get_or_compute("k", move || async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        Err::<KpiResult, _>("refused")
+                    })
+                    .await
+                    .map(|_| ())
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let counted = Arc::clone(&runs);
+        let waiter = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            cache.get_or_compute("k", move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, &str>(result("b"))
+            }),
+        )
+        .await;
+        assert!(waiter.is_err(), "the waiter was meant to give up first");
+        assert_eq!(first.await.unwrap(), Err("refused"));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "a gone waiter computed");
+        assert!(cache.is_empty());
     }
 }

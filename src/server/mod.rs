@@ -88,7 +88,7 @@ struct Inner {
     /// by many at once is computed once.
     downloads: ResultCache<Download>,
     metrics: metrics::Metrics,
-    facts: tokio::sync::Mutex<Vec<Arc<StoreFacts>>>,
+    facts: ResultCache<StoreFacts>,
     /// The scheduled jobs, when this server runs them.
     jobs: std::sync::OnceLock<crate::jobs::Jobs>,
     /// The pseudonymisation key, for the export pseudonyms of cohort files (without it the
@@ -138,7 +138,7 @@ impl AppState {
                 pages_html: ResultCache::new(512),
                 downloads: ResultCache::new(16),
                 metrics: metrics::Metrics::new(),
-                facts: tokio::sync::Mutex::new(Vec::new()),
+                facts: ResultCache::new(2),
                 jobs: std::sync::OnceLock::new(),
                 key: std::sync::OnceLock::new(),
                 published: std::sync::Mutex::new(None),
@@ -354,17 +354,18 @@ impl AppState {
 
     /// What the filters offer (latest date, CPIs), computed once per data version (the two
     /// newest: while newer data warms up, requests and the warm-up each need their own).
+    /// Computed like a figure (see [`ResultCache::get_or_compute`]): a request past the
+    /// server's wait leaves it to finish for the retry.
     pub async fn facts(&self) -> Result<Arc<StoreFacts>, QueryError> {
         let (version, as_of) = self.shown()?;
-        let mut kept = self.inner.facts.lock().await;
-        if let Some(f) = kept.iter().find(|f| f.data_version == version) {
-            return Ok(Arc::clone(f));
-        }
-        let f = Arc::new(self.engine().facts_at(Some(as_of)).await?);
-        kept.push(Arc::clone(&f));
-        if kept.len() > 2 {
-            kept.remove(0);
-        }
+        let state = self.clone();
+        let (f, _) = self
+            .inner
+            .facts
+            .get_or_compute(&version, move || async move {
+                state.engine().facts_at(Some(as_of)).await
+            })
+            .await?;
         Ok(f)
     }
 
