@@ -21,6 +21,26 @@ struct Entry<V> {
 
 type Slot<V> = Arc<Entry<V>>;
 
+impl<V> Entry<V> {
+    /// The value, computed by `compute` unless it is there or being computed (then awaited).
+    async fn value_or<F, Fut, E>(&self, compute: F) -> Result<(Arc<V>, Lookup), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let mut computed = false;
+        let r = self
+            .value
+            .get_or_try_init(|| async {
+                computed = true;
+                compute().await.map(Arc::new)
+            })
+            .await?;
+        let how = if computed { Lookup::Miss } else { Lookup::Hit };
+        Ok((Arc::clone(r), how))
+    }
+}
+
 pub struct ResultCache<V = KpiResult> {
     capacity: usize,
     inner: Mutex<Lru<V>>,
@@ -99,16 +119,7 @@ impl<V> ResultCache<V> {
         if slot.detached.swap(true, Ordering::AcqRel) {
             // Someone's computation runs: wait for it here (or, if it fails, compute for
             // ourselves while we still wait).
-            let mut computed = false;
-            let r = slot
-                .value
-                .get_or_try_init(|| async {
-                    computed = true;
-                    compute().await.map(Arc::new)
-                })
-                .await?;
-            let how = if computed { Lookup::Miss } else { Lookup::Hit };
-            return Ok((Arc::clone(r), how));
+            return slot.value_or(compute).await;
         }
         /// Marks the entry idle again however the task ends, a panic included.
         struct Idle<V>(Slot<V>);
@@ -119,23 +130,10 @@ impl<V> ResultCache<V> {
         }
         let task = super::carry_scope(async move {
             let idle = Idle(slot);
-            let mut computed = false;
-            let r = idle
-                .0
-                .value
-                .get_or_try_init(|| async {
-                    computed = true;
-                    compute().await.map(Arc::new)
-                })
-                .await
-                .map(Arc::clone);
-            (r, computed)
+            idle.0.value_or(compute).await
         });
         match tokio::spawn(task).await {
-            Ok((r, computed)) => {
-                let how = if computed { Lookup::Miss } else { Lookup::Hit };
-                r.map(|r| (r, how))
-            }
+            Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // Only when the runtime itself shuts down.
             Err(e) => panic!("a cached computation was cancelled: {e}"),
