@@ -69,7 +69,7 @@ lock = threading.Lock()
 
 def client(seed):
     """A browser-like client: a 503 with Retry-After (the server's "still computing, come
-    back") is followed after that many seconds, for the same address, as a page reloads
+    back") is followed after that many seconds, at the address it names, as a page reloads
     itself; the request's time runs from its first try to its answer, and each such turn is
     counted apart. An answer later than 600 s in all is an error of the run."""
     rng = random.Random(seed)
@@ -90,7 +90,18 @@ def client(seed):
             except urllib.error.HTTPError as e:
                 status = e.code
                 retry = e.headers.get("Retry-After")
-                e.read()
+                body = e.read()
+                # The retry names the instant the first try computes at (`retry_url` in JSON,
+                # `url=` in a page's Refresh), so newer data meanwhile does not start it over.
+                again = None
+                try:
+                    again = json.loads(body).get("retry_url")
+                except (ValueError, AttributeError):
+                    refresh = e.headers.get("Refresh") or ""
+                    if "url=" in refresh:
+                        again = refresh.split("url=", 1)[1]
+                if again:
+                    req = urllib.request.Request(url + again, headers=req.headers)
             except Exception as e:  # connection refused, timeout: an error of the run
                 status = f"{type(e).__name__}: {e}"
             if status == 503 and retry and time.time() - t0 + int(retry) < 600:

@@ -52,7 +52,7 @@ pub async fn panel_export(
     let (idx, panel) = panels::panel_at(&state, &slug, n)
         .ok_or_else(|| AppError::NotFound(format!("no panel {n} on page '{slug}'")))?;
     let f = q?.filters;
-    let version = state.version().await?;
+    let version = state.version_for(f.as_of.as_deref()).await?;
     let class = who.view_class(state.auth().threshold());
     let tag = super::etag(&["export", &slug, &file, &f.query_string(), &version, &class]);
     if let Some(r) = super::not_modified(&headers, &tag) {

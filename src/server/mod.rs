@@ -260,6 +260,25 @@ impl AppState {
         Ok(self.shown()?.0)
     }
 
+    /// The data version a request with this `as_of` sees: the version at that instant, or the
+    /// shown one without it (or when it does not parse: the query then says why). Cache keys
+    /// use it, so a request pinned to an instant keeps its entry while newer data arrives.
+    pub async fn version_for(&self, as_of: Option<&str>) -> Result<String, QueryError> {
+        self.version_at(as_of.and_then(|a| crate::query::parse_as_of(a).ok()))
+            .await
+    }
+
+    /// [`AppState::version_for`] with the instant parsed.
+    pub async fn version_at(
+        &self,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<String, QueryError> {
+        match as_of {
+            Some(t) => Ok(self.engine().snapshot(Some(t))?.data_version),
+            None => self.version().await,
+        }
+    }
+
     /// The data version requests see, and the instant their queries run at (read together, so
     /// that a batch committed meanwhile never lands under the older version's cache keys).
     /// Once a warm-up has published a version, a newer one is shown only when its own warm-up
@@ -407,14 +426,19 @@ impl AppState {
         params.scope = who.territory();
         // Keyed for every role: one cached result serves admins and the perturbed views alike.
         params.cell_keys = true;
-        let (version, as_of) = self.shown()?;
-        // The key names the version; without an `as_of` of its own a query runs at the shown
-        // version's instant.
+        // The key names the instant the query runs at and the data version there. Without an
+        // `as_of` of its own a query runs at the shown version's instant, so it shares an entry
+        // with a request that names that instant (as the retry of a deferred answer does).
+        let version = match params.as_of {
+            Some(t) => self.version_at(Some(t)).await?,
+            None => {
+                let (version, as_of) = self.shown()?;
+                params.as_of = Some(as_of);
+                version
+            }
+        };
         let key = format!("{}|{params:?}|{version}", def.id);
-        let mut run = params.clone();
-        if run.as_of.is_none() {
-            run.as_of = Some(as_of);
-        }
+        let run = params.clone();
         let started = Instant::now();
         let state = self.clone();
         let (r, how) = self
@@ -563,17 +587,21 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
+    // The retry names the instant this request computes at, so it finds this computation even
+    // when newer data is published meanwhile (which would otherwise start another).
+    let retry = retry_url(req.uri(), state.shown_as_of().ok().as_deref());
     match tokio::time::timeout(wait, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
             let mut resp = if html {
-                pages::still_computing(&state, RETRY_AFTER_SECONDS)
+                pages::still_computing(&state, RETRY_AFTER_SECONDS, &retry)
             } else {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     axum::Json(serde_json::json!({
-                        "error": format!("still computing: ask again in {RETRY_AFTER_SECONDS} s, when the answer will be ready or nearer"),
+                        "error": format!("still computing: ask again in {RETRY_AFTER_SECONDS} s at retry_url, when the answer will be ready or nearer"),
                         "retry_after": RETRY_AFTER_SECONDS,
+                        "retry_url": retry,
                     })),
                 )
                     .into_response()
@@ -584,6 +612,28 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
             resp
         }
     }
+}
+
+/// The request's path and query with `as_of` set to `shown` unless the request names one.
+fn retry_url(uri: &axum::http::Uri, shown: Option<&str>) -> String {
+    let query = uri.query().unwrap_or("");
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let named = pairs
+        .iter()
+        .any(|(k, v)| k == "as_of" && !v.trim().is_empty());
+    let Some(shown) = shown.filter(|_| !named) else {
+        return uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    };
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "as_of") {
+        s.append_pair(k, v);
+    }
+    s.append_pair("as_of", shown);
+    format!("{}?{}", uri.path(), s.finish())
 }
 
 fn set_security_headers(h: &mut HeaderMap) {

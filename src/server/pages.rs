@@ -40,7 +40,7 @@ pub async fn page(
         Ok(q) => q.filters,
         Err(e) => return error_page(&state, e.status(), &italian_error(&e), Some(idx)),
     };
-    let version = match state.version().await {
+    let version = match state.version_for(f.as_of.as_deref()).await {
         Ok(v) => v,
         Err(e) => {
             let e = AppError::from(e);
@@ -149,16 +149,16 @@ async fn render_fresh(
 
 /// The page a browser gets while its figures are still being computed past the server's wait:
 /// it says so and reloads itself after `seconds` (the `Refresh` header; no script needed).
-pub fn still_computing(state: &AppState, seconds: u64) -> Response {
+pub fn still_computing(state: &AppState, seconds: u64, retry: &str) -> Response {
     let mut resp = error_page(
         state,
         StatusCode::SERVICE_UNAVAILABLE,
         &format!(
-            "Il calcolo di questa pagina richiede più tempo del solito e prosegue sul server: la pagina si ricarica da sola tra {seconds} secondi."
+            "Il calcolo di questa pagina richiede più tempo del solito e prosegue sul server: la pagina si ricarica da sola tra {seconds} secondi, con i dati di questo momento."
         ),
         None,
     );
-    if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{seconds}; url={retry}")) {
         resp.headers_mut()
             .insert(header::HeaderName::from_static("refresh"), v);
     }

@@ -70,7 +70,7 @@ pub async fn anpal(
             .unwrap_or(""),
         opts.region,
         opts.as_of.as_deref().unwrap_or(""),
-        state.version().await?,
+        state.version_for(opts.as_of.as_deref()).await?,
     );
     let (file, _) = state
         .download_cache()

@@ -466,15 +466,29 @@ async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
     let r = get_with(&state, page, &[("accept", "text/html")]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers[header::RETRY_AFTER], "10");
-    assert_eq!(r.headers["refresh"], "10");
     assert_eq!(r.headers[header::CACHE_CONTROL], "no-store");
     assert!(r.text().contains("si ricarica da sola"), "{}", r.text());
+    // The reload names the instant the figures are computed at.
+    let shown = state.shown_as_of().unwrap();
+    let pinned = form_urlencoded::Serializer::new(String::new())
+        .append_pair("as_of", &shown)
+        .finish();
+    assert_eq!(
+        r.headers["refresh"],
+        format!("10; url=/p/esiti?from=2025-01-01&to=2025-06-30&{pinned}")
+    );
 
     let api = "/api/kpi/hires?from=2025-01-01&to=2025-12-31&by=region";
     let r = get(&state, api).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers[header::RETRY_AFTER], "10");
     assert_eq!(r.json()["retry_after"], 10);
+    let retry = r.json()["retry_url"].as_str().unwrap().to_owned();
+    assert_eq!(retry, format!("{api}&{pinned}"));
+    // A request that names its instant keeps it.
+    let named = format!("{api}&as_of=2025-12-31");
+    let r = get(&state, &named).await;
+    assert_eq!(r.json()["retry_url"], named);
 
     // Routes that compute nothing are never deferred.
     assert_eq!(get(&state, "/healthz").await.status, StatusCode::OK);
@@ -501,4 +515,26 @@ async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
     assert_eq!(retried.json()["rows"], fresh.json()["rows"]);
     // Lombardia 2 and Lazio 1, as in the fixture.
     assert_eq!(retried.json()["rows"].as_array().unwrap().len(), 2);
+
+    // The pinned retry is the same entry as the request it retries...
+    let r = get(&state, &retry).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["rows"], fresh.json()["rows"]);
+    // ...and stays so when newer data arrives: the retry still finds the deferred figure,
+    // where a key naming the newest data would start the computation again (and, with data
+    // arriving every minute, never answer).
+    env.load("late.csv", &[hire("h4", "2025-05-01", 5, &[])]);
+    let at_shown = mirato::query::parse_as_of(&shown).unwrap();
+    assert_ne!(
+        state.engine().latest().unwrap().1,
+        state.version_at(Some(at_shown)).await.unwrap()
+    );
+    let r = get(&state, &retry).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["rows"], fresh.json()["rows"]);
+    // (The same request without an instant now asks for the newer data: not computed yet.)
+    assert_eq!(
+        get(&state, api).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }

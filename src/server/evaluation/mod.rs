@@ -472,7 +472,7 @@ pub async fn cohort_file(
         who.scope.describe(),
         entry.as_str(),
         params,
-        state.version().await?,
+        state.version_at(params.as_of).await?,
     );
     let k = state.auth().threshold();
     let (file, _) = state
