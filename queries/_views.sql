@@ -360,3 +360,64 @@ CREATE VIEW param_max_contact_days AS
 SELECT CAST(least(coalesce(max(contact_frequency_days), 0), 4000000) AS INT) AS days
 FROM ev
 WHERE event_type IN ('pact_signed', 'pact_updated');
+
+-- The employers' side (docs/EVENTS-employers.md). Each employer's latest obligation_statement
+-- for a province and reference year (latest occurred_at, then the greater event_id): a corrected
+-- statement replaces the one before. Covered posts beyond the quota cover no one else's quota:
+-- covered = least(covered, reserved), so that covered and uncovered add up to the quota.
+CREATE VIEW employer_statements AS
+SELECT province, cpi_code, employer_id, reference_year, sector, size_band, base_workforce,
+       reserved_art1, least(covered_art1, reserved_art1) AS covered_art1,
+       reserved_art18, least(covered_art18, reserved_art18) AS covered_art18
+FROM (
+    SELECT province, cpi_code, employer_id, reference_year, sector, size_band, base_workforce,
+           reserved_art1, covered_art1, reserved_art18, covered_art18,
+           row_number() OVER (PARTITION BY employer_id, province, reference_year
+                              ORDER BY occurred_at DESC, event_id DESC) AS rn
+    FROM ev
+    WHERE event_type = 'obligation_statement'
+) s
+WHERE rn = 1;
+
+-- Each agreement (the latest agreement_signed of its agreement_id: a resent signature corrects
+-- it), with its first agreement_ended dated on or after the signature (null while it runs) and
+-- the hires made under it (an employment hire, as in hires, naming its agreement_id, dated from
+-- the signature to the end): all of them, and those by the end, capped at the planned hires.
+CREATE VIEW employer_agreements AS
+WITH s AS (
+    SELECT agreement_id, employer_id, province, cpi_code, occurred_date AS signed_date,
+           agreement_type, planned_hires, duration_months
+    FROM (
+        SELECT agreement_id, employer_id, province, cpi_code, occurred_date, agreement_type,
+               planned_hires, duration_months,
+               row_number() OVER (PARTITION BY agreement_id
+                                  ORDER BY occurred_at DESC, event_id DESC) AS rn
+        FROM ev
+        WHERE event_type = 'agreement_signed'
+    ) x
+    WHERE rn = 1
+),
+e AS (
+    SELECT agreement_id, occurred_date AS ended_date, agreement_outcome,
+           row_number() OVER (PARTITION BY agreement_id
+                              ORDER BY occurred_at, event_id) AS rn
+    FROM ev
+    WHERE event_type = 'agreement_ended'
+),
+h AS (
+    SELECT agreement_id, occurred_date
+    FROM ev
+    WHERE event_type = 'hired' AND agreement_id IS NOT NULL
+      AND contract_class NOT IN ('traineeship', 'work_grant')
+)
+SELECT s.agreement_id, s.employer_id, s.province, s.cpi_code, s.signed_date, s.agreement_type,
+       s.planned_hires, s.duration_months, e.ended_date, e.agreement_outcome,
+       CAST(count(h.agreement_id) AS INT) AS hires,
+       CAST(least(count(h.agreement_id) FILTER (WHERE h.occurred_date <= e.ended_date),
+                  s.planned_hires) AS INT) AS hires_by_end
+FROM s
+LEFT JOIN e ON e.agreement_id = s.agreement_id AND e.rn = 1 AND e.ended_date >= s.signed_date
+LEFT JOIN h ON h.agreement_id = s.agreement_id AND h.occurred_date >= s.signed_date
+    AND (e.ended_date IS NULL OR h.occurred_date <= e.ended_date)
+GROUP BY s.agreement_id, s.employer_id, s.province, s.cpi_code, s.signed_date, s.agreement_type,
+         s.planned_hires, s.duration_months, e.ended_date, e.agreement_outcome;

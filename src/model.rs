@@ -1,4 +1,5 @@
-//! The case-event contract (EVENTS.md, version 1): fields, event types, and the typed event that
+//! The case-event contract (EVENTS.md, version 1, and its employers' side, version 2, in
+//! docs/EVENTS-employers.md): fields, event types, and the typed event that
 //! the store keeps.
 //!
 //! Validation lives in `ingest::validate`; this module only describes the contract, so that the
@@ -54,10 +55,32 @@ pub enum Field {
     ContractMonths,
     PartTime,
     HiringMode,
+    // Version 2, the employers' side (docs/EVENTS-employers.md). New fields go last: a field's
+    // position tags it in the content hash, so stored events keep their hashes.
+    ReferenceYear,
+    Sector,
+    SizeBand,
+    BaseWorkforce,
+    ReservedArt1,
+    CoveredArt1,
+    ReservedArt18,
+    CoveredArt18,
+    AgreementId,
+    AgreementType,
+    PlannedHires,
+    DurationMonths,
+    AgreementOutcome,
+    ExemptionPct,
+    ExemptedWorkers,
+    PeriodStart,
+    PeriodEnd,
+    SuspensionReason,
+    ToProvince,
+    EmployerObliged,
 }
 
 impl Field {
-    pub const ALL: [Field; 46] = [
+    pub const ALL: [Field; 66] = [
         Field::EventId,
         Field::EventType,
         Field::OccurredAt,
@@ -104,6 +127,26 @@ impl Field {
         Field::ContractMonths,
         Field::PartTime,
         Field::HiringMode,
+        Field::ReferenceYear,
+        Field::Sector,
+        Field::SizeBand,
+        Field::BaseWorkforce,
+        Field::ReservedArt1,
+        Field::CoveredArt1,
+        Field::ReservedArt18,
+        Field::CoveredArt18,
+        Field::AgreementId,
+        Field::AgreementType,
+        Field::PlannedHires,
+        Field::DurationMonths,
+        Field::AgreementOutcome,
+        Field::ExemptionPct,
+        Field::ExemptedWorkers,
+        Field::PeriodStart,
+        Field::PeriodEnd,
+        Field::SuspensionReason,
+        Field::ToProvince,
+        Field::EmployerObliged,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -156,6 +199,26 @@ impl Field {
             Field::ContractMonths => "contract_months",
             Field::PartTime => "part_time",
             Field::HiringMode => "hiring_mode",
+            Field::ReferenceYear => "reference_year",
+            Field::Sector => "sector",
+            Field::SizeBand => "size_band",
+            Field::BaseWorkforce => "base_workforce",
+            Field::ReservedArt1 => "reserved_art1",
+            Field::CoveredArt1 => "covered_art1",
+            Field::ReservedArt18 => "reserved_art18",
+            Field::CoveredArt18 => "covered_art18",
+            Field::AgreementId => "agreement_id",
+            Field::AgreementType => "agreement_type",
+            Field::PlannedHires => "planned_hires",
+            Field::DurationMonths => "duration_months",
+            Field::AgreementOutcome => "agreement_outcome",
+            Field::ExemptionPct => "exemption_pct",
+            Field::ExemptedWorkers => "exempted_workers",
+            Field::PeriodStart => "period_start",
+            Field::PeriodEnd => "period_end",
+            Field::SuspensionReason => "suspension_reason",
+            Field::ToProvince => "to_province",
+            Field::EmployerObliged => "employer_obliged",
         }
     }
 
@@ -191,11 +254,13 @@ pub enum Service {
     Accompagnamento,
     IncontroDomandaOfferta,
     Placement,
+    /// The employers' side (contract version 2): obligations, agreements, exemptions.
+    Employers,
 }
 
 macro_rules! event_types {
     ($($variant:ident => $name:literal, $service:ident;)*) => {
-        /// The 31 event types of the contract.
+        /// The event types of the contract: 27 of the persons' side, 7 of the employers'.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum EventType { $($variant,)* }
 
@@ -245,6 +310,13 @@ event_types! {
     VacancyClosed => "vacancy_closed", IncontroDomandaOfferta;
     Hired => "hired", Placement;
     EmploymentEnded => "employment_ended", Placement;
+    ObligationStatement => "obligation_statement", Employers;
+    AgreementSigned => "agreement_signed", Employers;
+    AgreementEnded => "agreement_ended", Employers;
+    ExemptionGranted => "exemption_granted", Employers;
+    ObligationSuspended => "obligation_suspended", Employers;
+    TerritorialCompensation => "territorial_compensation", Employers;
+    NumericalRequest => "numerical_request", Employers;
 }
 
 /// How a field's text is read and checked.
@@ -347,7 +419,39 @@ pub const REQUEST_TYPES: &[&str] = &[
 ];
 pub const CHANNELS: &[&str] = &["pes_proposal", "self_application"];
 pub const CLOSE_REASONS: &[&str] = &["filled", "partially_filled", "withdrawn", "expired"];
-pub const HIRING_MODES: &[&str] = &["numerica", "nominativa", "convenzione_art11", "other"];
+/// `convenzione_art11` (version 1) is art. 11 c. 1; version 2 adds the other convention types.
+pub const HIRING_MODES: &[&str] = &[
+    "numerica",
+    "nominativa",
+    "convenzione_art11",
+    "convenzione_art11_c4",
+    "convenzione_art12",
+    "convenzione_art12bis",
+    "convenzione_art14",
+    "other",
+];
+pub const SECTORS: &[&str] = &["public", "private"];
+/// Employees, by the bands of art. 3 c. 1 (below 15 there is no obligation).
+pub const SIZE_BANDS: &[&str] = &["15_35", "36_50", "over_50"];
+pub const AGREEMENT_TYPES: &[&str] = &["art11_c1", "art11_c4", "art12", "art12bis", "art14"];
+pub const AGREEMENT_OUTCOMES: &[&str] = &["completed", "partial", "revoked", "expired"];
+pub const SUSPENSION_REASONS: &[&str] = &[
+    "cig",
+    "solidarity_contract",
+    "collective_dismissal",
+    "crisis_procedure",
+    "other",
+];
+
+/// The size band of a *base di computo* (`None` below 15: no obligation).
+pub fn size_band_of(base_workforce: i64) -> Option<&'static str> {
+    match base_workforce {
+        ..15 => None,
+        15..=35 => Some("15_35"),
+        36..=50 => Some("36_50"),
+        _ => Some("over_50"),
+    }
+}
 pub const EMPLOYMENT_END_REASONS: &[&str] = &["resignation", "dismissal", "term_expired", "other"];
 
 /// Whether a field is required for an event type.
@@ -425,14 +529,66 @@ impl EventType {
                 (Field::PartTime, Opt),
                 (Field::HiringMode, Req),
                 (Field::VacancyId, Opt),
+                (Field::EmployerObliged, Opt),
+                (Field::Sector, Opt),
+                (Field::AgreementId, Opt),
             ],
             EmploymentEnded => &[(Field::EmployerId, Req), (Field::EndReason, Opt)],
+            ObligationStatement => &[
+                (Field::EmployerId, Req),
+                (Field::ReferenceYear, Req),
+                (Field::Sector, Req),
+                (Field::SizeBand, Req),
+                (Field::BaseWorkforce, Req),
+                (Field::ReservedArt1, Req),
+                (Field::CoveredArt1, Req),
+                (Field::ReservedArt18, Opt),
+                (Field::CoveredArt18, Opt),
+            ],
+            AgreementSigned => &[
+                (Field::EmployerId, Req),
+                (Field::AgreementId, Req),
+                (Field::AgreementType, Req),
+                (Field::PlannedHires, Req),
+                (Field::DurationMonths, Req),
+            ],
+            AgreementEnded => &[
+                (Field::EmployerId, Req),
+                (Field::AgreementId, Req),
+                (Field::AgreementOutcome, Req),
+            ],
+            ExemptionGranted => &[
+                (Field::EmployerId, Req),
+                (Field::ExemptionPct, Req),
+                (Field::ExemptedWorkers, Req),
+                (Field::PeriodStart, Req),
+                (Field::PeriodEnd, Req),
+            ],
+            ObligationSuspended => &[
+                (Field::EmployerId, Req),
+                (Field::SuspensionReason, Req),
+                (Field::PeriodStart, Req),
+                (Field::PeriodEnd, Req),
+                (Field::Positions, Opt),
+            ],
+            TerritorialCompensation => &[
+                (Field::EmployerId, Req),
+                (Field::ToProvince, Req),
+                (Field::Positions, Req),
+            ],
+            NumericalRequest => &[
+                (Field::EmployerId, Req),
+                (Field::VacancyId, Req),
+                (Field::Positions, Req),
+            ],
         }
     }
 
-    /// Whether the type concerns a person (all but the vacancy's own events).
+    /// Whether the type concerns a person (all but the vacancy's own events and the
+    /// employers' side).
     pub fn has_person(self) -> bool {
         !matches!(self, EventType::VacancyOpened | EventType::VacancyClosed)
+            && self.service() != Service::Employers
     }
 
     /// How a field is read for this type (only `reason` and `end_reason` depend on the type).
@@ -496,6 +652,36 @@ pub fn field_kind(field: Field) -> Kind {
         Field::CloseReason => Kind::Enum(CLOSE_REASONS),
         Field::ContractCode => Kind::ContractCode,
         Field::HiringMode => Kind::Enum(HIRING_MODES),
+        Field::ReferenceYear => Kind::Int {
+            min: 2000,
+            max: 2100,
+        },
+        Field::Sector => Kind::Enum(SECTORS),
+        Field::SizeBand => Kind::Enum(SIZE_BANDS),
+        Field::BaseWorkforce => Kind::Int {
+            min: 15,
+            max: i32::MAX as i64,
+        },
+        Field::ReservedArt1 | Field::CoveredArt1 | Field::ReservedArt18 | Field::CoveredArt18 => {
+            Kind::Int {
+                min: 0,
+                max: i32::MAX as i64,
+            }
+        }
+        Field::AgreementId => Kind::Text { min: 1, max: 64 },
+        Field::AgreementType => Kind::Enum(AGREEMENT_TYPES),
+        Field::PlannedHires | Field::ExemptedWorkers => Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        Field::DurationMonths => Kind::Int { min: 1, max: 120 },
+        Field::AgreementOutcome => Kind::Enum(AGREEMENT_OUTCOMES),
+        Field::ExemptionPct => Kind::Int { min: 1, max: 80 },
+        Field::PeriodStart | Field::PeriodEnd => Kind::Date,
+        Field::SuspensionReason => Kind::Enum(SUSPENSION_REASONS),
+        // Checked against territories.csv with the rules across fields.
+        Field::ToProvince => Kind::Text { min: 1, max: 64 },
+        Field::EmployerObliged => Kind::Bool,
     }
 }
 
@@ -577,6 +763,28 @@ pub struct Event {
     pub hiring_mode: Option<&'static str>,
     /// For `hired`: stable per EVENTS.md.
     pub stable_hire: Option<bool>,
+    // The employers' side (docs/EVENTS-employers.md).
+    pub reference_year: Option<i32>,
+    pub sector: Option<&'static str>,
+    pub size_band: Option<&'static str>,
+    pub base_workforce: Option<i32>,
+    pub reserved_art1: Option<i32>,
+    pub covered_art1: Option<i32>,
+    pub reserved_art18: Option<i32>,
+    pub covered_art18: Option<i32>,
+    pub agreement_id: Option<String>,
+    pub agreement_type: Option<&'static str>,
+    pub planned_hires: Option<i32>,
+    pub duration_months: Option<i32>,
+    pub agreement_outcome: Option<&'static str>,
+    pub exemption_pct: Option<i32>,
+    pub exempted_workers: Option<i32>,
+    /// Days since 1970-01-01, as `occurred_date`.
+    pub period_start: Option<i32>,
+    pub period_end: Option<i32>,
+    pub suspension_reason: Option<&'static str>,
+    pub to_province: Option<&'static str>,
+    pub employer_obliged: Option<bool>,
     /// Keyed hash of the parsed content, to tell duplicates from conflicts.
     pub content_hash: i64,
 }

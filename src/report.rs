@@ -9,7 +9,7 @@ use chrono::{NaiveDate, Utc};
 use rust_xlsxwriter::{Format, Workbook};
 
 use crate::auth::disclosure;
-use crate::query::{Dim, Engine, Kind, KpiResult, Params, QueryError, find};
+use crate::query::{Dim, Engine, Kind, KpiDef, KpiResult, Params, QueryError, find};
 use crate::row::{Cell, Row, col};
 use crate::{reference, vocabulary};
 
@@ -138,6 +138,30 @@ const SERVICES: [(&str, &[&str]); 6] = [
             "vacancy_fill_rate",
         ],
     ),
+];
+
+/// The employers' side: obligations by province and sector, agreements by type, and the other
+/// acts as single figures.
+const OBLIGATIONS: [&str; 5] = [
+    "obliged_employers",
+    "reserved_posts",
+    "covered_posts",
+    "uncovered_posts",
+    "quota_coverage_rate",
+];
+const AGREEMENTS: [&str; 4] = [
+    "agreements_signed",
+    "planned_hires",
+    "hires_under_agreements",
+    "agreement_fulfilment_rate",
+];
+const EMPLOYER_ACTS: [&str; 6] = [
+    "exemptions_granted",
+    "exempted_workers",
+    "obligation_suspensions",
+    "compensated_posts",
+    "numerical_requests",
+    "numerical_requests_filled_60d",
 ];
 
 const OUTCOMES: [&str; 5] = [
@@ -426,7 +450,121 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
         formats: vec![Fmt::Auto, Fmt::Auto, Fmt::Auto, Fmt::Auto, Fmt::Change, Fmt::Points, Fmt::Auto, Fmt::Auto],
         rows,
     });
+
+    // The employers' side (docs/EVENTS-employers.md), the Relazione's second half.
+    let by = ["province", "sector"];
+    let mut figures = Vec::new();
+    for id in OBLIGATIONS {
+        let (def, r) = run(id, &by, as_of).await?;
+        let (_, b) = run_before(id, &by, as_of).await?;
+        figures.push((def, r, b));
+    }
+    let (columns, formats, rows) = multi_table(&figures, &by);
+    sheets.push(Sheet {
+        name: "7 Obblighi".into(),
+        header: header("Obblighi di assunzione: datori obbligati, quota di riserva, posti coperti e scoperti per provincia e settore (prospetti informativi dell'anno)"),
+        columns,
+        formats,
+        rows,
+    });
+    let by = ["agreement_type"];
+    let mut figures = Vec::new();
+    for id in AGREEMENTS {
+        let (def, r) = run(id, &by, as_of).await?;
+        let (_, b) = run_before(id, &by, as_of).await?;
+        figures.push((def, r, b));
+    }
+    let (columns, formats, rows) = multi_table(&figures, &by);
+    sheets.push(Sheet {
+        name: "8 Convenzioni".into(),
+        header: header("Convenzioni per tipo: stipulate, assunzioni programmate, assunzioni in convenzione, quota delle programmate realizzate alla scadenza"),
+        columns,
+        formats,
+        rows,
+    });
+    let mut rows = Vec::new();
+    for id in EMPLOYER_ACTS {
+        let (def, r) = run(id, &[], as_of).await?;
+        let (_, b) = run_before(id, &[], as_of).await?;
+        let (now, before) = (first_value(&r), first_value(&b));
+        let mut row = vec![
+            Cell::from(id),
+            Cell::from(def.label),
+            now.clone(),
+            before.clone(),
+        ];
+        row.extend(change_cells(&now, &before, def.kind == Kind::Rate));
+        rows.push(row);
+    }
+    sheets.push(Sheet {
+        name: "9 Esoneri e sospensioni".into(),
+        header: header("Esoneri parziali, sospensioni degli obblighi, compensazioni territoriali e richieste di avviamento numerico"),
+        columns: ["Indicatore", "Descrizione", "Valore", YOY[0], YOY[1], POINTS]
+            .map(String::from)
+            .to_vec(),
+        formats: vec![
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Auto,
+            Fmt::Change,
+            Fmt::Points,
+        ],
+        rows,
+    });
     Ok(sheets)
+}
+
+/// A sheet of several KPIs with the same breakdowns: each group (in either year) with its
+/// breakdowns' codes and labels, then per KPI its value and the same group's value a year
+/// earlier (empty where the group has no row that year).
+fn multi_table(
+    figures: &[(&'static KpiDef, KpiResult, KpiResult)],
+    by: &[&str],
+) -> (Vec<String>, Vec<Fmt>, Vec<Vec<Cell>>) {
+    use std::collections::BTreeMap;
+    let by_cols: Vec<String> = by.iter().map(|c| (*c).to_owned()).collect();
+    // Per group: its breakdown cells, and per KPI the values (now, a year before).
+    let mut groups: BTreeMap<Vec<String>, (Row, Vec<[Cell; 2]>)> = BTreeMap::new();
+    for (i, (_, now, before)) in figures.iter().enumerate() {
+        for (year, r) in [(0, now), (1, before)] {
+            for m in &r.rows {
+                let mut keys = Row::new();
+                for c in &by_cols {
+                    keys.insert(c.clone(), m.cell(c).clone());
+                }
+                let entry = groups
+                    .entry(m.key(&by_cols))
+                    .or_insert_with(|| (keys, vec![[Cell::Null, Cell::Null]; figures.len()]));
+                entry.1[i][year] = m.cell(col::VALUE).clone();
+            }
+        }
+    }
+    let keys: Vec<Row> = groups.values().map(|(k, _)| k.clone()).collect();
+    let (cols, labelled) = vocabulary::with_labels(&by_cols, &by_cols, &keys);
+    let mut headers: Vec<String> = cols
+        .iter()
+        .map(|c| vocabulary::labelled_header(&cols, c))
+        .collect();
+    let mut formats = vec![Fmt::Auto; cols.len()];
+    for (def, _, _) in figures {
+        headers.push(def.label.to_owned());
+        headers.push(format!("{} – {}", def.label, YOY[0].to_lowercase()));
+        formats.extend([Fmt::Auto, Fmt::Auto]);
+    }
+    let rows = groups
+        .values()
+        .zip(labelled)
+        .map(|((_, values), m)| {
+            let mut row: Vec<Cell> = cols.iter().map(|c| m.cell(c).clone()).collect();
+            for [now, before] in values {
+                row.push(now.clone());
+                row.push(before.clone());
+            }
+            row
+        })
+        .collect();
+    (headers, formats, rows)
 }
 
 /// A result's first value: the whole figure of a result without breakdown.

@@ -28,6 +28,9 @@ pub mod col {
     pub const LOWER: &str = "lower";
     pub const UPPER: &str = "upper";
     pub const MEDIAN_DAYS: &str = "median_days";
+    /// The distinct employers behind a cell of the employers' side (see
+    /// `KpiDef::counts_employers`).
+    pub const UNITS: &str = "employers";
     /// A survival member's days to placement or censoring (the SQL's, never shown).
     pub const DURATION: &str = "duration";
     /// Whether a survival member was placed (the SQL's, never shown).

@@ -11,6 +11,8 @@
 //! - The noise `d` is drawn from [`NOISE`] (−3..=3, mean 0, variance [`NOISE_VARIANCE`]).
 //! - A zero stays zero (it discloses no one). A true count between 1 and T−1 shows as `<T`. Any
 //!   other count shows as `max(T, n + d)`: no value between 1 and T−1 is ever shown.
+//! - On the employers' side a cell of fewer than T employers is withheld whole (the frequency
+//!   rule of business statistics: one employer's posts can be many).
 //! - Rates are the ratio of the perturbed numerator and denominator, withheld when the
 //!   denominator is below T; medians and means are withheld when their n is below T; funnel
 //!   shares come from perturbed stage counts; survival curves are rebuilt below admin as life
@@ -192,6 +194,24 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
                 row.insert(col::SHARE_OF_ACCEPTED, share);
             }
             Kind::Survival => {}
+        }
+        // The frequency rule of the employers' side: a cell of fewer than T employers shows
+        // none of its figures, zeros included (a zero would tell what those employers have).
+        if let Some(u) = row.count(col::UNITS) {
+            row.remove(col::UNITS);
+            if u > 0 && u < t {
+                for c in [
+                    col::VALUE,
+                    col::NUMERATOR,
+                    col::DENOMINATOR,
+                    col::N,
+                    col::NOT_STATED,
+                ] {
+                    if row.get(c).is_some() {
+                        row.insert(c, mark(t));
+                    }
+                }
+            }
         }
     }
     out

@@ -76,6 +76,38 @@ fn required(kind: Kind, payload: &Payload) -> &'static [usize] {
         VacancyClosed => &[col::VACANCY_ID, col::CLOSE_REASON],
         Hired => &[col::EMPLOYER_ID, col::CONTRACT_CODE, col::HIRING_MODE],
         EmploymentEnded => &[col::EMPLOYER_ID],
+        ObligationStatement => &[
+            col::EMPLOYER_ID,
+            col::REFERENCE_YEAR,
+            col::SECTOR,
+            col::SIZE_BAND,
+            col::BASE_WORKFORCE,
+            col::RESERVED_ART1,
+            col::COVERED_ART1,
+        ],
+        AgreementSigned => &[
+            col::EMPLOYER_ID,
+            col::AGREEMENT_ID,
+            col::AGREEMENT_TYPE,
+            col::PLANNED_HIRES,
+            col::DURATION_MONTHS,
+        ],
+        AgreementEnded => &[col::EMPLOYER_ID, col::AGREEMENT_ID, col::AGREEMENT_OUTCOME],
+        ExemptionGranted => &[
+            col::EMPLOYER_ID,
+            col::EXEMPTION_PCT,
+            col::EXEMPTED_WORKERS,
+            col::PERIOD_START,
+            col::PERIOD_END,
+        ],
+        ObligationSuspended => &[
+            col::EMPLOYER_ID,
+            col::SUSPENSION_REASON,
+            col::PERIOD_START,
+            col::PERIOD_END,
+        ],
+        TerritorialCompensation => &[col::EMPLOYER_ID, col::TO_PROVINCE, col::POSITIONS],
+        NumericalRequest => &[col::EMPLOYER_ID, col::VACANCY_ID, col::POSITIONS],
         ApplicationAccepted
         | BasicOrientation
         | QualitativeProfiling
@@ -102,6 +134,10 @@ fn bad_enum(kind: Kind) -> Option<(usize, &'static str)> {
         CandidateProposed => (col::CHANNEL, "phone"),
         VacancyClosed => (col::CLOSE_REASON, "cancelled"),
         Hired => (col::HIRING_MODE, "direct"),
+        ObligationStatement => (col::SECTOR, "mixed"),
+        AgreementSigned => (col::AGREEMENT_TYPE, "art13"),
+        AgreementEnded => (col::AGREEMENT_OUTCOME, "done"),
+        ObligationSuspended => (col::SUSPENSION_REASON, "strike"),
         _ => return None,
     })
 }
@@ -141,6 +177,10 @@ pub(super) fn choose<R: Rng>(rng: &mut R, ev: &Ev) -> u8 {
         Kind::VacancyOpened => specific.extend([BAD_EMPLOYER, POSITIONS_ZERO, OUT_OF_RANGE]),
         Kind::QualitativeProfiling => specific.push(OUT_OF_RANGE),
         Kind::PactSigned => specific.push(OUT_OF_RANGE),
+        Kind::TerritorialCompensation | Kind::NumericalRequest => {
+            specific.extend([BAD_EMPLOYER, POSITIONS_ZERO, OUT_OF_RANGE])
+        }
+        k if k.is_employers() => specific.extend([BAD_EMPLOYER, OUT_OF_RANGE]),
         _ => {}
     }
     opts.extend(specific.iter().copied());
@@ -329,6 +369,42 @@ fn out_of_range(ev: &Ev, row: &mut Row, v: usize) {
                 row.put(col::PROFESSION_CODE, "3.4.5.2.0.1");
             }
         }
+        Kind::ObligationStatement => {
+            if v.is_multiple_of(2) {
+                // Below 15 employees there is no obligation to state.
+                row.put(col::BASE_WORKFORCE, "12");
+            } else {
+                // A band that does not fit the base.
+                row.put(col::BASE_WORKFORCE, "80");
+                row.put(col::SIZE_BAND, "15_35");
+            }
+        }
+        Kind::AgreementSigned => {
+            if v.is_multiple_of(2) {
+                row.put(col::DURATION_MONTHS, "0");
+            } else {
+                row.put(col::PLANNED_HIRES, "0");
+            }
+        }
+        Kind::AgreementEnded => row.put(col::AGREEMENT_OUTCOME, "COMPLETED"),
+        Kind::ExemptionGranted if v.is_multiple_of(2) => row.put(col::EXEMPTION_PCT, "95"),
+        Kind::ExemptionGranted | Kind::ObligationSuspended => {
+            // The period ends before it starts.
+            let start = row
+                .get(col::PERIOD_START)
+                .unwrap_or("2024-06-30")
+                .to_string();
+            row.put(col::PERIOD_END, &start);
+            row.put(col::PERIOD_START, "2099-12-31");
+        }
+        Kind::TerritorialCompensation => {
+            let own = row.get(col::PROVINCE).unwrap_or("XX").to_string();
+            row.put(
+                col::TO_PROVINCE,
+                if v.is_multiple_of(2) { &own } else { "XX" },
+            );
+        }
+        Kind::NumericalRequest => row.put(col::POSITIONS, "-2"),
         _ => {}
     }
 }

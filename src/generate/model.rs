@@ -63,12 +63,24 @@ kinds! {
     VacancyClosed => "vacancy_closed",
     Hired => "hired",
     EmploymentEnded => "employment_ended",
+    ObligationStatement => "obligation_statement",
+    AgreementSigned => "agreement_signed",
+    AgreementEnded => "agreement_ended",
+    ExemptionGranted => "exemption_granted",
+    ObligationSuspended => "obligation_suspended",
+    TerritorialCompensation => "territorial_compensation",
+    NumericalRequest => "numerical_request",
 }
 
 impl Kind {
-    /// Vacancy events are the only ones without a person.
+    /// Vacancy events and the employers' side are the ones without a person.
     pub(super) fn has_person(self) -> bool {
-        !matches!(self, Kind::VacancyOpened | Kind::VacancyClosed)
+        !matches!(self, Kind::VacancyOpened | Kind::VacancyClosed) && !self.is_employers()
+    }
+
+    /// The employers' side (docs/EVENTS-employers.md).
+    pub(super) fn is_employers(self) -> bool {
+        self >= Kind::ObligationStatement
     }
 }
 
@@ -154,7 +166,30 @@ pub(super) const CONTRACTS: [&str; 14] = [
     "A.01.00", "A.02.00", "A.02.01", "A.03.08", "A.03.09", "A.03.10", "A.05.02", "A.06.00",
     "A.06.01", "B.03.00", "C.01.00", "C.04.00", "A.04.02", "A.07.00",
 ];
-pub(super) const HIRING_MODES: [&str; 4] = ["numerica", "nominativa", "convenzione_art11", "other"];
+pub(super) const HIRING_MODES: [&str; 8] = [
+    "numerica",
+    "nominativa",
+    "convenzione_art11",
+    "other",
+    "convenzione_art11_c4",
+    "convenzione_art12",
+    "convenzione_art12bis",
+    "convenzione_art14",
+];
+/// The hiring mode of a hire under an agreement of each type (`AGREEMENT_TYPES`).
+pub(super) const AGREEMENT_MODES: [u8; 5] = [2, 4, 5, 6, 7];
+pub(super) const SECTORS: [&str; 2] = ["public", "private"];
+pub(super) const SIZE_BANDS: [&str; 3] = ["15_35", "36_50", "over_50"];
+pub(super) const AGREEMENT_TYPES: [&str; 5] =
+    ["art11_c1", "art11_c4", "art12", "art12bis", "art14"];
+pub(super) const AGREEMENT_OUTCOMES: [&str; 4] = ["completed", "partial", "revoked", "expired"];
+pub(super) const SUSPENSION_REASONS: [&str; 5] = [
+    "cig",
+    "solidarity_contract",
+    "collective_dismissal",
+    "crisis_procedure",
+    "other",
+];
 pub(super) const EMPLOYMENT_END_REASONS: [&str; 4] =
     ["resignation", "dismissal", "term_expired", "other"];
 pub(super) const ATECO_SECTIONS: &[u8; 21] = b"ABCDEFGHIJKLMNOPQRSTU";
@@ -194,6 +229,77 @@ pub(super) struct HireFields {
     pub months: u8,
     pub part_time: u8,
     pub mode: u8,
+    /// Index into the region's agreements (`NO32`: none), set by the employers' stage.
+    pub agreement: u32,
+}
+
+/// What an employer files with the office (the employers' side), kept apart from `Ev` so that
+/// events stay small: `Payload::Act` indexes the region's table of these.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Act {
+    /// A *prospetto informativo*: the obligation of `year` in the employer's province.
+    Statement {
+        employer: u32,
+        year: u16,
+        public: bool,
+        base: u32,
+        /// Art. 1 and art. 18; art. 18 only when `art18` is given.
+        reserved: [u16; 2],
+        covered: [u16; 2],
+        art18: bool,
+    },
+    AgreementSigned {
+        employer: u32,
+        agreement: u32,
+    },
+    AgreementEnded {
+        employer: u32,
+        agreement: u32,
+        outcome: u8,
+    },
+    Exemption {
+        employer: u32,
+        pct: u8,
+        workers: u16,
+        from: Day,
+        to: Day,
+    },
+    Suspension {
+        employer: u32,
+        reason: u8,
+        from: Day,
+        to: Day,
+        /// 0 = not given.
+        positions: u16,
+    },
+    Compensation {
+        employer: u32,
+        /// Index into `reference::provinces()`.
+        to: u8,
+        positions: u16,
+    },
+    Request {
+        employer: u32,
+        vacancy: u32,
+        positions: u16,
+    },
+}
+
+/// An agreement (*convenzione*) of the region.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Agreement {
+    pub employer: u32,
+    pub kind: u8,
+    pub planned: u16,
+    pub months: u8,
+    pub signed: Day,
+}
+
+/// What the employers' side knows of an employer of the region.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct EmployerFacts {
+    pub obliged: bool,
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -237,6 +343,8 @@ pub(super) enum Payload {
         employer: u32,
         reason: u8,
     },
+    /// An act of the employers' side: index into the region's `acts`.
+    Act(u32),
 }
 
 /// How `occurred_at` is written.
@@ -290,7 +398,7 @@ impl Ev {
 }
 
 /// Every field name of EVENTS.md (the union over the event types), in the CSV header order.
-pub(super) const COLUMNS: [&str; 46] = [
+pub(super) const COLUMNS: [&str; 66] = [
     "event_id",
     "event_type",
     "occurred_at",
@@ -337,6 +445,26 @@ pub(super) const COLUMNS: [&str; 46] = [
     "contract_months",
     "part_time",
     "hiring_mode",
+    "reference_year",
+    "sector",
+    "size_band",
+    "base_workforce",
+    "reserved_art1",
+    "covered_art1",
+    "reserved_art18",
+    "covered_art18",
+    "agreement_id",
+    "agreement_type",
+    "planned_hires",
+    "duration_months",
+    "agreement_outcome",
+    "exemption_pct",
+    "exempted_workers",
+    "period_start",
+    "period_end",
+    "suspension_reason",
+    "to_province",
+    "employer_obliged",
 ];
 
 /// Column indices into `COLUMNS`.
@@ -385,12 +513,34 @@ pub(super) mod col {
     pub const CONTRACT_MONTHS: usize = 43;
     pub const PART_TIME: usize = 44;
     pub const HIRING_MODE: usize = 45;
+    pub const REFERENCE_YEAR: usize = 46;
+    pub const SECTOR: usize = 47;
+    pub const SIZE_BAND: usize = 48;
+    pub const BASE_WORKFORCE: usize = 49;
+    pub const RESERVED_ART1: usize = 50;
+    pub const COVERED_ART1: usize = 51;
+    pub const RESERVED_ART18: usize = 52;
+    pub const COVERED_ART18: usize = 53;
+    pub const AGREEMENT_ID: usize = 54;
+    pub const AGREEMENT_TYPE: usize = 55;
+    pub const PLANNED_HIRES: usize = 56;
+    pub const DURATION_MONTHS: usize = 57;
+    pub const AGREEMENT_OUTCOME: usize = 58;
+    pub const EXEMPTION_PCT: usize = 59;
+    pub const EXEMPTED_WORKERS: usize = 60;
+    pub const PERIOD_START: usize = 61;
+    pub const PERIOD_END: usize = 62;
+    pub const SUSPENSION_REASON: usize = 63;
+    pub const TO_PROVINCE: usize = 64;
+    pub const EMPLOYER_OBLIGED: usize = 65;
 }
 
 /// Columns written as JSON booleans.
-pub(super) const BOOL_COLUMNS: [usize; 7] = [10, 23, 24, 25, 27, 28, 44];
+pub(super) const BOOL_COLUMNS: [usize; 8] = [10, 23, 24, 25, 27, 28, 44, 65];
 /// Columns written as JSON numbers.
-pub(super) const NUMBER_COLUMNS: [usize; 7] = [9, 11, 16, 20, 21, 36, 43];
+pub(super) const NUMBER_COLUMNS: [usize; 17] = [
+    9, 11, 16, 20, 21, 36, 43, 46, 49, 50, 51, 52, 53, 56, 57, 59, 60,
+];
 
 #[cfg(test)]
 mod tests {
@@ -402,9 +552,22 @@ mod tests {
         assert_eq!(COLUMNS[col::AVAIL_WORKSHOPS], "avail_workshops");
         assert_eq!(COLUMNS[col::REVIEW_OUTCOME], "review_outcome");
         assert_eq!(COLUMNS[col::VACANCY_ID], "vacancy_id");
+        assert_eq!(COLUMNS[col::EMPLOYER_OBLIGED], "employer_obliged");
+        assert_eq!(COLUMNS[col::PERIOD_START], "period_start");
+        for (c, name) in COLUMNS.iter().enumerate() {
+            let field = crate::model::Field::from_name(name).expect("a field of the contract");
+            assert_eq!(field as usize, c, "{name}: the contract's order");
+        }
         for i in BOOL_COLUMNS {
             assert!(
-                ["naspi", "group", "skills_gap", "part_time"].contains(&COLUMNS[i])
+                [
+                    "naspi",
+                    "group",
+                    "skills_gap",
+                    "part_time",
+                    "employer_obliged"
+                ]
+                .contains(&COLUMNS[i])
                     || COLUMNS[i].starts_with("avail_"),
                 "{}",
                 COLUMNS[i]
@@ -419,13 +582,27 @@ mod tests {
                     "search_acts",
                     "contact_frequency_days",
                     "positions",
-                    "contract_months"
+                    "contract_months",
+                    "reference_year",
+                    "base_workforce",
+                    "reserved_art1",
+                    "covered_art1",
+                    "reserved_art18",
+                    "covered_art18",
+                    "planned_hires",
+                    "duration_months",
+                    "exemption_pct",
+                    "exempted_workers"
                 ]
                 .contains(&COLUMNS[i]),
                 "{}",
                 COLUMNS[i]
             );
         }
-        assert_eq!(Kind::ALL.len(), 27);
+        assert_eq!(Kind::ALL.len(), 34);
+        for k in Kind::ALL {
+            let t = crate::model::EventType::parse(k.as_str()).expect("a type of the contract");
+            assert_eq!(t.has_person(), k.has_person(), "{}", k.as_str());
+        }
     }
 }

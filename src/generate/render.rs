@@ -341,12 +341,141 @@ impl<'a> Renderer<'a> {
                 if h.vacancy != NO32 {
                     self.vacancy_id(row, h.vacancy);
                 }
+                if h.agreement != NO32 {
+                    self.agreement_id(row, h.agreement);
+                }
+                // Version 2's optional facts of the employer, which most systems send.
+                if let Some(f) = self.data.employer_facts.get(h.employer as usize)
+                    && !ev.seq.is_multiple_of(8)
+                {
+                    row.put(
+                        col::EMPLOYER_OBLIGED,
+                        if f.obliged { "true" } else { "false" },
+                    );
+                    row.put(col::SECTOR, SECTORS[usize::from(!f.public)]);
+                }
             }
             Payload::Ended { employer, reason } => {
                 self.employer(row, employer);
                 if reason != NO8 {
                     row.put(col::END_REASON, EMPLOYMENT_END_REASONS[reason as usize]);
                 }
+            }
+            Payload::Act(i) => {
+                if let Some(act) = self.data.acts.get(i as usize) {
+                    self.act(act, row);
+                }
+            }
+        }
+    }
+
+    fn agreement_id(&self, row: &mut Row, a: u32) {
+        let _ = write!(
+            row.slot(col::AGREEMENT_ID),
+            "CONV-{}-{a:07}",
+            self.region_code
+        );
+    }
+
+    fn number(row: &mut Row, c: usize, n: impl std::fmt::Display) {
+        let _ = write!(row.slot(c), "{n}");
+    }
+
+    /// An act of the employers' side.
+    fn act(&self, act: &Act, row: &mut Row) {
+        match *act {
+            Act::Statement {
+                employer,
+                year,
+                public,
+                base,
+                reserved,
+                covered,
+                art18,
+            } => {
+                self.employer(row, employer);
+                Self::number(row, col::REFERENCE_YEAR, year);
+                row.put(col::SECTOR, SECTORS[usize::from(!public)]);
+                let band = match base {
+                    ..=35 => 0,
+                    36..=50 => 1,
+                    _ => 2,
+                };
+                row.put(col::SIZE_BAND, SIZE_BANDS[band]);
+                Self::number(row, col::BASE_WORKFORCE, base);
+                Self::number(row, col::RESERVED_ART1, reserved[0]);
+                Self::number(row, col::COVERED_ART1, covered[0]);
+                if art18 {
+                    Self::number(row, col::RESERVED_ART18, reserved[1]);
+                    Self::number(row, col::COVERED_ART18, covered[1]);
+                }
+            }
+            Act::AgreementSigned {
+                employer,
+                agreement,
+            } => {
+                self.employer(row, employer);
+                self.agreement_id(row, agreement);
+                if let Some(a) = self.data.agreements.get(agreement as usize) {
+                    row.put(col::AGREEMENT_TYPE, AGREEMENT_TYPES[a.kind as usize]);
+                    Self::number(row, col::PLANNED_HIRES, a.planned);
+                    Self::number(row, col::DURATION_MONTHS, a.months);
+                }
+            }
+            Act::AgreementEnded {
+                employer,
+                agreement,
+                outcome,
+            } => {
+                self.employer(row, employer);
+                self.agreement_id(row, agreement);
+                row.put(col::AGREEMENT_OUTCOME, AGREEMENT_OUTCOMES[outcome as usize]);
+            }
+            Act::Exemption {
+                employer,
+                pct,
+                workers,
+                from,
+                to,
+            } => {
+                self.employer(row, employer);
+                Self::number(row, col::EXEMPTION_PCT, pct);
+                Self::number(row, col::EXEMPTED_WORKERS, workers);
+                write_ymd(row.slot(col::PERIOD_START), to_date(from));
+                write_ymd(row.slot(col::PERIOD_END), to_date(to));
+            }
+            Act::Suspension {
+                employer,
+                reason,
+                from,
+                to,
+                positions,
+            } => {
+                self.employer(row, employer);
+                row.put(col::SUSPENSION_REASON, SUSPENSION_REASONS[reason as usize]);
+                write_ymd(row.slot(col::PERIOD_START), to_date(from));
+                write_ymd(row.slot(col::PERIOD_END), to_date(to));
+                if positions > 0 {
+                    Self::number(row, col::POSITIONS, positions);
+                }
+            }
+            Act::Compensation {
+                employer,
+                to,
+                positions,
+            } => {
+                self.employer(row, employer);
+                row.put(col::TO_PROVINCE, self.provinces[to as usize].sigla);
+                Self::number(row, col::POSITIONS, positions);
+            }
+            Act::Request {
+                employer,
+                vacancy,
+                positions,
+            } => {
+                self.employer(row, employer);
+                self.vacancy_id(row, vacancy);
+                Self::number(row, col::POSITIONS, positions);
             }
         }
     }

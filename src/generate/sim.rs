@@ -1,5 +1,6 @@
 //! The simulation of one region: its employers and vacancies, then each person's trail through
-//! the six services, from the application to placement and cancellation. Persons of the
+//! the six services, from the application to placement and cancellation, then the employers'
+//! side (obligations, agreements, exemptions). Persons of the
 //! opening stock come first in each province, registered before the first day and still on
 //! the list on it; the rest register during the period.
 //!
@@ -11,6 +12,7 @@
 
 mod draw;
 mod emit;
+mod employers;
 mod matching;
 mod measures;
 mod orientation;
@@ -69,6 +71,10 @@ pub(super) struct RegionData {
     pub persons: Vec<Person>,
     pub employers: Vec<Code>,
     pub vacancies: Vec<Vacancy>,
+    /// The employers' side: per employer, and the acts and agreements events index.
+    pub employer_facts: Vec<EmployerFacts>,
+    pub acts: Vec<Act>,
+    pub agreements: Vec<Agreement>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -197,5 +203,6 @@ pub(super) fn simulate_region(
         }
     }
     sim.close_vacancies();
+    sim.employers_side();
     sim.data
 }

@@ -102,12 +102,17 @@ pub struct KpiDef {
     /// Italian label for users.
     pub label: &'static str,
     pub kind: Kind,
-    /// The service section of KPIS.md (1–7).
+    /// The service section of KPIS.md (1–7), or 8 for the employers' side
+    /// (docs/EVENTS-employers.md).
     pub section: &'static str,
     /// The KPI's own breakdowns, beyond the common ones.
     pub own: Vec<&'static str>,
     /// Whether rows carry `person_id` (so person attributes can break them down).
     pub person: bool,
+    /// The column naming each row's statistical unit (`-- unit:`): whose record key keys the
+    /// cells, and what a distinct count counts. `person_id` for the persons' KPIs,
+    /// `vacancy_id` for the vacancies', `employer_id` for the employers' side.
+    pub unit: &'static str,
     /// Days of observation each counted unit needs after its date (`-- follow_up: 90`): a
     /// period too recent to have them has no unit yet, which the pages say.
     pub follow_up: Option<u32>,
@@ -119,6 +124,13 @@ pub struct KpiDef {
 }
 
 impl KpiDef {
+    /// Whether the cells count employers, each a statistical unit to protect: a cell from
+    /// fewer than the threshold's employers is withheld below admin, whatever its figure (the
+    /// frequency rule of business statistics), since one employer's posts can be many.
+    pub fn counts_employers(&self) -> bool {
+        self.unit == "employer_id"
+    }
+
     /// Every breakdown this KPI accepts.
     pub fn allowed_dims(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = COMMON_DIMS
@@ -138,6 +150,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     let mut section = None;
     let mut own = Vec::new();
     let mut person = true;
+    let mut unit = None;
     let mut follow_up = None;
     let mut not_stated = false;
     for line in sql.lines() {
@@ -158,6 +171,15 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
             "section" => section = Some(v),
             "own" => own = crate::list::items(v).collect(),
             "person" => person = v == "yes",
+            "unit" => {
+                unit = Some(
+                    UNITS
+                        .iter()
+                        .copied()
+                        .find(|u| *u == v)
+                        .ok_or(format!("unit {v} is not one of {UNITS:?}"))?,
+                )
+            }
             "not_stated" => not_stated = v == "yes",
             "follow_up" => {
                 follow_up = Some(
@@ -191,11 +213,15 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
         section: section.ok_or("no `-- section:` line")?,
         own,
         person,
+        unit: unit.unwrap_or(if person { "person_id" } else { "vacancy_id" }),
         follow_up,
         not_stated,
         sql,
     })
 }
+
+/// The statistical units a KPI's rows may count.
+pub const UNITS: [&str; 3] = ["person_id", "vacancy_id", "employer_id"];
 
 /// Whether every `… AS <column>` (a rate's `num` or `stated`) of a row query is a CASE giving 1
 /// or 0, as its keyed sum (`sum(num * key)`, see `sql::key_aggregates`) needs.

@@ -81,18 +81,15 @@ pub(super) fn wrapper_sql(
             .any(|d| catalog::PERSON_DIMS.contains(&d.name()));
     let filters = territory_filters(p, "k.province", "k.cpi", "rp", &mut values);
     // The record key of each row's unit, for perturbation (see `cellkey`): summed per cell.
-    let unit = if def.person {
-        "k.person_id"
-    } else {
-        "k.vacancy_id"
-    };
+    let unit = format!("k.{}", def.unit);
+    let unit = unit.as_str();
     // With cell keys, distinct persons are counted over one row per (cell, person), so that
     // the key sums each person once.
     let distinct = p.cell_keys && def.kind == Kind::CountDistinct;
     let mut aggs: Vec<String> = match def.kind {
         Kind::Count | Kind::Stock => vec!["count(*) AS value".into()],
         Kind::CountDistinct if distinct => vec!["count(*) AS value".into()],
-        Kind::CountDistinct => vec!["count(DISTINCT k.person_id) AS value".into()],
+        Kind::CountDistinct => vec![format!("count(DISTINCT {unit}) AS value")],
         Kind::Sum => vec!["coalesce(sum(k.x), 0) AS value".into()],
         // The rate itself is divided in `output::rate_rows`.
         Kind::Rate if def.not_stated => vec![
@@ -118,6 +115,15 @@ pub(super) fn wrapper_sql(
             .map(|(_, c)| format!("sum(k.{c}) AS {c}"))
             .collect(),
     };
+    // The employers behind each cell, for the frequency rule (see `KpiDef::counts_employers`).
+    if def.counts_employers()
+        && matches!(
+            def.kind,
+            Kind::Count | Kind::Sum | Kind::Rate | Kind::Stock | Kind::Median | Kind::Mean
+        )
+    {
+        aggs.push(format!("count(DISTINCT {unit}) AS {}", col::UNITS));
+    }
     if p.cell_keys {
         // The stored key is a UInt32, summed as it is (DataFusion sums it into a UInt64): no
         // cast a row.
@@ -233,10 +239,10 @@ fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
 /// `vacancy_record_key`, read from `ev`), if it does: reading it costs four bytes a row,
 /// hashing the unit costs reading the unit.
 fn stored_key_column(def: &KpiDef) -> Option<&'static str> {
-    let column = if def.person {
-        crate::recordkey::PERSON_KEY
-    } else {
-        crate::recordkey::VACANCY_KEY
+    let column = match def.unit {
+        "person_id" => crate::recordkey::PERSON_KEY,
+        "vacancy_id" => crate::recordkey::VACANCY_KEY,
+        _ => return None,
     };
     def.sql
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))

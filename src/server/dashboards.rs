@@ -36,6 +36,7 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../dashboards/incontro.toml"),
     ),
     ("esiti.toml", include_str!("../../dashboards/esiti.toml")),
+    ("datori.toml", include_str!("../../dashboards/datori.toml")),
     (
         "scadenze.toml",
         include_str!("../../dashboards/scadenze.toml"),

@@ -42,10 +42,31 @@ pub enum Recorded {
     Created(String),
 }
 
-/// A data file for an `add` action: its path relative to the table root, and its size.
+/// A data file for an `add` action: its path relative to the table root, its size, and the
+/// XXH3-64 of its bytes (in the action's `tags`, which every Delta reader ignores), by which
+/// `mirato check` tells bit rot or a hand edit from the file that was committed.
 pub struct DataFile {
     pub path: String,
     pub size: u64,
+    pub xxh3: Option<u64>,
+}
+
+/// The tag of an `add` action that holds its file's XXH3-64, in hex.
+const HASH_TAG: &str = "mirato.xxh3";
+
+/// The XXH3-64 of a file's bytes, read in 1 MiB blocks.
+pub fn file_hash(path: &Path) -> Result<u64, StoreError> {
+    use std::io::Read;
+    let mut f = fs::File::open(path).map_err(io("cannot open", path))?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io("cannot read", path))?;
+        if n == 0 {
+            return Ok(h.digest());
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 impl Layout {
@@ -199,6 +220,57 @@ pub fn commit_generation(
     append(layout, &lines)
 }
 
+/// Brings the table's schema up to the events schema of this build: a table created before
+/// columns were added (version 1 of the contract, before the employers' side) gets a commit
+/// with the wider schema, as Delta Lake's schema evolution does. Its older files read the new
+/// columns as null, in mirato and in every Delta reader. Returns whether it committed.
+pub fn evolve(layout: &Layout) -> Result<bool, StoreError> {
+    let want = super::events_schema();
+    // The newest `metaData` action: in version 0, or in the last evolution.
+    for v in versions(layout)?.into_iter().rev() {
+        let path = layout.root.join(version_path(v));
+        let text = fs::read_to_string(&path).map_err(io("cannot read", &path))?;
+        if !text.contains("\"metaData\"") {
+            continue;
+        }
+        for line in text.lines() {
+            let action: Value =
+                serde_json::from_str(line).map_err(|source| StoreError::Ledger {
+                    path: path.clone(),
+                    source,
+                })?;
+            let Some(meta) = action.get("metaData") else {
+                continue;
+            };
+            let have: Value = meta["schemaString"]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
+            let known = have["fields"].as_array().map_or(0, Vec::len);
+            if known >= want.fields().len() {
+                return Ok(false);
+            }
+            let mut meta = meta.clone();
+            meta["schemaString"] = Value::String(schema_string(&want));
+            let now = now_ms();
+            append(
+                layout,
+                &[
+                    json!({"commitInfo": {
+                        "timestamp": now,
+                        "operation": "ADD COLUMNS",
+                        "operationParameters": {},
+                        "engineInfo": concat!("mirato/", env!("CARGO_PKG_VERSION")),
+                    }}),
+                    json!({ "metaData": meta }),
+                ],
+            )?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn append(layout: &Layout, lines: &[Value]) -> Result<(), StoreError> {
     let next = versions(layout)?.last().map_or(0, |v| v + 1);
     write_version(layout, next, lines)
@@ -244,6 +316,8 @@ pub(super) fn version_path(version: u64) -> String {
 pub(super) struct Version {
     pub recorded: Option<Recorded>,
     pub adds: Vec<(String, u64)>,
+    /// The XXH3-64 of the added files that have one (written since file hashes exist).
+    pub hashes: std::collections::HashMap<String, u64>,
     /// Removed files with the time of their removal (ms since the epoch).
     pub removes: Vec<(String, i64)>,
 }
@@ -261,6 +335,12 @@ pub(super) fn parse_version(text: &str, origin: &Path) -> Result<Version, StoreE
             out.recorded = Some(serde_json::from_value(m.clone()).map_err(bad)?);
         } else if let Some(a) = action.get("add") {
             let path = a["path"].as_str().unwrap_or_default().to_owned();
+            if let Some(h) = a["tags"][HASH_TAG]
+                .as_str()
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            {
+                out.hashes.insert(path.clone(), h);
+            }
             out.adds.push((path, a["size"].as_u64().unwrap_or(0)));
         } else if let Some(r) = action.get("remove") {
             out.removes.push((
@@ -313,19 +393,24 @@ pub fn data_files(
             Ok(DataFile {
                 path: table_path(generation, rel),
                 size,
+                xxh3: Some(file_hash(f)?),
             })
         })
         .collect()
 }
 
 fn add(f: &DataFile, now: i64, data_change: bool) -> Value {
-    json!({"add": {
+    let mut a = json!({"add": {
         "path": f.path,
         "partitionValues": {},
         "size": f.size,
         "modificationTime": now,
         "dataChange": data_change,
-    }})
+    }});
+    if let Some(h) = f.xxh3 {
+        a["add"]["tags"] = json!({ HASH_TAG: format!("{h:016x}") });
+    }
+    a
 }
 
 fn commit_info(now: i64, operation: &str, recorded: &Recorded) -> Value {
@@ -393,6 +478,7 @@ mod tests {
         let f = |p: &str| DataFile {
             path: p.into(),
             size: 10,
+            xxh3: Some(7),
         };
         create(&layout, "g0", &[f("g0/a.parquet")]).unwrap();
         commit_generation(
@@ -428,6 +514,51 @@ mod tests {
         let uuid = uuid_v4();
         assert_eq!(uuid.len(), 36);
         assert_eq!(&uuid[14..15], "4");
+    }
+
+    #[test]
+    fn a_table_of_version_1_takes_the_new_columns_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        create(&layout, "g0", &[]).unwrap();
+        // A table created before the employers' side: its schema has the first columns only.
+        let path = layout.root.join(version_path(0));
+        let text = fs::read_to_string(&path).unwrap();
+        let all = super::super::events_schema();
+        let v1 = Schema::new(all.fields()[..super::super::V1_COLUMNS].to_vec());
+        let old: String = text
+            .lines()
+            .map(|l| {
+                let mut a: Value = serde_json::from_str(l).unwrap();
+                if let Some(m) = a.get_mut("metaData") {
+                    m["schemaString"] = Value::String(schema_string(&v1));
+                }
+                format!("{a}\n")
+            })
+            .collect();
+        fs::write(&path, old).unwrap();
+
+        assert!(evolve(&layout).unwrap());
+        assert_eq!(versions(&layout).unwrap(), vec![0, 1]);
+        let v1_text = fs::read_to_string(layout.root.join(version_path(1))).unwrap();
+        let meta: Value = v1_text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find_map(|a| a.get("metaData").cloned())
+            .unwrap();
+        let fields: Value = serde_json::from_str(meta["schemaString"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            fields["fields"].as_array().unwrap().len(),
+            all.fields().len()
+        );
+        // The same table, the same id; nothing recorded for a roll-forward.
+        let first: Value =
+            serde_json::from_str(text.lines().find(|l| l.contains("metaData")).unwrap()).unwrap();
+        assert_eq!(meta["id"], first["metaData"]["id"]);
+        assert!(last_recorded(&layout).unwrap().is_none());
+        // Once evolved, never again.
+        assert!(!evolve(&layout).unwrap());
+        assert_eq!(versions(&layout).unwrap(), vec![0, 1]);
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub use generations::{
 };
 pub use ledger::{Ledger, LedgerCache, Snapshot};
 pub use schema::{
-    PartitionBatch, QuarantineRow, events_schema, events_to_batch, partition_batches,
+    PartitionBatch, QuarantineRow, V1_COLUMNS, events_schema, events_to_batch, partition_batches,
     quarantine_schema,
 };
 pub use writer::{BatchWriter, Packing, file_keyed, writer_props_with_row_groups};
@@ -338,6 +338,8 @@ impl Store {
                 files = files.len(),
                 "the events table has its first version"
             );
+        } else if delta::evolve(&self.layout)? {
+            tracing::info!("the events table takes the columns of the employers' side");
         }
         Ok(())
     }

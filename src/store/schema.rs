@@ -128,8 +128,34 @@ pub fn events_schema() -> SchemaRef {
         // The record keys of `person_id` and `vacancy_id` (see `recordkey`).
         f(recordkey::PERSON_KEY, UInt32, true),
         f(recordkey::VACANCY_KEY, UInt32, true),
+        // Version 2, the employers' side (docs/EVENTS-employers.md): last, so that a store of
+        // version 1 takes them as an added suffix (see `delta::evolve`).
+        f("reference_year", Int32, true),
+        f("sector", Utf8, true),
+        f("size_band", Utf8, true),
+        f("base_workforce", Int32, true),
+        f("reserved_art1", Int32, true),
+        f("covered_art1", Int32, true),
+        f("reserved_art18", Int32, true),
+        f("covered_art18", Int32, true),
+        f("agreement_id", Utf8, true),
+        f("agreement_type", Utf8, true),
+        f("planned_hires", Int32, true),
+        f("duration_months", Int32, true),
+        f("agreement_outcome", Utf8, true),
+        f("exemption_pct", Int32, true),
+        f("exempted_workers", Int32, true),
+        f("period_start", Date32, true),
+        f("period_end", Date32, true),
+        f("suspension_reason", Utf8, true),
+        f("to_province", Utf8, true),
+        f("employer_obliged", Boolean, true),
     ]))
 }
+
+/// The columns of the events schema before version 2 of the contract: what a store written
+/// then has (see `delta::evolve`).
+pub const V1_COLUMNS: usize = 56;
 
 /// Builds one record batch from events; columns follow [`events_schema`].
 pub fn events_to_batch(
@@ -228,6 +254,26 @@ pub fn events_to_batch(
         ),
         key(ev, record_seed, |e| e.person_id.as_deref()),
         key(ev, record_seed, |e| e.vacancy_id.as_deref()),
+        i32c(ev, |e| e.reference_year),
+        s(ev, |e| e.sector),
+        s(ev, |e| e.size_band),
+        i32c(ev, |e| e.base_workforce),
+        i32c(ev, |e| e.reserved_art1),
+        i32c(ev, |e| e.covered_art1),
+        i32c(ev, |e| e.reserved_art18),
+        i32c(ev, |e| e.covered_art18),
+        s(ev, |e| e.agreement_id.as_deref()),
+        s(ev, |e| e.agreement_type),
+        i32c(ev, |e| e.planned_hires),
+        i32c(ev, |e| e.duration_months),
+        s(ev, |e| e.agreement_outcome),
+        i32c(ev, |e| e.exemption_pct),
+        i32c(ev, |e| e.exempted_workers),
+        Arc::new(ev.iter().map(|e| e.period_start).collect::<Date32Array>()),
+        Arc::new(ev.iter().map(|e| e.period_end).collect::<Date32Array>()),
+        s(ev, |e| e.suspension_reason),
+        s(ev, |e| e.to_province),
+        b(ev, |e| e.employer_obliged),
     ];
     Ok(RecordBatch::try_new(events_schema(), cols)?)
 }

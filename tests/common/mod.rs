@@ -230,7 +230,17 @@ pub fn base_row(event_type: &str, event_id: &str) -> Vec<(String, String)> {
         ("province", "MI".into()),
         ("cpi_code", "MI-01".into()),
     ];
-    if !matches!(event_type, "vacancy_opened" | "vacancy_closed") {
+    let employers_side = matches!(
+        event_type,
+        "obligation_statement"
+            | "agreement_signed"
+            | "agreement_ended"
+            | "exemption_granted"
+            | "obligation_suspended"
+            | "territorial_compensation"
+            | "numerical_request"
+    );
+    if !matches!(event_type, "vacancy_opened" | "vacancy_closed") && !employers_side {
         r.push(("person_cf", person));
     }
     r.push(("operator_id", "op-MI-0001".into()));
@@ -292,6 +302,54 @@ pub fn base_row(event_type: &str, event_id: &str) -> Vec<(String, String)> {
             ("hiring_mode", "numerica"),
         ],
         "employment_ended" => &[("employer_id", PIVA), ("end_reason", "dismissal")],
+        // The employers' side (docs/EVENTS-employers.md).
+        "obligation_statement" => &[
+            ("employer_id", PIVA),
+            ("reference_year", "2024"),
+            ("sector", "private"),
+            ("size_band", "over_50"),
+            ("base_workforce", "120"),
+            ("reserved_art1", "8"),
+            ("covered_art1", "6"),
+            ("reserved_art18", "1"),
+            ("covered_art18", "1"),
+        ],
+        "agreement_signed" => &[
+            ("employer_id", PIVA),
+            ("agreement_id", "A1"),
+            ("agreement_type", "art11_c1"),
+            ("planned_hires", "3"),
+            ("duration_months", "24"),
+        ],
+        "agreement_ended" => &[
+            ("employer_id", PIVA),
+            ("agreement_id", "A1"),
+            ("agreement_outcome", "partial"),
+        ],
+        "exemption_granted" => &[
+            ("employer_id", PIVA),
+            ("exemption_pct", "60"),
+            ("exempted_workers", "4"),
+            ("period_start", "2024-04-01"),
+            ("period_end", "2025-03-31"),
+        ],
+        "obligation_suspended" => &[
+            ("employer_id", PIVA),
+            ("suspension_reason", "cig"),
+            ("period_start", "2024-04-01"),
+            ("period_end", "2024-09-30"),
+            ("positions", "3"),
+        ],
+        "territorial_compensation" => &[
+            ("employer_id", PIVA),
+            ("to_province", "RM"),
+            ("positions", "2"),
+        ],
+        "numerical_request" => &[
+            ("employer_id", PIVA),
+            ("vacancy_id", "V9"),
+            ("positions", "2"),
+        ],
         _ => &[],
     };
     let mut out: Vec<(String, String)> = r.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();

@@ -183,6 +183,102 @@ rules! {
     hiring_mode_invalid: "hiring_mode.invalid", "hired", [("hiring_mode", Some("luck"))];
     employment_end_employer_missing: "employer_id.missing", "employment_ended", [("employer_id", None)];
     employment_end_reason_invalid: "end_reason.invalid", "employment_ended", [("end_reason", Some("completed"))];
+    // Version 2 on a hire.
+    hire_employer_obliged_invalid: "employer_obliged.invalid", "hired", [("employer_obliged", Some("si"))];
+    hire_sector_invalid: "sector.invalid", "hired", [("sector", Some("mixed"))];
+    hire_agreement_id_formula: "agreement_id.format", "hired", [("agreement_id", Some("=A1"))];
+
+    // The employers' side (docs/EVENTS-employers.md).
+    statement_employer_missing: "employer_id.missing", "obligation_statement", [("employer_id", None)];
+    statement_employer_invalid: "employer_id.invalid", "obligation_statement", [("employer_id", Some("00743110158"))];
+    statement_year_missing: "reference_year.missing", "obligation_statement", [("reference_year", None)];
+    statement_year_out_of_range: "reference_year.invalid", "obligation_statement", [("reference_year", Some("1999"))];
+    statement_sector_invalid: "sector.invalid", "obligation_statement", [("sector", Some("mixed"))];
+    statement_size_band_missing: "size_band.missing", "obligation_statement", [("size_band", None)];
+    statement_base_below_15: "base_workforce.invalid", "obligation_statement", [("base_workforce", Some("12"))];
+    statement_band_and_base_disagree: "size_band.base_workforce", "obligation_statement", [("size_band", Some("15_35"))];
+    statement_reserved_missing: "reserved_art1.missing", "obligation_statement", [("reserved_art1", None)];
+    statement_covered_negative: "covered_art1.invalid", "obligation_statement", [("covered_art1", Some("-1"))];
+    statement_art18_without_covered: "reserved_art18.pair", "obligation_statement", [("covered_art18", None)];
+    agreement_id_missing: "agreement_id.missing", "agreement_signed", [("agreement_id", None)];
+    agreement_type_invalid: "agreement_type.invalid", "agreement_signed", [("agreement_type", Some("art13"))];
+    planned_hires_zero: "planned_hires.invalid", "agreement_signed", [("planned_hires", Some("0"))];
+    duration_months_too_long: "duration_months.invalid", "agreement_signed", [("duration_months", Some("121"))];
+    agreement_outcome_missing: "agreement_outcome.missing", "agreement_ended", [("agreement_outcome", None)];
+    agreement_outcome_invalid: "agreement_outcome.invalid", "agreement_ended", [("agreement_outcome", Some("done"))];
+    exemption_pct_over_80: "exemption_pct.invalid", "exemption_granted", [("exemption_pct", Some("81"))];
+    exempted_workers_missing: "exempted_workers.missing", "exemption_granted", [("exempted_workers", None)];
+    exemption_period_reversed: "period_end.before_start", "exemption_granted", [("period_end", Some("2024-03-31"))];
+    suspension_reason_invalid: "suspension_reason.invalid", "obligation_suspended", [("suspension_reason", Some("strike"))];
+    suspension_period_start_invalid: "period_start.invalid", "obligation_suspended", [("period_start", Some("2024-02-30"))];
+    suspension_period_reversed: "period_end.before_start", "obligation_suspended", [("period_end", Some("2024-01-01"))];
+    compensation_to_unknown_province: "to_province.unknown", "territorial_compensation", [("to_province", Some("XX"))];
+    compensation_to_same_province: "to_province.same", "territorial_compensation", [("to_province", Some("MI"))];
+    compensation_positions_missing: "positions.missing", "territorial_compensation", [("positions", None)];
+    numerical_request_vacancy_missing: "vacancy_id.missing", "numerical_request", [("vacancy_id", None)];
+    numerical_request_positions_zero: "positions.invalid", "numerical_request", [("positions", Some("0"))];
+}
+
+/// Persons' and employers' events in one file: every row is stored, a duplicate or rejected,
+/// and `read = stored + duplicates + rejected`; no employer row carries a person, and no raw
+/// partita IVA reaches the store or the quarantine.
+#[test]
+fn a_file_of_both_sides_keeps_its_accounting() {
+    let env = Env::new();
+    let kinds = [
+        "application_submitted",
+        "hired",
+        "obligation_statement",
+        "agreement_signed",
+        "agreement_ended",
+        "exemption_granted",
+        "obligation_suspended",
+        "territorial_compensation",
+        "numerical_request",
+    ];
+    let mut rows: Vec<Vec<(String, String)>> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| base_row(k, &format!("e{i}")))
+        .collect();
+    // A resent statement (a duplicate) and a statement whose band disagrees with its base.
+    rows.push(base_row("obligation_statement", "e2"));
+    rows.push(with(
+        base_row("obligation_statement", "bad-1"),
+        &[("base_workforce", Some("20"))],
+    ));
+    let path = env.write("both.csv", csv_of(&rows));
+    let report = env.ingest_one(&path);
+    // read 11 = stored 9 + duplicates 1 + rejected 1.
+    assert_eq!(counts(&report), (11, 9, 1, 1), "{report:?}");
+    let events = env.events();
+    let types = column(&events, "event_type");
+    let persons = column(&events, "person_id");
+    for (t, p) in types.iter().zip(&persons) {
+        let t = t.as_deref().unwrap_or_default();
+        assert_eq!(
+            p.is_some(),
+            ["application_submitted", "hired"].contains(&t),
+            "{t}"
+        );
+    }
+    let employers = column(&events, "employer_id");
+    assert!(
+        employers
+            .iter()
+            .flatten()
+            .all(|e| e.len() == 32 && e != PIVA)
+    );
+    let q = env.quarantine();
+    let row_json = column(&q, "row_json")[0].clone().unwrap();
+    assert!(!row_json.contains(PIVA), "{row_json}");
+    assert_eq!(
+        column(&events, "to_province")
+            .iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+        vec!["RM"]
+    );
 }
 
 #[test]

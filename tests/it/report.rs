@@ -147,6 +147,44 @@ fn check_sheet(env: &Env, sheet: &Value, id: &str, by: &str, as_of: &str) -> usi
     compared
 }
 
+/// A sheet of several KPIs with the same breakdowns (`by`): per group, each KPI's 2024 value
+/// and its 2023 value beside it. Returns how many cells it compared.
+fn check_figures(env: &Env, sheet: &Value, ids: &[&str], by: &str, as_of: &str) -> usize {
+    let t = table(sheet);
+    // Each breakdown's code and its label.
+    let keys = 2 * by.split(',').count();
+    assert_eq!(t[0].len(), keys + 2 * ids.len(), "{:?}", t[0]);
+    let mut compared = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let def = mirato::query::find(id).unwrap();
+        assert_eq!(t[0][keys + 2 * i], def.label);
+        let rate = def.kind == mirato::query::Kind::Rate;
+        for (year, col) in [(2024, keys + 2 * i), (2023, keys + 2 * i + 1)] {
+            let engine = engine_year(env, id, by, as_of, year);
+            for r in &t[1..] {
+                let cell = &r[col];
+                if rate {
+                    assert!(
+                        cell.is_empty()
+                            || cell.starts_with('<')
+                            || cell.parse::<f64>().is_ok_and(|x| (0.0..=1.0).contains(&x)),
+                        "{id} {r:?}"
+                    );
+                    continue;
+                }
+                let want = engine
+                    .iter()
+                    .find(|e| e[..keys] == r[..keys])
+                    .map(|e| e[keys].clone())
+                    .unwrap_or_default();
+                assert_eq!(cell, &want, "{id} {year} {r:?}");
+                compared += 1;
+            }
+        }
+    }
+    compared
+}
+
 #[test]
 fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
     let env = Env::new();
@@ -164,7 +202,10 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
             "3 Cancellazioni",
             "4 Assunzioni",
             "5 Servizi",
-            "6 Esiti"
+            "6 Esiti",
+            "7 Obblighi",
+            "8 Convenzioni",
+            "9 Esoneri e sospensioni"
         ]
     );
     for (name, sheet) in wb.as_object().unwrap() {
@@ -280,6 +321,57 @@ fn the_workbook_matches_the_engine_and_reproduces_with_as_of() {
             "time_to_placement"
         ]
     );
+    // The employers' side: each KPI's column of groups, and the year before beside it, equal the
+    // engine's (the rates, which the engine's table here rounds, are in 0..1 or withheld).
+    let mut checked = 0;
+    for (sheet, ids, by) in [
+        (
+            "7 Obblighi",
+            &[
+                "obliged_employers",
+                "reserved_posts",
+                "covered_posts",
+                "uncovered_posts",
+                "quota_coverage_rate",
+            ][..],
+            "province,sector",
+        ),
+        (
+            "8 Convenzioni",
+            &[
+                "agreements_signed",
+                "planned_hires",
+                "hires_under_agreements",
+                "agreement_fulfilment_rate",
+            ][..],
+            "agreement_type",
+        ),
+    ] {
+        checked += check_figures(&env, &wb[sheet], ids, by, &as_of);
+    }
+    assert!(
+        checked > 20,
+        "{checked} cells of the employers' side checked"
+    );
+    let acts = table(&wb["9 Esoneri e sospensioni"]);
+    for id in [
+        "exemptions_granted",
+        "exempted_workers",
+        "obligation_suspensions",
+        "compensated_posts",
+        "numerical_requests",
+    ] {
+        let row = acts.iter().find(|r| r[0] == id).unwrap();
+        let now = engine_table(&env, id, "year", &as_of)
+            .first()
+            .map(|r| r[1].clone())
+            .unwrap_or_default();
+        let before = engine_year(&env, id, "year", &as_of, 2023)
+            .first()
+            .map(|r| r[1].clone())
+            .unwrap_or_default();
+        assert_eq!((&row[2], &row[3]), (&now, &before), "{id}");
+    }
     // A CSV per sheet, with the same header block.
     let csv = std::fs::read_to_string(first.with_extension("2-nuove-iscrizioni.csv")).unwrap();
     assert!(csv.contains(&format!("# Dati acquisiti fino a (as_of): {as_of}\n")));

@@ -199,6 +199,7 @@ impl Sim<'_> {
                 months: hire.months,
                 part_time,
                 mode,
+                agreement: NO32,
             }),
         );
 

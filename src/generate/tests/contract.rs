@@ -317,7 +317,151 @@ pub(super) fn violations(r: &Record) -> Vec<&'static str> {
         }
         _ => {}
     }
+    if kind == Hired
+        && (!boolean("employer_obliged")
+            || !one_of("sector", &model::SECTORS)
+            || !g("agreement_id").is_none_or(|a| (1..=64).contains(&a.len())))
+    {
+        errs.push("hire facts");
+    }
+    if kind.is_employers() {
+        employers_side(kind, r, &mut errs);
+    }
     errs
+}
+
+/// The rules of docs/EVENTS-employers.md, read apart from the ingest as the rest.
+fn employers_side(kind: Kind, r: &Record, errs: &mut Vec<&'static str>) {
+    let g = |k: &str| r.get(k).map(String::as_str);
+    let num = |k: &str| g(k).and_then(|v| v.parse::<i64>().ok());
+    let int = |k: &str, lo: i64, hi: i64| {
+        g(k).is_none_or(|_| num(k).is_some_and(|n| (lo..=hi).contains(&n)))
+    };
+    let one_of = |k: &str, list: &[&str]| g(k).is_none_or(|v| list.contains(&v));
+    let date = |k: &str| g(k).filter(|d| d.len() == 10).and_then(rome_date);
+    let mut need = |keys: &[&'static str]| {
+        for k in keys {
+            if g(k).is_none() {
+                errs.push(k);
+            }
+        }
+    };
+    use Kind::*;
+    let mut bad = Vec::new();
+    need(&["employer_id"]);
+    if !g("employer_id").is_none_or(codes::is_valid_employer_id) {
+        bad.push("employer_id");
+    }
+    match kind {
+        ObligationStatement => {
+            need(&[
+                "reference_year",
+                "sector",
+                "size_band",
+                "base_workforce",
+                "reserved_art1",
+                "covered_art1",
+            ]);
+            if !int("reference_year", 2000, 2100)
+                || !one_of("sector", &model::SECTORS)
+                || !one_of("size_band", &model::SIZE_BANDS)
+                || !int("base_workforce", 15, i64::from(i32::MAX))
+            {
+                bad.push("statement");
+            }
+            for k in [
+                "reserved_art1",
+                "covered_art1",
+                "reserved_art18",
+                "covered_art18",
+            ] {
+                if !int(k, 0, i64::from(i32::MAX)) {
+                    bad.push("posts");
+                }
+            }
+            let band = num("base_workforce").map(|b| match b {
+                ..15 => "",
+                15..=35 => "15_35",
+                36..=50 => "36_50",
+                _ => "over_50",
+            });
+            if let (Some(b), Some(s)) = (band, g("size_band"))
+                && !b.is_empty()
+                && b != s
+            {
+                bad.push("size_band");
+            }
+            if g("reserved_art18").is_some() != g("covered_art18").is_some() {
+                bad.push("art18 pair");
+            }
+        }
+        AgreementSigned => {
+            need(&[
+                "agreement_id",
+                "agreement_type",
+                "planned_hires",
+                "duration_months",
+            ]);
+            if !one_of("agreement_type", &model::AGREEMENT_TYPES)
+                || !int("planned_hires", 1, i64::from(i32::MAX))
+                || !int("duration_months", 1, 120)
+            {
+                bad.push("agreement");
+            }
+        }
+        AgreementEnded => {
+            need(&["agreement_id", "agreement_outcome"]);
+            if !one_of("agreement_outcome", &model::AGREEMENT_OUTCOMES) {
+                bad.push("outcome");
+            }
+        }
+        ExemptionGranted | ObligationSuspended => {
+            if kind == ExemptionGranted {
+                need(&["exemption_pct", "exempted_workers"]);
+                if !int("exemption_pct", 1, 80) || !int("exempted_workers", 1, i64::from(i32::MAX))
+                {
+                    bad.push("exemption");
+                }
+            } else {
+                need(&["suspension_reason"]);
+                if !one_of("suspension_reason", &model::SUSPENSION_REASONS)
+                    || !int("positions", 1, i64::from(i32::MAX))
+                {
+                    bad.push("suspension");
+                }
+            }
+            need(&["period_start", "period_end"]);
+            match (date("period_start"), date("period_end")) {
+                (Some(a), Some(b)) if b < a => bad.push("period"),
+                (None, _) | (_, None)
+                    if g("period_start").is_some() && g("period_end").is_some() =>
+                {
+                    bad.push("period")
+                }
+                _ => {}
+            }
+        }
+        TerritorialCompensation => {
+            need(&["to_province", "positions"]);
+            match g("to_province") {
+                Some(p) if reference::province(p).is_none() || Some(p) == g("province") => {
+                    bad.push("to_province")
+                }
+                _ => {}
+            }
+            if !int("positions", 1, i64::from(i32::MAX)) {
+                bad.push("positions");
+            }
+        }
+        NumericalRequest => {
+            need(&["vacancy_id", "positions"]);
+            if !int("positions", 1, i64::from(i32::MAX)) {
+                bad.push("positions");
+            }
+        }
+        _ => {}
+    }
+    errs.extend(bad);
 }
 
 pub(super) struct Ingested {

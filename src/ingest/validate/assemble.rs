@@ -111,6 +111,31 @@ impl Validator {
         e.contract_months = int(take(Field::ContractMonths));
         e.part_time = boolean(take(Field::PartTime));
         e.hiring_mode = code(take(Field::HiringMode));
+        e.reference_year = int(take(Field::ReferenceYear));
+        e.sector = code(take(Field::Sector));
+        e.size_band = code(take(Field::SizeBand));
+        e.base_workforce = int(take(Field::BaseWorkforce));
+        e.reserved_art1 = int(take(Field::ReservedArt1));
+        e.covered_art1 = int(take(Field::CoveredArt1));
+        e.reserved_art18 = int(take(Field::ReservedArt18));
+        e.covered_art18 = int(take(Field::CoveredArt18));
+        e.agreement_id = text(take(Field::AgreementId));
+        e.agreement_type = code(take(Field::AgreementType));
+        e.planned_hires = int(take(Field::PlannedHires));
+        e.duration_months = int(take(Field::DurationMonths));
+        e.agreement_outcome = code(take(Field::AgreementOutcome));
+        e.exemption_pct = int(take(Field::ExemptionPct));
+        e.exempted_workers = int(take(Field::ExemptedWorkers));
+        let day = |v: Val| match v {
+            Val::Date(d) => Some(days_since_epoch(d)),
+            _ => None,
+        };
+        e.period_start = day(take(Field::PeriodStart));
+        e.period_end = day(take(Field::PeriodEnd));
+        e.suspension_reason = code(take(Field::SuspensionReason));
+        e.to_province =
+            text(take(Field::ToProvince)).and_then(|p| reference::province(&p).map(|p| p.sigla));
+        e.employer_obliged = boolean(take(Field::EmployerObliged));
         if let Some(c) = text(take(Field::ContractCode)) {
             let class = reference::contract_class(&c).expect("validated contract code");
             e.contract_class = Some(class.as_str());

@@ -1,5 +1,7 @@
 //! Rules across the fields of one event: a registration's category, disability percentage and
-//! list must agree, and a fixed-term hire must state its months.
+//! list must agree, a fixed-term hire must state its months, and on the employers' side a
+//! statement's size band must fit its base, a period must not end before it starts, and a
+//! compensation must move posts to another known province.
 
 use super::{RawRow, Val, Validator, Violation};
 use crate::model::{EventType, Field};
@@ -76,6 +78,57 @@ impl Validator {
                         "contract_months.missing",
                         format!("contract_months is required for the fixed-term code {c}"),
                     ));
+                }
+            }
+            EventType::ObligationStatement => {
+                if let (Val::Int(base), Some(band)) =
+                    (&vals[Field::BaseWorkforce as usize], code(Field::SizeBand))
+                    && crate::model::size_band_of(*base) != Some(band)
+                {
+                    errs.push(Violation::new(
+                        "size_band.base_workforce",
+                        format!(
+                            "size_band {band} does not agree with base_workforce {base} (15-35: 15_35, 36-50: 36_50, above 50: over_50)"
+                        ),
+                    ));
+                }
+                if row.get(Field::ReservedArt18).is_some() != row.get(Field::CoveredArt18).is_some()
+                {
+                    errs.push(Violation::new(
+                        "reserved_art18.pair",
+                        "reserved_art18 and covered_art18 come together: give both or neither",
+                    ));
+                }
+            }
+            EventType::ExemptionGranted | EventType::ObligationSuspended => {
+                if let (Val::Date(a), Val::Date(b)) = (
+                    &vals[Field::PeriodStart as usize],
+                    &vals[Field::PeriodEnd as usize],
+                ) && b < a
+                {
+                    errs.push(Violation::new(
+                        "period_end.before_start",
+                        format!("period_end {b} is before period_start {a}"),
+                    ));
+                }
+            }
+            EventType::TerritorialCompensation => {
+                if let Val::Text(to) = &vals[Field::ToProvince as usize] {
+                    match crate::reference::province(to) {
+                        None => errs.push(Violation::new(
+                            "to_province.unknown",
+                            format!("to_province '{to}' is not a province sigla of territories.csv"),
+                        )),
+                        Some(p) if Some(p.sigla) == row.get(Field::Province) => {
+                            errs.push(Violation::new(
+                                "to_province.same",
+                                format!(
+                                    "to_province {to} is the province whose obligation is lowered: a compensation moves posts to another province"
+                                ),
+                            ))
+                        }
+                        Some(_) => {}
+                    }
                 }
             }
             _ => {}

@@ -110,7 +110,10 @@ pub(super) const CODE_FORMAT: &str =
 
 /// The type-specific fields held to [`is_code`].
 pub(super) fn is_code_field(f: Field) -> bool {
-    matches!(f, Field::PactId | Field::MeasureId | Field::VacancyId)
+    matches!(
+        f,
+        Field::PactId | Field::MeasureId | Field::VacancyId | Field::AgreementId
+    )
 }
 
 pub(super) fn is_event_id(s: &str) -> bool {

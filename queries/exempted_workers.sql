@@ -1,0 +1,13 @@
+-- id: exempted_workers
+-- label: Posti esonerati
+-- kind: sum
+-- section: 8
+-- person: no
+-- unit: employer_id
+-- Rows: one per exemption_granted event dated in the period; x = its exempted_workers.
+SELECT province, cpi_code AS cpi, occurred_date AS d, employer_id,
+       CAST(exempted_workers AS BIGINT) AS x
+FROM ev
+WHERE event_type = 'exemption_granted'
+  AND occurred_date BETWEEN $from AND $to
+  AND year BETWEEN CAST(date_part('year', $from) AS INT) AND CAST(date_part('year', $to) AS INT)
