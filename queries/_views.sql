@@ -379,17 +379,19 @@ FROM (
 ) s
 WHERE rn = 1;
 
--- Each agreement (the latest agreement_signed of its agreement_id: a resent signature corrects
--- it), with its first agreement_ended dated on or after the signature (null while it runs) and
--- the hires made under it (an employment hire, as in hires, naming its agreement_id, dated from
--- the signature to the end): all of them, and those by the end, capped at the planned hires.
+-- Each agreement: its terms from the latest agreement_signed of its agreement_id (a resent
+-- signature corrects them), its signature date from the earliest (a correction arrives later
+-- than the signing); its first agreement_ended dated on or after the signature (null while it
+-- runs); and the hires made under it (an employment hire, as in hires, naming its agreement_id,
+-- dated from the signature to the end): all of them, and those by the end, capped at the planned
+-- hires.
 CREATE VIEW employer_agreements AS
 WITH s AS (
-    SELECT agreement_id, employer_id, province, cpi_code, occurred_date AS signed_date,
-           agreement_type, planned_hires, duration_months
+    SELECT agreement_id, employer_id, province, cpi_code, agreement_type, planned_hires,
+           duration_months
     FROM (
-        SELECT agreement_id, employer_id, province, cpi_code, occurred_date, agreement_type,
-               planned_hires, duration_months,
+        SELECT agreement_id, employer_id, province, cpi_code, agreement_type, planned_hires,
+               duration_months,
                row_number() OVER (PARTITION BY agreement_id
                                   ORDER BY occurred_at DESC, event_id DESC) AS rn
         FROM ev
@@ -397,12 +399,24 @@ WITH s AS (
     ) x
     WHERE rn = 1
 ),
-e AS (
-    SELECT agreement_id, occurred_date AS ended_date, agreement_outcome,
-           row_number() OVER (PARTITION BY agreement_id
-                              ORDER BY occurred_at, event_id) AS rn
+first_signed AS (
+    SELECT agreement_id, min(occurred_date) AS signed_date
     FROM ev
-    WHERE event_type = 'agreement_ended'
+    WHERE event_type = 'agreement_signed'
+    GROUP BY agreement_id
+),
+e AS (
+    SELECT agreement_id, ended_date, agreement_outcome
+    FROM (
+        SELECT f.agreement_id, x.occurred_date AS ended_date, x.agreement_outcome,
+               row_number() OVER (PARTITION BY f.agreement_id
+                                  ORDER BY x.occurred_at, x.event_id) AS rn
+        FROM first_signed f
+        JOIN ev x ON x.agreement_id = f.agreement_id
+            AND x.event_type = 'agreement_ended'
+            AND x.occurred_date >= f.signed_date
+    ) y
+    WHERE rn = 1
 ),
 h AS (
     SELECT agreement_id, occurred_date
@@ -410,14 +424,15 @@ h AS (
     WHERE event_type = 'hired' AND agreement_id IS NOT NULL
       AND contract_class NOT IN ('traineeship', 'work_grant')
 )
-SELECT s.agreement_id, s.employer_id, s.province, s.cpi_code, s.signed_date, s.agreement_type,
+SELECT s.agreement_id, s.employer_id, s.province, s.cpi_code, f.signed_date, s.agreement_type,
        s.planned_hires, s.duration_months, e.ended_date, e.agreement_outcome,
        CAST(count(h.agreement_id) AS INT) AS hires,
        CAST(least(count(h.agreement_id) FILTER (WHERE h.occurred_date <= e.ended_date),
                   s.planned_hires) AS INT) AS hires_by_end
 FROM s
-LEFT JOIN e ON e.agreement_id = s.agreement_id AND e.rn = 1 AND e.ended_date >= s.signed_date
-LEFT JOIN h ON h.agreement_id = s.agreement_id AND h.occurred_date >= s.signed_date
+JOIN first_signed f ON f.agreement_id = s.agreement_id
+LEFT JOIN e ON e.agreement_id = s.agreement_id
+LEFT JOIN h ON h.agreement_id = s.agreement_id AND h.occurred_date >= f.signed_date
     AND (e.ended_date IS NULL OR h.occurred_date <= e.ended_date)
-GROUP BY s.agreement_id, s.employer_id, s.province, s.cpi_code, s.signed_date, s.agreement_type,
+GROUP BY s.agreement_id, s.employer_id, s.province, s.cpi_code, f.signed_date, s.agreement_type,
          s.planned_hires, s.duration_months, e.ended_date, e.agreement_outcome;

@@ -11,12 +11,15 @@ use crate::generate::{GenerateOptions, OutputFormat};
 use crate::query::{Engine, KpiResult, QueryError, RawParams};
 use crate::store::{Store, StoreError};
 
-/// The figures the demo shows first, at their defaults (the latest event's year).
-pub const HEADLINE: [&str; 4] = [
+/// The figures the demo shows first, at their defaults (the latest event's year): the persons'
+/// side, then the employers'.
+pub const HEADLINE: [&str; 6] = [
     "registered_stock",
     "acceptance_rate",
     "hires",
     "placement_rate_180",
+    "obliged_employers",
+    "quota_coverage_rate",
 ];
 
 #[derive(Debug, thiserror::Error)]

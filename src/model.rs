@@ -443,6 +443,10 @@ pub const SUSPENSION_REASONS: &[&str] = &[
     "other",
 ];
 
+/// The largest *base di computo* (and number of posts) a statement may give: well above any
+/// employer's, and a bound on the rows a coverage rate counts (one per reserved post).
+pub const MAX_WORKFORCE: i64 = 1_000_000;
+
 /// The size band of a *base di computo* (`None` below 15: no obligation).
 pub fn size_band_of(base_workforce: i64) -> Option<&'static str> {
     match base_workforce {
@@ -658,9 +662,10 @@ pub fn field_kind(field: Field) -> Kind {
         },
         Field::Sector => Kind::Enum(SECTORS),
         Field::SizeBand => Kind::Enum(SIZE_BANDS),
+        // The largest Italian employers have some 150,000 employees.
         Field::BaseWorkforce => Kind::Int {
             min: 15,
-            max: i32::MAX as i64,
+            max: MAX_WORKFORCE,
         },
         Field::ReservedArt1 | Field::CoveredArt1 | Field::ReservedArt18 | Field::CoveredArt18 => {
             Kind::Int {
@@ -672,7 +677,7 @@ pub fn field_kind(field: Field) -> Kind {
         Field::AgreementType => Kind::Enum(AGREEMENT_TYPES),
         Field::PlannedHires | Field::ExemptedWorkers => Kind::Int {
             min: 1,
-            max: i32::MAX as i64,
+            max: MAX_WORKFORCE,
         },
         Field::DurationMonths => Kind::Int { min: 1, max: 120 },
         Field::AgreementOutcome => Kind::Enum(AGREEMENT_OUTCOMES),

@@ -329,6 +329,7 @@ const RULE_WORDS: &[(&str, &str)] = &[
         "size_band.base_workforce",
         "Dimensione incoerente con la base di computo",
     ),
+    ("posts.base_workforce", "Posti oltre la base di computo"),
     (
         "reserved_art18.pair",
         "Quota art. 18 senza posti coperti (o viceversa)",

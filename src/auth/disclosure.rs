@@ -11,6 +11,8 @@
 //! - The noise `d` is drawn from [`NOISE`] (−3..=3, mean 0, variance [`NOISE_VARIANCE`]).
 //! - A zero stays zero (it discloses no one). A true count between 1 and T−1 shows as `<T`. Any
 //!   other count shows as `max(T, n + d)`: no value between 1 and T−1 is ever shown.
+//! - A sum (of posts, of positions) has noise of its own, each step as wide as a tenth of its
+//!   largest single amount (see [`SUM_NOISE_SHARE`]).
 //! - On the employers' side a cell of fewer than T employers is withheld whole (the frequency
 //!   rule of business statistics: one employer's posts can be many).
 //! - Rates are the ratio of the perturbed numerator and denominator, withheld when the
@@ -22,7 +24,7 @@
 
 use crate::row::{Cell, Row, col};
 
-use crate::query::cells::{LIFE_INTERVAL_DAYS, LifeGroup, Protection, RowKeys};
+use crate::query::cells::{LIFE_INTERVAL_DAYS, LifeGroup, Protection, RowKeys, TOP};
 use crate::query::survival::{KmCurve, from_steps};
 use crate::query::{Kind, KpiResult};
 
@@ -96,6 +98,28 @@ pub fn perturbed(n: u64, key: u32, threshold: u64) -> u64 {
     if n >= threshold { p.max(threshold) } else { p }
 }
 
+/// Of a sum's largest single amount, the share one step of its noise takes: a sum of posts
+/// moves by up to 3 × max(1, 10% of its largest employer's posts), so one employer's posts,
+/// as the difference of two sums, come back only to within some 60% of themselves.
+pub const SUM_NOISE_SHARE: f64 = 0.1;
+
+/// One step of a sum's noise, from its largest single amount.
+pub fn sum_scale(top: u32) -> u64 {
+    ((f64::from(top) * SUM_NOISE_SHARE).round() as u64).max(1)
+}
+
+/// A sum as shown: as a count ([`shown`]), with each step of noise `scale` wide.
+pub fn shown_scaled(n: u64, key: u32, threshold: u64, scale: u64) -> Cell {
+    if n > 0 && n < threshold {
+        return mark(threshold);
+    }
+    if n == 0 {
+        return Cell::from(0u64);
+    }
+    let p = (n as i64 + noise(key) * scale as i64).max(1) as u64;
+    Cell::from(p.max(threshold))
+}
+
 /// The count as shown: 0, `<T`, or its perturbed value (at least T).
 pub fn shown(n: u64, key: u32, threshold: u64) -> Cell {
     if n > 0 && n < threshold {
@@ -130,6 +154,8 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
     out.keys = Vec::new();
     out.life = Vec::new();
     out.protection = Some(protection(t));
+    // The employers behind each cell only decide what is withheld (below).
+    out.columns.retain(|c| c != col::UNITS);
     if kind == Kind::Survival {
         let (rows, median) = survival(&r.params.by, &r.life, t);
         out.rows = rows;
@@ -141,9 +167,15 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
     for (i, row) in out.rows.iter_mut().enumerate() {
         let k = r.keys.get(i);
         match kind {
-            Kind::Count | Kind::CountDistinct | Kind::Sum | Kind::Stock => {
+            Kind::Count | Kind::CountDistinct | Kind::Stock => {
                 if let Some(n) = row.count(col::VALUE) {
                     row.insert(col::VALUE, shown(n, key(k, col::VALUE), t));
+                }
+            }
+            Kind::Sum => {
+                if let Some(n) = row.count(col::VALUE) {
+                    let scale = sum_scale(key(k, TOP));
+                    row.insert(col::VALUE, shown_scaled(n, key(k, col::VALUE), t, scale));
                 }
             }
             Kind::Rate => {
@@ -320,6 +352,50 @@ pub fn group_totals(g: &LifeGroup, t: u64) -> (Cell, Cell) {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn a_sums_noise_grows_with_its_largest_amount() {
+        // Up to 14 the step is 1 (as a count's); 15 rounds to 2; 70 to 7.
+        assert_eq!(sum_scale(0), 1);
+        assert_eq!(sum_scale(14), 1);
+        assert_eq!(sum_scale(15), 2);
+        assert_eq!(sum_scale(70), 7);
+        // The key whose noise is -3 (the first 2% of keys) moves 100 posts by -3 steps.
+        let minus3 = 0;
+        assert_eq!(noise(minus3), -3);
+        assert_eq!(shown_scaled(100, minus3, 5, 7), Cell::from(79u64));
+        assert_eq!(shown_scaled(100, minus3, 5, 1), Cell::from(97u64));
+        // Small and zero sums as counts: `<T` and 0; never below T otherwise.
+        assert_eq!(shown_scaled(3, minus3, 5, 7), mark(5));
+        assert_eq!(shown_scaled(0, minus3, 5, 7), Cell::from(0u64));
+        assert_eq!(shown_scaled(6, minus3, 5, 7), Cell::from(5u64));
+    }
+
+    #[test]
+    fn a_cell_of_few_employers_shows_nothing() {
+        let keys = vec![RowKeys::from([("value".to_owned(), 1u32)]); 2];
+        let mut r = result(
+            &["province"],
+            json!([
+                {"province": "MI", "value": 70, "employers": 1},
+                {"province": "RM", "value": 90, "employers": 6},
+            ]),
+            keys,
+        );
+        r.columns = ["province", "value", "employers"]
+            .map(String::from)
+            .to_vec();
+        let p = protect(&r, Kind::Count, 5);
+        assert_eq!(p.rows[0].cell(col::VALUE), &mark(5));
+        assert!(
+            p.rows[1]
+                .cell(col::VALUE)
+                .as_f64()
+                .is_some_and(|v| v >= 5.0)
+        );
+        assert!(p.rows.iter().all(|r| r.get(col::UNITS).is_none()));
+        assert!(!p.columns.iter().any(|c| c == col::UNITS));
+    }
 
     fn result(by: &[&str], rows: Value, keys: Vec<RowKeys>) -> KpiResult {
         KpiResult {

@@ -21,6 +21,9 @@ pub struct Protection {
 /// The prefix of the key columns in the engine's SQL output.
 pub const KEY_PREFIX: &str = "_ck_";
 
+/// Beside a sum's cell key, its largest single amount (`_ck_top`), which scales its noise.
+pub const TOP: &str = "top";
+
 /// Per row of a result: column (`value`, `numerator`, `persons`, …) → its cell key.
 pub type RowKeys = BTreeMap<String, u32>;
 

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::prelude::SessionContext;
 
-use super::{Kind, KpiDef, Params, QueryError, catalog, cellkey};
+use super::{Kind, KpiDef, Params, QueryError, catalog, cellkey, cells};
 use crate::row::col;
 
 /// `sql` with its placeholders bound to `values` (user input never enters the text).
@@ -128,6 +128,13 @@ pub(super) fn wrapper_sql(
         // The stored key is a UInt32, summed as it is (DataFusion sums it into a UInt64): no
         // cast a row.
         let key = match stored_key_column(def) {
+            // A sum's noise must be its own: KPIs that sum other amounts over the same rows
+            // (reserved, covered and uncovered posts; vacancies and their positions) would
+            // otherwise share it, and their shown figures would give it away by an identity
+            // (covered + uncovered = reserved). The KPI's id (a file name) keys its records.
+            _ if def.kind == Kind::Sum => {
+                format!("{}(concat('{}|', {unit}))", cellkey::UDF_NAME, def.id)
+            }
             Some(column) if stored_keys => format!("k.{column}"),
             _ => format!("{}({unit})", cellkey::UDF_NAME),
         };
@@ -211,7 +218,12 @@ fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
     // the stored UInt32 keys is a UInt64 it reads as is. Every wrapper around them would cost
     // planning time in every query.
     match def.kind {
-        Kind::Count | Kind::Stock | Kind::Sum => vec![format!("sum({key}) AS _ck_value")],
+        Kind::Count | Kind::Stock => vec![format!("sum({key}) AS _ck_value")],
+        // A sum's noise is scaled by its largest amount (see `disclosure`), never shown.
+        Kind::Sum => vec![
+            format!("sum({key}) AS _ck_value"),
+            format!("max(abs(k.x)) AS _ck_{}", cells::TOP),
+        ],
         Kind::CountDistinct => vec!["sum(unit_key) AS _ck_value".into()],
         Kind::Rate if def.not_stated => vec![
             format!("sum(k.num * {key}) AS _ck_numerator"),

@@ -492,3 +492,70 @@ async fn stored_record_keys_are_the_computed_ones() {
     drop(store);
     assert!(Engine::open(&env.data).unwrap().keys_stored().unwrap());
 }
+
+/// The employers' sums. Reserved, covered and uncovered posts are sums over the same rows with
+/// covered + uncovered = reserved: with one noise for all three, a viewer would subtract it
+/// away and read every exact figure. Each sum has its own noise, as wide as a tenth of its
+/// largest employer's posts; and no cell of fewer than T employers shows a figure.
+#[tokio::test]
+async fn the_employers_sums_keep_their_noise() {
+    let w = world();
+    let q = "from=2025-01-01&to=2025-12-31&by=province";
+    let exact = |kpi: &'static str| {
+        let w = &w;
+        async move { by_key(&rows(&w.state, &w.admin, kpi, q).await, "province") }
+    };
+    let shown = |kpi: &'static str| {
+        let w = &w;
+        async move { by_key(&rows(&w.state, &w.viewer, kpi, q).await, "province") }
+    };
+    let (er, ec, eu) = (
+        exact("reserved_posts").await,
+        exact("covered_posts").await,
+        exact("uncovered_posts").await,
+    );
+    let (sr, sc, su) = (
+        shown("reserved_posts").await,
+        shown("covered_posts").await,
+        shown("uncovered_posts").await,
+    );
+    let (mut cells, mut recovered, mut withheld) = (0, 0, 0);
+    for (p, r) in &er {
+        // Exact figures add up, and the admin sees how many employers each cell holds.
+        let (r, c, u) = (
+            num(&r["value"]).unwrap(),
+            num(&ec[p]["value"]).unwrap(),
+            num(&eu[p]["value"]).unwrap(),
+        );
+        assert_eq!(r, c + u, "{p}");
+        let employers = num(&er[p]["employers"]).unwrap();
+        let viewer = &sr[p];
+        assert!(viewer.get("employers").is_none(), "{viewer}");
+        if employers < T as i64 {
+            assert_eq!(
+                viewer["value"],
+                format!("<{T}"),
+                "{p}: {employers} employers"
+            );
+            withheld += 1;
+            continue;
+        }
+        let (Some(vr), Some(vc), Some(vu)) = (
+            num(&viewer["value"]),
+            num(&sc[p]["value"]),
+            num(&su[p]["value"]),
+        ) else {
+            continue;
+        };
+        cells += 1;
+        // The attack: with one noise d for the three, vc + vu - vr = d, so 2 vr - vc - vu is
+        // the exact reserved figure; with a noise of its own each, it is right by chance only.
+        recovered += i64::from(2 * vr - vc - vu == r);
+    }
+    assert!(cells > 20, "{cells} cells compared");
+    assert!(withheld > 0, "no cell of few employers in {cells}");
+    assert!(
+        recovered * 2 <= cells,
+        "exact reserved posts recovered in {recovered} of {cells} cells"
+    );
+}

@@ -200,6 +200,9 @@ rules! {
     statement_reserved_missing: "reserved_art1.missing", "obligation_statement", [("reserved_art1", None)];
     statement_covered_negative: "covered_art1.invalid", "obligation_statement", [("covered_art1", Some("-1"))];
     statement_art18_without_covered: "reserved_art18.pair", "obligation_statement", [("covered_art18", None)];
+    statement_reserved_above_base: "posts.base_workforce", "obligation_statement", [("reserved_art1", Some("121"))];
+    statement_base_above_a_million: "base_workforce.invalid", "obligation_statement", [("base_workforce", Some("1000001"))];
+    planned_hires_above_a_million: "planned_hires.invalid", "agreement_signed", [("planned_hires", Some("2000000000"))];
     agreement_id_missing: "agreement_id.missing", "agreement_signed", [("agreement_id", None)];
     agreement_type_invalid: "agreement_type.invalid", "agreement_signed", [("agreement_type", Some("art13"))];
     planned_hires_zero: "planned_hires.invalid", "agreement_signed", [("planned_hires", Some("0"))];

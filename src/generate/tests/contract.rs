@@ -365,17 +365,18 @@ fn employers_side(kind: Kind, r: &Record, errs: &mut Vec<&'static str>) {
             if !int("reference_year", 2000, 2100)
                 || !one_of("sector", &model::SECTORS)
                 || !one_of("size_band", &model::SIZE_BANDS)
-                || !int("base_workforce", 15, i64::from(i32::MAX))
+                || !int("base_workforce", 15, crate::model::MAX_WORKFORCE)
             {
                 bad.push("statement");
             }
+            let base = num("base_workforce").unwrap_or(i64::MAX);
             for k in [
                 "reserved_art1",
                 "covered_art1",
                 "reserved_art18",
                 "covered_art18",
             ] {
-                if !int(k, 0, i64::from(i32::MAX)) {
+                if !int(k, 0, base) {
                     bad.push("posts");
                 }
             }
@@ -403,7 +404,7 @@ fn employers_side(kind: Kind, r: &Record, errs: &mut Vec<&'static str>) {
                 "duration_months",
             ]);
             if !one_of("agreement_type", &model::AGREEMENT_TYPES)
-                || !int("planned_hires", 1, i64::from(i32::MAX))
+                || !int("planned_hires", 1, crate::model::MAX_WORKFORCE)
                 || !int("duration_months", 1, 120)
             {
                 bad.push("agreement");
@@ -418,7 +419,8 @@ fn employers_side(kind: Kind, r: &Record, errs: &mut Vec<&'static str>) {
         ExemptionGranted | ObligationSuspended => {
             if kind == ExemptionGranted {
                 need(&["exemption_pct", "exempted_workers"]);
-                if !int("exemption_pct", 1, 80) || !int("exempted_workers", 1, i64::from(i32::MAX))
+                if !int("exemption_pct", 1, 80)
+                    || !int("exempted_workers", 1, crate::model::MAX_WORKFORCE)
                 {
                     bad.push("exemption");
                 }

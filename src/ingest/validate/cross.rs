@@ -92,6 +92,23 @@ impl Validator {
                         ),
                     ));
                 }
+                if let Val::Int(base) = &vals[Field::BaseWorkforce as usize] {
+                    for f in [
+                        Field::ReservedArt1,
+                        Field::CoveredArt1,
+                        Field::ReservedArt18,
+                        Field::CoveredArt18,
+                    ] {
+                        if let Val::Int(n) = &vals[f as usize]
+                            && n > base
+                        {
+                            errs.push(Violation::new(
+                                "posts.base_workforce",
+                                format!("{} {n} is more than the base_workforce {base}", f.name()),
+                            ));
+                        }
+                    }
+                }
                 if row.get(Field::ReservedArt18).is_some() != row.get(Field::CoveredArt18).is_some()
                 {
                     errs.push(Violation::new(
