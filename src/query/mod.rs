@@ -237,6 +237,8 @@ pub struct Engine {
     /// Turns for the KPI queries and cohorts ([`EngineSettings::max_queries`]), first come
     /// first served.
     turns: tokio::sync::Semaphore,
+    /// How many turns there are.
+    max_turns: u32,
 }
 
 impl Engine {
@@ -276,6 +278,7 @@ impl Engine {
                 path: data_dir.to_path_buf(),
                 source,
             })?;
+        let max_turns = settings.max_queries.clamp(1, u32::MAX as usize) as u32;
         Ok(Engine {
             ledger: LedgerCache::new(layout.clone()),
             layout,
@@ -292,11 +295,8 @@ impl Engine {
             ballista: settings.ballista.clone(),
             cluster_fallbacks: std::sync::atomic::AtomicU64::new(0),
             spill_files,
-            turns: tokio::sync::Semaphore::new(
-                settings
-                    .max_queries
-                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            ),
+            turns: tokio::sync::Semaphore::new(max_turns as usize),
+            max_turns,
         })
     }
 
@@ -486,6 +486,17 @@ impl Engine {
     }
 
     /// Waits for a turn to compute (see [`EngineSettings::max_queries`]); held until dropped.
+    /// Takes every turn (once the queries running end) and holds them until the permit drops:
+    /// queries asked meanwhile wait, whatever the machine's speed. For tests of what a request
+    /// past the server's wait is told.
+    #[doc(hidden)]
+    pub async fn hold_turns(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.turns
+            .acquire_many(self.max_turns)
+            .await
+            .expect("the engine never closes its turns")
+    }
+
     pub(crate) async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.turns
             .acquire()

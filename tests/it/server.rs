@@ -458,9 +458,11 @@ fn serve_refuses_an_invalid_dashboard_with_file_and_reason() {
 async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
     let env = fixture();
     let state = state(&env);
-    // No figure is computed within a microsecond.
+    // No figure is computed within a microsecond; and while the test holds every turn of the
+    // engine, none is computed at all, however fast the machine.
     state.set_max_wait(Some(std::time::Duration::from_micros(1)));
     let before = state.cache().len();
+    let held = state.engine().hold_turns().await;
 
     let page = "/p/esiti?from=2025-01-01&to=2025-06-30";
     let r = get_with(&state, page, &[("accept", "text/html")]).await;
@@ -489,6 +491,8 @@ async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
     let named = format!("{api}&as_of=2025-12-31");
     let r = get(&state, &named).await;
     assert_eq!(r.json()["retry_url"], named);
+
+    drop(held);
 
     // Routes that compute nothing are never deferred.
     assert_eq!(get(&state, "/healthz").await.status, StatusCode::OK);
@@ -533,8 +537,10 @@ async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["rows"], fresh.json()["rows"]);
     // (The same request without an instant now asks for the newer data: not computed yet.)
+    let held = state.engine().hold_turns().await;
     assert_eq!(
         get(&state, api).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
+    drop(held);
 }
