@@ -452,36 +452,35 @@ pub async fn anpal(engine: &Engine, o: &AnpalOptions) -> Result<Vec<Sheet>, Repo
     });
 
     // The employers' side (docs/EVENTS-employers.md), the Relazione's second half.
-    let by = ["province", "sector"];
-    let mut figures = Vec::new();
-    for id in OBLIGATIONS {
-        let (def, r) = run(id, &by, as_of).await?;
-        let (_, b) = run_before(id, &by, as_of).await?;
-        figures.push((def, r, b));
+    for (name, title, ids, by) in [
+        (
+            "7 Obblighi",
+            "Obblighi di assunzione: datori obbligati, quota di riserva, posti coperti e scoperti per provincia e settore (prospetti informativi dell'anno)",
+            &OBLIGATIONS[..],
+            &["province", "sector"][..],
+        ),
+        (
+            "8 Convenzioni",
+            "Convenzioni per tipo: stipulate, assunzioni programmate, assunzioni in convenzione, quota delle programmate realizzate alla scadenza",
+            &AGREEMENTS[..],
+            &["agreement_type"][..],
+        ),
+    ] {
+        let mut figures = Vec::new();
+        for id in ids {
+            let (def, r) = run(id, by, as_of).await?;
+            let (_, b) = run_before(id, by, as_of).await?;
+            figures.push((def, r, b));
+        }
+        let (columns, formats, rows) = multi_table(&figures, by);
+        sheets.push(Sheet {
+            name: name.into(),
+            header: header(title),
+            columns,
+            formats,
+            rows,
+        });
     }
-    let (columns, formats, rows) = multi_table(&figures, &by);
-    sheets.push(Sheet {
-        name: "7 Obblighi".into(),
-        header: header("Obblighi di assunzione: datori obbligati, quota di riserva, posti coperti e scoperti per provincia e settore (prospetti informativi dell'anno)"),
-        columns,
-        formats,
-        rows,
-    });
-    let by = ["agreement_type"];
-    let mut figures = Vec::new();
-    for id in AGREEMENTS {
-        let (def, r) = run(id, &by, as_of).await?;
-        let (_, b) = run_before(id, &by, as_of).await?;
-        figures.push((def, r, b));
-    }
-    let (columns, formats, rows) = multi_table(&figures, &by);
-    sheets.push(Sheet {
-        name: "8 Convenzioni".into(),
-        header: header("Convenzioni per tipo: stipulate, assunzioni programmate, assunzioni in convenzione, quota delle programmate realizzate alla scadenza"),
-        columns,
-        formats,
-        rows,
-    });
     let mut rows = Vec::new();
     for id in EMPLOYER_ACTS {
         let (def, r) = run(id, &[], as_of).await?;
