@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 data = sys.argv[1]
 as_of = datetime.fromisoformat(sys.argv[2].replace("Z", "+00:00")) if len(sys.argv) > 2 else None
@@ -24,7 +25,14 @@ table = f"{data}/generations"
 remote = data.startswith("s3://")
 opts = {k: v for k, v in os.environ.items() if k.startswith("AWS_")} if remote else None
 
-dt = DeltaTable(table, storage_options=opts)
+try:
+    dt = DeltaTable(table, storage_options=opts)
+except TableNotFoundError:
+    # A store killed before its first commit has no table yet: outside readers see no rows.
+    print(json.dumps({"version": None, "files": [], "deltalake_rows": 0, "pandas_rows": 0,
+                      "polars_rows": 0, "duckdb_rows": 0, "duckdb_types": {}, "key_type": None}))
+    sys.stdout.flush()
+    os._exit(0)
 arrow = dt.to_pyarrow_table(columns=["event_type", "ingested_at", "person_record_key"])
 pandas = dt.to_pandas(columns=["event_id", "ingested_at"])
 frame = pl.read_delta(table, storage_options=opts)
