@@ -142,6 +142,23 @@ samples = []
 dropped = []
 
 
+def server_gauges():
+    """The server's own counts from /metrics: computations dropped because nobody waited any
+    more, and downloads computing or waiting for their turn."""
+    want = {"mirato_computations_abandoned": "abandoned", "mirato_downloads_running": "downloads"}
+    out = {}
+    try:
+        req = urllib.request.Request(url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                name, _, value = line.partition(" ")
+                if name in want:
+                    out[want[name]] = int(float(value))
+    except Exception:  # a busy server's slow /metrics is no error of the run
+        pass
+    return out
+
+
 def sampler():
     start = time.time()
     next_drop = start
@@ -179,6 +196,7 @@ def sampler():
                 "fds": fds,
                 "audit_mib": round(du(os.path.join(data_dir, "audit")) / 2**20, 1),
                 "views_mib": round(du(os.path.join(data_dir, "views")) / 2**20, 1),
+                **server_gauges(),
             })
         except FileNotFoundError:
             samples.append({"t": round(now - start), "server": "gone"})
@@ -229,5 +247,7 @@ print(json.dumps({
     "audit_mib": [live[0]["audit_mib"], live[-1]["audit_mib"]] if live else None,
     "views_mib": [live[0]["views_mib"], live[-1]["views_mib"]] if live else None,
     "files_dropped": len(dropped),
+    "computations_abandoned": max((s.get("abandoned", 0) for s in live), default=None),
+    "downloads_running_max": max((s.get("downloads", 0) for s in live), default=None),
     "samples": samples,
 }, indent=1))

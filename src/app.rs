@@ -102,6 +102,11 @@ impl Setup {
         let wait = self.config.server.max_wait_seconds;
         app.state
             .set_max_wait((wait > 0).then(|| std::time::Duration::from_secs(wait)));
+        if self.config.server.max_downloads > 0 {
+            app.state
+                .downloads()
+                .set_at_once(self.config.server.max_downloads);
+        }
         if app.state.auth().users().is_empty() {
             tracing::warn!(
                 users = %self.auth.users_file.display(),

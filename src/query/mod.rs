@@ -497,6 +497,11 @@ impl Engine {
             .expect("the engine never closes its turns")
     }
 
+    /// How many KPI queries compute at once ([`EngineSettings::max_queries`]).
+    pub fn max_turns(&self) -> usize {
+        self.max_turns as usize
+    }
+
     pub(crate) async fn turn(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.turns
             .acquire()

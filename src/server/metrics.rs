@@ -49,6 +49,8 @@ pub struct Metrics {
     kpi_lookups: Family<CacheLabels, Counter>,
     kpi_seconds: Histogram,
     cached_results: Gauge,
+    abandoned: Gauge,
+    downloads_running: Gauge,
     uptime: Gauge,
     spill_files: Gauge,
     job_runs: Family<JobRunLabels, Counter>,
@@ -93,6 +95,18 @@ impl Metrics {
             "kpi_cached_results",
             "KPI results held in the cache",
             cached_results.clone(),
+        );
+        let abandoned = Gauge::default();
+        registry.register(
+            "computations_abandoned",
+            "Computations (figures, pages, downloads) dropped since start because nobody waited for them any more",
+            abandoned.clone(),
+        );
+        let downloads_running = Gauge::default();
+        registry.register(
+            "downloads_running",
+            "Workbooks and cohort files computing or waiting for their turn",
+            downloads_running.clone(),
         );
         let spill_files = Gauge::default();
         registry.register(
@@ -141,6 +155,8 @@ impl Metrics {
             kpi_lookups,
             kpi_seconds,
             cached_results,
+            abandoned,
+            downloads_running,
             uptime,
             spill_files,
             job_runs,
@@ -247,6 +263,8 @@ impl Default for Metrics {
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let m = state.metrics();
     m.cached_results.set(state.cache().len() as i64);
+    m.abandoned.set(state.abandoned() as i64);
+    m.downloads_running.set(state.downloads().running() as i64);
     m.uptime.set(state.uptime().as_secs() as i64);
     m.spill_files.set(state.engine().spill_files() as i64);
     if let Some(jobs) = state.jobs() {

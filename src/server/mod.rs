@@ -8,6 +8,7 @@ pub mod cache;
 pub mod chart_map;
 pub mod charts;
 pub mod dashboards;
+pub mod downloads;
 mod error;
 pub mod evaluation;
 pub mod export;
@@ -34,44 +35,10 @@ use axum::routing::get;
 use crate::query::{Engine, KpiDef, KpiResult, Params, QueryError, RawParams, StoreFacts};
 use cache::{Lookup, ResultCache};
 use dashboards::Page;
+pub use downloads::Download;
 pub use error::{AppError, italian_error};
 
 /// Everything a request handler needs; cheap to clone.
-/// A file served as a download: its name and bytes, and the header that says how it was
-/// protected, if any.
-pub struct Download {
-    pub name: String,
-    pub content_type: &'static str,
-    /// Shared, not copied, by every response that serves it.
-    pub bytes: axum::body::Bytes,
-    pub anonymity: Option<String>,
-}
-
-impl Download {
-    /// The response: the file as an attachment, never stored by the browser's cache.
-    pub fn response(&self) -> Response {
-        let mut headers = HeaderMap::new();
-        let pairs = [
-            (header::CONTENT_TYPE, Some(self.content_type.to_owned())),
-            (
-                header::CONTENT_DISPOSITION,
-                Some(format!("attachment; filename=\"{}\"", self.name)),
-            ),
-            (header::CACHE_CONTROL, Some("no-store".to_owned())),
-            (
-                header::HeaderName::from_static("x-mirato-anonymity"),
-                self.anonymity.clone(),
-            ),
-        ];
-        for (name, v) in pairs {
-            if let Some(v) = v.and_then(|v| HeaderValue::from_str(&v).ok()) {
-                headers.insert(name, v);
-            }
-        }
-        (headers, self.bytes.clone()).into_response()
-    }
-}
-
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -87,6 +54,8 @@ struct Inner {
     /// Workbooks and cohort files by request, caller's scope and data version: a report asked
     /// by many at once is computed once.
     downloads: ResultCache<Download>,
+    /// The downloads computing now, and their turns.
+    running_downloads: Arc<downloads::Downloads>,
     metrics: metrics::Metrics,
     facts: ResultCache<StoreFacts>,
     /// The scheduled jobs, when this server runs them.
@@ -129,6 +98,7 @@ pub(crate) fn carry_scope<F: Future>(fut: F) -> impl Future<Output = F::Output> 
 
 impl AppState {
     pub fn new(engine: Engine, pages: Vec<Page>, auth: crate::auth::Auth) -> AppState {
+        let downloads_at_once = downloads::default_at_once(engine.max_turns());
         AppState {
             inner: Arc::new(Inner {
                 engine,
@@ -137,6 +107,7 @@ impl AppState {
                 cache: ResultCache::new(4096),
                 pages_html: ResultCache::new(512),
                 downloads: ResultCache::new(16),
+                running_downloads: downloads::Downloads::new(downloads_at_once),
                 metrics: metrics::Metrics::new(),
                 facts: ResultCache::new(2),
                 jobs: std::sync::OnceLock::new(),
@@ -172,6 +143,20 @@ impl AppState {
 
     pub fn download_cache(&self) -> &ResultCache<Download> {
         &self.inner.downloads
+    }
+
+    /// Computations of every cache dropped since start because nobody waited for them.
+    pub fn abandoned(&self) -> u64 {
+        let i = &self.inner;
+        i.cache.abandoned()
+            + i.pages_html.abandoned()
+            + i.downloads.abandoned()
+            + i.facts.abandoned()
+    }
+
+    /// The downloads computing now: their instants and turns (see [`downloads`]).
+    pub fn downloads(&self) -> &Arc<downloads::Downloads> {
+        &self.inner.running_downloads
     }
 
     /// The instant requests without an `as_of` see, in RFC 3339 to the microsecond: what
@@ -574,7 +559,7 @@ const RETRY_AFTER_SECONDS: u64 = 10;
 /// with 503 and `Retry-After`. Its figures go on being computed into the caches, so the retry
 /// is answered from them. A browser gets a page in Italian that reloads itself; other clients
 /// get JSON.
-async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn deadline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let computing = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -588,11 +573,16 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     // The retry names the instant this request computes at, so it finds this computation even
-    // when newer data is published meanwhile (which would otherwise start another).
-    let retry = retry_url(req.uri(), state.shown_as_of().ok().as_deref());
+    // when newer data is published meanwhile (which would otherwise start another): the shown
+    // one, unless the handler chose another.
+    let shown = state.shown_as_of().ok();
+    let at = ComputesAt::default();
+    req.extensions_mut().insert(at.clone());
+    let uri = req.uri().clone();
     match tokio::time::timeout(wait, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
+            let retry = retry_url(&uri, at.get().or(shown).as_deref());
             let mut resp = if html {
                 pages::still_computing(&state, RETRY_AFTER_SECONDS, &retry)
             } else {
@@ -611,6 +601,22 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
+    }
+}
+
+/// The instant a computing request computes at, when its handler chose one other than the
+/// shown one (a download joining one already running, see [`downloads`]): a deferred answer's
+/// retry names it. Set by [`deadline`] on the computing routes it bounds.
+#[derive(Clone, Default)]
+pub struct ComputesAt(Arc<std::sync::Mutex<Option<String>>>);
+
+impl ComputesAt {
+    pub fn set(&self, at: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(at.to_owned());
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

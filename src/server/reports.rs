@@ -5,13 +5,14 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use super::filters;
-use super::{AppError, AppState, Download};
+use super::{AppError, AppState, ComputesAt, Download};
 use crate::auth::Principal;
 use crate::report::{self, AnpalOptions, ReportError};
 
 pub async fn anpal(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<Principal>,
+    computes_at: Option<axum::Extension<ComputesAt>>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, AppError> {
     let query = filters::parse_query(q.as_deref());
@@ -41,16 +42,33 @@ pub async fn anpal(
         })?;
     // A manager's report covers their scope, whatever region was asked.
     let scope = who.territory().map(|t| (t, who.scope.describe()));
-    // Without `as_of`, the data the pages show: the report agrees with them and reads the
-    // shared views their warm-up built.
-    let as_of = match get("as_of") {
-        Some(a) => a,
-        None => state.shown_as_of()?,
-    };
+    let region = if scope.is_some() { None } else { get("region") };
+    let request = format!(
+        "anpal|{:?}|{}|{year}|{quarter:?}|{region:?}",
+        who.role,
+        scope
+            .as_ref()
+            .map(|(_, label)| label.as_str())
+            .unwrap_or(""),
+    );
+    // Without `as_of`, the data the pages show (the report agrees with them and reads the
+    // shared views their warm-up built), or the instant of the same report computing now.
+    let (as_of, running) = state
+        .downloads()
+        .instant(&request, get("as_of"), || state.shown_as_of())?;
+    if let Some(axum::Extension(at)) = &computes_at {
+        at.set(&as_of);
+    }
+    // The same workbook for the same request, scope and data: asked by many at once, it is
+    // computed once.
+    let key = format!(
+        "{request}|{as_of}|{}",
+        state.version_for(Some(&as_of)).await?
+    );
     let opts = AnpalOptions {
         year,
         quarter,
-        region: if scope.is_some() { None } else { get("region") },
+        region,
         as_of: Some(as_of),
         threshold: state.auth().threshold(),
         scope,
@@ -59,24 +77,13 @@ pub async fn anpal(
         "mirato-anpal-{year}{}.xlsx",
         quarter.map(|q| format!("-q{q}")).unwrap_or_default()
     );
-    // The same workbook for the same request, scope and data: asked by many at once, it is
-    // computed once.
-    let key = format!(
-        "anpal|{:?}|{}|{year}|{quarter:?}|{:?}|{}|{}",
-        who.role,
-        opts.scope
-            .as_ref()
-            .map(|(_, label)| label.as_str())
-            .unwrap_or(""),
-        opts.region,
-        opts.as_of.as_deref().unwrap_or(""),
-        state.version_for(opts.as_of.as_deref()).await?,
-    );
     let (file, _) = state
         .download_cache()
         .get_or_compute(&key, {
             let state = state.clone();
             move || async move {
+            let _running = running;
+            let _turn = state.downloads().turn().await;
             let sheets = report::anpal(state.engine(), &opts).await.map_err(|e| match e {
                 ReportError::Bad(m) => AppError::bad("report", m, vec![]),
                 ReportError::Query(q) => AppError::from(q),

@@ -544,3 +544,80 @@ async fn a_request_past_the_wait_is_told_to_come_back_and_its_figures_go_on() {
     );
     drop(held);
 }
+
+/// A workbook takes minutes under load; with new data every minute, each ask without `as_of`
+/// would start another of newer data, and they would pile up. Asked again while its
+/// computation runs, the same report joins it, at its instant, whatever was published since.
+#[tokio::test]
+async fn a_report_asked_again_while_newer_data_arrives_joins_the_running_one() {
+    let env = fixture();
+    let state = state(&env);
+    state.set_max_wait(Some(std::time::Duration::from_micros(1)));
+    let held = state.engine().hold_turns().await;
+    let report = "/report/anpal?year=2025";
+    let first = get(&state, report).await;
+    assert_eq!(first.status, StatusCode::SERVICE_UNAVAILABLE);
+    let retry = first.json()["retry_url"].as_str().unwrap().to_owned();
+    let shown = state.shown_as_of().unwrap();
+    assert!(
+        retry.ends_with(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("as_of", &shown)
+                .finish()
+        )
+    );
+    assert_eq!(state.downloads().running(), 1);
+
+    env.load("late.csv", &[hire("h4", "2025-05-01", 5, &[])]);
+    assert_ne!(state.shown_as_of().unwrap(), shown, "newer data is shown");
+    let again = get(&state, report).await;
+    assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        again.json()["retry_url"],
+        retry,
+        "the ask joined the running report"
+    );
+    // Another year is another report, of the newest data.
+    let other = get(&state, "/report/anpal?year=2024").await;
+    assert_ne!(other.json()["retry_url"], "/report/anpal?year=2024");
+    assert!(
+        !other.json()["retry_url"].as_str().unwrap().contains(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("as_of", &shown)
+                .finish()
+        )
+    );
+    assert_eq!(state.downloads().running(), 2);
+    drop(held);
+
+    // The retry gets the workbook its first try started; then nothing runs.
+    let mut r = get(&state, &retry).await;
+    for _ in 0..1200 {
+        if r.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = get(&state, &retry).await;
+    }
+    assert_eq!(r.status, StatusCode::OK, "the report never finished");
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("mirato-anpal-2025.xlsx")
+    );
+    for _ in 0..1200 {
+        if state.downloads().running() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state.downloads().running(), 0);
+    // Asked now, the report is of the data shown now: a computation of its own.
+    let held = state.engine().hold_turns().await;
+    let fresh = get(&state, report).await;
+    assert_eq!(fresh.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_ne!(fresh.json()["retry_url"], retry);
+    drop(held);
+}

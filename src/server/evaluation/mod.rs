@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::charts;
 use super::filters::{self, Checked, Extra, Filters};
 use super::layout::{self, EVALUATION_NAV};
-use super::{AppError, AppState, Download};
+use super::{AppError, AppState, ComputesAt, Download};
 use crate::auth::{Principal, Role, disclosure};
 use crate::query::cells::LifeGroup;
 use crate::query::survival::{KmRow, LogRank, log_rank, wilson_interval};
@@ -442,6 +442,7 @@ impl Extra for Entry {
 pub async fn cohort_file(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<Principal>,
+    computes_at: Option<axum::Extension<ComputesAt>>,
     q: Result<Checked<Entry>, AppError>,
 ) -> Result<Response, AppError> {
     if !matches!(who.role, Role::Evaluator | Role::Admin) {
@@ -456,30 +457,41 @@ pub async fn cohort_file(
     let def = find("time_to_placement").expect("in the catalogue");
     let mut params = crate::query::Params::parse(def, &f.raw(&[]))?;
     params.scope = who.territory();
-    // Without `as_of`, the data the pages show (see `AppState::shown_as_of`).
-    if params.as_of.is_none() {
-        params.as_of = Some(crate::query::parse_as_of(&state.shown_as_of()?)?);
-    }
     let Some(key) = state.key().cloned() else {
         return Err(AppError::Unavailable(
             "this server has no pseudonymisation key: cohort files are not available".into(),
         ));
     };
-    // The same file for the same request, scope and data is computed once.
-    let cache_key = format!(
-        "cohort|{:?}|{}|{}|{:?}|{}",
+    // Without `as_of`, the data the pages show (see `AppState::shown_as_of`), or the instant
+    // of the same file computing now (see `super::downloads`).
+    let asked = params
+        .as_of
+        .take()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    let request = format!(
+        "cohort|{:?}|{}|{}|{:?}",
         who.role,
         who.scope.describe(),
         entry.as_str(),
         params,
-        state.version_at(params.as_of).await?,
     );
+    let (at, running) = state
+        .downloads()
+        .instant(&request, asked, || state.shown_as_of())?;
+    if let Some(axum::Extension(c)) = &computes_at {
+        c.set(&at);
+    }
+    params.as_of = Some(crate::query::parse_as_of(&at)?);
+    // The same file for the same request, scope and data is computed once.
+    let cache_key = format!("{request}|{at}|{}", state.version_at(params.as_of).await?);
     let k = state.auth().threshold();
     let (file, _) = state
         .download_cache()
         .get_or_compute(&cache_key, {
             let state = state.clone();
             move || async move {
+                let _running = running;
+                let _turn = state.downloads().turn().await;
                 let c = state.engine().cohort(&params, entry).await?;
                 let name = format!(
                     "mirato-coorte-{}-{}-{}.parquet",
