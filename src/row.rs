@@ -28,6 +28,13 @@ pub mod col {
     pub const LOWER: &str = "lower";
     pub const UPPER: &str = "upper";
     pub const MEDIAN_DAYS: &str = "median_days";
+    /// An O/E result's placements observed and expected, its cohort, and its 99.8% interval
+    /// (the 95% one is `lower` / `upper`).
+    pub const OBSERVED: &str = "observed";
+    pub const EXPECTED: &str = "expected";
+    pub const COHORT: &str = "cohort";
+    pub const LOWER_998: &str = "lower_998";
+    pub const UPPER_998: &str = "upper_998";
     /// The distinct employers behind a cell of the employers' side (see
     /// `KpiDef::counts_employers`).
     pub const UNITS: &str = "employers";

@@ -19,6 +19,9 @@
 //!   denominator is below T; medians and means are withheld when their n is below T; funnel
 //!   shares come from perturbed stage counts; survival curves are rebuilt below admin as life
 //!   tables of 30-day intervals from perturbed counts, and end where fewer than T remain at risk.
+//! - Observed/expected (O/E) rows take their perturbed placements and cohort; their expected
+//!   placements, a sum of fitted chances, get whole steps of noise of their own and are
+//!   rounded; a territory of fewer than T entries shows nothing.
 //!
 //! Admins see exact figures. Totals need not equal the sum of the shown cells.
 
@@ -225,6 +228,7 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
                 row.insert(col::PERSONS, shown(persons, key(k, col::PERSONS), t));
                 row.insert(col::SHARE_OF_ACCEPTED, share);
             }
+            Kind::Oe => oe(row, k, t),
             Kind::Survival => {}
         }
         // The frequency rule of the employers' side: a cell of fewer than T employers shows
@@ -247,6 +251,38 @@ pub fn protect(r: &KpiResult, kind: Kind, threshold: u64) -> KpiResult {
         }
     }
     out
+}
+
+/// An O/E row below admin: a territory of fewer than T cohort entries shows nothing but `<T`;
+/// any other shows O/E and its intervals from its perturbed placements and its perturbed
+/// expected placements. Expected placements are a sum of chances, each below 1: exact, the
+/// difference of two territories' sums would give one person's chance (hence attributes), so
+/// they get noise of their own (whole steps, from a twist of the cohort's key) and are rounded.
+fn oe(row: &mut Row, k: Option<&RowKeys>, t: u64) {
+    let n = row.count(col::COHORT).unwrap_or(0);
+    let o = row.count(col::OBSERVED).unwrap_or(0);
+    let e = row.f64(col::EXPECTED).unwrap_or(0.0);
+    let (ko, kn) = (key(k, col::OBSERVED), key(k, col::COHORT));
+    if n > 0 && n < t {
+        for c in crate::query::casemix::OE_COLUMNS {
+            row.insert(c, Cell::Null);
+        }
+        for c in [col::OBSERVED, col::COHORT] {
+            row.insert(c, mark(t));
+        }
+        return;
+    }
+    let e_shown = if e > 0.0 {
+        (e + noise(kn.rotate_left(16) ^ 0x5bd1_e995) as f64)
+            .round()
+            .max(1.0)
+    } else {
+        0.0
+    };
+    crate::query::casemix::oe_cells(row, perturbed(o, ko, t) as f64, e_shown, n);
+    row.insert(col::OBSERVED, shown(o, ko, t));
+    row.insert(col::COHORT, shown(n, kn, t));
+    row.insert(col::EXPECTED, Cell::from(e_shown as u64));
 }
 
 /// Every non-zero figure withheld: for a result that carries no cell keys.

@@ -27,6 +27,9 @@ pub enum Kind {
     Survival,
     /// One row per spell with 0/1 stage flags: rows `stage`, `persons`, `share_of_accepted`.
     Funnel,
+    /// Rows as a rate's (`num` 0/1 per cohort entry): per territory, placements observed
+    /// against those expected from the case mix (see `query::casemix`).
+    Oe,
 }
 
 impl Kind {
@@ -41,6 +44,7 @@ impl Kind {
             "stock" => Kind::Stock,
             "survival" => Kind::Survival,
             "funnel" => Kind::Funnel,
+            "oe" => Kind::Oe,
             _ => return None,
         })
     }
@@ -56,6 +60,7 @@ impl Kind {
             Kind::Stock => "stock",
             Kind::Survival => "survival",
             Kind::Funnel => "funnel",
+            Kind::Oe => "oe",
         }
     }
 }
@@ -70,7 +75,7 @@ pub const FUNNEL_STAGES: [(&str, &str); 5] = [
 ];
 
 /// Breakdowns every KPI takes (the person attributes only where rows carry a person).
-pub const COMMON_DIMS: [&str; 12] = [
+pub const COMMON_DIMS: [&str; 13] = [
     "region",
     "province",
     "cpi",
@@ -83,16 +88,18 @@ pub const COMMON_DIMS: [&str; 12] = [
     "list_type",
     "disability_band",
     "education",
+    "naspi",
 ];
 
 /// Breakdowns that come from the person's latest application.
-pub const PERSON_DIMS: [&str; 6] = [
+pub const PERSON_DIMS: [&str; 7] = [
     "gender",
     "age_band",
     "category",
     "list_type",
     "disability_band",
     "education",
+    "naspi",
 ];
 
 /// One KPI of the catalogue.
@@ -133,6 +140,9 @@ impl KpiDef {
 
     /// Every breakdown this KPI accepts.
     pub fn allowed_dims(&self) -> Vec<&'static str> {
+        if self.kind == Kind::Oe {
+            return super::casemix::TERRITORIES.to_vec();
+        }
         let mut v: Vec<&'static str> = COMMON_DIMS
             .iter()
             .copied()

@@ -7,6 +7,7 @@
 //! ([`params`]), the SQL text ([`sql`]), the session over the store, the shared views, the
 //! answers other than KPIs ([`sources`]) and the shaping of rows ([`output`]).
 
+pub mod casemix;
 pub mod catalog;
 pub mod cellkey;
 pub mod cells;
@@ -228,6 +229,8 @@ pub struct Engine {
     sessions: std::sync::Mutex<session::SessionCache>,
     /// The damaged files found after a failed read, by the table's version (see `diagnose`).
     damaged: std::sync::Mutex<Option<(u64, Vec<String>)>>,
+    /// The national case-mix fits of the O/E KPIs (see [`casemix`]).
+    fits: casemix::Fits,
     /// The Ballista scheduler that runs the KPI queries (`df://host:port`), if any.
     ballista: Option<String>,
     /// KPI results of the cluster that were not trusted and computed locally instead.
@@ -292,6 +295,7 @@ impl Engine {
             read_stored_keys: std::sync::atomic::AtomicBool::new(true),
             sessions: std::sync::Mutex::default(),
             damaged: std::sync::Mutex::default(),
+            fits: casemix::Fits::default(),
             ballista: settings.ballista.clone(),
             cluster_fallbacks: std::sync::atomic::AtomicU64::new(0),
             spill_files,
@@ -461,6 +465,9 @@ impl Engine {
     /// Runs one KPI. A failure to read the store's files names the damaged ones.
     pub async fn run(&self, def: &KpiDef, p: &Params) -> Result<KpiResult, QueryError> {
         let _turn = self.turn().await;
+        if def.kind == Kind::Oe {
+            return self.run_oe(def, p).await;
+        }
         let mut result = self.run_once(def, p, false).await;
         if let Err(QueryError::ClusterUnsure(why)) = &result {
             // A cluster that lost an executor can hand back a stage's output twice (Ballista

@@ -53,6 +53,8 @@ pub(super) fn dim_expr(dim: &str) -> String {
             .into(),
         // ISCED levels in the three groups of the official statistics: up to lower secondary
         // (licenza media), upper and post-secondary, tertiary.
+        "naspi" => "CASE WHEN a.naspi IS NULL THEN 'unknown' WHEN a.naspi THEN 'yes' ELSE 'no' END"
+            .into(),
         "education" => "CASE WHEN a.education IS NULL THEN 'unknown' \
              WHEN a.education <= 2 THEN '0-2' \
              WHEN a.education <= 4 THEN '3-4' \
@@ -97,7 +99,7 @@ pub(super) fn wrapper_sql(
             "sum(k.stated) AS denominator".into(),
             format!("count(*) - sum(k.stated) AS {}", col::NOT_STATED),
         ],
-        Kind::Rate => vec![
+        Kind::Rate | Kind::Oe => vec![
             "sum(k.num) AS numerator".into(),
             "count(*) AS denominator".into(),
         ],
@@ -119,7 +121,13 @@ pub(super) fn wrapper_sql(
     if def.counts_employers()
         && matches!(
             def.kind,
-            Kind::Count | Kind::Sum | Kind::Rate | Kind::Stock | Kind::Median | Kind::Mean
+            Kind::Count
+                | Kind::Sum
+                | Kind::Rate
+                | Kind::Oe
+                | Kind::Stock
+                | Kind::Median
+                | Kind::Mean
         )
     {
         aggs.push(format!("count(DISTINCT {unit}) AS {}", col::UNITS));
@@ -230,7 +238,7 @@ fn key_aggregates(def: &KpiDef, key: &str) -> Vec<String> {
             format!("sum(k.stated * {key}) AS _ck_denominator"),
             format!("sum((1 - k.stated) * {key}) AS _ck_{}", col::NOT_STATED),
         ],
-        Kind::Rate => vec![
+        Kind::Rate | Kind::Oe => vec![
             format!("sum(k.num * {key}) AS _ck_numerator"),
             format!("sum({key}) AS _ck_denominator"),
         ],

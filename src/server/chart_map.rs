@@ -2,10 +2,11 @@
 //! for each kind of chart, labelled as the table labels them. [`super::charts`] draws.
 
 use super::charts::{self, SurvPoint};
+use super::choropleth::{self, Shade};
 use super::dashboards::{Chart, Figure, Panel, Source};
 use super::layout::cell;
 use super::panels::Table;
-use crate::row::{Row, col};
+use crate::row::{Cell, Row, col};
 use crate::vocabulary::{column_label, value_label};
 
 fn key_label(col: &str, r: &Row) -> String {
@@ -142,6 +143,69 @@ pub fn chart_svg(id: &str, panel: &Panel, t: &Table) -> String {
                 .collect();
             charts::survival(id, title, desc, &curves)
         }
+        Chart::FunnelPlot => {
+            let by = panel.by.first().map(String::as_str).unwrap_or_default();
+            let points: Vec<charts::FunnelPoint> = funnel_points(by, &t.rows)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            charts::funnel_plot(id, title, desc, &points, &|e, level| {
+                crate::query::casemix::control_limits(e, level)
+            })
+        }
+        Chart::Map => {
+            let values: Vec<(String, Shade)> = t
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    let region = r.text("region")?.to_owned();
+                    match r.cell(col::VALUE) {
+                        Cell::Below(_) => Some((region, Shade::Withheld)),
+                        c => c.as_f64().map(|v| (region, Shade::Value(v))),
+                    }
+                })
+                .collect();
+            let percent = t.percent;
+            choropleth::map(id, title, desc, &values, &|v| {
+                charts::fmt_number(v, percent)
+            })
+        }
         Chart::Tile | Chart::Table => String::new(),
     }
+}
+
+/// Where a territory lies on its funnel plot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Above,
+    Below,
+    Within,
+}
+
+/// The funnel plot's points: the territories whose O/E and expected placements are shown (a
+/// territory of too few persons is not), each with where it lies against the 95% limits.
+pub fn funnel_points(by: &str, rows: &[Row]) -> Vec<(charts::FunnelPoint, Side)> {
+    rows.iter()
+        .filter_map(|r| {
+            let (expected, oe) = (r.f64(col::EXPECTED)?, r.f64(col::VALUE)?);
+            (expected > 0.0).then_some(())?;
+            let (l, h) = crate::query::casemix::control_limits(expected, 0.95);
+            let side = if oe > h {
+                Side::Above
+            } else if oe < l {
+                Side::Below
+            } else {
+                Side::Within
+            };
+            let label = key_label(by, r);
+            Some((
+                charts::FunnelPoint {
+                    label,
+                    expected,
+                    oe,
+                },
+                side,
+            ))
+        })
+        .collect()
 }

@@ -520,6 +520,108 @@ pub fn survival(id: &str, title: &str, desc: &str, curves: &[(String, Vec<SurvPo
     }
 }
 
+/// A territory on a funnel plot: its name, expected placements (the x) and O/E (the y).
+#[derive(Debug, Clone)]
+pub struct FunnelPoint {
+    pub label: String,
+    pub expected: f64,
+    pub oe: f64,
+}
+
+/// A funnel plot (Spiegelhalter 2005): each territory's O/E against its expected placements,
+/// with the 95% and 99.8% control limits of a territory that places as expected drawn as
+/// curves around 1. `limits(e, level)` gives them (see `query::casemix::control_limits`).
+/// Points outside the 95% curves are drawn filled in vermillion (above) or blue (below),
+/// the others hollow in grey.
+pub fn funnel_plot(
+    id: &str,
+    title: &str,
+    desc: &str,
+    points: &[FunnelPoint],
+    limits: &dyn Fn(f64, f64) -> (f64, f64),
+) -> String {
+    let mut svg = String::new();
+    let grey = RGBColor(110, 110, 110);
+    let (above, below) = (PALETTE[3], PALETTE[0]);
+    let drawn = (|| -> Result<Option<String>, Box<dyn std::error::Error>> {
+        let entries = vec![
+            ("limiti al 95%".to_owned(), Swatch::Line(grey)),
+            ("limiti al 99,8%".to_owned(), Swatch::Line(BLACK)),
+            ("sopra l'atteso".to_owned(), Swatch::Block(above)),
+            ("sotto l'atteso".to_owned(), Swatch::Block(below)),
+        ];
+        let (legend, legend_h) = legend(&entries)?;
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, legend_h + 340)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (_, plot) = root.split_vertically(legend_h);
+        let max_e = points.iter().map(|p| p.expected).fold(1.0, f64::max) * 1.05;
+        // The curves start where a territory expects one placement; the y axis holds every
+        // point and the 99.8% curve from there on, up to 4 (beyond: drawn at the edge).
+        let start = (max_e / 200.0).clamp(0.5, 1.0);
+        let top = points
+            .iter()
+            .map(|p| p.oe)
+            .chain([limits(start.max(2.0), 0.998).1])
+            .fold(1.5, f64::max)
+            .min(4.0);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(46)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..max_e, 0f64..top)?;
+        let x_w = text_width(&fmt_number(max_e.round(), false)) + 24;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .x_desc("inserimenti attesi")
+            .y_desc("osservati / attesi")
+            .x_labels(ticks(WIDTH as i32 - 96, x_w).min(8))
+            .x_label_formatter(&|x| fmt_number(x.round(), false))
+            .y_label_formatter(&|y| fmt_decimal(*y, 1))
+            .label_style((FONT, TEXT))
+            .axis_desc_style((FONT, TEXT))
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            [(0.0, 1.0), (max_e, 1.0)],
+            grey.stroke_width(1),
+        ))?;
+        let steps = 160;
+        for (level, color, width) in [(0.95, grey, 2), (0.998, BLACK, 1)] {
+            let xs: Vec<f64> = (0..=steps)
+                .map(|i| start * (max_e / start).powf(f64::from(i) / f64::from(steps)))
+                .collect();
+            let (lo, hi): (Vec<(f64, f64)>, Vec<(f64, f64)>) = xs
+                .iter()
+                .map(|&e| {
+                    let (l, h) = limits(e, level);
+                    ((e, l.clamp(0.0, top)), (e, h.clamp(0.0, top)))
+                })
+                .unzip();
+            chart.draw_series(LineSeries::new(lo, color.stroke_width(width)))?;
+            chart.draw_series(LineSeries::new(hi, color.stroke_width(width)))?;
+        }
+        for p in points {
+            let (l, h) = limits(p.expected, 0.95);
+            let at = (p.expected, p.oe.min(top));
+            let style = if p.oe > h {
+                above.filled()
+            } else if p.oe < l {
+                below.filled()
+            } else {
+                grey.stroke_width(2)
+            };
+            chart.draw_series(std::iter::once(Circle::new(at, 5, style)))?;
+        }
+        root.present()?;
+        Ok(Some(legend))
+    })();
+    match drawn {
+        Ok(legend) => finish(svg, id, title, desc, legend),
+        Err(e) => plot_error(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,6 +633,45 @@ mod tests {
         assert_eq!(fmt_number(12.345, false), "12,3");
         assert_eq!(fmt_number(-1234.0, false), "-1.234");
         assert_eq!(fmt_number(f64::NAN, false), "–");
+    }
+
+    /// Three territories: one inside the funnel, one above, one below; each drawn as it lies.
+    #[test]
+    fn a_funnel_plot_marks_the_points_outside_its_limits() {
+        let pts = [
+            FunnelPoint {
+                label: "A".into(),
+                expected: 100.0,
+                oe: 1.02,
+            },
+            FunnelPoint {
+                label: "B".into(),
+                expected: 100.0,
+                oe: 1.6,
+            },
+            FunnelPoint {
+                label: "C".into(),
+                expected: 50.0,
+                oe: 0.4,
+            },
+        ];
+        let limits = |e: f64, level: f64| crate::query::casemix::control_limits(e, level);
+        let svg = funnel_plot("f1", "Imbuto", "Descrizione", &pts, &limits);
+        assert!(svg.contains("role=\"img\""), "{svg}");
+        assert!(svg.contains("<title id=\"f1-t\">Imbuto</title>"));
+        assert_eq!(svg.matches("<circle").count(), 3, "{svg}");
+        let fill = |c: RGBColor| format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+        assert_eq!(
+            svg.matches(&fill(PALETTE[3])).count(),
+            2,
+            "above: the point and its key"
+        );
+        assert_eq!(
+            svg.matches(&fill(PALETTE[0])).count(),
+            2,
+            "below: the point and its key"
+        );
+        assert!(svg.contains("sopra l&apos;atteso") || svg.contains("sopra l'atteso"));
     }
 
     #[test]

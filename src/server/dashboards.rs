@@ -70,11 +70,17 @@ pub enum Chart {
     Line,
     Funnel,
     Survival,
+    /// Territories' observed/expected against their expected counts, with control limits
+    /// (an O/E KPI by one territory breakdown).
+    FunnelPlot,
+    /// A choropleth of Italy's regions (a plain KPI by region).
+    Map,
     Table,
 }
 
 impl Chart {
-    const ALL: &'static str = "tile, bar, stacked_bar, line, funnel, survival, table";
+    const ALL: &'static str =
+        "tile, bar, stacked_bar, line, funnel, survival, funnel_plot, map, table";
 }
 
 /// Figures that are not KPIs: what the ledger and the quarantine say about ingest.
@@ -337,7 +343,7 @@ pub fn parse_page(file: &str, text: &str) -> Result<Page, DashboardError> {
 /// Whether a chart kind can draw this KPI with these breakdowns.
 fn check_chart(def: &query::KpiDef, chart: Chart, by: &[String]) -> Result<(), String> {
     let kind = def.kind;
-    let plain = !matches!(kind, Kind::Survival | Kind::Funnel);
+    let plain = !matches!(kind, Kind::Survival | Kind::Funnel | Kind::Oe);
     match chart {
         Chart::Tile if !plain || !by.is_empty() => {
             Err("a tile shows one value: a KPI that is not a curve or funnel, no breakdown".into())
@@ -357,6 +363,12 @@ fn check_chart(def: &query::KpiDef, chart: Chart, by: &[String]) -> Result<(), S
         }
         Chart::Survival if kind != Kind::Survival || by.len() > 1 => {
             Err("a survival chart needs the survival KPI and at most one breakdown".into())
+        }
+        Chart::Map if !plain || by != ["region"] => Err(
+            "a map needs a plain KPI broken down by region alone (the map has no provinces)".into(),
+        ),
+        Chart::FunnelPlot if kind != Kind::Oe || by.len() != 1 => {
+            Err("a funnel plot needs an observed/expected KPI and one territory breakdown".into())
         }
         _ => Ok(()),
     }

@@ -5,7 +5,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::AppState;
-use super::chart_map::chart_svg;
+use super::chart_map::{Side, chart_svg, funnel_points};
 use super::charts::{self, fmt_number};
 use super::dashboards::{Chart, Page, Panel};
 use super::filters::{self, Filters};
@@ -302,6 +302,9 @@ fn panel_html(page: &Page, idx: usize, panel: &Panel, data: &PanelData, f: &Filt
                             p.empty { "Nessun dato per il periodo e il territorio scelti." }
                         } @else {
                             (PreEscaped(chart_svg(&id, panel, &table)))
+                            @if panel.chart == Chart::FunnelPlot {
+                                (funnel_notes(panel.by.first().map(String::as_str).unwrap_or_default(), &table.rows))
+                            }
                         }
                         details { summary { "Tabella dei dati" } (table_html(&table)) }
                     }
@@ -315,6 +318,41 @@ fn panel_html(page: &Page, idx: usize, panel: &Panel, data: &PanelData, f: &Filt
                 a href=(export("csv")) download { "CSV" } " · "
                 a href=(export("xlsx")) download { "XLSX" } " · "
                 a href=(export("json")) download { "JSON" }
+            }
+        }
+    }
+}
+
+/// Beside a funnel plot: the territories outside its 95% limits, named, and how many were
+/// left out for having too few persons to show.
+pub fn funnel_notes(by: &str, rows: &[crate::row::Row]) -> Markup {
+    let points = funnel_points(by, rows);
+    let left_out = rows.len() - points.len();
+    let outside: Vec<_> = points.iter().filter(|(_, s)| *s != Side::Within).collect();
+    html! {
+        @if outside.is_empty() {
+            p.funnel-none { "Nessun territorio fuori dai limiti al 95%: le differenze dall'atteso sono compatibili con il caso." }
+        } @else {
+            table.funnel-outliers {
+                caption { "Territori fuori dai limiti al 95%" }
+                thead { tr {
+                    th scope="col" { (crate::vocabulary::column_label(by)) }
+                    th scope="col" { "Osservati / attesi" }
+                    th scope="col" { "Inserimenti attesi" }
+                    th scope="col" { "Posizione" }
+                } }
+                tbody { @for (p, side) in &outside { tr {
+                    td { (p.label) }
+                    td.num { (charts::fmt_decimal(p.oe, 2)) }
+                    td.num { (fmt_number(p.expected, false)) }
+                    td { (if *side == Side::Above { "sopra l'atteso" } else { "sotto l'atteso" }) }
+                } } }
+            }
+        }
+        @if left_out > 0 {
+            p.funnel-left-out {
+                (left_out) @if left_out == 1 { " territorio non è rappresentato" } @else { " territori non sono rappresentati" }
+                ": troppo poche persone in coorte per mostrarne il dato (dato riservato)."
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod cache;
 pub mod chart_map;
 pub mod charts;
+pub mod choropleth;
 pub mod dashboards;
 pub mod downloads;
 mod error;

@@ -8,6 +8,7 @@ mod common;
 mod access;
 mod attack;
 mod browser;
+mod casemix;
 #[cfg(feature = "distributed")]
 mod cluster;
 mod cohort;

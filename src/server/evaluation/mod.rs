@@ -121,6 +121,10 @@ pub struct Evaluation {
     pub log_rank: LogRankOut,
     #[serde(skip)]
     curves: Arc<KpiResult>,
+    /// Placements observed against expected by province, for the funnel plot (none when it
+    /// could not be computed: the rest of the page stands without it).
+    #[serde(skip)]
+    fairness: Option<Arc<KpiResult>>,
 }
 
 /// A subgroup's key: the breakdown's code as text (a year as `2024`), empty for none.
@@ -150,6 +154,17 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     // Unsuppressed for the statistics; what is shown is checked against the threshold below.
     let (full, _, _) = state.kpi_unsuppressed(who, def, &raw).await?;
     let (curves, _, _) = state.kpi_for(who, def, &raw).await?;
+    let oe = find("placement_oe_180").expect("in the catalogue");
+    let fairness = match state
+        .kpi_for(who, oe, &q.filters.raw(&["province".to_owned()]))
+        .await
+    {
+        Ok((r, _, _)) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "the evaluation page's funnel plot could not be computed");
+            None
+        }
+    };
     let mut by_group: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for r in &full.rows {
         by_group.entry(key_of(r, &q.extra.by)).or_default().push(r);
@@ -346,6 +361,7 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
         groups,
         log_rank: log_rank_out,
         curves,
+        fairness,
     })
 }
 
@@ -398,17 +414,33 @@ pub async fn page(
     // The survival chart is drawn off the async threads (plotters is synchronous).
     let curves = curve_points(&e);
     let by_label = vocabulary::column_label(&e.by).to_owned();
-    let svg = tokio::task::spawn_blocking(move || {
-        charts::survival(
+    let points: Vec<charts::FunnelPoint> = e
+        .fairness
+        .as_deref()
+        .map(|r| super::chart_map::funnel_points("province", &r.rows))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let (svg, funnel) = tokio::task::spawn_blocking(move || {
+        let km = charts::survival(
             "km",
             &format!("Non ancora assunti per giorni dal patto, per {}", by_label.to_lowercase()),
             "Curve di Kaplan–Meier per sottogruppo con bande di confidenza al 95% (Greenwood, log-log).",
             &curves,
-        )
+        );
+        let funnel = charts::funnel_plot(
+            "oe",
+            "Inserimenti a 180 giorni osservati su attesi, per provincia",
+            "Grafico a imbuto: ogni punto è una provincia, in verticale gli inserimenti osservati divisi per gli attesi dal profilo delle persone, in orizzontale gli attesi; le curve sono i limiti di controllo al 95% e al 99,8%.",
+            &points,
+            &|e, level| crate::query::casemix::control_limits(e, level),
+        );
+        (km, funnel)
     })
     .await
     .unwrap_or_default();
-    let main = render(&who, &q, &facts, &e, &svg);
+    let main = render(&who, &q, &facts, &e, &svg, &funnel);
     (
         StatusCode::OK,
         [

@@ -59,6 +59,7 @@ pub(super) fn render(
     facts: &crate::query::StoreFacts,
     e: &Evaluation,
     svg: &str,
+    funnel: &str,
 ) -> Markup {
     let extra = {
         let mut v = vec![("by", q.extra.by.clone())];
@@ -194,6 +195,22 @@ pub(super) fn render(
                                 }
                             }
                         }
+                    }
+                }
+            }
+            article.panel.wide id="eval-oe" data-chart="funnelplot" aria-labelledby="eval-oe-h" {
+                h2 id="eval-oe-h" { "Province a confronto, a parità di profilo delle persone" }
+                p.explain {
+                    "Inserimenti entro 180 giorni dal patto osservati, divisi per quelli attesi dal profilo delle persone di ogni provincia "
+                    "(età, genere, categoria, lista, invalidità, NASpI, anno; regressione logistica sull'intera coorte nazionale). "
+                    "Le curve sono i limiti entro cui una provincia che inserisce come atteso cade 95 e 998 volte su 1000."
+                }
+                @match &e.fairness {
+                    None => { p.error role="alert" { "Il confronto non è disponibile in questo momento." } }
+                    Some(r) if r.rows.is_empty() => { p.empty { "Nessuna persona con 180 giorni di osservazione dopo il patto nel periodo scelto." } }
+                    Some(r) => {
+                        (PreEscaped(funnel))
+                        (layout::funnel_notes("province", &r.rows))
                     }
                 }
             }
