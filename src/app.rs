@@ -102,10 +102,10 @@ impl Setup {
         let wait = self.config.server.max_wait_seconds;
         app.state
             .set_max_wait((wait > 0).then(|| std::time::Duration::from_secs(wait)));
-        if self.config.server.max_downloads > 0 {
+        if self.config.server.max_reports > 0 {
             app.state
                 .downloads()
-                .set_at_once(self.config.server.max_downloads);
+                .set_at_once(self.config.server.max_reports);
         }
         if app.state.auth().users().is_empty() {
             tracing::warn!(

@@ -50,9 +50,9 @@ dashboards = ""              # a folder of page files; empty: the built-in pages
 max_wait_seconds = 50        # a page, export, API call or report still computing after this is answered
                              # 503 with Retry-After (a page reloads itself) while its computation goes
                              # on for the retry; under a reverse proxy's timeout (often 60 s). 0: no bound
-max_downloads = 0            # workbooks and cohort files computed at once; the next wait their turn (and
-                             # one asked again without as_of joins its own computation). 0: half of
-                             # engine.max_queries, at least one
+max_reports = 0              # ANPAL workbooks computed at once (a hundred queries each); the next wait
+                             # their turn. A workbook or cohort file asked again without as_of joins its
+                             # own computation. 0: half of engine.max_queries, at least one
 
 [auth]
 users_file = ""              # empty: ~/.config/mirato/users.toml (managed by `mirato users`)
@@ -162,7 +162,7 @@ pub struct ServerConfig {
     pub addr: String,
     pub dashboards: String,
     pub max_wait_seconds: u64,
-    pub max_downloads: usize,
+    pub max_reports: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -150,8 +150,13 @@ pub fn fit(patterns: &[Pattern]) -> Fit {
         let eta = &x * &beta;
         let mu = eta.map(logistic);
         let w = DVector::from_fn(rows.len(), |i, _| n[i] * mu[i] * (1.0 - mu[i]));
-        let score = x.transpose() * (&y - n.component_mul(&mu));
-        let mut info = x.transpose() * DMatrix::from_diagonal(&w) * &x;
+        let score = x.tr_mul(&(&y - n.component_mul(&mu)));
+        // Xᵀ W X with W diagonal: each row of X scaled by its weight, never an n × n matrix.
+        let mut wx = x.clone();
+        for (i, mut row) in wx.row_iter_mut().enumerate() {
+            row *= w[i];
+        }
+        let mut info = x.tr_mul(&wx);
         // A whisker of ridge keeps the information invertible under separation.
         for j in 0..width {
             info[(j, j)] += 1e-10;

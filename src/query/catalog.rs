@@ -204,7 +204,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     if id != stem {
         return Err(format!("id {id} differs from the file name"));
     }
-    if kind == Some(Kind::Rate) && !zero_or_one(sql, "num") {
+    if matches!(kind, Some(Kind::Rate | Kind::Oe)) && !zero_or_one(sql, "num") {
         return Err(
             "a rate's `num` must be `CASE WHEN … THEN 1 ELSE 0 END AS num` \
                     (or THEN 0 ELSE 1): its cell keys multiply by it"

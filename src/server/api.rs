@@ -399,7 +399,8 @@ fn schemas() -> Value {
                     "value": figure, "numerator": figure, "denominator": figure, "n": figure,
                     "persons": figure, "share_of_accepted": figure, "at_risk": figure, "events": figure,
                     "censored": figure, "survival": figure, "lower": figure, "upper": figure,
-                    "median_days": figure, "not_stated": figure},
+                    "median_days": figure, "not_stated": figure, "observed": figure,
+                    "expected": figure, "cohort": figure, "lower_998": figure, "upper_998": figure},
                 "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}},
             "median_days": figure}},
         "Catalogue": {"type": "object", "required": ["kpis"], "properties": {"kpis": {"type": "array", "items": {

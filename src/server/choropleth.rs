@@ -61,8 +61,17 @@ fn regions() -> &'static [(&'static str, &'static str, String)] {
     R.get_or_init(|| {
         let mut out = Vec::new();
         for chunk in MAP.split("<path").skip(1) {
+            // An attribute's value: the name must follow white space (`d=` is also the end
+            // of `id=`).
             let attr = |name: &str| {
-                let start = chunk.find(&format!("{name}=\""))? + name.len() + 2;
+                let pat = format!("{name}=\"");
+                let (at, _) = chunk.match_indices(&pat).find(|(i, _)| {
+                    chunk[..*i]
+                        .chars()
+                        .next_back()
+                        .is_some_and(char::is_whitespace)
+                })?;
+                let start = at + pat.len();
                 let len = chunk[start..].find('"')?;
                 Some(&chunk[start..start + len])
             };

@@ -5,8 +5,9 @@
 //! without `as_of` would be of newer data at each ask, hence a new computation at each ask,
 //! and such computations would pile up faster than they end. So a download asked without
 //! `as_of` joins the same request's computation already running, at that computation's
-//! instant (which the file states), and only `server.max_downloads` downloads compute at once,
-//! leaving the engine's other turns to the pages.
+//! instant (which the file states). And only `server.max_reports` workbooks compute at once,
+//! leaving the engine's other turns to the pages and to cohort files (one query each, which
+//! would otherwise wait minutes behind a workbook).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,7 @@ impl Download {
 }
 
 /// Half the engine's turns (at least one): the other half stays for the pages and the API.
+/// For workbooks (see [`Downloads::turn`]).
 pub fn default_at_once(engine_turns: usize) -> usize {
     (engine_turns / 2).max(1)
 }
@@ -97,7 +99,7 @@ impl Downloads {
         })
     }
 
-    /// How many downloads compute at once (the next wait their turn, first come first served).
+    /// How many workbooks compute at once (the next wait their turn, first come first served).
     pub fn set_at_once(&self, at_once: usize) {
         *lock(&self.turns) = Arc::new(Semaphore::new(at_once.max(1)));
     }
@@ -130,7 +132,7 @@ impl Downloads {
         Ok((at, Some(mark)))
     }
 
-    /// Waits for a turn to compute; the turn ends when the permit is dropped.
+    /// Waits for a workbook's turn to compute; the turn ends when the permit is dropped.
     pub async fn turn(&self) -> OwnedSemaphorePermit {
         let turns = Arc::clone(&lock(&self.turns));
         turns

@@ -126,6 +126,16 @@ for (const [title, href] of links) {
   }
   await page.setViewportSize({ width: 1400, height: 1000 });
   await page.screenshot({ path: join(outDir, `${slug}.png`), fullPage: true });
+  // Funnel plots and maps on their own too (the README shows them): a funnel plot draws its
+  // territories as points and its limits as curves, a map its twenty regions.
+  for (const kind of ["funnelplot", "map"]) {
+    const panel = page.locator(`article[data-chart=${kind}]`).first();
+    if (await panel.count() === 0) continue;
+    const marks = await panel.evaluate((a, k) => a.querySelectorAll(k === "map" ? "svg.chart > path" : "svg.chart circle").length, kind);
+    if (marks === 0 && await panel.locator(".empty").count() === 0) fail(`${slug}: the ${kind} draws nothing`);
+    if (kind === "map" && marks !== 20) fail(`${slug}: the map has ${marks} regions, not 20`);
+    await panel.screenshot({ path: join(outDir, `${slug}-${kind}.png`) });
+  }
   report.push({ page: title, slug, panels: panels.length });
 }
 

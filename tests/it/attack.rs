@@ -312,12 +312,15 @@ async fn no_count_between_one_and_the_threshold_is_ever_shown() {
         "at_risk",
         "events",
         "censored",
+        "observed",
+        "cohort",
     ];
     let mut checked = 0;
     for def in mirato::query::catalog() {
         let dims = def.allowed_dims();
         for by in ["", "&by=cpi", "&by=province,gender", "&by=month"] {
-            if by.contains("gender") && !dims.contains(&"gender") {
+            let asked = by.trim_start_matches("&by=").split(',');
+            if !by.is_empty() && asked.into_iter().any(|d| !dims.contains(&d)) {
                 continue;
             }
             let q = format!("from={FROM}&to={TO}{by}");
@@ -557,5 +560,61 @@ async fn the_employers_sums_keep_their_noise() {
     assert!(
         recovered * 2 <= cells,
         "exact reserved posts recovered in {recovered} of {cells} cells"
+    );
+}
+
+/// Observed/expected by region below admin: the expected placements, a sum of fitted chances,
+/// would give one person's chance (hence their attributes) as the difference of two periods or
+/// territories. Shown, they are whole numbers within the noise of the exact sums; O/E carries
+/// no more than the shown figures; a CPI of fewer than T entries shows nothing.
+#[tokio::test]
+async fn the_expected_placements_keep_their_noise() {
+    let w = world();
+    let q = "from=2024-01-01&to=2025-03-31&by=region";
+    let exact = by_key(
+        &rows(&w.state, &w.admin, "placement_oe_180", q).await,
+        "region",
+    );
+    let shown = by_key(
+        &rows(&w.state, &w.viewer, "placement_oe_180", q).await,
+        "region",
+    );
+    assert!(exact.len() >= 10, "{} regions", exact.len());
+    let (mut cells, mut moved, mut withheld) = (0, 0, 0);
+    for (region, e) in &exact {
+        let v = &shown[region];
+        let cohort = num(&e["cohort"]).unwrap();
+        if cohort < T as i64 {
+            assert_eq!(v["cohort"], format!("<{T}"), "{region}: {v}");
+            for c in ["value", "expected", "lower", "upper"] {
+                assert!(
+                    v[c].is_null(),
+                    "{region}: {c} shown for {cohort} entries: {v}"
+                );
+            }
+            withheld += 1;
+            continue;
+        }
+        cells += 1;
+        let (e_exact, e_shown) = (e["expected"].as_f64().unwrap(), &v["expected"]);
+        assert!(
+            e_shown.is_u64(),
+            "{region}: expected placements shown exactly: {v}"
+        );
+        let e_shown = e_shown.as_f64().unwrap();
+        assert!(
+            (e_shown - e_exact).abs() <= 3.5,
+            "{region}: {e_shown} vs {e_exact}"
+        );
+        if (e_shown - e_exact).abs() > 0.5 {
+            moved += 1;
+        }
+        // O/E is a perturbed count over the shown expected placements: nothing finer.
+        let o = v["value"].as_f64().unwrap() * e_shown;
+        assert!((o - o.round()).abs() < 1e-6, "{region}: O/E x E = {o}");
+    }
+    assert!(
+        cells >= 5 && moved >= 1,
+        "{cells} cells, {moved} moved, {withheld} withheld"
     );
 }

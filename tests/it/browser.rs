@@ -99,4 +99,11 @@ fn every_page_in_headless_chromium() {
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
     assert!(report["pages"].as_array().unwrap().len() >= 10);
     assert!(out.join("panoramica.png").exists());
+    for shot in [
+        "esiti-funnelplot.png",
+        "esiti-map.png",
+        "valutazione-funnelplot.png",
+    ] {
+        assert!(out.join(shot).exists(), "no screenshot {shot}");
+    }
 }

@@ -24,16 +24,18 @@ q = json.load(sys.stdin)
 rows = pd.DataFrame(q["rows"])
 covariates = q["covariates"]
 national = rows.groupby(covariates, as_index=False)[["numerator", "denominator"]].sum()
-def design(frame):
-    x = pd.get_dummies(frame[covariates].astype(str), drop_first=False, dtype=float)
-    return x
-x = design(national)
+def design(frame, first):
+    # Treatment coding, each covariate's first level the reference (any full-rank coding gives
+    # the same fitted chances).
+    return pd.get_dummies(frame[covariates].astype(str), drop_first=first, dtype=float)
+x = design(national, True)
 x.insert(0, "const", 1.0)
 endog = pd.DataFrame({"placed": national["numerator"], "not": national["denominator"] - national["numerator"]})
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    m = sm.GLM(endog, x, family=sm.families.Binomial()).fit(method="IRLS", maxiter=200, tol=1e-12)
-xt = design(rows).reindex(columns=x.columns[1:], fill_value=0.0)
+    m = sm.GLM(endog, x, family=sm.families.Binomial()).fit(method="IRLS", maxiter=300, tol=1e-12)
+assert m.converged
+xt = design(rows, False).reindex(columns=x.columns[1:], fill_value=0.0)
 xt.insert(0, "const", 1.0)
 rows["chance"] = m.predict(xt)
 rows["expected"] = rows["chance"] * rows["denominator"]
@@ -68,12 +70,11 @@ async fn placement_oe_matches_statsmodels() {
         .iter()
         .map(|r| serde_json::to_value(r).unwrap())
         .collect();
-    let reference = python_json(
-        STATSMODELS,
-        &[],
-        Some(&json!({"rows": rows, "covariates": COVARIATES}).to_string()),
-        "statsmodels pandas",
-    );
+    let input = json!({"rows": rows, "covariates": COVARIATES}).to_string();
+    if let Some(dump) = std::env::var_os("MIRATO_CASEMIX_DUMP") {
+        std::fs::write(dump, &input).unwrap();
+    }
+    let reference = python_json(STATSMODELS, &[], Some(&input), "statsmodels pandas");
 
     let oe = find("placement_oe_180").unwrap();
     let p = params(oe, &["province"]);

@@ -44,8 +44,13 @@ fn every_kpi_answers_with_every_breakdown() {
     for def in mirato::query::catalog() {
         // Its own breakdowns, and two common ones together.
         let mut bys: Vec<String> = def.own.iter().map(|s| s.to_string()).collect();
-        bys.push("region,year".into());
-        if def.person {
+        if def.kind == mirato::query::Kind::Oe {
+            // Observed/expected compares territories, one kind at a time.
+            bys.extend(mirato::query::casemix::TERRITORIES.map(String::from));
+        } else {
+            bys.push("region,year".into());
+        }
+        if def.person && def.kind != mirato::query::Kind::Oe {
             bys.push("gender,age_band".into());
         }
         for by in bys {

@@ -523,7 +523,6 @@ pub async fn cohort_file(
             let state = state.clone();
             move || async move {
                 let _running = running;
-                let _turn = state.downloads().turn().await;
                 let c = state.engine().cohort(&params, entry).await?;
                 let name = format!(
                     "mirato-coorte-{}-{}-{}.parquet",
