@@ -15,11 +15,11 @@
 //! the same estimates from a few thousand rows instead of millions. The national fit is cached
 //! per data version, instant and period, like the shared views.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use nalgebra::{DMatrix, DVector};
-use statrs::distribution::{ChiSquared, ContinuousCDF, DiscreteCDF, Poisson};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use super::cells::RowKeys;
 use super::{Dim, Engine, Kind, KpiDef, KpiResult, Params, QueryError};
@@ -202,29 +202,40 @@ pub fn poisson_interval(o: f64, level: f64) -> (f64, f64) {
     (lower, quantile(2.0 * (o + 1.0), 1.0 - a) / 2.0)
 }
 
-/// The funnel plot's control limits of O/E at this expected count and level: the Poisson
-/// quantiles of O under a territory that places as expected, interpolated between the
-/// integers as Spiegelhalter (2005, appendix A.1.1) does, divided by `expected`.
+/// The funnel plot's control limits of O/E at this expected count and level: the O/E beyond
+/// which a territory's exact (Garwood) interval at that level leaves out 1, as a smooth curve
+/// of `expected`. A point is outside the curves exactly when its interval in the table leaves
+/// out 1, so the plot, its table and the intervals never disagree. For a count O, the interval
+/// lies above 1 when P(Gamma(O) ≤ E) < (1 − level) / 2, and below 1 when P(Gamma(O + 1) ≤ E) >
+/// 1 − (1 − level) / 2; the curves solve both for a continuous O. Below some expected count no
+/// count can lie below: the lower curve is then 0.
 pub fn control_limits(expected: f64, level: f64) -> (f64, f64) {
-    if expected <= 0.0 {
+    use statrs::function::gamma::gamma_lr;
+    if !(expected > 0.0 && expected.is_finite()) {
         return (f64::NAN, f64::NAN);
     }
-    let Ok(d) = Poisson::new(expected) else {
-        return (f64::NAN, f64::NAN);
-    };
-    let limit = |p: f64| {
-        let r = d.inverse_cdf(p) as f64;
-        let below = if r >= 1.0 { d.cdf(r as u64 - 1) } else { 0.0 };
-        let at = d.cdf(r as u64);
-        let alpha = if at > below {
-            (at - p) / (at - below)
-        } else {
-            0.0
-        };
-        (r - alpha) / expected
-    };
     let a = (1.0 - level) / 2.0;
-    (limit(a).max(0.0), limit(1.0 - a))
+    let hi = expected + 12.0 * expected.sqrt() + 40.0;
+    // The O in (lo, hi) where `f` (decreasing in O) crosses `target`.
+    let solve = |f: &dyn Fn(f64) -> f64, target: f64| {
+        let (mut lo, mut hi) = (1e-9, hi);
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if f(mid) > target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo + hi) / 2.0
+    };
+    let upper = solve(&|o| gamma_lr(o, expected), a);
+    let lower = if gamma_lr(1.0, expected) <= 1.0 - a {
+        0.0
+    } else {
+        solve(&|o| gamma_lr(o + 1.0, expected), 1.0 - a)
+    };
+    (lower / expected, upper / expected)
 }
 
 /// The KPI as a rate over the same rows: what the fit and the territories' counts read.
@@ -321,34 +332,33 @@ impl Engine {
         names.extend(COVARIATES);
         q.by = dims(&rate, &names)?;
         let mut r = self.run_once(&rate, &q, false).await?;
-        // Per territory: entries, placements, expected placements and the summed cell keys.
-        let mut cells: BTreeMap<Vec<String>, (Row, f64, f64, f64, u32, u32)> = BTreeMap::new();
+        let mut cells: BTreeMap<Vec<String>, Tally> = BTreeMap::new();
         for (i, row) in r.rows.iter().enumerate() {
             let (n, o) = (
                 row.count(col::DENOMINATOR).unwrap_or(0) as f64,
                 row.count(col::NUMERATOR).unwrap_or(0) as f64,
             );
-            let e = n * fit.chance(&pattern(row).levels);
-            let c = cells
-                .entry(row.key(&by))
-                .or_insert_with(|| (row.only(&by), 0.0, 0.0, 0.0, 0, 0));
-            c.1 += n;
-            c.2 += o;
-            c.3 += e;
+            let c = cells.entry(row.key(&by)).or_insert_with(|| Tally {
+                row: row.only(&by),
+                ..Tally::default()
+            });
+            c.entries += n;
+            c.observed += o;
+            c.expected += n * fit.chance(&pattern(row).levels);
             let k = r.keys.get(i);
             let key = |name: &str| k.and_then(|k| k.get(name)).copied().unwrap_or(0);
-            c.4 = c.4.wrapping_add(key(col::NUMERATOR));
-            c.5 = c.5.wrapping_add(key(col::DENOMINATOR));
+            c.key_observed = c.key_observed.wrapping_add(key(col::NUMERATOR));
+            c.key_cohort = c.key_cohort.wrapping_add(key(col::DENOMINATOR));
         }
         let mut rows = Vec::with_capacity(cells.len());
         let mut keys = Vec::with_capacity(cells.len());
-        for (_, (mut row, n, o, e, ko, kn)) in cells {
-            oe_cells(&mut row, o, e, n as u64);
-            rows.push(row);
+        for (_, mut c) in cells {
+            oe_cells(&mut c.row, c.observed, c.expected, c.entries as u64);
+            rows.push(c.row);
             if p.cell_keys {
                 keys.push(RowKeys::from([
-                    (col::OBSERVED.to_owned(), ko),
-                    (col::COHORT.to_owned(), kn),
+                    (col::OBSERVED.to_owned(), c.key_observed),
+                    (col::COHORT.to_owned(), c.key_cohort),
                 ]));
             }
         }
@@ -360,6 +370,18 @@ impl Engine {
         r.keys = keys;
         Ok(r)
     }
+}
+
+/// A territory's entries, placements observed and expected, and the summed cell keys of its
+/// placements and entries.
+#[derive(Default)]
+struct Tally {
+    row: Row,
+    entries: f64,
+    observed: f64,
+    expected: f64,
+    key_observed: u32,
+    key_cohort: u32,
 }
 
 /// The columns of an O/E result after its breakdowns.
@@ -408,11 +430,6 @@ fn pattern(row: &Row) -> Pattern {
         entries: row.count(col::DENOMINATOR).unwrap_or(0) as f64,
         placed: row.count(col::NUMERATOR).unwrap_or(0) as f64,
     }
-}
-
-/// For tests and the independent check: patterns by their levels.
-pub fn patterns_by_levels(patterns: &[Pattern]) -> HashMap<Vec<String>, &Pattern> {
-    patterns.iter().map(|p| (p.levels.clone(), p)).collect()
 }
 
 #[cfg(test)]
@@ -470,6 +487,25 @@ mod tests {
         assert!(close(l, 0.0253) && close(h, 5.5716), "{l} {h}");
         let (l, h) = poisson_interval(10.0, 0.95);
         assert!(close(l, 4.7954) && close(h, 18.3904), "{l} {h}");
+    }
+
+    /// A count lies outside the curves exactly when its exact interval leaves out 1.
+    #[test]
+    fn the_limits_agree_with_the_exact_intervals() {
+        for e in [0.2, 1.0, 3.0, 7.5, 40.0, 333.0] {
+            for o in 0..(3.0 * e + 12.0) as u32 {
+                let o = f64::from(o);
+                for level in [0.95, 0.998] {
+                    let (l, h) = control_limits(e, level);
+                    let (lo, hi) = poisson_interval(o, level);
+                    assert_eq!(o / e > h, lo > e, "above: E {e}, O {o}, {level}");
+                    assert_eq!(o / e < l, hi < e, "below: E {e}, O {o}, {level}");
+                }
+            }
+        }
+        // Below E = -ln(0.025) = 3.69 not even O = 0 lies below at 95%.
+        assert_eq!(control_limits(3.6, 0.95).0, 0.0);
+        assert!(control_limits(3.8, 0.95).0 > 0.0);
     }
 
     /// The limits hug 1 as the expected count grows, and the 99.8% ones lie outside the 95%.

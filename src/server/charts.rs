@@ -529,8 +529,9 @@ pub struct FunnelPoint {
 }
 
 /// A funnel plot (Spiegelhalter 2005): each territory's O/E against its expected placements,
-/// with the 95% and 99.8% control limits of a territory that places as expected drawn as
-/// curves around 1. `limits(e, level)` gives them (see `query::casemix::control_limits`).
+/// with the 95% and 99.8% control limits drawn as curves around 1: the O/E beyond which a
+/// territory's exact interval leaves out 1. `limits(e, level)` gives them (see
+/// `query::casemix::control_limits`).
 /// Points outside the 95% curves are drawn filled in vermillion (above) or blue (below),
 /// the others hollow in grey.
 pub fn funnel_plot(
@@ -570,14 +571,22 @@ pub fn funnel_plot(
             .x_label_area_size(46)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..max_e, 0f64..top)?;
-        let x_w = text_width(&fmt_number(max_e.round(), false)) + 24;
+        // Whole numbers, or one decimal where a few placements are expected in all.
+        let x_label = |x: &f64| {
+            if max_e < 10.0 {
+                fmt_decimal(*x, 1)
+            } else {
+                fmt_number(x.round(), false)
+            }
+        };
+        let x_w = text_width(&x_label(&max_e)) + 24;
         chart
             .configure_mesh()
             .light_line_style(WHITE)
             .x_desc("inserimenti attesi")
             .y_desc("osservati / attesi")
             .x_labels(ticks(WIDTH as i32 - 96, x_w).min(8))
-            .x_label_formatter(&|x| fmt_number(x.round(), false))
+            .x_label_formatter(&x_label)
             .y_label_formatter(&|y| fmt_decimal(*y, 1))
             .label_style((FONT, TEXT))
             .axis_desc_style((FONT, TEXT))
@@ -591,7 +600,8 @@ pub fn funnel_plot(
             let xs: Vec<f64> = (0..=steps)
                 .map(|i| start * (max_e / start).powf(f64::from(i) / f64::from(steps)))
                 .collect();
-            let (lo, hi): (Vec<(f64, f64)>, Vec<(f64, f64)>) = xs
+            type Curve = Vec<(f64, f64)>;
+            let (lo, hi): (Curve, Curve) = xs
                 .iter()
                 .map(|&e| {
                     let (l, h) = limits(e, level);

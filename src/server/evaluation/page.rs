@@ -211,6 +211,11 @@ pub(super) fn render(
                     Some(r) => {
                         (PreEscaped(funnel))
                         (layout::funnel_notes("province", &r.rows))
+                        details { summary { "Tabella dei dati" } (layout::table_html(&crate::server::panels::Table {
+                            columns: r.columns.clone(),
+                            rows: r.rows.clone(),
+                            percent: false,
+                        })) }
                     }
                 }
             }
