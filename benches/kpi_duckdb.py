@@ -93,6 +93,9 @@ for p in range(passes):
     for f in files:
         sql = f.read_text()
         h = header(sql)
+        if h["kind"] not in AGG:
+            # Observed/expected fits a model in mirato: DuckDB has no peer for it.
+            continue
         body = dialect(sql).strip().rstrip(";")
         agg = AGG[h["kind"]]
         if h.get("not_stated") == "yes":

@@ -279,7 +279,11 @@ impl Fits {
 
 impl Engine {
     /// The national fit of an O/E KPI for the period and instant of `p`.
-    pub async fn casemix_fit(&self, def: &KpiDef, p: &Params) -> Result<Arc<Fit>, QueryError> {
+    pub(super) async fn casemix_fit(
+        &self,
+        def: &KpiDef,
+        p: &Params,
+    ) -> Result<Arc<Fit>, QueryError> {
         let rate = as_rate(def);
         let national = Params {
             from: p.from,

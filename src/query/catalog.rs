@@ -163,6 +163,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     let mut unit = None;
     let mut follow_up = None;
     let mut not_stated = false;
+    let mut rows = None;
     for line in sql.lines() {
         let Some(rest) = line.strip_prefix("-- ") else {
             if line.trim().is_empty() {
@@ -191,6 +192,7 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
                 )
             }
             "not_stated" => not_stated = v == "yes",
+            "rows" => rows = Some(v),
             "follow_up" => {
                 follow_up = Some(
                     v.parse()
@@ -204,6 +206,16 @@ fn parse_def(stem: &'static str, sql: &'static str) -> Result<KpiDef, String> {
     if id != stem {
         return Err(format!("id {id} differs from the file name"));
     }
+    // `-- rows: other_kpi`: the same rows as another KPI's file, counted another way (one row
+    // query, never two copies to keep in step).
+    let sql = match rows {
+        None => sql,
+        Some(other) => SQL_FILES
+            .iter()
+            .find(|(s, _)| *s == other)
+            .map(|(_, sql)| *sql)
+            .ok_or(format!("rows: no queries/{other}.sql"))?,
+    };
     if matches!(kind, Some(Kind::Rate | Kind::Oe)) && !zero_or_one(sql, "num") {
         return Err(
             "a rate's `num` must be `CASE WHEN … THEN 1 ELSE 0 END AS num` \

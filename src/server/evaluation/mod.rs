@@ -121,10 +121,6 @@ pub struct Evaluation {
     pub log_rank: LogRankOut,
     #[serde(skip)]
     curves: Arc<KpiResult>,
-    /// Placements observed against expected by province, for the funnel plot (none when it
-    /// could not be computed: the rest of the page stands without it).
-    #[serde(skip)]
-    fairness: Option<Arc<KpiResult>>,
 }
 
 /// A subgroup's key: the breakdown's code as text (a year as `2024`), empty for none.
@@ -154,17 +150,6 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
     // Unsuppressed for the statistics; what is shown is checked against the threshold below.
     let (full, _, _) = state.kpi_unsuppressed(who, def, &raw).await?;
     let (curves, _, _) = state.kpi_for(who, def, &raw).await?;
-    let oe = find("placement_oe_180").expect("in the catalogue");
-    let fairness = match state
-        .kpi_for(who, oe, &q.filters.raw(&["province".to_owned()]))
-        .await
-    {
-        Ok((r, _, _)) => Some(r),
-        Err(e) => {
-            tracing::warn!(error = %e, "the evaluation page's funnel plot could not be computed");
-            None
-        }
-    };
     let mut by_group: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
     for r in &full.rows {
         by_group.entry(key_of(r, &q.extra.by)).or_default().push(r);
@@ -361,7 +346,6 @@ async fn evaluate(state: &AppState, who: &Principal, q: &Query) -> Result<Evalua
         groups,
         log_rank: log_rank_out,
         curves,
-        fairness,
     })
 }
 
@@ -388,6 +372,24 @@ pub async fn page(
         Ok::<_, AppError>((q, facts, e))
     }
     .await;
+    // The funnel plot is the page's alone (the JSON has `/api/kpi/placement_oe_180`); without
+    // it the rest of the page stands.
+    let fairness = match &result {
+        Ok((q, _, _)) => {
+            let oe = find("placement_oe_180").expect("in the catalogue");
+            match state
+                .kpi_for(&who, oe, &q.filters.raw(&["province".to_owned()]))
+                .await
+            {
+                Ok((r, _, _)) => Some(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the evaluation page's funnel plot could not be computed");
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
     let (q, facts, e) = match result {
         Ok(x) => x,
         Err(err) => {
@@ -414,8 +416,7 @@ pub async fn page(
     // The survival chart is drawn off the async threads (plotters is synchronous).
     let curves = curve_points(&e);
     let by_label = vocabulary::column_label(&e.by).to_owned();
-    let points: Vec<charts::FunnelPoint> = e
-        .fairness
+    let points: Vec<charts::FunnelPoint> = fairness
         .as_deref()
         .map(|r| super::chart_map::funnel_points("province", &r.rows))
         .unwrap_or_default()
@@ -440,7 +441,7 @@ pub async fn page(
     })
     .await
     .unwrap_or_default();
-    let main = render(&who, &q, &facts, &e, &svg, &funnel);
+    let main = render(&who, &q, &facts, &e, &svg, fairness.as_deref(), &funnel);
     (
         StatusCode::OK,
         [

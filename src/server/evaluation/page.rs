@@ -59,6 +59,7 @@ pub(super) fn render(
     facts: &crate::query::StoreFacts,
     e: &Evaluation,
     svg: &str,
+    fairness: Option<&crate::query::KpiResult>,
     funnel: &str,
 ) -> Markup {
     let extra = {
@@ -205,7 +206,7 @@ pub(super) fn render(
                     "(età, genere, categoria, lista, invalidità, NASpI, anno; regressione logistica sull'intera coorte nazionale). "
                     "Le curve sono i limiti entro cui una provincia che inserisce come atteso cade 95 e 998 volte su 1000."
                 }
-                @match &e.fairness {
+                @match fairness {
                     None => { p.error role="alert" { "Il confronto non è disponibile in questo momento." } }
                     Some(r) if r.rows.is_empty() => { p.empty { "Nessuna persona con 180 giorni di osservazione dopo il patto nel periodo scelto." } }
                     Some(r) => {
